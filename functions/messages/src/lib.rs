@@ -1,0 +1,110 @@
+//! `/api/threads/{id}/messages/...`: list (and mark read), send, detail, per-thread unread count.
+
+use lambda_http::Request;
+use lambda_http::http::{Method, StatusCode};
+use serde_json::json;
+use shared::auth::authenticate;
+use shared::body::{self, Accept};
+use shared::error::FieldErrors;
+use shared::http::{HttpResponse, allow, json_response, ok, respond, segments};
+use shared::ids::{MessageId, ThreadId, UserId};
+use shared::model::{MAX_TEXT_CHARS, Membership, MessageDetail};
+use shared::pagination::{envelope, page_request};
+use shared::store::SendOutcome;
+use shared::{ApiError, App};
+
+/// Handles one request.
+pub async fn handle(app: &App, req: Request) -> HttpResponse {
+    respond(route(app, &req).await)
+}
+
+async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let segments = segments(req);
+    let ["api", "threads", thread, "messages", rest @ ..] = segments.as_slice() else {
+        return Err(ApiError::NotFound);
+    };
+    match rest {
+        [] => allow(req, &[Method::GET, Method::POST], "GET, POST")?,
+        [_] => allow(req, &[Method::GET], "GET")?,
+        _ => return Err(ApiError::NotFound),
+    }
+    let user = authenticate(app, req)?;
+    let thread: ThreadId = thread.parse().map_err(|_| ApiError::NotFound)?;
+    match rest {
+        [] if req.method() == Method::POST => send(app, req, &user, &thread).await,
+        [] => list(app, req, &user, &thread).await,
+        ["unread_count"] => {
+            let m = member(app, &user, &thread).await?;
+            Ok(ok(&json!({ "unread_count": m.unread })))
+        }
+        [id] => detail(app, &user, &thread, id).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// The caller's membership; a thread they are not in looks exactly like one that does not exist.
+async fn member(app: &App, user: &UserId, thread: &ThreadId) -> Result<Membership, ApiError> {
+    app.store
+        .membership(user, thread)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+async fn list(
+    app: &App,
+    req: &Request,
+    user: &UserId,
+    thread: &ThreadId,
+) -> Result<HttpResponse, ApiError> {
+    let membership = member(app, user, thread).await?;
+    let scope = format!("messages:{thread}:{user}");
+    let page = page_request(app, req, &scope)?;
+    let slice = app.store.list_messages(thread, &page).await?;
+    let newest = slice.items.iter().map(|m| m.id.seq).max();
+    let count = membership.message_count;
+    if let Some(newest) = newest {
+        app.store.mark_read(membership, newest).await?;
+    }
+    let body = envelope(app, req, &scope, &[], page.limit, count, slice, |m| m);
+    Ok(ok(&body))
+}
+
+async fn send(
+    app: &App,
+    req: &Request,
+    user: &UserId,
+    thread: &ThreadId,
+) -> Result<HttpResponse, ApiError> {
+    let fields = body::parse(req, Accept::Json).await?;
+    let mut errors = FieldErrors::default();
+    let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
+    errors.into_result()?;
+    let text = text.unwrap_or_default();
+    match app.store.send_message(user, thread, &text).await? {
+        SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message)),
+        SendOutcome::NotFound => Err(ApiError::NotFound),
+    }
+}
+
+async fn detail(
+    app: &App,
+    user: &UserId,
+    thread: &ThreadId,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if &id.thread != thread {
+        return Err(ApiError::NotFound);
+    }
+    let membership = member(app, user, thread).await?;
+    let message = app
+        .store
+        .message(thread, id.seq)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let read_by = app
+        .store
+        .read_by(&message, &membership.participants)
+        .await?;
+    Ok(ok(&MessageDetail { message, read_by }))
+}

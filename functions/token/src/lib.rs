@@ -1,0 +1,86 @@
+//! `POST /api/token/` and `POST /api/token/refresh/`.
+
+use lambda_http::Request;
+use lambda_http::http::Method;
+use shared::body::{self, Accept};
+use shared::error::FieldErrors;
+use shared::http::{HttpResponse, allow, ok, respond, segments};
+use shared::jwt::TokenType;
+use shared::model::MAX_USERNAME_CHARS;
+use shared::password::{self, MAX_PASSWORD_LEN, Verdict};
+use shared::store::RefreshRejected;
+use shared::{ApiError, App};
+
+/// Handles one request.
+pub async fn handle(app: &App, req: Request) -> HttpResponse {
+    respond(route(app, &req).await)
+}
+
+async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    match segments(req).as_slice() {
+        ["api", "token"] => {
+            allow(req, &[Method::POST], "POST")?;
+            obtain(app, req).await
+        }
+        ["api", "token", "refresh"] => {
+            allow(req, &[Method::POST], "POST")?;
+            refresh(app, req).await
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let fields = body::parse(req, Accept::JsonOrForm).await?;
+    let mut errors = FieldErrors::default();
+    let username = fields.string("username", MAX_USERNAME_CHARS, &mut errors);
+    let password = fields.string("password", MAX_PASSWORD_LEN, &mut errors);
+    errors.into_result()?;
+    let (Some(username), Some(password)) = (username, password) else {
+        unreachable!("no errors means both fields are present")
+    };
+
+    let user = app.store.user_by_username(&username).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let candidate = password.clone();
+    // Unknown users cost the same hash work as known ones, so timing does not reveal usernames.
+    let verdict = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => password::verify(&candidate, &hash),
+        None => {
+            password::verify_dummy(&candidate);
+            Verdict::Mismatch
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+
+    let user = match (user, verdict) {
+        (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) if user.is_active => user,
+        _ => return Err(ApiError::InvalidCredentials),
+    };
+    if verdict == Verdict::MatchNeedsRehash {
+        let fresh = tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        app.store.set_password_hash(&user.id, &fresh, false).await?;
+        tracing::info!(user = %user.id, "password hash upgraded to argon2id");
+    }
+    Ok(ok(&app.jwt.issue_pair(&user.id, user.token_version)))
+}
+
+async fn refresh(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let fields = body::parse(req, Accept::JsonOrForm).await?;
+    let mut errors = FieldErrors::default();
+    let token = fields.string("refresh", 4096, &mut errors);
+    errors.into_result()?;
+    let token = token.unwrap_or_default();
+    let claims = app.jwt.verify(&token, TokenType::Refresh).map_err(|e| {
+        tracing::debug!(reason = %e, "refresh token refused");
+        ApiError::InvalidRefreshToken
+    })?;
+    match app.store.use_refresh_token(&claims).await {
+        Ok(()) => Ok(ok(&app.jwt.issue_pair(&claims.user_id, claims.ver))),
+        Err(RefreshRejected::Revoked) => Err(ApiError::InvalidRefreshToken),
+        Err(RefreshRejected::Store(e)) => Err(e.into()),
+    }
+}

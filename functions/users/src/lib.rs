@@ -1,0 +1,70 @@
+//! `GET /api/users/?search=` and `GET /api/users/me/`.
+
+use lambda_http::Request;
+use lambda_http::http::Method;
+use shared::auth::authenticate;
+use shared::http::{HttpResponse, allow, ok, query_param, respond, segments};
+use shared::model::{MAX_USERNAME_CHARS, Me, UserSummary};
+use shared::pagination::{envelope, page_request};
+use shared::{ApiError, App};
+
+/// Handles one request.
+pub async fn handle(app: &App, req: Request) -> HttpResponse {
+    respond(route(app, &req).await)
+}
+
+async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    match segments(req).as_slice() {
+        ["api", "users"] => {
+            allow(req, &[Method::GET], "GET")?;
+            search(app, req).await
+        }
+        ["api", "users", "me"] => {
+            allow(req, &[Method::GET], "GET")?;
+            me(app, req).await
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn search(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    authenticate(app, req)?;
+    let prefix = query_param(req, "search")?.unwrap_or_default();
+    if prefix.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::BadRequest(
+            "search is longer than any username.".into(),
+        ));
+    }
+    let scope = format!("users:{}", prefix.to_lowercase());
+    let page = page_request(app, req, &scope)?;
+    let (slice, count) = tokio::try_join!(
+        app.store.search_users(&prefix, &page),
+        app.store.count_users(&prefix)
+    )?;
+    let extra: Vec<(&str, String)> = if prefix.is_empty() {
+        vec![]
+    } else {
+        vec![("search", prefix.clone())]
+    };
+    let body = envelope(app, req, &scope, &extra, page.limit, count, slice, |u| {
+        UserSummary {
+            id: u.id,
+            username: u.username,
+        }
+    });
+    Ok(ok(&body))
+}
+
+async fn me(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
+    let id = authenticate(app, req)?;
+    let user = app
+        .store
+        .user(&id)
+        .await?
+        .ok_or(ApiError::InvalidAccessToken)?;
+    Ok(ok(&Me {
+        id: user.id,
+        username: user.username,
+        is_staff: user.is_staff,
+    }))
+}

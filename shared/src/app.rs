@@ -1,0 +1,73 @@
+//! The state every HTTP function builds once at init and borrows per request.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use crate::config::{Config, ConfigError};
+use crate::cursor::CursorKey;
+use crate::jwt::JwtKeys;
+use crate::store::Store;
+
+/// Config, clients and keys, built once per Lambda instance.
+pub struct App {
+    /// Settings from the environment.
+    pub config: Config,
+    /// The DynamoDB single-table store.
+    pub store: Store,
+    /// Token signing and verification.
+    pub jwt: JwtKeys,
+    /// Signs pagination cursors.
+    pub cursors: CursorKey,
+}
+
+/// Loads the AWS SDK configuration with bounded retries and timeouts that fit in a Lambda budget.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+impl App {
+    /// Builds everything from the environment.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let sdk = load_aws_config().await;
+        let config = Config::from_env(&sdk).await?;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        Ok(Self::new(config, client))
+    }
+
+    /// Builds the app from explicit parts (tests use this with DynamoDB Local).
+    pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
+        let jwt = JwtKeys::new(
+            &config.jwt_secret,
+            config.access_ttl_secs,
+            config.refresh_ttl_secs,
+        );
+        let cursors = CursorKey::derive(&config.jwt_secret);
+        let store = Store::new(client, config.table_name.clone());
+        Self {
+            config,
+            store,
+            jwt,
+            cursors,
+        }
+    }
+
+    /// Opens the connection to DynamoDB during init, so the first request does not pay the TLS handshake.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.store.ping().await {
+            tracing::warn!(error = %e, "warm-up read failed");
+        }
+    }
+}

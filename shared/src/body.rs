@@ -1,0 +1,272 @@
+//! Reading request bodies (JSON, and form data where the old clients sent it) into fields,
+//! and validating those fields with DRF's messages.
+
+use lambda_http::Request;
+use lambda_http::http::header::CONTENT_TYPE;
+use serde_json::{Map, Value};
+
+use crate::ApiError;
+use crate::error::FieldErrors;
+
+/// Largest body we read; a 10,000-character message fits several times over.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// Which body encodings a route reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// JSON only.
+    Json,
+    /// JSON, `application/x-www-form-urlencoded` or `multipart/form-data`.
+    JsonOrForm,
+}
+
+/// A request body as named fields.
+#[derive(Debug, Default)]
+pub struct Fields(Map<String, Value>);
+
+/// Parses the request body; an empty body is an empty set of fields.
+pub async fn parse(req: &Request, accept: Accept) -> Result<Fields, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("invalid").to_owned())
+        .unwrap_or_default();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if bytes.is_empty() {
+        return Ok(Fields::default());
+    }
+    match (mime.as_str(), accept) {
+        ("application/json" | "", _) => parse_json(bytes),
+        (m, _) if m.ends_with("+json") => parse_json(bytes),
+        ("application/x-www-form-urlencoded", Accept::JsonOrForm) => Ok(parse_urlencoded(bytes)),
+        ("multipart/form-data", Accept::JsonOrForm) => parse_multipart(bytes, &content_type).await,
+        _ => Err(ApiError::UnsupportedMediaType(truncate(&content_type))),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(100).collect()
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
+    match value {
+        Value::Object(map) => Ok(Fields(map)),
+        other => Err(ApiError::Validation(FieldErrors::one(
+            "non_field_errors",
+            format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                type_name(&other)
+            ),
+        ))),
+    }
+}
+
+fn parse_urlencoded(bytes: &[u8]) -> Fields {
+    let mut map = Map::new();
+    for (k, v) in form_urlencoded::parse(bytes) {
+        map.entry(k.into_owned())
+            .or_insert(Value::String(v.into_owned()));
+    }
+    Fields(map)
+}
+
+async fn parse_multipart(bytes: &[u8], content_type: &str) -> Result<Fields, ApiError> {
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::BadRequest(
+            "Multipart form parse error - Invalid boundary in multipart: None".into(),
+        )
+    })?;
+    let data = bytes::Bytes::copy_from_slice(bytes);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut map = Map::new();
+    let bad = |e: multer::Error| ApiError::BadRequest(format!("Multipart form parse error - {e}"));
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let Some(name) = field.name().map(str::to_owned) else {
+            continue;
+        };
+        let text = field.text().await.map_err(bad)?;
+        map.entry(name).or_insert(Value::String(text));
+    }
+    Ok(Fields(map))
+}
+
+/// DRF's name for a JSON value's type in error messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+impl Fields {
+    /// Builds fields from a JSON object (for tests and tools).
+    pub fn from_map(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+
+    /// A required string field, at most `max_chars` characters; records DRF's messages on failure.
+    pub fn string(&self, name: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => {
+                let msg = if self.0.contains_key(name) {
+                    "This field may not be null."
+                } else {
+                    "This field is required."
+                };
+                errors.add(name, msg);
+                None
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                errors.add(name, "This field may not be blank.");
+                None
+            }
+            Some(Value::String(s)) if s.chars().count() > max_chars => {
+                errors.add(
+                    name,
+                    format!("Ensure this field has no more than {max_chars} characters."),
+                );
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                errors.add(name, "Not a valid string.");
+                None
+            }
+        }
+    }
+
+    /// A required list field, returned as raw values for the caller to check item by item.
+    pub fn list(&self, name: &str, errors: &mut FieldErrors) -> Option<Vec<Value>> {
+        match self.0.get(name) {
+            None => {
+                errors.add(name, "This field is required.");
+                None
+            }
+            Some(Value::Array(items)) => Some(items.clone()),
+            Some(other) => {
+                errors.add(
+                    name,
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Body;
+
+    fn req(content_type: &str, body: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .header("content-type", content_type)
+            .body(Body::Text(body.into()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn json_and_forms_give_the_same_fields() {
+        let mut errors = FieldErrors::default();
+        let json = parse(
+            &req("application/json", r#"{"username":"bob"}"#),
+            Accept::JsonOrForm,
+        )
+        .await
+        .unwrap();
+        let form = parse(
+            &req("application/x-www-form-urlencoded", "username=bob"),
+            Accept::JsonOrForm,
+        )
+        .await
+        .unwrap();
+        let multipart = parse(
+            &req(
+                "multipart/form-data; boundary=XyZ",
+                "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nbob\r\n--XyZ--\r\n",
+            ),
+            Accept::JsonOrForm,
+        )
+        .await
+        .unwrap();
+        for f in [json, form, multipart] {
+            assert_eq!(
+                f.string("username", 150, &mut errors).as_deref(),
+                Some("bob")
+            );
+        }
+        assert!(errors.is_empty());
+    }
+
+    #[tokio::test]
+    async fn forms_are_refused_where_only_json_is_read() {
+        let e = parse(
+            &req("application/x-www-form-urlencoded", "a=b"),
+            Accept::Json,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status(), 415);
+        let e = parse(&req("text/plain", "a"), Accept::JsonOrForm)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), 415);
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_parse_error() {
+        let e = parse(&req("application/json", "{\"text\": "), Accept::Json)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Parse(_)));
+        let e = parse(&req("application/json", "[1]"), Accept::Json)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Validation(_)));
+    }
+
+    #[test]
+    fn string_rules_match_drf() {
+        let f = Fields::from_map(
+            serde_json::json!({"a": "  ", "b": 5, "c": [1], "d": "xyz"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let mut e = FieldErrors::default();
+        assert_eq!(f.string("a", 10, &mut e), None);
+        assert_eq!(f.string("b", 10, &mut e).as_deref(), Some("5"));
+        assert_eq!(f.string("c", 10, &mut e), None);
+        assert_eq!(f.string("d", 2, &mut e), None);
+        assert_eq!(f.string("missing", 2, &mut e), None);
+        assert_eq!(e, {
+            let mut x = FieldErrors::default();
+            x.add("a", "This field may not be blank.");
+            x.add("c", "Not a valid string.");
+            x.add("d", "Ensure this field has no more than 2 characters.");
+            x.add("missing", "This field is required.");
+            x
+        });
+    }
+}

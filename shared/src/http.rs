@@ -1,0 +1,167 @@
+//! Request and response plumbing shared by every HTTP function.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response, service_fn};
+use serde::Serialize;
+
+use crate::{ApiError, App};
+
+/// The response type every handler returns.
+pub type HttpResponse = Response<Body>;
+
+/// Longest query string value we read (search prefixes, cursors).
+pub const MAX_QUERY_VALUE_LEN: usize = 512;
+
+/// A JSON response with the given status.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
+    let text = serde_json::to_string(body).expect("response bodies always serialize");
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `200 OK` with a JSON body.
+pub fn ok<T: Serialize + ?Sized>(body: &T) -> HttpResponse {
+    json_response(StatusCode::OK, body)
+}
+
+/// `204 No Content`.
+pub fn no_content() -> HttpResponse {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// The path split into segments, ignoring a trailing slash, so `/api/threads` and
+/// `/api/threads/` route alike.
+pub fn segments(req: &Request) -> Vec<&str> {
+    let path = req.uri().path();
+    path.trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// `Ok` when the request uses one of the allowed methods, else 405.
+pub fn allow(
+    req: &Request,
+    allowed: &[Method],
+    header_value: &'static str,
+) -> Result<(), ApiError> {
+    if allowed.contains(req.method()) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: header_value,
+        })
+    }
+}
+
+/// One query parameter, bounded in length.
+pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    let value = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v);
+    match value {
+        None => Ok(None),
+        Some(v) if v.len() > MAX_QUERY_VALUE_LEN => Err(ApiError::BadRequest(format!(
+            "Query parameter \"{name}\" is too long."
+        ))),
+        Some(v) => Ok(Some(v.into_owned())),
+    }
+}
+
+/// The absolute URL of this request's path with the given query, for `next`/`previous` links.
+pub fn absolute_url(req: &Request, query: &[(&str, String)]) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost");
+    let scheme = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or(if is_local(host) { "http" } else { "https" });
+    let mut url = format!("{scheme}://{host}{}", req.uri().path());
+    if !query.is_empty() {
+        let mut qs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query {
+            qs.append_pair(k, v);
+        }
+        url.push('?');
+        url.push_str(&qs.finish());
+    }
+    url
+}
+
+fn is_local(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// The response for a handler's result: the success, or the error in its one HTTP shape.
+pub fn respond(result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+/// Runs an HTTP handler on the Lambda runtime; `app` is built once, before the first request.
+pub async fn serve<F, Fut>(app: App, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let app: &'static App = Box::leak(Box::new(app));
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(handler(app, req).await)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(uri: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .uri(uri)
+            .body(Body::Empty)
+            .unwrap()
+    }
+
+    #[test]
+    fn trailing_slash_does_not_matter() {
+        assert_eq!(segments(&get("/api/threads/")), ["api", "threads"]);
+        assert_eq!(segments(&get("/api/threads")), ["api", "threads"]);
+        assert_eq!(segments(&get("/api//threads/x/")), ["api", "threads", "x"]);
+    }
+
+    #[test]
+    fn absolute_urls_use_host_and_scheme() {
+        let req = lambda_http::http::Request::builder()
+            .uri("/api/threads/")
+            .header("host", "localhost:9000")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(
+            absolute_url(&req, &[("cursor", "a b".into())]),
+            "http://localhost:9000/api/threads/?cursor=a+b"
+        );
+        let req = lambda_http::http::Request::builder()
+            .uri("/api/threads/")
+            .header("host", "x.execute-api.eu-west-1.amazonaws.com")
+            .body(Body::Empty)
+            .unwrap();
+        assert!(absolute_url(&req, &[]).starts_with("https://x.execute-api"));
+    }
+}

@@ -1,0 +1,215 @@
+//! Access and refresh tokens compatible with djangorestframework-simplejwt (HS256).
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+use crate::ids::UserId;
+use crate::timestamp::Timestamp;
+
+/// Clock skew tolerated on `exp`, in seconds (jsonwebtoken's default of 60 is too lax).
+pub const LEEWAY_SECONDS: u64 = 5;
+
+/// Which kind a token is; an endpoint accepts exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    /// Short-lived, sent on every API call.
+    Access,
+    /// Long-lived, only exchanged at `/api/token/refresh/`.
+    Refresh,
+}
+
+/// The claims we sign, named as simplejwt names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// `access` or `refresh`.
+    pub token_type: TokenType,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+    /// Unique token id (uuid4 hex), used to blacklist rotated refresh tokens.
+    pub jti: String,
+    /// The user the token speaks for.
+    pub user_id: UserId,
+    /// The user's token version when issued; a password change bumps it and revokes refresh tokens.
+    #[serde(default)]
+    pub ver: u64,
+}
+
+/// A fresh access/refresh pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: String,
+    /// The refresh token.
+    pub refresh: String,
+}
+
+/// Why a token was refused; the client only ever learns "invalid".
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Bad signature, algorithm, format, expiry or claims.
+    #[error("token rejected: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    /// A valid token of the other type.
+    #[error("wrong token type")]
+    WrongType,
+    /// A claim we need is empty.
+    #[error("missing claim")]
+    MissingClaim,
+}
+
+/// Keys and lifetimes, built once at init.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    access_ttl: i64,
+    refresh_ttl: i64,
+}
+
+impl JwtKeys {
+    /// Builds HS256 keys from the configured secret.
+    pub fn new(secret: &Secret, access_ttl: i64, refresh_ttl: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_required_spec_claims(&["exp"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose()),
+            decoding: DecodingKey::from_secret(secret.expose()),
+            validation,
+            access_ttl,
+            refresh_ttl,
+        }
+    }
+
+    fn sign(&self, user: &UserId, version: u64, kind: TokenType, now: Timestamp) -> String {
+        let ttl = match kind {
+            TokenType::Access => self.access_ttl,
+            TokenType::Refresh => self.refresh_ttl,
+        };
+        let claims = Claims {
+            token_type: kind,
+            exp: now.unix() + ttl,
+            iat: now.unix(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            user_id: user.clone(),
+            ver: version,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+
+    /// Issues a new access and refresh token for a user.
+    pub fn issue_pair(&self, user: &UserId, version: u64) -> TokenPair {
+        let now = Timestamp::now();
+        TokenPair {
+            access: self.sign(user, version, TokenType::Access, now),
+            refresh: self.sign(user, version, TokenType::Refresh, now),
+        }
+    }
+
+    /// Verifies signature, algorithm, expiry and type.
+    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        let claims = data.claims;
+        if claims.token_type != expected {
+            return Err(TokenError::WrongType);
+        }
+        if claims.jti.is_empty() || claims.jti.len() > 64 {
+            return Err(TokenError::MissingClaim);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(&Secret::new(vec![7; 32]).unwrap(), 1800, 604800)
+    }
+
+    fn user() -> UserId {
+        "u1".parse().unwrap()
+    }
+
+    #[test]
+    fn access_and_refresh_verify_only_as_their_type() {
+        let k = keys();
+        let pair = k.issue_pair(&user(), 3);
+        let claims = k.verify(&pair.access, TokenType::Access).unwrap();
+        assert_eq!(claims.user_id, user());
+        assert_eq!(claims.ver, 3);
+        assert_eq!(claims.exp - claims.iat, 1800);
+        assert!(matches!(
+            k.verify(&pair.access, TokenType::Refresh),
+            Err(TokenError::WrongType)
+        ));
+        assert!(k.verify(&pair.refresh, TokenType::Refresh).is_ok());
+        assert!(matches!(
+            k.verify(&pair.refresh, TokenType::Access),
+            Err(TokenError::WrongType)
+        ));
+    }
+
+    #[test]
+    fn wrong_key_and_tampering_are_refused() {
+        let pair = keys().issue_pair(&user(), 0);
+        let other = JwtKeys::new(&Secret::new(vec![8; 32]).unwrap(), 1800, 604800);
+        assert!(other.verify(&pair.access, TokenType::Access).is_err());
+
+        let mut parts: Vec<String> = pair.access.split('.').map(str::to_owned).collect();
+        let payload = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
+        let forged = String::from_utf8(payload)
+            .unwrap()
+            .replace("\"u1\"", "\"u2\"");
+        parts[1] = URL_SAFE_NO_PAD.encode(forged);
+        assert!(keys().verify(&parts.join("."), TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"token_type":"access","exp":{},"iat":0,"jti":"x","user_id":"u1"}}"#,
+            Timestamp::now().unix() + 100
+        ));
+        assert!(
+            keys()
+                .verify(&format!("{header}.{payload}."), TokenType::Access)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expired_beyond_leeway_is_refused() {
+        let k = keys();
+        let now = Timestamp::now().unix();
+        let claims = Claims {
+            token_type: TokenType::Access,
+            exp: now - LEEWAY_SECONDS as i64 - 2,
+            iat: now - 100,
+            jti: "j".into(),
+            user_id: user(),
+            ver: 0,
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+        assert!(k.verify(&token, TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn missing_claims_are_refused() {
+        let k = keys();
+        let claims = serde_json::json!({"token_type": "access", "exp": Timestamp::now().unix() + 100, "iat": 0, "jti": "j"});
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+        assert!(k.verify(&token, TokenType::Access).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! Domain records and their JSON representations on the API.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::timestamp::Timestamp;
+
+/// Most participants a thread may have (caller included); keeps every thread-wide
+/// change within one DynamoDB transaction (100 actions).
+pub const MAX_PARTICIPANTS: usize = 32;
+/// Longest message text, in characters.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+/// Longest username, as Django allows.
+pub const MAX_USERNAME_CHARS: usize = 150;
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// Unique, case-sensitive login name.
+    pub username: String,
+    /// Argon2id PHC string (or an imported Django hash until the first login).
+    pub password_hash: String,
+    /// Inactive users cannot log in, refresh, or be added to threads.
+    pub is_active: bool,
+    /// Staff may use the admin panel.
+    pub is_staff: bool,
+    /// Bumped when the password changes, revoking refresh tokens issued before.
+    pub token_version: u64,
+    /// When the account was created.
+    pub date_joined: Timestamp,
+}
+
+/// The public face of a user, for search results.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    /// The user's id.
+    pub id: UserId,
+    /// The username.
+    pub username: String,
+}
+
+/// The caller's own account, for `/api/users/me/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Me {
+    /// The user's id.
+    pub id: UserId,
+    /// The username.
+    pub username: String,
+    /// Whether the user is staff.
+    pub is_staff: bool,
+}
+
+/// A message as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `<thread>.<seq>`.
+    #[serde(with = "message_id_text")]
+    pub id: MessageId,
+    /// The thread it belongs to.
+    pub thread: ThreadId,
+    /// Who sent it.
+    pub sender: UserId,
+    /// The text.
+    pub text: String,
+    /// When it was sent.
+    pub created: Timestamp,
+}
+
+mod message_id_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::ids::MessageId;
+
+    pub fn serialize<S: Serializer>(id: &MessageId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MessageId, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// One reader of a message and when they first read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadBy {
+    /// The reader.
+    pub user: UserId,
+    /// The first time they read it.
+    pub read_at: Timestamp,
+}
+
+/// A message with its readers, for the message detail route.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageDetail {
+    /// The message.
+    #[serde(flatten)]
+    pub message: Message,
+    /// Who has read it, sender first.
+    pub read_by: Vec<ReadBy>,
+}
+
+/// A thread as one participant sees it: shared facts plus that participant's read state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The thread.
+    pub thread: ThreadId,
+    /// Everyone in it.
+    pub participants: Vec<UserId>,
+    /// Who created it (and may delete it).
+    pub owner: UserId,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Last activity: creation or the newest message.
+    pub updated: Timestamp,
+    /// How many messages it has.
+    pub message_count: u64,
+    /// The newest message.
+    pub last_message: Option<Message>,
+    /// The member.
+    pub user: UserId,
+    /// Messages from others this member has not read.
+    pub unread: u64,
+    /// Every message up to this one counts as read by this member.
+    pub read_seq: Seq,
+    /// How many messages this member has sent here.
+    pub sent: u64,
+}
+
+/// A thread as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadView {
+    /// The thread's id.
+    pub id: ThreadId,
+    /// Participant ids.
+    pub participants: Vec<UserId>,
+    /// The owner's id.
+    pub owner: UserId,
+    /// Creation time.
+    pub created: Timestamp,
+    /// Last activity.
+    pub updated: Timestamp,
+    /// The newest message, if any.
+    pub last_message: Option<Message>,
+    /// The caller's unread messages here.
+    pub unread_count: u64,
+}
+
+impl From<Membership> for ThreadView {
+    fn from(m: Membership) -> Self {
+        Self {
+            id: m.thread,
+            participants: m.participants,
+            owner: m.owner,
+            created: m.created,
+            updated: m.updated,
+            last_message: m.last_message,
+            unread_count: m.unread,
+        }
+    }
+}
+
+/// A user's totals, kept exact by the same transactions that change them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Threads the user takes part in.
+    #[serde(default)]
+    pub thread_count: u64,
+    /// Unread messages across all threads.
+    #[serde(default)]
+    pub unread_total: u64,
+    /// Threads with at least one unread message.
+    #[serde(default)]
+    pub unread_threads: u64,
+}

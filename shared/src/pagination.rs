@@ -1,0 +1,119 @@
+//! The DRF list envelope and the page-size parameter.
+
+use lambda_http::Request;
+use serde::Serialize;
+
+use crate::cursor::{Cursor, Direction};
+use crate::http::{absolute_url, query_param};
+use crate::{ApiError, App};
+
+/// Page size when `?limit=` is absent.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Largest `?limit=` accepted.
+pub const MAX_LIMIT: usize = 100;
+
+/// `{"count", "next", "previous", "results"}`, as DRF lists are.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    /// Total items in the list (not just this page).
+    pub count: u64,
+    /// URL of the following page, if any.
+    pub next: Option<String>,
+    /// URL of the preceding page, if any.
+    pub previous: Option<String>,
+    /// This page's items.
+    pub results: Vec<T>,
+}
+
+/// What a list request asks for: where to start and how many.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// The cursor, absent for the first page.
+    pub cursor: Option<Cursor>,
+    /// How many items.
+    pub limit: usize,
+}
+
+/// Reads `?limit=` and `?cursor=` for a list whose cursors are bound to `scope`.
+pub fn page_request(app: &App, req: &Request, scope: &str) -> Result<PageRequest, ApiError> {
+    let limit = match query_param(req, "limit")? {
+        None => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}."))
+            })?,
+    };
+    let cursor = match query_param(req, "cursor")? {
+        None => None,
+        Some(s) if s.is_empty() => None,
+        Some(s) => Some(app.cursors.decode(scope, &s)?),
+    };
+    Ok(PageRequest { cursor, limit })
+}
+
+/// One page as the store returns it: items in display order, with the sort keys at its ends
+/// and whether more exist beyond each end.
+#[derive(Debug)]
+pub struct Slice<T> {
+    /// Items, in display order.
+    pub items: Vec<T>,
+    /// Sort key of the first item.
+    pub first_key: Option<String>,
+    /// Sort key of the last item.
+    pub last_key: Option<String>,
+    /// More items exist after the last one.
+    pub has_next: bool,
+    /// More items exist before the first one.
+    pub has_previous: bool,
+}
+
+/// Wraps a slice in the envelope, with `next`/`previous` links that keep the other query parameters.
+pub fn envelope<T, U>(
+    app: &App,
+    req: &Request,
+    scope: &str,
+    extra_query: &[(&str, String)],
+    limit: usize,
+    count: u64,
+    slice: Slice<T>,
+    map: impl FnMut(T) -> U,
+) -> Page<U> {
+    let link = |direction: Direction, key: &Option<String>, wanted: bool| {
+        let key = key.as_ref().filter(|_| wanted)?;
+        let cursor = app.cursors.encode(
+            scope,
+            &Cursor {
+                direction,
+                key: key.clone(),
+            },
+        );
+        let mut query: Vec<(&str, String)> = extra_query.to_vec();
+        if limit != DEFAULT_LIMIT {
+            query.push(("limit", limit.to_string()));
+        }
+        query.push(("cursor", cursor));
+        Some(absolute_url(req, &query))
+    };
+    Page {
+        count,
+        next: link(Direction::Next, &slice.last_key, slice.has_next),
+        previous: link(Direction::Previous, &slice.first_key, slice.has_previous),
+        results: slice.items.into_iter().map(map).collect(),
+    }
+}
+
+impl<T> Slice<T> {
+    /// Converts every item, keeping the page's ends and flags.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Slice<U>, E> {
+        Ok(Slice {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            first_key: self.first_key,
+            last_key: self.last_key,
+            has_next: self.has_next,
+            has_previous: self.has_previous,
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! Item shapes as stored, and their conversions to domain records.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Item, StoreError, keys};
+use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::model::{Membership, Message, User};
+use crate::timestamp::Timestamp;
+
+/// A user's profile.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct UserItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    /// Present only while the user is active, so search skips inactive users.
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    pub id: UserId,
+    pub username: String,
+    pub password: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    #[serde(default)]
+    pub token_version: u64,
+    pub date_joined: Timestamp,
+}
+
+impl UserItem {
+    pub fn new(user: &User) -> Self {
+        let (gsi1pk, gsi1sk) = if user.is_active {
+            (
+                Some(keys::USERS_INDEX_PK.to_owned()),
+                Some(keys::users_index_sk(&user.username, &user.id)),
+            )
+        } else {
+            (None, None)
+        };
+        Self {
+            pk: keys::user_pk(&user.id),
+            sk: keys::PROFILE.to_owned(),
+            gsi1pk,
+            gsi1sk,
+            id: user.id.clone(),
+            username: user.username.clone(),
+            password: user.password_hash.clone(),
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            token_version: user.token_version,
+            date_joined: user.date_joined,
+        }
+    }
+
+    pub fn into_user(self) -> User {
+        User {
+            id: self.id,
+            username: self.username,
+            password_hash: self.password,
+            is_active: self.is_active,
+            is_staff: self.is_staff,
+            token_version: self.token_version,
+            date_joined: self.date_joined,
+        }
+    }
+}
+
+/// A message as stored under its thread.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MessageItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI2PK")]
+    pub gsi2pk: String,
+    #[serde(rename = "GSI2SK")]
+    pub gsi2sk: String,
+    pub thread: ThreadId,
+    pub seq: u64,
+    pub sender: UserId,
+    pub text: String,
+    pub created: Timestamp,
+    /// How many messages the sender had sent in this thread, this one included.
+    pub sender_seq: u64,
+}
+
+impl MessageItem {
+    pub fn new(message: &Message, sender_seq: u64) -> Self {
+        let seq = message.id.seq;
+        Self {
+            pk: keys::thread_pk(&message.thread),
+            sk: keys::message_sk(seq),
+            gsi2pk: keys::sender_index_pk(&message.thread, &message.sender),
+            gsi2sk: seq.padded(),
+            thread: message.thread.clone(),
+            seq: seq.0,
+            sender: message.sender.clone(),
+            text: message.text.clone(),
+            created: message.created,
+            sender_seq,
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        Message {
+            id: MessageId {
+                thread: self.thread.clone(),
+                seq: Seq(self.seq),
+            },
+            thread: self.thread,
+            sender: self.sender,
+            text: self.text,
+            created: self.created,
+        }
+    }
+}
+
+/// Thread facts shared by the metadata item and every membership.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ThreadFacts {
+    pub thread: ThreadId,
+    pub participants: Vec<UserId>,
+    pub owner: UserId,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub message_count: u64,
+    #[serde(default)]
+    pub last_message: Option<Message>,
+}
+
+/// A thread's metadata item.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ThreadItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(flatten)]
+    pub facts: ThreadFacts,
+    /// Hash of the sorted participant ids, the key of the participant-set reservation.
+    pub pset: String,
+}
+
+/// One member's view of a thread, under the member's partition.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MembershipItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    #[serde(flatten)]
+    pub facts: ThreadFacts,
+    pub user: UserId,
+    pub unread: u64,
+    pub read_seq: u64,
+    pub sent: u64,
+}
+
+impl MembershipItem {
+    pub fn new(facts: &ThreadFacts, user: &UserId, unread: u64, read_seq: u64, sent: u64) -> Self {
+        Self {
+            pk: keys::user_pk(user),
+            sk: keys::membership_sk(&facts.thread),
+            gsi1pk: keys::user_pk(user),
+            gsi1sk: keys::activity_sk(facts.updated, &facts.thread),
+            facts: facts.clone(),
+            user: user.clone(),
+            unread,
+            read_seq,
+            sent,
+        }
+    }
+
+    pub fn into_membership(self) -> Membership {
+        let f = self.facts;
+        Membership {
+            thread: f.thread,
+            participants: f.participants,
+            owner: f.owner,
+            created: f.created,
+            updated: f.updated,
+            message_count: f.message_count,
+            last_message: f.last_message,
+            user: self.user,
+            unread: self.unread,
+            read_seq: Seq(self.read_seq),
+            sent: self.sent,
+        }
+    }
+}
+
+/// Decodes an item into a record type.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+/// Encodes a record into an item.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    Ok(serde_dynamo::to_item(value)?)
+}

@@ -1,0 +1,100 @@
+//! Key builders: the single place that knows how items are addressed.
+
+use crate::ids::{Seq, ThreadId, UserId};
+use crate::timestamp::Timestamp;
+
+/// Partition of a user's profile, memberships and counters.
+pub fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+/// Sort key of a user's profile.
+pub const PROFILE: &str = "PROFILE";
+/// Sort key of a user's counters.
+pub const COUNTERS: &str = "COUNTERS";
+
+/// Partition of the item that reserves a username.
+pub fn username_pk(username: &str) -> String {
+    format!("USERNAME#{username}")
+}
+/// Sort key of a username reservation.
+pub const USERNAME: &str = "USERNAME";
+
+/// GSI1 partition holding every active user, for username search.
+pub const USERS_INDEX_PK: &str = "USERS";
+/// GSI1 sort key of a user: lower-cased username, then id to keep it unique.
+pub fn users_index_sk(username: &str, user: &UserId) -> String {
+    format!("{}#{user}", username.to_lowercase())
+}
+
+/// Sort key of a membership under the member's partition.
+pub fn membership_sk(thread: &ThreadId) -> String {
+    format!("THREAD#{thread}")
+}
+/// GSI1 sort key of a membership: last activity, then thread id, so newest activity sorts last.
+pub fn activity_sk(updated: Timestamp, thread: &ThreadId) -> String {
+    format!("{updated}#{thread}")
+}
+
+/// Partition of a thread's metadata, messages, read events and purge marker.
+pub fn thread_pk(thread: &ThreadId) -> String {
+    format!("THREAD#{thread}")
+}
+/// Sort key of a thread's metadata.
+pub const META: &str = "META";
+/// Sort key of the marker that drives the asynchronous purge of a deleted thread.
+pub const PURGE: &str = "PURGE";
+/// Prefix of message sort keys.
+pub const MESSAGE_PREFIX: &str = "MSG#";
+/// Sort key of a message.
+pub fn message_sk(seq: Seq) -> String {
+    format!("{MESSAGE_PREFIX}{}", seq.padded())
+}
+/// Sort key of a read event: the member's read marker moved to `seq`.
+pub fn read_event_sk(user: &UserId, seq: Seq) -> String {
+    format!("READ#{user}#{}", seq.padded())
+}
+/// Upper bound of a member's read events, for range queries.
+pub fn read_events_end(user: &UserId) -> String {
+    format!("READ#{user}#~")
+}
+/// GSI2 partition of one sender's messages in one thread.
+pub fn sender_index_pk(thread: &ThreadId, user: &UserId) -> String {
+    format!("THREAD#{thread}#USER#{user}")
+}
+
+/// Partition of the item that reserves a participant set.
+pub fn participant_set_pk(hash: &str) -> String {
+    format!("PSET#{hash}")
+}
+/// Sort key of a participant set reservation.
+pub const PARTICIPANT_SET: &str = "PSET";
+
+/// Partition of a used refresh token's id.
+pub fn jti_pk(jti: &str) -> String {
+    format!("JTI#{jti}")
+}
+/// Sort key of a used refresh token's id.
+pub const JTI: &str = "JTI";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_sequence() {
+        assert!(message_sk(Seq(9)) < message_sk(Seq(10)));
+        let u: UserId = "u1".parse().unwrap();
+        assert!(read_event_sk(&u, Seq(99_999)) < read_events_end(&u));
+    }
+
+    #[test]
+    fn activity_keys_sort_by_time() {
+        let t: ThreadId = "zzz".parse().unwrap();
+        let a = activity_sk("2026-01-01T00:00:09.5Z".parse().unwrap(), &t);
+        let b = activity_sk(
+            "2026-01-01T00:00:10Z".parse().unwrap(),
+            &"aaa".parse().unwrap(),
+        );
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,321 @@
+//! Messages: sending, listing, read markers and read receipts.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+use super::items::{MessageItem, decode, encode};
+use super::{
+    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table,
+};
+use crate::ids::{Seq, ThreadId, UserId};
+use crate::model::{Membership, Message, ReadBy};
+use crate::pagination::{PageRequest, Slice};
+use crate::timestamp::Timestamp;
+
+/// The result of a send.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// The message as stored.
+    Sent(Message),
+    /// The sender is not in the thread (or it is gone).
+    NotFound,
+}
+
+fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    Update::builder().table_name(table).set_key(Some(k))
+}
+
+fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(u.build().expect("complete"))
+        .build()
+}
+
+impl Store {
+    /// Appends a message: one transaction writes it, moves the thread's activity for every
+    /// member, and raises every other member's unread counts.
+    pub async fn send_message(
+        &self,
+        sender: &UserId,
+        thread: &ThreadId,
+        text: &str,
+    ) -> Result<SendOutcome, StoreError> {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let Some(mine) = self.membership(sender, thread).await? else {
+                return Ok(SendOutcome::NotFound);
+            };
+            let others: Vec<UserId> = mine
+                .participants
+                .iter()
+                .filter(|p| *p != sender)
+                .cloned()
+                .collect();
+            let members = self.memberships(thread, &others).await?;
+            let seq = Seq(mine.message_count + 1);
+            let now = Timestamp::now().max(mine.updated);
+            let message = Message {
+                id: crate::ids::MessageId {
+                    thread: thread.clone(),
+                    seq,
+                },
+                thread: thread.clone(),
+                sender: sender.clone(),
+                text: text.to_owned(),
+                created: now,
+            };
+            let last: aws_sdk_dynamodb::types::AttributeValue =
+                serde_dynamo::to_attribute_value(&message)?;
+            let activity = keys::activity_sk(now, thread);
+            let table = self.table();
+
+            let mut actions = vec![
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(table)
+                            .set_item(Some(encode(&MessageItem::new(&message, mine.sent + 1))?))
+                            .condition_expression("attribute_not_exists(PK)")
+                            .build()
+                            .expect("complete"),
+                    )
+                    .build(),
+                tx_update(
+                    update(table, key(keys::thread_pk(thread), keys::META))
+                        .update_expression(
+                            "SET message_count = :n1, updated = :now, last_message = :m",
+                        )
+                        .condition_expression("message_count = :n")
+                        .expression_attribute_values(":n", n(mine.message_count))
+                        .expression_attribute_values(":n1", n(seq.0))
+                        .expression_attribute_values(":now", s(now.to_string()))
+                        .expression_attribute_values(":m", last.clone()),
+                ),
+            ];
+            let activity_update = |user: &UserId| {
+                update(table, key(keys::user_pk(user), keys::membership_sk(thread)))
+                    .expression_attribute_values(":n", n(mine.message_count))
+                    .expression_attribute_values(":n1", n(seq.0))
+                    .expression_attribute_values(":now", s(now.to_string()))
+                    .expression_attribute_values(":g", s(activity.clone()))
+                    .expression_attribute_values(":m", last.clone())
+                    .expression_attribute_values(":one", n(1))
+            };
+            actions.push(tx_update(
+                activity_update(sender)
+                    .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD sent :one")
+                    .condition_expression("message_count = :n"),
+            ));
+            for other in &others {
+                let Some(m) = members.get(other) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "thread {thread} lacks a membership for {other}"
+                    )));
+                };
+                let (condition, zero) = if m.unread == 0 {
+                    ("unread = :zero", 0)
+                } else {
+                    ("unread > :zero", 0)
+                };
+                actions.push(tx_update(
+                    activity_update(other)
+                        .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD unread :one")
+                        .condition_expression(format!("message_count = :n AND {condition}"))
+                        .expression_attribute_values(":zero", n(zero)),
+                ));
+                actions.push(self.counters_update(other, 0, 1, i64::from(m.unread == 0)));
+            }
+            match self.transact(actions).await {
+                Ok(()) => return Ok(SendOutcome::Sent(message)),
+                Err(f) if f.is_race() => backoff(attempt).await,
+                Err(f) => return Err(f.into()),
+            }
+        }
+        Err(StoreError::Transient("send stayed contended".into()))
+    }
+
+    /// A page of a thread's messages, newest first.
+    pub async fn list_messages(
+        &self,
+        thread: &ThreadId,
+        page: &PageRequest,
+    ) -> Result<Slice<Message>, StoreError> {
+        let pk = keys::thread_pk(thread);
+        let start_key = |sk: &str| {
+            let seq = sk.strip_prefix(keys::MESSAGE_PREFIX)?;
+            if seq.len() != 20 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(key(pk.clone(), sk))
+        };
+        let spec = ListSpec {
+            index: None,
+            pk: ("PK", keys::thread_pk(thread)),
+            sk: "SK",
+            sk_prefix: Some(keys::MESSAGE_PREFIX.to_owned()),
+            descending: true,
+            start_key: &start_key,
+        };
+        self.list_page(&spec, page)
+            .await?
+            .try_map(|i| decode::<MessageItem>(i).map(MessageItem::into_message))
+    }
+
+    /// One message.
+    pub async fn message(
+        &self,
+        thread: &ThreadId,
+        seq: Seq,
+    ) -> Result<Option<Message>, StoreError> {
+        let item = self
+            .get(key(keys::thread_pk(thread), keys::message_sk(seq)), false)
+            .await?;
+        item.map(|i| decode::<MessageItem>(i).map(MessageItem::into_message))
+            .transpose()
+    }
+
+    /// Moves a member's read marker forward to `upto` (never back), fixing their unread counts
+    /// in the same transaction and recording when the marker moved. `current` is the member's
+    /// view as the caller last read it; it is re-read only if a concurrent change intervenes.
+    pub async fn mark_read(&self, current: Membership, upto: Seq) -> Result<(), StoreError> {
+        let (user, thread) = (current.user.clone(), current.thread.clone());
+        let mut snapshot = Some(current);
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let m = match snapshot.take() {
+                Some(m) => m,
+                None => match self.membership(&user, &thread).await? {
+                    Some(m) => m,
+                    None => return Ok(()),
+                },
+            };
+            if upto <= m.read_seq {
+                return Ok(());
+            }
+            if upto.0 > m.message_count {
+                // The page saw a message newer than this view: read the view again.
+                backoff(attempt).await;
+                continue;
+            }
+            let unread = self.unread_after(&m, upto).await?;
+            let table = self.table();
+            let mut event = key(keys::thread_pk(&thread), keys::read_event_sk(&user, upto));
+            event.insert("user".into(), s(user.as_str()));
+            event.insert("read_at".into(), s(Timestamp::now().to_string()));
+            let mut actions = vec![
+                tx_update(
+                    update(
+                        table,
+                        key(keys::user_pk(&user), keys::membership_sk(&thread)),
+                    )
+                    .update_expression("SET read_seq = :s, unread = :u")
+                    .condition_expression("read_seq = :old AND message_count = :n")
+                    .expression_attribute_values(":s", n(upto.0))
+                    .expression_attribute_values(":u", n(unread))
+                    .expression_attribute_values(":old", n(m.read_seq.0))
+                    .expression_attribute_values(":n", n(m.message_count)),
+                ),
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(table)
+                            .set_item(Some(event))
+                            .build()
+                            .expect("complete"),
+                    )
+                    .build(),
+            ];
+            if unread != m.unread {
+                let delta = unread as i64 - m.unread as i64;
+                let threads_delta = i64::from(unread > 0) - i64::from(m.unread > 0);
+                actions.push(self.counters_update(&user, 0, delta, threads_delta));
+            }
+            match self.transact(actions).await {
+                Ok(()) => return Ok(()),
+                Err(f) if f.is_race() => backoff(attempt).await,
+                Err(f) => return Err(f.into()),
+            }
+        }
+        Err(StoreError::Transient("read marker stayed contended".into()))
+    }
+
+    /// Messages from others after `upto`: all messages after it, less the member's own.
+    async fn unread_after(&self, m: &Membership, upto: Seq) -> Result<u64, StoreError> {
+        if upto.0 >= m.message_count {
+            return Ok(0);
+        }
+        let own_upto = self.sent_up_to(&m.thread, &m.user, upto).await?;
+        let own_after = m.sent.saturating_sub(own_upto);
+        Ok((m.message_count - upto.0).saturating_sub(own_after))
+    }
+
+    /// How many messages `user` had sent in `thread` up to and including `upto` (one GSI2 read).
+    async fn sent_up_to(
+        &self,
+        thread: &ThreadId,
+        user: &UserId,
+        upto: Seq,
+    ) -> Result<u64, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(table::GSI2)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :s")
+            .expression_attribute_values(":pk", s(keys::sender_index_pk(thread, user)))
+            .expression_attribute_values(":s", s(upto.padded()))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
+            return Ok(0);
+        };
+        item.get("sender_seq")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("GSI2 entry without sender_seq".into()))
+    }
+
+    /// Who has read a message and when they first did: the sender at sending time, each other
+    /// participant at their first read event that reached it (one query per participant).
+    pub async fn read_by(
+        &self,
+        message: &Message,
+        participants: &[UserId],
+    ) -> Result<Vec<ReadBy>, StoreError> {
+        let others = participants.iter().filter(|p| **p != message.sender);
+        let lookups = others.map(|p| async move {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::thread_pk(&message.thread)))
+                .expression_attribute_values(":from", s(keys::read_event_sk(p, message.id.seq)))
+                .expression_attribute_values(":to", s(keys::read_events_end(p)))
+                .limit(1)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            let first = out.items.unwrap_or_default().into_iter().next();
+            let read_at = first
+                .and_then(|i| i.get("read_at").and_then(|v| v.as_s().ok()).cloned())
+                .map(|t| {
+                    t.parse::<Timestamp>()
+                        .map_err(|_| StoreError::Corrupt("bad read_at".into()))
+                })
+                .transpose()?;
+            Ok::<_, StoreError>(read_at.map(|read_at| ReadBy {
+                user: p.clone(),
+                read_at,
+            }))
+        });
+        let mut readers = vec![ReadBy {
+            user: message.sender.clone(),
+            read_at: message.created,
+        }];
+        for found in futures_util::future::join_all(lookups).await {
+            readers.extend(found?);
+        }
+        Ok(readers)
+    }
+}

@@ -1,0 +1,358 @@
+//! The single-table DynamoDB store. Key design and access patterns: `docs/data-model.md`.
+
+mod items;
+pub mod keys;
+mod messages;
+pub mod purge;
+pub mod table;
+mod threads;
+mod tokens;
+mod users;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+
+pub use messages::SendOutcome;
+pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError};
+pub use tokens::RefreshRejected;
+pub use users::{CreateUserError, NewUser};
+
+use crate::cursor::Direction;
+use crate::pagination::{PageRequest, Slice};
+
+/// A raw DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// How often a write that lost a race (transaction conflict or stale condition) is tried in all.
+const MAX_WRITE_ATTEMPTS: u32 = 8;
+
+/// Failures of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, transient service errors or conflicts that outlasted the retries.
+    #[error("storage busy: {0}")]
+    Transient(String),
+    /// Anything else the SDK reported.
+    #[error("storage request failed")]
+    Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An item that does not have the shape this code wrote.
+    #[error("malformed item: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Classifies an SDK error: transient ones become `Transient`.
+    pub fn from_sdk<E, R>(e: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let transient = match &e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            SdkError::ServiceError(s) => is_transient_code(s.err().code()),
+            _ => false,
+        };
+        if transient {
+            Self::Transient(
+                e.code()
+                    .unwrap_or("timeout or connection failure")
+                    .to_owned(),
+            )
+        } else {
+            Self::Sdk(Box::new(e))
+        }
+    }
+
+    /// True for failures a client may retry (answered with 503).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
+fn is_transient_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ThrottlingException"
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionInProgressException"
+                | "TransactionConflictException"
+        )
+    )
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub(crate) enum TxFailure {
+    /// It was cancelled; one reason code per action, in order (`"None"` for actions that were fine).
+    Cancelled(Vec<String>),
+    /// Any other failure.
+    Other(StoreError),
+}
+
+impl TxFailure {
+    /// True when a concurrent writer got in the way and a fresh attempt may succeed.
+    pub(crate) fn is_race(&self) -> bool {
+        match self {
+            Self::Cancelled(reasons) => reasons
+                .iter()
+                .any(|r| r == "TransactionConflict" || r == "ConditionalCheckFailed"),
+            Self::Other(StoreError::Transient(_)) => true,
+            Self::Other(_) => false,
+        }
+    }
+
+    /// True when the action at `index` failed its condition.
+    pub(crate) fn failed_condition(&self, index: usize) -> bool {
+        matches!(self, Self::Cancelled(r) if r.get(index).is_some_and(|c| c == "ConditionalCheckFailed"))
+    }
+}
+
+impl From<TxFailure> for StoreError {
+    fn from(f: TxFailure) -> Self {
+        match f {
+            TxFailure::Cancelled(reasons) => {
+                Self::Transient(format!("transaction cancelled: {}", reasons.join(",")))
+            }
+            TxFailure::Other(e) => e,
+        }
+    }
+}
+
+/// Sleeps before attempt `attempt + 1`: exponential backoff with full jitter, capped at 400 ms.
+pub(crate) async fn backoff(attempt: u32) {
+    let cap_ms = (10u64 << attempt.min(6)).min(400);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
+}
+
+/// A string attribute.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub(crate) fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A primary key.
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+/// The store: a client and the table name, built once at init.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// What to list and in which order, for keyset pagination over one partition.
+pub(crate) struct ListSpec<'a> {
+    /// Index to query, or the table.
+    pub index: Option<&'static str>,
+    /// Partition key attribute and value.
+    pub pk: (&'static str, String),
+    /// Sort key attribute.
+    pub sk: &'static str,
+    /// Only sort keys with this prefix.
+    pub sk_prefix: Option<String>,
+    /// Display order is descending sort key (newest first).
+    pub descending: bool,
+    /// Builds the exclusive start key from a sort key value.
+    pub start_key: &'a (dyn Fn(&str) -> Option<Item> + Sync),
+}
+
+impl Store {
+    /// A store over `table`.
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// A store over `table` with a client from the given SDK configuration.
+    pub fn connect(sdk: &aws_config::SdkConfig, table: String) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One cheap read, to open the connection at init.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.get(key("PING", "PING"), false).await.map(|_| ())
+    }
+
+    /// Creates the table if missing.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        table::create_table(&self.client, &self.table).await
+    }
+
+    pub(crate) async fn get(
+        &self,
+        key: Item,
+        consistent: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item)
+    }
+
+    /// Reads up to 100 items by key, in one call plus retries of unprocessed keys.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pending = keys;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .expect("keys are set");
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt >= MAX_WRITE_ATTEMPTS {
+                    return Err(StoreError::Transient("unprocessed keys".into()));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Runs one transaction.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    e.as_service_error()
+                {
+                    let reasons = c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_owned())
+                        .collect();
+                    return Err(TxFailure::Cancelled(reasons));
+                }
+                Err(TxFailure::Other(StoreError::from_sdk(e)))
+            }
+        }
+    }
+
+    /// One page of a keyset-paginated list, filling short pages left by DynamoDB's 1 MB limit.
+    pub(crate) async fn list_page(
+        &self,
+        spec: &ListSpec<'_>,
+        page: &PageRequest,
+    ) -> Result<Slice<Item>, StoreError> {
+        let invalid = || StoreError::Corrupt("cursor key does not fit this list".into());
+        let (reverse, start) = match &page.cursor {
+            None => (false, None),
+            Some(c) => {
+                let start = (spec.start_key)(&c.key).ok_or_else(invalid)?;
+                (c.direction == Direction::Previous, Some(start))
+            }
+        };
+        // Reading "previous" walks the list backwards from the cursor.
+        let forward = spec.descending == reverse;
+        let wanted = page.limit + 1;
+        let mut items: Vec<Item> = Vec::with_capacity(wanted);
+        let mut start = start;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(spec.index.map(str::to_owned))
+                .scan_index_forward(forward)
+                .limit((wanted - items.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .expression_attribute_names("#pk", spec.pk.0)
+                .expression_attribute_values(":pk", s(spec.pk.1.clone()));
+            q = match &spec.sk_prefix {
+                Some(prefix) => q
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", spec.sk)
+                    .expression_attribute_values(":prefix", s(prefix.clone())),
+                None => q.key_condition_expression("#pk = :pk"),
+            };
+            let out = q.send().await.map_err(StoreError::from_sdk)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if items.len() < wanted => start = Some(k),
+                _ => break,
+            }
+        }
+        let more = items.len() > page.limit;
+        items.truncate(page.limit);
+        if reverse {
+            items.reverse();
+        }
+        let sort_key = |item: Option<&Item>| {
+            item.and_then(|i| i.get(spec.sk))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        let (has_next, has_previous) = match (&page.cursor, reverse) {
+            (None, _) => (more, false),
+            (Some(_), false) => (more, true),
+            (Some(_), true) => (true, more),
+        };
+        Ok(Slice {
+            first_key: sort_key(items.first()),
+            last_key: sort_key(items.last()),
+            has_next: has_next && !items.is_empty(),
+            has_previous: has_previous && !items.is_empty(),
+            items,
+        })
+    }
+}

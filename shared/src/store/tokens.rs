@@ -1,0 +1,58 @@
+//! Refresh token rotation: each refresh token works once.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+
+use super::{Store, StoreError, TxFailure, key, keys, n, table};
+use crate::jwt::Claims;
+
+/// Why a refresh was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshRejected {
+    /// Used before, or the user is gone, inactive, or changed password since.
+    #[error("refresh token no longer valid")]
+    Revoked,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Store {
+    /// Marks a refresh token used, if its user is still active with the same token version.
+    ///
+    /// One transaction: a condition check on the profile and a conditional put of the token id,
+    /// which expires with the token. Of two racing refreshes with one token, exactly one wins.
+    pub async fn use_refresh_token(&self, claims: &Claims) -> Result<(), RefreshRejected> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(key(keys::user_pk(&claims.user_id), keys::PROFILE)))
+            .condition_expression("is_active = :yes AND token_version = :v")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":v", n(claims.ver))
+            .build()
+            .expect("complete");
+        let mut item = key(keys::jti_pk(&claims.jti), keys::JTI);
+        item.insert(table::TTL_ATTRIBUTE.into(), n(claims.exp));
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("complete");
+        let actions = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(f) if f.failed_condition(0) || f.failed_condition(1) => {
+                Err(RefreshRejected::Revoked)
+            }
+            Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Transient(format!(
+                "refresh cancelled: {}",
+                reasons.join(",")
+            ))
+            .into()),
+            Err(TxFailure::Other(e)) => Err(e.into()),
+        }
+    }
+}

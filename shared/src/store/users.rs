@@ -1,0 +1,251 @@
+//! Users: profiles, unique usernames, search, passwords.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+
+use super::items::{UserItem, decode, encode};
+use super::{Item, ListSpec, Store, StoreError, TxFailure, key, keys, n, s, table};
+use crate::ids::UserId;
+use crate::model::{Counters, User};
+use crate::pagination::{PageRequest, Slice};
+use crate::timestamp::Timestamp;
+
+/// What it takes to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name, unique.
+    pub username: String,
+    /// An already computed password hash.
+    pub password_hash: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Active flag.
+    pub is_active: bool,
+    /// Keep this id (imports) or generate one.
+    pub id: Option<UserId>,
+    /// Keep this join date (imports) or use now.
+    pub date_joined: Option<Timestamp>,
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// Someone has that username (or that id) already.
+    #[error("a user with that username already exists")]
+    Taken,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Store {
+    /// Creates a user and reserves the username, atomically.
+    pub async fn create_user(&self, new: NewUser) -> Result<User, CreateUserError> {
+        let user = User {
+            id: new.id.unwrap_or_else(UserId::generate),
+            username: new.username,
+            password_hash: new.password_hash,
+            is_active: new.is_active,
+            is_staff: new.is_staff,
+            token_version: 0,
+            date_joined: new.date_joined.unwrap_or_else(Timestamp::now),
+        };
+        let mut reservation = key(keys::username_pk(&user.username), keys::USERNAME);
+        reservation.insert("user_id".into(), s(user.id.as_str()));
+        let put = |item: Item| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(self.table())
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .expect("complete"),
+                )
+                .build()
+        };
+        let profile = encode(&UserItem::new(&user))?;
+        match self.transact(vec![put(reservation), put(profile)]).await {
+            Ok(()) => Ok(user),
+            Err(f @ TxFailure::Cancelled(_)) if f.failed_condition(0) || f.failed_condition(1) => {
+                Err(CreateUserError::Taken)
+            }
+            Err(f) => Err(CreateUserError::Store(f.into())),
+        }
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let item = self
+            .get(key(keys::user_pk(id), keys::PROFILE), true)
+            .await?;
+        item.map(|i| decode::<UserItem>(i).map(UserItem::into_user))
+            .transpose()
+    }
+
+    /// A user by exact username: the reservation, then the profile.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let Some(reservation) = self
+            .get(key(keys::username_pk(username), keys::USERNAME), true)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = reservation
+            .get("user_id")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| s.parse::<UserId>().ok())
+            .ok_or_else(|| StoreError::Corrupt("username reservation without user_id".into()))?;
+        self.user(&id).await
+    }
+
+    /// The active users among `ids`, in one batch read.
+    pub async fn active_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| key(keys::user_pk(id), keys::PROFILE))
+            .collect();
+        let items = self.batch_get(keys).await?;
+        let mut users = Vec::with_capacity(items.len());
+        for item in items {
+            let user = decode::<UserItem>(item)?.into_user();
+            if user.is_active {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Replaces a user's password hash; `revoke` also bumps the token version so that
+    /// refresh tokens issued before stop working.
+    pub async fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+        revoke: bool,
+    ) -> Result<(), StoreError> {
+        let expr = if revoke {
+            "SET password = :h ADD token_version :one"
+        } else {
+            "SET password = :h"
+        };
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::user_pk(id), keys::PROFILE)))
+            .update_expression(expr)
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":h", s(hash));
+        if revoke {
+            update = update.expression_attribute_values(":one", n(1));
+        }
+        update.send().await.map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Active users whose username starts with `prefix` (case-insensitive), by username.
+    pub async fn search_users(
+        &self,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Slice<User>, StoreError> {
+        let start_key = |sk: &str| {
+            let (_, id) = sk.rsplit_once('#')?;
+            let id: UserId = id.parse().ok()?;
+            let mut k = key(keys::user_pk(&id), keys::PROFILE);
+            k.insert("GSI1PK".into(), s(keys::USERS_INDEX_PK));
+            k.insert("GSI1SK".into(), s(sk));
+            Some(k)
+        };
+        let spec = ListSpec {
+            index: Some(table::GSI1),
+            pk: ("GSI1PK", keys::USERS_INDEX_PK.to_owned()),
+            sk: "GSI1SK",
+            // DynamoDB refuses begins_with on an empty string.
+            sk_prefix: Some(prefix.to_lowercase()).filter(|p| !p.is_empty()),
+            descending: false,
+            start_key: &start_key,
+        };
+        self.list_page(&spec, page)
+            .await?
+            .try_map(|i| decode::<UserItem>(i).map(UserItem::into_user))
+    }
+
+    /// How many active users match a search prefix (a COUNT query, one call per 1 MB of index).
+    pub async fn count_users(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start = None;
+        let prefix = prefix.to_lowercase();
+        loop {
+            let mut q = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(table::GSI1)
+                .select(Select::Count)
+                .expression_attribute_values(":pk", s(keys::USERS_INDEX_PK))
+                .set_exclusive_start_key(start);
+            q = if prefix.is_empty() {
+                q.key_condition_expression("GSI1PK = :pk")
+            } else {
+                q.key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix.clone()))
+            };
+            let out = q.send().await.map_err(StoreError::from_sdk)?;
+            total += out.count.max(0) as u64;
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// A user's thread and unread totals (zeros before their first thread).
+    pub async fn counters(&self, id: &UserId) -> Result<Counters, StoreError> {
+        match self
+            .get(key(keys::user_pk(id), keys::COUNTERS), false)
+            .await?
+        {
+            Some(item) => decode(item),
+            None => Ok(Counters::default()),
+        }
+    }
+
+    /// Sets active and staff flags; deactivation also drops the user from search.
+    pub async fn set_flags(
+        &self,
+        id: &UserId,
+        is_active: bool,
+        is_staff: bool,
+    ) -> Result<(), StoreError> {
+        let Some(user) = self.user(id).await? else {
+            return Err(StoreError::Corrupt(format!("no user {id}")));
+        };
+        let item = UserItem::new(&User {
+            is_active,
+            is_staff,
+            ..user
+        });
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::user_pk(id), keys::PROFILE)))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":a", AttributeValue::Bool(is_active))
+            .expression_attribute_values(":s", AttributeValue::Bool(is_staff));
+        update = match (item.gsi1pk, item.gsi1sk) {
+            (Some(pk), Some(sk)) => update
+                .update_expression(
+                    "SET is_active = :a, is_staff = :s, GSI1PK = :gpk, GSI1SK = :gsk",
+                )
+                .expression_attribute_values(":gpk", s(pk))
+                .expression_attribute_values(":gsk", s(sk)),
+            _ => {
+                update.update_expression("SET is_active = :a, is_staff = :s REMOVE GSI1PK, GSI1SK")
+            }
+        };
+        update.send().await.map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}

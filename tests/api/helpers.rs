@@ -1,0 +1,217 @@
+//! One isolated app per test: a fresh table in DynamoDB Local, handlers called in-process.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use shared::App;
+use shared::config::{Config, Secret};
+use shared::ids::UserId;
+use shared::store::NewUser;
+
+/// Where the tests find DynamoDB Local (`make test` starts it and sets this).
+pub fn endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8001".into())
+}
+
+/// A DynamoDB client for DynamoDB Local.
+pub fn client() -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(endpoint())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A response as tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: lambda_http::http::HeaderMap,
+}
+
+/// A user made for a test, with a valid access token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: UserId,
+    pub token: String,
+    pub refresh: String,
+}
+
+pub struct TestApp {
+    pub app: Arc<App>,
+}
+
+impl TestApp {
+    /// A new app over a new, empty table.
+    pub async fn spawn() -> Self {
+        let table = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let config = Config {
+            table_name: table,
+            jwt_secret: Secret::new(b"test-secret-test-secret-test-secret!".to_vec()).unwrap(),
+            access_ttl_secs: 1800,
+            refresh_ttl_secs: 7 * 24 * 3600,
+        };
+        let app = App::new(config, client());
+        app.store.create_table().await.unwrap_or_else(|e| {
+            panic!(
+                "cannot create a table in DynamoDB Local at {} (run `make test`): {e:?}",
+                endpoint()
+            )
+        });
+        Self { app: Arc::new(app) }
+    }
+
+    /// Creates an active user with password `pw-<username>` and tokens for them.
+    pub async fn user(&self, username: &str) -> TestUser {
+        self.user_with(username, true, false).await
+    }
+
+    pub async fn user_with(&self, username: &str, active: bool, staff: bool) -> TestUser {
+        let user = self
+            .app
+            .store
+            .create_user(NewUser {
+                username: username.to_owned(),
+                password_hash: shared::password::hash(&format!("pw-{username}")),
+                is_staff: staff,
+                is_active: active,
+                id: None,
+                date_joined: None,
+            })
+            .await
+            .unwrap();
+        let pair = self.app.jwt.issue_pair(&user.id, user.token_version);
+        TestUser {
+            id: user.id,
+            token: pair.access,
+            refresh: pair.refresh,
+        }
+    }
+
+    /// Routes a request to the function API Gateway would call, in-process.
+    pub async fn send(&self, req: Request) -> Reply {
+        let path = req.uri().path().to_owned();
+        let app = &*self.app;
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let response = match segments.as_slice() {
+            ["api", "token", ..] => token::handle(app, req).await,
+            ["api", "threads", _, "messages", ..] => messages::handle(app, req).await,
+            ["api", "threads", ..] => threads::handle(app, req).await,
+            ["api", "unread_count", ..] => unread_count::handle(app, req).await,
+            ["api", "users", ..] => users::handle(app, req).await,
+            _ => threads::handle(app, req).await,
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes: &[u8] = response.body().as_ref();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes).expect("JSON body")
+        };
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// A request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "localhost:9000");
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                Body::Text(v.to_string())
+            }
+            None => Body::Empty,
+        };
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    pub async fn get(&self, uri: &str, user: &TestUser) -> Reply {
+        self.call(Method::GET, uri, Some(&user.token), None).await
+    }
+
+    pub async fn post(&self, uri: &str, user: &TestUser, body: Value) -> Reply {
+        self.call(Method::POST, uri, Some(&user.token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, uri: &str, user: &TestUser) -> Reply {
+        self.call(Method::DELETE, uri, Some(&user.token), None)
+            .await
+    }
+
+    /// Creates a thread as `owner` with the others; returns its id.
+    pub async fn thread(&self, owner: &TestUser, others: &[&TestUser]) -> String {
+        let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
+        let r = self
+            .post(
+                "/api/threads/",
+                owner,
+                serde_json::json!({ "participants": ids }),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "{r:?}");
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a message; returns its body.
+    pub async fn say(&self, thread: &str, sender: &TestUser, text: &str) -> Value {
+        let r = self
+            .post(
+                &format!("/api/threads/{thread}/messages/"),
+                sender,
+                serde_json::json!({ "text": text }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body
+    }
+
+    pub async fn unread(&self, user: &TestUser) -> (u64, u64) {
+        let r = self.get("/api/unread_count/", user).await;
+        assert_eq!(r.status, 200);
+        (
+            r.body["unread_count"].as_u64().unwrap(),
+            r.body["threads"].as_u64().unwrap(),
+        )
+    }
+
+    pub async fn thread_unread(&self, thread: &str, user: &TestUser) -> u64 {
+        let r = self
+            .get(
+                &format!("/api/threads/{thread}/messages/unread_count/"),
+                user,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["unread_count"].as_u64().unwrap()
+    }
+}
+
+/// The path and query of an absolute `next`/`previous` link.
+pub fn path_of(url: &Value) -> String {
+    let url = url.as_str().expect("a link");
+    let rest = url.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_owned()
+}

@@ -1,0 +1,10 @@
+//! Every route, in-process, against DynamoDB Local. One binary, one fresh table per test.
+
+mod helpers;
+
+mod auth;
+mod contract;
+mod messages;
+mod misc;
+mod threads;
+mod users;

@@ -1,0 +1,116 @@
+use lambda_http::Body;
+use lambda_http::http::Method;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods() {
+    let t = TestApp::spawn().await;
+    let alice = t.user("alice").await;
+    let r = t.get("/api/nothing/", &alice).await;
+    assert_eq!((r.status, &r.body), (404, &json!({"detail": "Not found."})));
+    let r = t
+        .call(
+            Method::PUT,
+            "/api/threads/",
+            Some(&alice.token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body),
+        (405, &json!({"detail": "Method \"PUT\" not allowed."}))
+    );
+    assert_eq!(r.headers["allow"], "GET, POST");
+    let r = t.call(Method::GET, "/api/token/", None, None).await;
+    assert_eq!(r.status, 405);
+    let r = t
+        .call(
+            Method::PATCH,
+            "/api/threads/x/messages/x.1/",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 405);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_4xx_never_5xx() {
+    let t = TestApp::spawn().await;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let id = t.thread(&alice, &[&bob]).await;
+    let raw = |content_type: &str, body: Body| {
+        lambda_http::http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/threads/{id}/messages/"))
+            .header("authorization", format!("Bearer {}", alice.token))
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap()
+    };
+    let r = t
+        .send(raw("application/json", Body::Text("{\"text\": ".into())))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("JSON parse error - "),
+        "{r:?}"
+    );
+    let r = t
+        .send(raw(
+            "application/json",
+            Body::Binary(vec![b'"', 0xff, 0xfe, b'"']),
+        ))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = t
+        .send(raw("application/json", Body::Text("[]".into())))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = t.send(raw("text/plain", Body::Text("hello".into()))).await;
+    assert_eq!(r.status, 415);
+    let r = t
+        .send(raw(
+            "application/json",
+            Body::Text(format!("{{\"text\": \"{}\"}}", "x".repeat(200_000))),
+        ))
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        t.get(&format!("/api/threads/{id}/messages/"), &alice)
+            .await
+            .body["count"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_400() {
+    let t = TestApp::spawn().await;
+    let alice = t.user("alice").await;
+    for q in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "cursor=abc",
+        "cursor=eyJkIjoibiIsImsiOiJ4In0.AAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let r = t.get(&format!("/api/threads/?{q}"), &alice).await;
+        assert_eq!(r.status, 400, "{q}");
+        assert!(r.body["detail"].is_string());
+    }
+    // A cursor from another user's list is refused.
+    let bob = t.user("bob").await;
+    for i in 0..3 {
+        let other = t.user(&format!("o{i}")).await;
+        t.thread(&bob, &[&other]).await;
+    }
+    let page = t.get("/api/threads/?limit=1", &bob).await;
+    let next = crate::helpers::path_of(&page.body["next"]);
+    assert_eq!(t.get(&next, &alice).await.status, 400);
+}

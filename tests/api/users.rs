@@ -1,0 +1,41 @@
+use serde_json::json;
+
+use crate::helpers::{TestApp, path_of};
+
+#[tokio::test]
+async fn search_finds_active_users_by_prefix_without_private_fields() {
+    let t = TestApp::spawn().await;
+    let alice = t.user("alice").await;
+    t.user("Albert").await;
+    t.user("bob").await;
+    t.user_with("alfred", false, false).await;
+    let r = t.get("/api/users/?search=al", &alice).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["count"], 2);
+    let names: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Albert", "alice"]);
+    for u in r.body["results"].as_array().unwrap() {
+        assert_eq!(u.as_object().unwrap().len(), 2, "only id and username: {u}");
+    }
+    let all = t.get("/api/users/?limit=2", &alice).await;
+    assert_eq!(all.body["count"], 3);
+    let rest = t.get(&path_of(&all.body["next"]), &alice).await;
+    assert_eq!(rest.body["results"][0]["username"], "bob");
+    assert!(!format!("{all:?}{rest:?}").contains("argon2"));
+}
+
+#[tokio::test]
+async fn me_is_the_caller() {
+    let t = TestApp::spawn().await;
+    let admin = t.user_with("admin", true, true).await;
+    let r = t.get("/api/users/me/", &admin).await;
+    assert_eq!(
+        r.body,
+        json!({"id": admin.id.as_str(), "username": "admin", "is_staff": true})
+    );
+}
