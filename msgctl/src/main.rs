@@ -37,12 +37,8 @@ enum Command {
     },
 }
 
-const DEMO_USERS: [(&str, bool); 4] = [
-    ("admin", true),
-    ("test_user", false),
-    ("alice", false),
-    ("bob", false),
-];
+const DEMO_USERS: [(&str, bool); 4] =
+    [("admin", true), ("test_user", false), ("alice", false), ("bob", false)];
 const DEMO_PASSWORD: &str = "super_pass";
 
 #[tokio::main]
@@ -73,11 +69,7 @@ async fn run(store: &Store, command: Command) -> Result<(), Failure> {
             println!("table {} is ready", store.table());
         }
         Command::SeedDemo => seed_demo(store).await?,
-        Command::CreateUser {
-            username,
-            password,
-            staff,
-        } => {
+        Command::CreateUser { username, password, staff } => {
             let user = create_user(store, &username, &password, staff).await?;
             println!("created user {} ({})", user.username, user.id);
         }
@@ -116,29 +108,15 @@ async fn seed_demo(store: &Store) -> Result<(), Failure> {
         };
         ids.push(user.id);
     }
-    let [_, test_user, alice, bob] = &ids[..] else {
-        unreachable!("four demo users")
-    };
+    let [_, test_user, alice, bob] = &ids[..] else { unreachable!("four demo users") };
     let threads = [
-        (
-            test_user,
-            vec![test_user.clone(), alice.clone()],
-            ["hi alice", "hi!"],
-        ),
-        (
-            alice,
-            vec![alice.clone(), test_user.clone(), bob.clone()],
-            ["hello both", "hey"],
-        ),
+        (test_user, vec![test_user.clone(), alice.clone()], ["hi alice", "hi!"]),
+        (alice, vec![alice.clone(), test_user.clone(), bob.clone()], ["hello both", "hey"]),
     ];
     for (owner, participants, texts) in threads {
-        if let CreateThreadOutcome::Created(thread) =
-            store.create_thread(owner, &participants).await?
-        {
+        if let CreateThreadOutcome::Created(thread) = store.create_thread(owner, &participants).await? {
             store.send_message(owner, &thread.thread, texts[0]).await?;
-            store
-                .send_message(&participants[1], &thread.thread, texts[1])
-                .await?;
+            store.send_message(&participants[1], &thread.thread, texts[1]).await?;
         }
     }
     println!("demo data ready: users admin, test_user, alice, bob (password {DEMO_PASSWORD})");

@@ -13,13 +13,8 @@ use crate::{ApiError, App};
 /// counts as no credentials. Access tokens are not checked against the table: they are
 /// short-lived, and a deactivated user loses the ability to refresh.
 pub fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::NotAuthenticated)?;
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::BadAuthorizationHeader)?;
+    let header = req.headers().get(AUTHORIZATION).ok_or(ApiError::NotAuthenticated)?;
+    let value = header.to_str().map_err(|_| ApiError::BadAuthorizationHeader)?;
     let mut parts = value.split_ascii_whitespace();
     let scheme = parts.next().ok_or(ApiError::NotAuthenticated)?;
     if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("jwt")) {

@@ -35,12 +35,7 @@ pub async fn parse(req: &Request, accept: Accept) -> Result<Fields, ApiError> {
         .get(CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("invalid").to_owned())
         .unwrap_or_default();
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if bytes.is_empty() {
         return Ok(Fields::default());
     }
@@ -63,10 +58,7 @@ fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
         Value::Object(map) => Ok(Fields(map)),
         other => Err(ApiError::Validation(FieldErrors::one(
             "non_field_errors",
-            format!(
-                "Invalid data. Expected a dictionary, but got {}.",
-                type_name(&other)
-            ),
+            format!("Invalid data. Expected a dictionary, but got {}.", type_name(&other)),
         ))),
     }
 }
@@ -74,17 +66,14 @@ fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
 fn parse_urlencoded(bytes: &[u8]) -> Fields {
     let mut map = Map::new();
     for (k, v) in form_urlencoded::parse(bytes) {
-        map.entry(k.into_owned())
-            .or_insert(Value::String(v.into_owned()));
+        map.entry(k.into_owned()).or_insert(Value::String(v.into_owned()));
     }
     Fields(map)
 }
 
 async fn parse_multipart(bytes: &[u8], content_type: &str) -> Result<Fields, ApiError> {
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
-        ApiError::BadRequest(
-            "Multipart form parse error - Invalid boundary in multipart: None".into(),
-        )
+        ApiError::BadRequest("Multipart form parse error - Invalid boundary in multipart: None".into())
     })?;
     let data = bytes::Bytes::copy_from_slice(bytes);
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
@@ -137,10 +126,7 @@ impl Fields {
                 None
             }
             Some(Value::String(s)) if s.chars().count() > max_chars => {
-                errors.add(
-                    name,
-                    format!("Ensure this field has no more than {max_chars} characters."),
-                );
+                errors.add(name, format!("Ensure this field has no more than {max_chars} characters."));
                 None
             }
             Some(Value::String(s)) => Some(s.clone()),
@@ -161,13 +147,7 @@ impl Fields {
             }
             Some(Value::Array(items)) => Some(items.clone()),
             Some(other) => {
-                errors.add(
-                    name,
-                    format!(
-                        "Expected a list of items but got type \"{}\".",
-                        type_name(other)
-                    ),
-                );
+                errors.add(name, format!("Expected a list of items but got type \"{}\".", type_name(other)));
                 None
             }
         }
@@ -189,18 +169,11 @@ mod tests {
     #[tokio::test]
     async fn json_and_forms_give_the_same_fields() {
         let mut errors = FieldErrors::default();
-        let json = parse(
-            &req("application/json", r#"{"username":"bob"}"#),
-            Accept::JsonOrForm,
-        )
-        .await
-        .unwrap();
-        let form = parse(
-            &req("application/x-www-form-urlencoded", "username=bob"),
-            Accept::JsonOrForm,
-        )
-        .await
-        .unwrap();
+        let json =
+            parse(&req("application/json", r#"{"username":"bob"}"#), Accept::JsonOrForm).await.unwrap();
+        let form = parse(&req("application/x-www-form-urlencoded", "username=bob"), Accept::JsonOrForm)
+            .await
+            .unwrap();
         let multipart = parse(
             &req(
                 "multipart/form-data; boundary=XyZ",
@@ -211,48 +184,31 @@ mod tests {
         .await
         .unwrap();
         for f in [json, form, multipart] {
-            assert_eq!(
-                f.string("username", 150, &mut errors).as_deref(),
-                Some("bob")
-            );
+            assert_eq!(f.string("username", 150, &mut errors).as_deref(), Some("bob"));
         }
         assert!(errors.is_empty());
     }
 
     #[tokio::test]
     async fn forms_are_refused_where_only_json_is_read() {
-        let e = parse(
-            &req("application/x-www-form-urlencoded", "a=b"),
-            Accept::Json,
-        )
-        .await
-        .unwrap_err();
+        let e = parse(&req("application/x-www-form-urlencoded", "a=b"), Accept::Json).await.unwrap_err();
         assert_eq!(e.status(), 415);
-        let e = parse(&req("text/plain", "a"), Accept::JsonOrForm)
-            .await
-            .unwrap_err();
+        let e = parse(&req("text/plain", "a"), Accept::JsonOrForm).await.unwrap_err();
         assert_eq!(e.status(), 415);
     }
 
     #[tokio::test]
     async fn malformed_json_is_a_parse_error() {
-        let e = parse(&req("application/json", "{\"text\": "), Accept::Json)
-            .await
-            .unwrap_err();
+        let e = parse(&req("application/json", "{\"text\": "), Accept::Json).await.unwrap_err();
         assert!(matches!(e, ApiError::Parse(_)));
-        let e = parse(&req("application/json", "[1]"), Accept::Json)
-            .await
-            .unwrap_err();
+        let e = parse(&req("application/json", "[1]"), Accept::Json).await.unwrap_err();
         assert!(matches!(e, ApiError::Validation(_)));
     }
 
     #[test]
     fn string_rules_match_drf() {
         let f = Fields::from_map(
-            serde_json::json!({"a": "  ", "b": 5, "c": [1], "d": "xyz"})
-                .as_object()
-                .unwrap()
-                .clone(),
+            serde_json::json!({"a": "  ", "b": 5, "c": [1], "d": "xyz"}).as_object().unwrap().clone(),
         );
         let mut e = FieldErrors::default();
         assert_eq!(f.string("a", 10, &mut e), None);

@@ -32,10 +32,7 @@ impl Secret {
     /// Wraps key material, refusing keys too short for HS256.
     pub fn new(bytes: Vec<u8>) -> Result<Self, ConfigError> {
         if bytes.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid {
-                name: "JWT secret",
-                reason: "must be at least 32 bytes",
-            });
+            return Err(ConfigError::Invalid { name: "JWT secret", reason: "must be at least 32 bytes" });
         }
         Ok(Self(bytes))
     }
@@ -67,10 +64,7 @@ pub struct Config {
 
 /// Reads `TABLE_NAME`, or fails.
 pub fn table_name_from_env() -> Result<String, ConfigError> {
-    std::env::var("TABLE_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or(ConfigError::Missing("TABLE_NAME"))
+    std::env::var("TABLE_NAME").ok().filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("TABLE_NAME"))
 }
 
 fn seconds(name: &'static str, default: i64) -> Result<i64, ConfigError> {
@@ -80,10 +74,7 @@ fn seconds(name: &'static str, default: i64) -> Result<i64, ConfigError> {
             .parse::<i64>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or(ConfigError::Invalid {
-                name,
-                reason: "must be a positive number of seconds",
-            }),
+            .ok_or(ConfigError::Invalid { name, reason: "must be a positive number of seconds" }),
     }
 }
 

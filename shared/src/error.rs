@@ -22,10 +22,7 @@ impl FieldErrors {
 
     /// Adds a message to a field.
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
+        self.0.entry(field.to_owned()).or_default().push(message.into());
     }
 
     /// True when no field has an error.
@@ -35,11 +32,7 @@ impl FieldErrors {
 
     /// `Err(ApiError::Validation)` when any field has an error.
     pub fn into_result(self) -> Result<(), ApiError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self))
-        }
+        if self.is_empty() { Ok(()) } else { Err(ApiError::Validation(self)) }
     }
 }
 
@@ -182,10 +175,7 @@ impl ApiError {
             | Self::InvalidAccessToken
             | Self::InvalidRefreshToken
             | Self::InvalidCredentials => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"api\""),
-                );
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
             }
             Self::MethodNotAllowed { allow, .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -201,11 +191,7 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
-            Self::Unavailable(e)
-        } else {
-            Self::Internal(Box::new(e))
-        }
+        if e.is_transient() { Self::Unavailable(e) } else { Self::Internal(Box::new(e)) }
     }
 }
 
@@ -237,21 +223,15 @@ mod tests {
 
     #[test]
     fn validation_errors_use_drf_field_shape() {
-        let (status, body) = body_of(ApiError::Validation(FieldErrors::one(
-            "text",
-            "This field is required.",
-        )));
+        let (status, body) =
+            body_of(ApiError::Validation(FieldErrors::one("text", "This field is required.")));
         assert_eq!(status, 400);
         assert_eq!(body, json!({"text": ["This field is required."]}));
     }
 
     #[test]
     fn other_errors_carry_detail() {
-        for e in [
-            ApiError::NotFound,
-            ApiError::NotAuthenticated,
-            ApiError::PermissionDenied,
-        ] {
+        for e in [ApiError::NotFound, ApiError::NotAuthenticated, ApiError::PermissionDenied] {
             let (_, body) = body_of(e);
             assert!(body["detail"].is_string());
         }

@@ -13,17 +13,14 @@ use crate::{ApiError, App};
 pub type HttpResponse = Response<Body>;
 
 /// Longest query string value we read (search prefixes, cursors).
-pub const MAX_QUERY_VALUE_LEN: usize = 512;
+pub const MAX_QUERY_VALUE_LEN: usize = 1024;
 
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
     let text = serde_json::to_string(body).expect("response bodies always serialize");
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -43,39 +40,27 @@ pub fn no_content() -> HttpResponse {
 /// `/api/threads/` route alike.
 pub fn segments(req: &Request) -> Vec<&str> {
     let path = req.uri().path();
-    path.trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect()
+    path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect()
 }
 
 /// `Ok` when the request uses one of the allowed methods, else 405.
-pub fn allow(
-    req: &Request,
-    allowed: &[Method],
-    header_value: &'static str,
-) -> Result<(), ApiError> {
+pub fn allow(req: &Request, allowed: &[Method], header_value: &'static str) -> Result<(), ApiError> {
     if allowed.contains(req.method()) {
         Ok(())
     } else {
-        Err(ApiError::MethodNotAllowed {
-            method: req.method().to_string(),
-            allow: header_value,
-        })
+        Err(ApiError::MethodNotAllowed { method: req.method().to_string(), allow: header_value })
     }
 }
 
 /// One query parameter, bounded in length.
 pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
     let query = req.uri().query().unwrap_or("");
-    let value = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v);
+    let value = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v);
     match value {
         None => Ok(None),
-        Some(v) if v.len() > MAX_QUERY_VALUE_LEN => Err(ApiError::BadRequest(format!(
-            "Query parameter \"{name}\" is too long."
-        ))),
+        Some(v) if v.len() > MAX_QUERY_VALUE_LEN => {
+            Err(ApiError::BadRequest(format!("Query parameter \"{name}\" is too long.")))
+        }
         Some(v) => Ok(Some(v.into_owned())),
     }
 }
@@ -122,9 +107,9 @@ where
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
     let app: &'static App = Box::leak(Box::new(app));
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(handler(app, req).await)
-    }))
+    lambda_http::run(service_fn(
+        move |req: Request| async move { Ok::<_, Infallible>(handler(app, req).await) },
+    ))
     .await
 }
 
@@ -133,10 +118,7 @@ mod tests {
     use super::*;
 
     fn get(uri: &str) -> Request {
-        lambda_http::http::Request::builder()
-            .uri(uri)
-            .body(Body::Empty)
-            .unwrap()
+        lambda_http::http::Request::builder().uri(uri).body(Body::Empty).unwrap()
     }
 
     #[test]

@@ -16,8 +16,7 @@ pub struct InvalidId;
 fn check_id(s: &str) -> Result<(), InvalidId> {
     let ok = !s.is_empty()
         && s.len() <= MAX_ID_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(InvalidId) }
 }
 
@@ -116,10 +115,7 @@ impl FromStr for MessageId {
         if seq == 0 {
             return Err(InvalidId);
         }
-        Ok(Self {
-            thread: thread.parse()?,
-            seq: Seq(seq),
-        })
+        Ok(Self { thread: thread.parse()?, seq: Seq(seq) })
     }
 }
 
@@ -156,16 +152,7 @@ mod tests {
         assert_eq!(id.thread.as_str(), "abc_1");
         assert_eq!(id.seq, Seq(42));
         assert_eq!(id.to_string(), "abc_1.42");
-        for bad in [
-            "abc",
-            "abc.",
-            ".1",
-            "abc.0",
-            "abc.-1",
-            "abc.1x",
-            "a b.1",
-            "abc.99999999999999999999",
-        ] {
+        for bad in ["abc", "abc.", ".1", "abc.0", "abc.-1", "abc.1x", "a b.1", "abc.99999999999999999999"] {
             assert!(bad.parse::<MessageId>().is_err(), "{bad:?}");
         }
     }

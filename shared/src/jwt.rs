@@ -147,15 +147,9 @@ mod tests {
         assert_eq!(claims.user_id, user());
         assert_eq!(claims.ver, 3);
         assert_eq!(claims.exp - claims.iat, 1800);
-        assert!(matches!(
-            k.verify(&pair.access, TokenType::Refresh),
-            Err(TokenError::WrongType)
-        ));
+        assert!(matches!(k.verify(&pair.access, TokenType::Refresh), Err(TokenError::WrongType)));
         assert!(k.verify(&pair.refresh, TokenType::Refresh).is_ok());
-        assert!(matches!(
-            k.verify(&pair.refresh, TokenType::Access),
-            Err(TokenError::WrongType)
-        ));
+        assert!(matches!(k.verify(&pair.refresh, TokenType::Access), Err(TokenError::WrongType)));
     }
 
     #[test]
@@ -166,9 +160,7 @@ mod tests {
 
         let mut parts: Vec<String> = pair.access.split('.').map(str::to_owned).collect();
         let payload = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
-        let forged = String::from_utf8(payload)
-            .unwrap()
-            .replace("\"u1\"", "\"u2\"");
+        let forged = String::from_utf8(payload).unwrap().replace("\"u1\"", "\"u2\"");
         parts[1] = URL_SAFE_NO_PAD.encode(forged);
         assert!(keys().verify(&parts.join("."), TokenType::Access).is_err());
     }
@@ -180,11 +172,7 @@ mod tests {
             r#"{{"token_type":"access","exp":{},"iat":0,"jti":"x","user_id":"u1"}}"#,
             Timestamp::now().unix() + 100
         ));
-        assert!(
-            keys()
-                .verify(&format!("{header}.{payload}."), TokenType::Access)
-                .is_err()
-        );
+        assert!(keys().verify(&format!("{header}.{payload}."), TokenType::Access).is_err());
     }
 
     #[test]
@@ -199,8 +187,7 @@ mod tests {
             user_id: user(),
             ver: 0,
         };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
         assert!(k.verify(&token, TokenType::Access).is_err());
     }
 
@@ -208,8 +195,7 @@ mod tests {
     fn missing_claims_are_refused() {
         let k = keys();
         let claims = serde_json::json!({"token_type": "access", "exp": Timestamp::now().unix() + 100, "iat": 0, "jti": "j"});
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
         assert!(k.verify(&token, TokenType::Access).is_err());
     }
 }

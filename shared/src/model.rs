@@ -13,6 +13,11 @@ pub const MAX_TEXT_CHARS: usize = 10_000;
 /// Longest username, as Django allows.
 pub const MAX_USERNAME_CHARS: usize = 150;
 
+/// True for the characters Django allows in usernames: letters, digits and `@.+-_`.
+pub fn is_username_char(c: char) -> bool {
+    c.is_alphanumeric() || "@.+-_".contains(c)
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -78,9 +83,7 @@ mod message_id_text {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MessageId, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -25,33 +25,38 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
-/// What a list request asks for: where to start and how many.
+/// What a list request asks for: where to start and how many, in which list.
 #[derive(Debug, Clone)]
 pub struct PageRequest {
     /// The cursor, absent for the first page.
     pub cursor: Option<Cursor>,
     /// How many items.
     pub limit: usize,
+    /// Names the list (route, caller, filters) so a cursor only works where it was issued.
+    scope: String,
+    /// Query parameters that `next`/`previous` links carry over (filters such as `search`).
+    keep: Vec<(&'static str, String)>,
 }
 
-/// Reads `?limit=` and `?cursor=` for a list whose cursors are bound to `scope`.
-pub fn page_request(app: &App, req: &Request, scope: &str) -> Result<PageRequest, ApiError> {
+/// Reads `?limit=` and `?cursor=` for the list named by `scope`.
+pub fn page_request(
+    app: &App,
+    req: &Request,
+    scope: String,
+    keep: Vec<(&'static str, String)>,
+) -> Result<PageRequest, ApiError> {
     let limit = match query_param(req, "limit")? {
         None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}."))
-            })?,
+        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+            ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}."))
+        })?,
     };
     let cursor = match query_param(req, "cursor")? {
         None => None,
         Some(s) if s.is_empty() => None,
-        Some(s) => Some(app.cursors.decode(scope, &s)?),
+        Some(s) => Some(app.cursors.decode(&scope, &s)?),
     };
-    Ok(PageRequest { cursor, limit })
+    Ok(PageRequest { cursor, limit, scope, keep })
 }
 
 /// One page as the store returns it: items in display order, with the sort keys at its ends
@@ -74,27 +79,19 @@ pub struct Slice<T> {
 pub fn envelope<T, U>(
     app: &App,
     req: &Request,
-    scope: &str,
-    extra_query: &[(&str, String)],
-    limit: usize,
+    page: &PageRequest,
     count: u64,
     slice: Slice<T>,
     map: impl FnMut(T) -> U,
 ) -> Page<U> {
     let link = |direction: Direction, key: &Option<String>, wanted: bool| {
         let key = key.as_ref().filter(|_| wanted)?;
-        let cursor = app.cursors.encode(
-            scope,
-            &Cursor {
-                direction,
-                key: key.clone(),
-            },
-        );
-        let mut query: Vec<(&str, String)> = extra_query.to_vec();
-        if limit != DEFAULT_LIMIT {
-            query.push(("limit", limit.to_string()));
+        let cursor = Cursor { direction, key: key.clone() };
+        let mut query: Vec<(&str, String)> = page.keep.clone();
+        if page.limit != DEFAULT_LIMIT {
+            query.push(("limit", page.limit.to_string()));
         }
-        query.push(("cursor", cursor));
+        query.push(("cursor", app.cursors.encode(&page.scope, &cursor)));
         Some(absolute_url(req, &query))
     };
     Page {

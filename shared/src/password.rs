@@ -12,7 +12,8 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// An Argon2id hash of a random password, verified when the username is unknown so that
 /// unknown and known usernames cost the same work.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H5f2Ar1hzqTUoCEvqyDhAEYxrGH+xK1ZVHVMdQA2Q3M";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H5f2Ar1hzqTUoCEvqyDhAEYxrGH+xK1ZVHVMdQA2Q3M";
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +43,9 @@ pub fn verify(password: &str, stored: &str) -> Verdict {
             Verdict::Mismatch
         };
     }
-    let stored = stored
-        .strip_prefix("argon2")
-        .filter(|s| s.starts_with("$argon2"))
-        .unwrap_or(stored);
+    let stored = stored.strip_prefix("argon2").filter(|s| s.starts_with("$argon2")).unwrap_or(stored);
     match PasswordHash::new(stored) {
-        Ok(parsed)
-            if Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok() =>
-        {
+        Ok(parsed) if Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() => {
             Verdict::Match
         }
         _ => Verdict::Mismatch,
@@ -81,12 +75,7 @@ fn verify_django_pbkdf2(password: &str, stored: &str) -> bool {
     }
     let mut derived = [0u8; 32];
     // Django hashes the salt text as it is, without decoding it.
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-        password.as_bytes(),
-        salt.as_bytes(),
-        iterations,
-        &mut derived,
-    );
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut derived);
     derived.ct_eq(&expected).into()
 }
 
@@ -105,20 +94,15 @@ mod tests {
     #[test]
     fn django_pbkdf2_hashes_verify_and_ask_for_rehash() {
         // alice's hash from the Django export; the password is super_pass.
-        let django = "pbkdf2_sha256$260000$3ocjA2hwENR0fh76ul2eUb$Fc1WRpjujuYMGHj/2flc6WuwsHQx4r0Cj1e30+BnL50=";
+        let django =
+            "pbkdf2_sha256$260000$3ocjA2hwENR0fh76ul2eUb$Fc1WRpjujuYMGHj/2flc6WuwsHQx4r0Cj1e30+BnL50=";
         assert_eq!(verify("super_pass", django), Verdict::MatchNeedsRehash);
         assert_eq!(verify("super_pas", django), Verdict::Mismatch);
     }
 
     #[test]
     fn unusable_and_garbage_hashes_never_match() {
-        for stored in [
-            "!unusable",
-            "",
-            "pbkdf2_sha256$x$y$z",
-            "md5$a$b",
-            "$argon2id$broken",
-        ] {
+        for stored in ["!unusable", "", "pbkdf2_sha256$x$y$z", "md5$a$b", "$argon2id$broken"] {
             assert_eq!(verify("super_pass", stored), Verdict::Mismatch, "{stored}");
         }
     }

@@ -30,10 +30,7 @@ impl Timestamp {
     pub fn from_datetime(dt: OffsetDateTime) -> Self {
         let dt = dt.to_offset(UtcOffset::UTC);
         let micros = dt.microsecond();
-        Self(
-            dt.replace_nanosecond(micros * 1000)
-                .expect("micros fit in nanos"),
-        )
+        Self(dt.replace_nanosecond(micros * 1000).expect("micros fit in nanos"))
     }
 
     /// Seconds since the Unix epoch.

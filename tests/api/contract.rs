@@ -4,10 +4,7 @@ use serde_yaml_ng::Value;
 use shared::store::table::{INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
 
 fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 fn template() -> Value {
@@ -16,11 +13,7 @@ fn template() -> Value {
 }
 
 fn names(list: &Value, field: &str) -> Vec<String> {
-    list.as_sequence()
-        .unwrap()
-        .iter()
-        .map(|v| v[field].as_str().unwrap().to_owned())
-        .collect()
+    list.as_sequence().unwrap().iter().map(|v| v[field].as_str().unwrap().to_owned()).collect()
 }
 
 #[test]
@@ -28,23 +21,14 @@ fn template_table_matches_the_code() {
     let t = template();
     let table = &t["Resources"]["Table"]["Properties"];
     let key_schema = &table["KeySchema"];
-    assert_eq!(
-        names(key_schema, "AttributeName"),
-        [TABLE_KEYS.0, TABLE_KEYS.1]
-    );
+    assert_eq!(names(key_schema, "AttributeName"), [TABLE_KEYS.0, TABLE_KEYS.1]);
     assert_eq!(names(key_schema, "KeyType"), ["HASH", "RANGE"]);
     let gsis = table["GlobalSecondaryIndexes"].as_sequence().unwrap();
     assert_eq!(gsis.len(), INDEXES.len());
     for (spec, gsi) in INDEXES.iter().zip(gsis) {
         assert_eq!(gsi["IndexName"].as_str(), Some(spec.name));
-        assert_eq!(
-            names(&gsi["KeySchema"], "AttributeName"),
-            [spec.hash, spec.range]
-        );
-        assert_eq!(
-            gsi["Projection"]["ProjectionType"].as_str(),
-            Some(spec.projection)
-        );
+        assert_eq!(names(&gsi["KeySchema"], "AttributeName"), [spec.hash, spec.range]);
+        assert_eq!(gsi["Projection"]["ProjectionType"].as_str(), Some(spec.projection));
         let include: Vec<String> = gsi["Projection"]["NonKeyAttributes"]
             .as_sequence()
             .map(|s| s.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
@@ -60,10 +44,7 @@ fn template_table_matches_the_code() {
         .collect();
     expected.sort();
     assert_eq!(defined, expected);
-    assert_eq!(
-        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
-        Some(TTL_ATTRIBUTE)
-    );
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"].as_str(), Some(TTL_ATTRIBUTE));
     assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
 }
 
@@ -74,19 +55,11 @@ fn every_function_folder_is_in_the_template() {
     let binaries: Vec<String> = resources
         .values()
         .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .map(|r| {
-            r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
+        .map(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_default().to_owned())
         .collect();
     for entry in std::fs::read_dir(root().join("functions")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(
-            binaries.contains(&name),
-            "functions/{name} has no function in template.yaml"
-        );
+        assert!(binaries.contains(&name), "functions/{name} has no function in template.yaml");
     }
 }
 
@@ -102,10 +75,7 @@ async fn sample_events_parse_and_reach_their_routes() {
         }
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         let reply = t.send(req).await;
-        assert!(
-            ![404, 405, 500].contains(&reply.status),
-            "{path:?} -> {reply:?}"
-        );
+        assert!(![404, 405, 500].contains(&reply.status), "{path:?} -> {reply:?}");
         seen += 1;
     }
     assert!(seen >= 12, "only {seen} HTTP events");

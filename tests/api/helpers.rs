@@ -59,10 +59,7 @@ impl TestApp {
         };
         let app = App::new(config, client());
         app.store.create_table().await.unwrap_or_else(|e| {
-            panic!(
-                "cannot create a table in DynamoDB Local at {} (run `make test`): {e:?}",
-                endpoint()
-            )
+            panic!("cannot create a table in DynamoDB Local at {} (run `make test`): {e:?}", endpoint())
         });
         Self { app: Arc::new(app) }
     }
@@ -87,11 +84,7 @@ impl TestApp {
             .await
             .unwrap();
         let pair = self.app.jwt.issue_pair(&user.id, user.token_version);
-        TestUser {
-            id: user.id,
-            token: pair.access,
-            refresh: pair.refresh,
-        }
+        TestUser { id: user.id, token: pair.access, refresh: pair.refresh }
     }
 
     /// Routes a request to the function API Gateway would call, in-process.
@@ -110,30 +103,15 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes: &[u8] = response.body().as_ref();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(bytes).expect("JSON body")
-        };
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
+        Reply { status, body, headers }
     }
 
     /// A request with an optional bearer token and JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut builder = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "localhost:9000");
+    pub async fn call(&self, method: Method, uri: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut builder =
+            lambda_http::http::Request::builder().method(method).uri(uri).header("host", "localhost:9000");
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
@@ -152,25 +130,17 @@ impl TestApp {
     }
 
     pub async fn post(&self, uri: &str, user: &TestUser, body: Value) -> Reply {
-        self.call(Method::POST, uri, Some(&user.token), Some(body))
-            .await
+        self.call(Method::POST, uri, Some(&user.token), Some(body)).await
     }
 
     pub async fn delete(&self, uri: &str, user: &TestUser) -> Reply {
-        self.call(Method::DELETE, uri, Some(&user.token), None)
-            .await
+        self.call(Method::DELETE, uri, Some(&user.token), None).await
     }
 
     /// Creates a thread as `owner` with the others; returns its id.
     pub async fn thread(&self, owner: &TestUser, others: &[&TestUser]) -> String {
         let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
-        let r = self
-            .post(
-                "/api/threads/",
-                owner,
-                serde_json::json!({ "participants": ids }),
-            )
-            .await;
+        let r = self.post("/api/threads/", owner, serde_json::json!({ "participants": ids })).await;
         assert!(r.status == 201 || r.status == 200, "{r:?}");
         r.body["id"].as_str().unwrap().to_owned()
     }
@@ -178,11 +148,7 @@ impl TestApp {
     /// Sends a message; returns its body.
     pub async fn say(&self, thread: &str, sender: &TestUser, text: &str) -> Value {
         let r = self
-            .post(
-                &format!("/api/threads/{thread}/messages/"),
-                sender,
-                serde_json::json!({ "text": text }),
-            )
+            .post(&format!("/api/threads/{thread}/messages/"), sender, serde_json::json!({ "text": text }))
             .await;
         assert_eq!(r.status, 201, "{r:?}");
         r.body
@@ -191,19 +157,11 @@ impl TestApp {
     pub async fn unread(&self, user: &TestUser) -> (u64, u64) {
         let r = self.get("/api/unread_count/", user).await;
         assert_eq!(r.status, 200);
-        (
-            r.body["unread_count"].as_u64().unwrap(),
-            r.body["threads"].as_u64().unwrap(),
-        )
+        (r.body["unread_count"].as_u64().unwrap(), r.body["threads"].as_u64().unwrap())
     }
 
     pub async fn thread_unread(&self, thread: &str, user: &TestUser) -> u64 {
-        let r = self
-            .get(
-                &format!("/api/threads/{thread}/messages/unread_count/"),
-                user,
-            )
-            .await;
+        let r = self.get(&format!("/api/threads/{thread}/messages/unread_count/"), user).await;
         assert_eq!(r.status, 200, "{r:?}");
         r.body["unread_count"].as_u64().unwrap()
     }

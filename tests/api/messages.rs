@@ -11,18 +11,9 @@ async fn send_validates_text_and_changes_nothing_on_error() {
     let uri = format!("/api/threads/{id}/messages/");
     let cases = [
         (json!({}), json!({"text": ["This field is required."]})),
-        (
-            json!({"text": null}),
-            json!({"text": ["This field may not be null."]}),
-        ),
-        (
-            json!({"text": "   "}),
-            json!({"text": ["This field may not be blank."]}),
-        ),
-        (
-            json!({"text": ["x"]}),
-            json!({"text": ["Not a valid string."]}),
-        ),
+        (json!({"text": null}), json!({"text": ["This field may not be null."]})),
+        (json!({"text": "   "}), json!({"text": ["This field may not be blank."]})),
+        (json!({"text": ["x"]}), json!({"text": ["Not a valid string."]})),
         (
             json!({"text": "x".repeat(10_001)}),
             json!({"text": ["Ensure this field has no more than 10000 characters."]}),
@@ -32,30 +23,16 @@ async fn send_validates_text_and_changes_nothing_on_error() {
         let r = t.post(&uri, &alice, body).await;
         assert_eq!((r.status, &r.body), (400, &expected));
     }
-    let ok = t
-        .post(
-            &uri,
-            &alice,
-            json!({"text": "é".repeat(10_000), "sender": bob.id.as_str()}),
-        )
-        .await;
+    let ok = t.post(&uri, &alice, json!({"text": "é".repeat(10_000), "sender": bob.id.as_str()})).await;
     assert_eq!(ok.status, 201);
-    assert_eq!(
-        ok.body["sender"],
-        alice.id.as_str(),
-        "read-only fields in input are ignored"
-    );
+    assert_eq!(ok.body["sender"], alice.id.as_str(), "read-only fields in input are ignored");
     assert_eq!(t.get(&uri, &alice).await.body["count"], 1);
 }
 
 #[tokio::test]
 async fn sending_counts_unread_for_others_only() {
     let t = TestApp::spawn().await;
-    let (alice, bob, carol) = (
-        t.user("alice").await,
-        t.user("bob").await,
-        t.user("carol").await,
-    );
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
     let id = t.thread(&alice, &[&bob, &carol]).await;
     let before = t.get(&format!("/api/threads/{id}/"), &alice).await.body["updated"].clone();
     let m = t.say(&id, &alice, "hello").await;
@@ -88,41 +65,27 @@ async fn listing_is_newest_first_and_marks_read_up_to_the_newest_returned() {
     }
     assert_eq!(t.thread_unread(&id, &bob).await, 5);
 
-    let page = t
-        .get(&format!("/api/threads/{id}/messages/?limit=2"), &bob)
-        .await;
+    let page = t.get(&format!("/api/threads/{id}/messages/?limit=2"), &bob).await;
     assert_eq!(page.status, 200);
     assert_eq!(page.body["count"], 5);
-    let texts: Vec<&str> = page.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
+    let texts: Vec<&str> =
+        page.body["results"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["m5", "m4"]);
     assert_eq!(t.thread_unread(&id, &bob).await, 0);
     assert_eq!(t.thread_unread(&id, &alice).await, 0);
 
     // Older pages do not move the marker back.
     let older = t.get(&path_of(&page.body["next"]), &bob).await;
-    let texts: Vec<&str> = older.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
+    let texts: Vec<&str> =
+        older.body["results"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["m3", "m2"]);
     assert_eq!(t.thread_unread(&id, &bob).await, 0);
     let last = t.get(&path_of(&older.body["next"]), &bob).await;
     assert_eq!(last.body["results"].as_array().unwrap().len(), 1);
     assert_eq!(last.body["next"], json!(null));
     let back = t.get(&path_of(&last.body["previous"]), &bob).await;
-    let texts: Vec<&str> = back.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
+    let texts: Vec<&str> =
+        back.body["results"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["m3", "m2"]);
 }
 
@@ -137,25 +100,13 @@ async fn partial_read_markers_count_only_others_messages_after_them() {
     }
     assert_eq!(t.thread_unread(&id, &bob).await, 3);
     let thread = id.parse().unwrap();
-    let m = t
-        .app
-        .store
-        .membership(&bob.id, &thread)
-        .await
-        .unwrap()
-        .unwrap();
+    let m = t.app.store.membership(&bob.id, &thread).await.unwrap().unwrap();
     t.app.store.mark_read(m, Seq(3)).await.unwrap();
     // Unread for bob: alice's m5 only (his own m4 never counts).
     assert_eq!(t.thread_unread(&id, &bob).await, 1);
     assert_eq!(t.unread(&bob).await, (1, 1));
     // Moving the marker back is a no-op.
-    let m = t
-        .app
-        .store
-        .membership(&bob.id, &thread)
-        .await
-        .unwrap()
-        .unwrap();
+    let m = t.app.store.membership(&bob.id, &thread).await.unwrap().unwrap();
     t.app.store.mark_read(m, Seq(1)).await.unwrap();
     assert_eq!(t.thread_unread(&id, &bob).await, 1);
 }
@@ -163,11 +114,7 @@ async fn partial_read_markers_count_only_others_messages_after_them() {
 #[tokio::test]
 async fn message_detail_lists_readers_with_first_read_time() {
     let t = TestApp::spawn().await;
-    let (alice, bob, carol) = (
-        t.user("alice").await,
-        t.user("bob").await,
-        t.user("carol").await,
-    );
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
     let id = t.thread(&alice, &[&bob, &carol]).await;
     let first = t.say(&id, &alice, "first").await;
     let mid = first["id"].as_str().unwrap();
@@ -176,10 +123,7 @@ async fn message_detail_lists_readers_with_first_read_time() {
     let r = t.get(&uri, &bob).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["text"], "first");
-    assert_eq!(
-        r.body["read_by"],
-        json!([{"user": alice.id.as_str(), "read_at": first["created"]}])
-    );
+    assert_eq!(r.body["read_by"], json!([{"user": alice.id.as_str(), "read_at": first["created"]}]));
 
     t.get(&format!("/api/threads/{id}/messages/"), &bob).await;
     let read = t.get(&uri, &carol).await.body["read_by"].clone();
@@ -192,31 +136,21 @@ async fn message_detail_lists_readers_with_first_read_time() {
     t.get(&format!("/api/threads/{id}/messages/"), &bob).await;
     let read = t.get(&uri, &alice).await.body["read_by"].clone();
     assert_eq!(read[1]["read_at"], first_read);
-    assert_eq!(
-        read.as_array().unwrap().len(),
-        2,
-        "sending is not reading: carol never listed"
-    );
+    assert_eq!(read.as_array().unwrap().len(), 2, "sending is not reading: carol never listed");
 }
 
 #[tokio::test]
 async fn unread_totals_span_threads() {
     let t = TestApp::spawn().await;
-    let (alice, bob, carol) = (
-        t.user("alice").await,
-        t.user("bob").await,
-        t.user("carol").await,
-    );
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
     let one = t.thread(&bob, &[&alice]).await;
     let two = t.thread(&carol, &[&alice]).await;
     t.say(&one, &bob, "a").await;
     t.say(&one, &bob, "b").await;
     t.say(&two, &carol, "c").await;
     assert_eq!(t.unread(&alice).await, (3, 2));
-    t.get(&format!("/api/threads/{one}/messages/"), &alice)
-        .await;
+    t.get(&format!("/api/threads/{one}/messages/"), &alice).await;
     assert_eq!(t.unread(&alice).await, (1, 1));
-    t.get(&format!("/api/threads/{two}/messages/"), &alice)
-        .await;
+    t.get(&format!("/api/threads/{two}/messages/"), &alice).await;
     assert_eq!(t.unread(&alice).await, (0, 0));
 }

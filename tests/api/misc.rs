@@ -10,29 +10,12 @@ async fn unknown_routes_and_wrong_methods() {
     let alice = t.user("alice").await;
     let r = t.get("/api/nothing/", &alice).await;
     assert_eq!((r.status, &r.body), (404, &json!({"detail": "Not found."})));
-    let r = t
-        .call(
-            Method::PUT,
-            "/api/threads/",
-            Some(&alice.token),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(
-        (r.status, &r.body),
-        (405, &json!({"detail": "Method \"PUT\" not allowed."}))
-    );
+    let r = t.call(Method::PUT, "/api/threads/", Some(&alice.token), Some(json!({}))).await;
+    assert_eq!((r.status, &r.body), (405, &json!({"detail": "Method \"PUT\" not allowed."})));
     assert_eq!(r.headers["allow"], "GET, POST");
     let r = t.call(Method::GET, "/api/token/", None, None).await;
     assert_eq!(r.status, 405);
-    let r = t
-        .call(
-            Method::PATCH,
-            "/api/threads/x/messages/x.1/",
-            Some(&alice.token),
-            None,
-        )
-        .await;
+    let r = t.call(Method::PATCH, "/api/threads/x/messages/x.1/", Some(&alice.token), None).await;
     assert_eq!(r.status, 405);
 }
 
@@ -50,43 +33,20 @@ async fn malformed_bodies_are_4xx_never_5xx() {
             .body(body)
             .unwrap()
     };
-    let r = t
-        .send(raw("application/json", Body::Text("{\"text\": ".into())))
-        .await;
+    let r = t.send(raw("application/json", Body::Text("{\"text\": ".into()))).await;
     assert_eq!(r.status, 400);
-    assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("JSON parse error - "),
-        "{r:?}"
-    );
-    let r = t
-        .send(raw(
-            "application/json",
-            Body::Binary(vec![b'"', 0xff, 0xfe, b'"']),
-        ))
-        .await;
+    assert!(r.body["detail"].as_str().unwrap().starts_with("JSON parse error - "), "{r:?}");
+    let r = t.send(raw("application/json", Body::Binary(vec![b'"', 0xff, 0xfe, b'"']))).await;
     assert_eq!(r.status, 400);
-    let r = t
-        .send(raw("application/json", Body::Text("[]".into())))
-        .await;
+    let r = t.send(raw("application/json", Body::Text("[]".into()))).await;
     assert_eq!(r.status, 400);
     let r = t.send(raw("text/plain", Body::Text("hello".into()))).await;
     assert_eq!(r.status, 415);
     let r = t
-        .send(raw(
-            "application/json",
-            Body::Text(format!("{{\"text\": \"{}\"}}", "x".repeat(200_000))),
-        ))
+        .send(raw("application/json", Body::Text(format!("{{\"text\": \"{}\"}}", "x".repeat(200_000)))))
         .await;
     assert_eq!(r.status, 413);
-    assert_eq!(
-        t.get(&format!("/api/threads/{id}/messages/"), &alice)
-            .await
-            .body["count"],
-        0
-    );
+    assert_eq!(t.get(&format!("/api/threads/{id}/messages/"), &alice).await.body["count"], 0);
 }
 
 #[tokio::test]

@@ -44,37 +44,23 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 
 /// The caller's membership; a thread they are not in looks exactly like one that does not exist.
 async fn member(app: &App, user: &UserId, thread: &ThreadId) -> Result<Membership, ApiError> {
-    app.store
-        .membership(user, thread)
-        .await?
-        .ok_or(ApiError::NotFound)
+    app.store.membership(user, thread).await?.ok_or(ApiError::NotFound)
 }
 
-async fn list(
-    app: &App,
-    req: &Request,
-    user: &UserId,
-    thread: &ThreadId,
-) -> Result<HttpResponse, ApiError> {
+async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
     let membership = member(app, user, thread).await?;
-    let scope = format!("messages:{thread}:{user}");
-    let page = page_request(app, req, &scope)?;
+    let page = page_request(app, req, format!("messages:{thread}:{user}"), vec![])?;
     let slice = app.store.list_messages(thread, &page).await?;
     let newest = slice.items.iter().map(|m| m.id.seq).max();
     let count = membership.message_count;
     if let Some(newest) = newest {
         app.store.mark_read(membership, newest).await?;
     }
-    let body = envelope(app, req, &scope, &[], page.limit, count, slice, |m| m);
+    let body = envelope(app, req, &page, count, slice, |m| m);
     Ok(ok(&body))
 }
 
-async fn send(
-    app: &App,
-    req: &Request,
-    user: &UserId,
-    thread: &ThreadId,
-) -> Result<HttpResponse, ApiError> {
+async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req, Accept::Json).await?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
@@ -86,25 +72,13 @@ async fn send(
     }
 }
 
-async fn detail(
-    app: &App,
-    user: &UserId,
-    thread: &ThreadId,
-    id: &str,
-) -> Result<HttpResponse, ApiError> {
+async fn detail(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result<HttpResponse, ApiError> {
     let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
     if &id.thread != thread {
         return Err(ApiError::NotFound);
     }
     let membership = member(app, user, thread).await?;
-    let message = app
-        .store
-        .message(thread, id.seq)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let read_by = app
-        .store
-        .read_by(&message, &membership.participants)
-        .await?;
+    let message = app.store.message(thread, id.seq).await?.ok_or(ApiError::NotFound)?;
+    let read_by = app.store.read_by(&message, &membership.participants).await?;
     Ok(ok(&MessageDetail { message, read_by }))
 }

@@ -9,10 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let table = shared::config::table_name_from_env()?;
     let store: &'static Store = Box::leak(Box::new(Store::connect(&sdk, table)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        purge::handle(store, event.payload)
-            .await
-            .map(|_| ())
-            .map_err(lambda_runtime::Error::from)
+        purge::handle(store, event.payload).await.map(|_| ()).map_err(lambda_runtime::Error::from)
     }))
     .await
 }

@@ -22,11 +22,7 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     match segments(req).as_slice() {
         ["api", "threads"] => {
             allow(req, &[Method::GET, Method::POST], "GET, POST")?;
-            if req.method() == Method::GET {
-                list(app, req).await
-            } else {
-                create(app, req).await
-            }
+            if req.method() == Method::GET { list(app, req).await } else { create(app, req).await }
         }
         ["api", "threads", id] => {
             allow(req, &[Method::GET, Method::DELETE], "GET, DELETE")?;
@@ -44,22 +40,10 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 
 async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
-    let scope = format!("threads:{user}");
-    let page = page_request(app, req, &scope)?;
-    let (slice, counters) = tokio::try_join!(
-        app.store.list_threads(&user, &page),
-        app.store.counters(&user)
-    )?;
-    let body = envelope(
-        app,
-        req,
-        &scope,
-        &[],
-        page.limit,
-        counters.thread_count,
-        slice,
-        ThreadView::from,
-    );
+    let page = page_request(app, req, format!("threads:{user}"), vec![])?;
+    let (slice, counters) =
+        tokio::try_join!(app.store.list_threads(&user, &page), app.store.counters(&user))?;
+    let body = envelope(app, req, &page, counters.thread_count, slice, ThreadView::from);
     Ok(ok(&body))
 }
 
@@ -72,10 +56,7 @@ fn participants(caller: &UserId, raw: Vec<Value>) -> Result<Vec<UserId>, ApiErro
             Value::String(s) => s.clone(),
             Value::Number(n) if n.is_u64() => n.to_string(),
             other => {
-                let msg = format!(
-                    "Incorrect type. Expected pk value, received {}.",
-                    type_name(other)
-                );
+                let msg = format!("Incorrect type. Expected pk value, received {}.", type_name(other));
                 return Err(ApiError::Validation(FieldErrors::one(field, msg)));
             }
         };
@@ -120,20 +101,14 @@ async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         });
     }
     match app.store.create_thread(&user, &ids).await {
-        Ok(CreateThreadOutcome::Created(m)) => {
-            Ok(json_response(StatusCode::CREATED, &ThreadView::from(m)))
-        }
+        Ok(CreateThreadOutcome::Created(m)) => Ok(json_response(StatusCode::CREATED, &ThreadView::from(m))),
         Ok(CreateThreadOutcome::Existing(m)) => Ok(ok(&ThreadView::from(m))),
         Err(CreateThreadError::Store(e)) => Err(e.into()),
     }
 }
 
 async fn read(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
-    let membership = app
-        .store
-        .membership(user, thread)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let membership = app.store.membership(user, thread).await?.ok_or(ApiError::NotFound)?;
     Ok(ok(&ThreadView::from(membership)))
 }
 

@@ -4,7 +4,7 @@ use lambda_http::Request;
 use lambda_http::http::Method;
 use shared::auth::authenticate;
 use shared::http::{HttpResponse, allow, ok, query_param, respond, segments};
-use shared::model::{MAX_USERNAME_CHARS, Me, UserSummary};
+use shared::model::{MAX_USERNAME_CHARS, Me, UserSummary, is_username_char};
 use shared::pagination::{envelope, page_request};
 use shared::{ApiError, App};
 
@@ -30,41 +30,20 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 async fn search(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     authenticate(app, req)?;
     let prefix = query_param(req, "search")?.unwrap_or_default();
-    if prefix.chars().count() > MAX_USERNAME_CHARS {
-        return Err(ApiError::BadRequest(
-            "search is longer than any username.".into(),
-        ));
+    if prefix.chars().count() > MAX_USERNAME_CHARS || !prefix.chars().all(is_username_char) {
+        let msg = "search must be a username prefix: at most 150 letters, digits or @.+-_";
+        return Err(ApiError::BadRequest(msg.into()));
     }
-    let scope = format!("users:{}", prefix.to_lowercase());
-    let page = page_request(app, req, &scope)?;
-    let (slice, count) = tokio::try_join!(
-        app.store.search_users(&prefix, &page),
-        app.store.count_users(&prefix)
-    )?;
-    let extra: Vec<(&str, String)> = if prefix.is_empty() {
-        vec![]
-    } else {
-        vec![("search", prefix.clone())]
-    };
-    let body = envelope(app, req, &scope, &extra, page.limit, count, slice, |u| {
-        UserSummary {
-            id: u.id,
-            username: u.username,
-        }
-    });
+    let keep = if prefix.is_empty() { vec![] } else { vec![("search", prefix.clone())] };
+    let page = page_request(app, req, format!("users:{}", prefix.to_lowercase()), keep)?;
+    let (slice, count) =
+        tokio::try_join!(app.store.search_users(&prefix, &page), app.store.count_users(&prefix))?;
+    let body = envelope(app, req, &page, count, slice, |u| UserSummary { id: u.id, username: u.username });
     Ok(ok(&body))
 }
 
 async fn me(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let id = authenticate(app, req)?;
-    let user = app
-        .store
-        .user(&id)
-        .await?
-        .ok_or(ApiError::InvalidAccessToken)?;
-    Ok(ok(&Me {
-        id: user.id,
-        username: user.username,
-        is_staff: user.is_staff,
-    }))
+    let user = app.store.user(&id).await?.ok_or(ApiError::InvalidAccessToken)?;
+    Ok(ok(&Me { id: user.id, username: user.username, is_staff: user.is_staff }))
 }

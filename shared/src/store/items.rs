@@ -32,10 +32,7 @@ pub(crate) struct UserItem {
 impl UserItem {
     pub fn new(user: &User) -> Self {
         let (gsi1pk, gsi1sk) = if user.is_active {
-            (
-                Some(keys::USERS_INDEX_PK.to_owned()),
-                Some(keys::users_index_sk(&user.username, &user.id)),
-            )
+            (Some(keys::USERS_INDEX_PK.to_owned()), Some(keys::users_index_sk(&user.username, &user.id)))
         } else {
             (None, None)
         };
@@ -106,10 +103,7 @@ impl MessageItem {
 
     pub fn into_message(self) -> Message {
         Message {
-            id: MessageId {
-                thread: self.thread.clone(),
-                seq: Seq(self.seq),
-            },
+            id: MessageId { thread: self.thread.clone(), seq: Seq(self.seq) },
             thread: self.thread,
             sender: self.sender,
             text: self.text,

@@ -91,10 +91,7 @@ mod tests {
     fn activity_keys_sort_by_time() {
         let t: ThreadId = "zzz".parse().unwrap();
         let a = activity_sk("2026-01-01T00:00:09.5Z".parse().unwrap(), &t);
-        let b = activity_sk(
-            "2026-01-01T00:00:10Z".parse().unwrap(),
-            &"aaa".parse().unwrap(),
-        );
+        let b = activity_sk("2026-01-01T00:00:10Z".parse().unwrap(), &"aaa".parse().unwrap());
         assert!(a < b);
     }
 }

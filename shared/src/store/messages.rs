@@ -3,9 +3,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 use super::items::{MessageItem, decode, encode};
-use super::{
-    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table,
-};
+use super::{Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table};
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
 use crate::pagination::{PageRequest, Slice};
@@ -25,9 +23,7 @@ fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuil
 }
 
 fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .update(u.build().expect("complete"))
-        .build()
+    TransactWriteItem::builder().update(u.build().expect("complete")).build()
 }
 
 impl Store {
@@ -43,27 +39,18 @@ impl Store {
             let Some(mine) = self.membership(sender, thread).await? else {
                 return Ok(SendOutcome::NotFound);
             };
-            let others: Vec<UserId> = mine
-                .participants
-                .iter()
-                .filter(|p| *p != sender)
-                .cloned()
-                .collect();
+            let others: Vec<UserId> = mine.participants.iter().filter(|p| *p != sender).cloned().collect();
             let members = self.memberships(thread, &others).await?;
             let seq = Seq(mine.message_count + 1);
             let now = Timestamp::now().max(mine.updated);
             let message = Message {
-                id: crate::ids::MessageId {
-                    thread: thread.clone(),
-                    seq,
-                },
+                id: crate::ids::MessageId { thread: thread.clone(), seq },
                 thread: thread.clone(),
                 sender: sender.clone(),
                 text: text.to_owned(),
                 created: now,
             };
-            let last: aws_sdk_dynamodb::types::AttributeValue =
-                serde_dynamo::to_attribute_value(&message)?;
+            let last: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(&message)?;
             let activity = keys::activity_sk(now, thread);
             let table = self.table();
 
@@ -80,9 +67,7 @@ impl Store {
                     .build(),
                 tx_update(
                     update(table, key(keys::thread_pk(thread), keys::META))
-                        .update_expression(
-                            "SET message_count = :n1, updated = :now, last_message = :m",
-                        )
+                        .update_expression("SET message_count = :n1, updated = :now, last_message = :m")
                         .condition_expression("message_count = :n")
                         .expression_attribute_values(":n", n(mine.message_count))
                         .expression_attribute_values(":n1", n(seq.0))
@@ -110,11 +95,8 @@ impl Store {
                         "thread {thread} lacks a membership for {other}"
                     )));
                 };
-                let (condition, zero) = if m.unread == 0 {
-                    ("unread = :zero", 0)
-                } else {
-                    ("unread > :zero", 0)
-                };
+                let (condition, zero) =
+                    if m.unread == 0 { ("unread = :zero", 0) } else { ("unread > :zero", 0) };
                 actions.push(tx_update(
                     activity_update(other)
                         .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD unread :one")
@@ -160,16 +142,9 @@ impl Store {
     }
 
     /// One message.
-    pub async fn message(
-        &self,
-        thread: &ThreadId,
-        seq: Seq,
-    ) -> Result<Option<Message>, StoreError> {
-        let item = self
-            .get(key(keys::thread_pk(thread), keys::message_sk(seq)), false)
-            .await?;
-        item.map(|i| decode::<MessageItem>(i).map(MessageItem::into_message))
-            .transpose()
+    pub async fn message(&self, thread: &ThreadId, seq: Seq) -> Result<Option<Message>, StoreError> {
+        let item = self.get(key(keys::thread_pk(thread), keys::message_sk(seq)), false).await?;
+        item.map(|i| decode::<MessageItem>(i).map(MessageItem::into_message)).transpose()
     }
 
     /// Moves a member's read marker forward to `upto` (never back), fixing their unread counts
@@ -201,25 +176,16 @@ impl Store {
             event.insert("read_at".into(), s(Timestamp::now().to_string()));
             let mut actions = vec![
                 tx_update(
-                    update(
-                        table,
-                        key(keys::user_pk(&user), keys::membership_sk(&thread)),
-                    )
-                    .update_expression("SET read_seq = :s, unread = :u")
-                    .condition_expression("read_seq = :old AND message_count = :n")
-                    .expression_attribute_values(":s", n(upto.0))
-                    .expression_attribute_values(":u", n(unread))
-                    .expression_attribute_values(":old", n(m.read_seq.0))
-                    .expression_attribute_values(":n", n(m.message_count)),
+                    update(table, key(keys::user_pk(&user), keys::membership_sk(&thread)))
+                        .update_expression("SET read_seq = :s, unread = :u")
+                        .condition_expression("read_seq = :old AND message_count = :n")
+                        .expression_attribute_values(":s", n(upto.0))
+                        .expression_attribute_values(":u", n(unread))
+                        .expression_attribute_values(":old", n(m.read_seq.0))
+                        .expression_attribute_values(":n", n(m.message_count)),
                 ),
                 TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(table)
-                            .set_item(Some(event))
-                            .build()
-                            .expect("complete"),
-                    )
+                    .put(Put::builder().table_name(table).set_item(Some(event)).build().expect("complete"))
                     .build(),
             ];
             if unread != m.unread {
@@ -247,12 +213,7 @@ impl Store {
     }
 
     /// How many messages `user` had sent in `thread` up to and including `upto` (one GSI2 read).
-    async fn sent_up_to(
-        &self,
-        thread: &ThreadId,
-        user: &UserId,
-        upto: Seq,
-    ) -> Result<u64, StoreError> {
+    async fn sent_up_to(&self, thread: &ThreadId, user: &UserId, upto: Seq) -> Result<u64, StoreError> {
         let out = self
             .client()
             .query()
@@ -299,20 +260,11 @@ impl Store {
             let first = out.items.unwrap_or_default().into_iter().next();
             let read_at = first
                 .and_then(|i| i.get("read_at").and_then(|v| v.as_s().ok()).cloned())
-                .map(|t| {
-                    t.parse::<Timestamp>()
-                        .map_err(|_| StoreError::Corrupt("bad read_at".into()))
-                })
+                .map(|t| t.parse::<Timestamp>().map_err(|_| StoreError::Corrupt("bad read_at".into())))
                 .transpose()?;
-            Ok::<_, StoreError>(read_at.map(|read_at| ReadBy {
-                user: p.clone(),
-                read_at,
-            }))
+            Ok::<_, StoreError>(read_at.map(|read_at| ReadBy { user: p.clone(), read_at }))
         });
-        let mut readers = vec![ReadBy {
-            user: message.sender.clone(),
-            read_at: message.created,
-        }];
+        let mut readers = vec![ReadBy { user: message.sender.clone(), read_at: message.created }];
         for found in futures_util::future::join_all(lookups).await {
             readers.extend(found?);
         }

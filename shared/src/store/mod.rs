@@ -58,11 +58,7 @@ impl StoreError {
             _ => false,
         };
         if transient {
-            Self::Transient(
-                e.code()
-                    .unwrap_or("timeout or connection failure")
-                    .to_owned(),
-            )
+            Self::Transient(e.code().unwrap_or("timeout or connection failure").to_owned())
         } else {
             Self::Sdk(Box::new(e))
         }
@@ -108,9 +104,9 @@ impl TxFailure {
     /// True when a concurrent writer got in the way and a fresh attempt may succeed.
     pub(crate) fn is_race(&self) -> bool {
         match self {
-            Self::Cancelled(reasons) => reasons
-                .iter()
-                .any(|r| r == "TransactionConflict" || r == "ConditionalCheckFailed"),
+            Self::Cancelled(reasons) => {
+                reasons.iter().any(|r| r == "TransactionConflict" || r == "ConditionalCheckFailed")
+            }
             Self::Other(StoreError::Transient(_)) => true,
             Self::Other(_) => false,
         }
@@ -208,11 +204,7 @@ impl Store {
         table::create_table(&self.client, &self.table).await
     }
 
-    pub(crate) async fn get(
-        &self,
-        key: Item,
-        consistent: bool,
-    ) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -264,18 +256,10 @@ impl Store {
 
     /// Runs one transaction.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
-                    e.as_service_error()
-                {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() {
                     let reasons = c
                         .cancellation_reasons()
                         .iter()
@@ -337,11 +321,8 @@ impl Store {
         if reverse {
             items.reverse();
         }
-        let sort_key = |item: Option<&Item>| {
-            item.and_then(|i| i.get(spec.sk))
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-        };
+        let sort_key =
+            |item: Option<&Item>| item.and_then(|i| i.get(spec.sk)).and_then(|v| v.as_s().ok()).cloned();
         let (has_next, has_previous) = match (&page.cursor, reverse) {
             (None, _) => (more, false),
             (Some(_), false) => (more, true),

@@ -23,11 +23,7 @@ pub enum PurgeProgress {
 impl Store {
     /// Deletes up to `max_items` of a deleted thread's items. If more remain, bumps the purge
     /// marker (a stream MODIFY event triggers the next step); otherwise deletes the marker.
-    pub async fn purge_step(
-        &self,
-        thread: &ThreadId,
-        max_items: usize,
-    ) -> Result<PurgeProgress, StoreError> {
+    pub async fn purge_step(&self, thread: &ThreadId, max_items: usize) -> Result<PurgeProgress, StoreError> {
         let pk = keys::thread_pk(thread);
         if self.get(key(pk.clone(), keys::META), true).await?.is_some() {
             // The thread exists again under this id: never purge a live thread.
@@ -48,11 +44,7 @@ impl Store {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter(|i| {
-                i.get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| sk != keys::PURGE)
-            })
+            .filter(|i| i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk != keys::PURGE))
             .collect();
         let more = doomed.len() > max_items || out.last_evaluated_key.is_some();
         doomed.truncate(max_items);
@@ -63,10 +55,7 @@ impl Store {
                 .map(|k| {
                     WriteRequest::builder()
                         .delete_request(
-                            DeleteRequest::builder()
-                                .set_key(Some(k.clone()))
-                                .build()
-                                .expect("complete"),
+                            DeleteRequest::builder().set_key(Some(k.clone())).build().expect("complete"),
                         )
                         .build()
                 })
@@ -80,16 +69,11 @@ impl Store {
                     .send()
                     .await
                     .map_err(StoreError::from_sdk)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(self.table()))
-                    .unwrap_or_default();
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(self.table())).unwrap_or_default();
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt >= MAX_WRITE_ATTEMPTS {
-                        return Err(StoreError::Transient(
-                            "purge writes stayed unprocessed".into(),
-                        ));
+                        return Err(StoreError::Transient("purge writes stayed unprocessed".into()));
                     }
                     backoff(attempt).await;
                 }

@@ -3,8 +3,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
 use super::StoreError;
@@ -35,13 +34,7 @@ pub struct IndexSpec {
 pub const TABLE_KEYS: (&str, &str) = ("PK", "SK");
 /// The global secondary indexes.
 pub const INDEXES: [IndexSpec; 2] = [
-    IndexSpec {
-        name: GSI1,
-        hash: "GSI1PK",
-        range: "GSI1SK",
-        projection: "ALL",
-        include: &[],
-    },
+    IndexSpec { name: GSI1, hash: "GSI1PK", range: "GSI1SK", projection: "ALL", include: &[] },
     IndexSpec {
         name: GSI2,
         hash: "GSI2PK",
@@ -52,11 +45,7 @@ pub const INDEXES: [IndexSpec; 2] = [
 ];
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .expect("complete")
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("complete")
 }
 
 fn string_attr(name: &str) -> AttributeDefinition {
@@ -85,8 +74,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .expect("complete"),
         );
     for index in &INDEXES {
-        let mut projection =
-            Projection::builder().projection_type(ProjectionType::from(index.projection));
+        let mut projection = Projection::builder().projection_type(ProjectionType::from(index.projection));
         for attr in index.include {
             projection = projection.non_key_attributes(*attr);
         }
@@ -105,10 +93,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
     }
     match request.send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
             return Ok(());
         }
         Err(e) => return Err(StoreError::from_sdk(e)),

@@ -6,9 +6,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
 
 use super::items::{MembershipItem, ThreadFacts, ThreadItem, decode, encode};
-use super::{
-    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table,
-};
+use super::{Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table};
 use crate::ids::{ThreadId, UserId};
 use crate::model::Membership;
 use crate::pagination::{PageRequest, Slice};
@@ -74,11 +72,8 @@ impl Store {
         user: &UserId,
         thread: &ThreadId,
     ) -> Result<Option<Membership>, StoreError> {
-        let item = self
-            .get(key(keys::user_pk(user), keys::membership_sk(thread)), true)
-            .await?;
-        item.map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership))
-            .transpose()
+        let item = self.get(key(keys::user_pk(user), keys::membership_sk(thread)), true).await?;
+        item.map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership)).transpose()
     }
 
     /// Several members' views of one thread, in one batch read.
@@ -90,10 +85,7 @@ impl Store {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
-        let keys = users
-            .iter()
-            .map(|u| key(keys::user_pk(u), keys::membership_sk(thread)))
-            .collect();
+        let keys = users.iter().map(|u| key(keys::user_pk(u), keys::membership_sk(thread))).collect();
         let mut found = HashMap::new();
         for item in self.batch_get(keys).await? {
             let m = decode::<MembershipItem>(item)?.into_membership();
@@ -130,19 +122,11 @@ impl Store {
             let mut reservation = key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET);
             reservation.insert("thread".into(), s(facts.thread.as_str()));
             let mut actions = vec![
-                put(
-                    self.table(),
-                    encode(&meta)?,
-                    Some("attribute_not_exists(PK)"),
-                ),
+                put(self.table(), encode(&meta)?, Some("attribute_not_exists(PK)")),
                 put(self.table(), reservation, Some("attribute_not_exists(PK)")),
             ];
             for p in participants {
-                actions.push(put(
-                    self.table(),
-                    encode(&MembershipItem::new(&facts, p, 0, 0, 0))?,
-                    None,
-                ));
+                actions.push(put(self.table(), encode(&MembershipItem::new(&facts, p, 0, 0, 0))?, None));
                 actions.push(self.counters_update(p, 1, 0, 0));
             }
             match self.transact(actions).await {
@@ -164,17 +148,8 @@ impl Store {
         Err(StoreError::Transient("thread creation stayed contended".into()).into())
     }
 
-    async fn thread_for_set(
-        &self,
-        pset: &str,
-        user: &UserId,
-    ) -> Result<Option<Membership>, StoreError> {
-        let Some(item) = self
-            .get(
-                key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET),
-                true,
-            )
-            .await?
+    async fn thread_for_set(&self, pset: &str, user: &UserId) -> Result<Option<Membership>, StoreError> {
+        let Some(item) = self.get(key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET), true).await?
         else {
             return Ok(None);
         };
@@ -238,11 +213,7 @@ impl Store {
 
     /// Deletes a thread for every participant at once; its messages are purged afterwards
     /// by the purge function, driven by the marker this transaction writes.
-    pub async fn delete_thread(
-        &self,
-        user: &UserId,
-        thread: &ThreadId,
-    ) -> Result<(), DeleteThreadError> {
+    pub async fn delete_thread(&self, user: &UserId, thread: &ThreadId) -> Result<(), DeleteThreadError> {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let Some(mine) = self.membership(user, thread).await? else {
                 return Err(DeleteThreadError::NotFound);
@@ -265,27 +236,17 @@ impl Store {
                     .build()
             };
             let mut actions = vec![
-                delete(
-                    key(keys::thread_pk(thread), keys::META),
-                    "attribute_exists(PK)",
-                ),
+                delete(key(keys::thread_pk(thread), keys::META), "attribute_exists(PK)"),
                 TransactWriteItem::builder()
                     .delete(
                         Delete::builder()
                             .table_name(self.table())
-                            .set_key(Some(key(
-                                keys::participant_set_pk(&pset),
-                                keys::PARTICIPANT_SET,
-                            )))
+                            .set_key(Some(key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET)))
                             .build()
                             .expect("complete"),
                     )
                     .build(),
-                put(
-                    self.table(),
-                    key(keys::thread_pk(thread), keys::PURGE),
-                    None,
-                ),
+                put(self.table(), key(keys::thread_pk(thread), keys::PURGE), None),
             ];
             for p in &mine.participants {
                 let Some(m) = members.get(p) else { continue };
@@ -323,9 +284,6 @@ mod tests {
             participant_set_hash(&[a.clone(), b.clone()]),
             participant_set_hash(&[b.clone(), a.clone(), b.clone()])
         );
-        assert_ne!(
-            participant_set_hash(&[a.clone(), b]),
-            participant_set_hash(&[a])
-        );
+        assert_ne!(participant_set_hash(&[a.clone(), b]), participant_set_hash(&[a]));
     }
 }

@@ -44,14 +44,10 @@ impl Store {
         ];
         match self.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(f) if f.failed_condition(0) || f.failed_condition(1) => {
-                Err(RefreshRejected::Revoked)
+            Err(f) if f.failed_condition(0) || f.failed_condition(1) => Err(RefreshRejected::Revoked),
+            Err(TxFailure::Cancelled(reasons)) => {
+                Err(StoreError::Transient(format!("refresh cancelled: {}", reasons.join(","))).into())
             }
-            Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Transient(format!(
-                "refresh cancelled: {}",
-                reasons.join(",")
-            ))
-            .into()),
             Err(TxFailure::Other(e)) => Err(e.into()),
         }
     }

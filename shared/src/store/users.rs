@@ -75,18 +75,13 @@ impl Store {
 
     /// A user by id.
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let item = self
-            .get(key(keys::user_pk(id), keys::PROFILE), true)
-            .await?;
-        item.map(|i| decode::<UserItem>(i).map(UserItem::into_user))
-            .transpose()
+        let item = self.get(key(keys::user_pk(id), keys::PROFILE), true).await?;
+        item.map(|i| decode::<UserItem>(i).map(UserItem::into_user)).transpose()
     }
 
     /// A user by exact username: the reservation, then the profile.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let Some(reservation) = self
-            .get(key(keys::username_pk(username), keys::USERNAME), true)
-            .await?
+        let Some(reservation) = self.get(key(keys::username_pk(username), keys::USERNAME), true).await?
         else {
             return Ok(None);
         };
@@ -100,10 +95,7 @@ impl Store {
 
     /// The active users among `ids`, in one batch read.
     pub async fn active_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
-        let keys = ids
-            .iter()
-            .map(|id| key(keys::user_pk(id), keys::PROFILE))
-            .collect();
+        let keys = ids.iter().map(|id| key(keys::user_pk(id), keys::PROFILE)).collect();
         let items = self.batch_get(keys).await?;
         let mut users = Vec::with_capacity(items.len());
         for item in items {
@@ -117,17 +109,8 @@ impl Store {
 
     /// Replaces a user's password hash; `revoke` also bumps the token version so that
     /// refresh tokens issued before stop working.
-    pub async fn set_password_hash(
-        &self,
-        id: &UserId,
-        hash: &str,
-        revoke: bool,
-    ) -> Result<(), StoreError> {
-        let expr = if revoke {
-            "SET password = :h ADD token_version :one"
-        } else {
-            "SET password = :h"
-        };
+    pub async fn set_password_hash(&self, id: &UserId, hash: &str, revoke: bool) -> Result<(), StoreError> {
+        let expr = if revoke { "SET password = :h ADD token_version :one" } else { "SET password = :h" };
         let mut update = self
             .client()
             .update_item()
@@ -144,11 +127,7 @@ impl Store {
     }
 
     /// Active users whose username starts with `prefix` (case-insensitive), by username.
-    pub async fn search_users(
-        &self,
-        prefix: &str,
-        page: &PageRequest,
-    ) -> Result<Slice<User>, StoreError> {
+    pub async fn search_users(&self, prefix: &str, page: &PageRequest) -> Result<Slice<User>, StoreError> {
         let start_key = |sk: &str| {
             let (_, id) = sk.rsplit_once('#')?;
             let id: UserId = id.parse().ok()?;
@@ -166,9 +145,7 @@ impl Store {
             descending: false,
             start_key: &start_key,
         };
-        self.list_page(&spec, page)
-            .await?
-            .try_map(|i| decode::<UserItem>(i).map(UserItem::into_user))
+        self.list_page(&spec, page).await?.try_map(|i| decode::<UserItem>(i).map(UserItem::into_user))
     }
 
     /// How many active users match a search prefix (a COUNT query, one call per 1 MB of index).
@@ -202,30 +179,18 @@ impl Store {
 
     /// A user's thread and unread totals (zeros before their first thread).
     pub async fn counters(&self, id: &UserId) -> Result<Counters, StoreError> {
-        match self
-            .get(key(keys::user_pk(id), keys::COUNTERS), false)
-            .await?
-        {
+        match self.get(key(keys::user_pk(id), keys::COUNTERS), false).await? {
             Some(item) => decode(item),
             None => Ok(Counters::default()),
         }
     }
 
     /// Sets active and staff flags; deactivation also drops the user from search.
-    pub async fn set_flags(
-        &self,
-        id: &UserId,
-        is_active: bool,
-        is_staff: bool,
-    ) -> Result<(), StoreError> {
+    pub async fn set_flags(&self, id: &UserId, is_active: bool, is_staff: bool) -> Result<(), StoreError> {
         let Some(user) = self.user(id).await? else {
             return Err(StoreError::Corrupt(format!("no user {id}")));
         };
-        let item = UserItem::new(&User {
-            is_active,
-            is_staff,
-            ..user
-        });
+        let item = UserItem::new(&User { is_active, is_staff, ..user });
         let mut update = self
             .client()
             .update_item()
@@ -236,14 +201,10 @@ impl Store {
             .expression_attribute_values(":s", AttributeValue::Bool(is_staff));
         update = match (item.gsi1pk, item.gsi1sk) {
             (Some(pk), Some(sk)) => update
-                .update_expression(
-                    "SET is_active = :a, is_staff = :s, GSI1PK = :gpk, GSI1SK = :gsk",
-                )
+                .update_expression("SET is_active = :a, is_staff = :s, GSI1PK = :gpk, GSI1SK = :gsk")
                 .expression_attribute_values(":gpk", s(pk))
                 .expression_attribute_values(":gsk", s(sk)),
-            _ => {
-                update.update_expression("SET is_active = :a, is_staff = :s REMOVE GSI1PK, GSI1SK")
-            }
+            _ => update.update_expression("SET is_active = :a, is_staff = :s REMOVE GSI1PK, GSI1SK"),
         };
         update.send().await.map_err(StoreError::from_sdk)?;
         Ok(())

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Writes the environment file the functions get under `cargo lambda watch` and prints its path.
+#
+#   scripts/local-env.sh <env-file> <table> <dynamodb-endpoint>
+#
+# The JWT key is random per checkout, kept in the ignored .local/ folder, never in the repository.
+set -euo pipefail
+
+ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+file="$1" table="$2" endpoint="$3"
+
+mkdir -p "$ROOT/.local"
+secret_file="$ROOT/.local/jwt-secret"
+if [[ ! -s "$secret_file" ]]; then
+  (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=+/' > "$secret_file")
+fi
+
+(umask 077 && cat > "$file" <<ENV
+TABLE_NAME=$table
+JWT_SECRET=$(cat "$secret_file")
+AWS_ENDPOINT_URL_DYNAMODB=$endpoint
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_REGION=us-east-1
+RUST_LOG=info
+ENV
+)
+echo "$file"

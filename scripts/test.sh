@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make test`: every check the project has. Installs its own tools and starts its own
+# DynamoDB Local and API, and stops them again however it ends.
+set -euo pipefail
+
+ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+
+DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-8001}"
+API_PORT="${TEST_API_PORT:-9001}"
+export SAM_CLI_TELEMETRY=0
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+scripts/tools.sh install
+eval "$(scripts/tools.sh env)"
+
+step "format"
+cargo fmt --all -- --check
+step "clippy"
+cargo clippy --workspace --all-targets --features api-tests/e2e -- -D warnings
+step "template"
+cfn-lint template.yaml
+sam validate --lint --template-file template.yaml
+
+watch_pid=""
+cleanup() {
+  if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
+  scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "DynamoDB Local (in memory, port $DYNAMODB_PORT)"
+scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
+scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT" --in-memory
+
+step "unit and integration tests"
+DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT" cargo test --workspace
+
+step "end to end over HTTP (cargo lambda watch on port $API_PORT)"
+env_file=$(scripts/local-env.sh "$ROOT/.local/e2e.env" "e2e-$(date +%s)" "http://127.0.0.1:$DYNAMODB_PORT")
+cargo build --bins
+(
+  set -a
+  # shellcheck disable=SC1090
+  source "$env_file"
+  set +a
+  cargo run -q -p msgctl -- seed-demo
+)
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$env_file" \
+  > "$ROOT/.local/e2e-watch.log" 2>&1 &
+watch_pid=$!
+for _ in $(seq 1 120); do
+  if curl -s -o /dev/null "http://127.0.0.1:$API_PORT/api/unread_count/"; then break; fi
+  sleep 1
+done
+E2E_BASE_URL="http://127.0.0.1:$API_PORT" cargo test -p api-tests --features e2e --test e2e \
+  || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
