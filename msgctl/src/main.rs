@@ -3,10 +3,13 @@
 //! The endpoint and credentials come from the usual AWS environment
 //! (`AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB Local).
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
-use shared::ids::UserId;
-use shared::password;
-use shared::store::{CreateThreadOutcome, CreateUserError, NewUser, Store};
+use msgctl::{Failure, django};
+use shared::store::Store;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -22,32 +25,63 @@ struct Cli {
 enum Command {
     /// Create the table (same definition as template.yaml) if it does not exist.
     CreateTable,
-    /// Load the demo users (password `super_pass`) and a few threads; safe to run again.
-    SeedDemo,
+    /// Create a staff user; asks for the username and a hidden password unless given.
+    Createsuperuser {
+        /// Username (asked for if absent and a terminal is attached).
+        #[arg(long, env = "MSGCTL_USERNAME")]
+        username: Option<String>,
+        /// Password (asked for, hidden, if absent and a terminal is attached).
+        #[arg(long, env = "MSGCTL_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Never prompt; fail if something is missing.
+        #[arg(long)]
+        no_input: bool,
+    },
     /// Create a user.
     CreateUser {
         /// Login name.
         username: String,
-        /// Password (read from MSGCTL_PASSWORD if not given).
+        /// Password (or MSGCTL_PASSWORD).
         #[arg(long, env = "MSGCTL_PASSWORD", hide_env_values = true)]
         password: String,
         /// Make the user staff.
         #[arg(long)]
         staff: bool,
     },
+    /// Set a user's password (revokes their refresh tokens).
+    SetPassword {
+        /// Login name.
+        username: String,
+        /// New password (asked for, hidden, if absent).
+        #[arg(long, env = "MSGCTL_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Stop a user from logging in or refreshing tokens.
+    Deactivate {
+        /// Login name.
+        username: String,
+    },
+    /// Let a deactivated user log in again.
+    Activate {
+        /// Login name.
+        username: String,
+    },
+    /// Load the demo users (password `super_pass`) and a few threads; safe to run again.
+    SeedDemo,
+    /// Import a Django `dumpdata auth.user thread` JSON export (all or nothing; safe to rerun).
+    ImportDjango {
+        /// The export file.
+        file: PathBuf,
+    },
 }
 
-const DEMO_USERS: [(&str, bool); 4] =
-    [("admin", true), ("test_user", false), ("alice", false), ("bob", false)];
-const DEMO_PASSWORD: &str = "super_pass";
-
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let sdk = shared::app::load_aws_config().await;
     let store = Store::connect(&sdk, cli.table);
     match run(&store, cli.command).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("msgctl: {e}");
             let mut source = e.source();
@@ -55,12 +89,27 @@ async fn main() -> std::process::ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-type Failure = Box<dyn std::error::Error>;
+fn ask(prompt: &str) -> Result<String, Failure> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+fn ask_password() -> Result<String, Failure> {
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Password (again): ")?;
+    if first != again {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first)
+}
 
 async fn run(store: &Store, command: Command) -> Result<(), Failure> {
     match command {
@@ -68,57 +117,90 @@ async fn run(store: &Store, command: Command) -> Result<(), Failure> {
             store.create_table().await?;
             println!("table {} is ready", store.table());
         }
-        Command::SeedDemo => seed_demo(store).await?,
+        Command::Createsuperuser { username, password, no_input } => {
+            let interactive = !no_input && std::io::stdin().is_terminal();
+            let username = match username {
+                Some(u) => u,
+                None if interactive => ask("Username: ")?,
+                None => return Err("--username (or MSGCTL_USERNAME) is required with --no-input".into()),
+            };
+            let password = match password {
+                Some(p) => p,
+                None if interactive => ask_password()?,
+                None => return Err("--password (or MSGCTL_PASSWORD) is required with --no-input".into()),
+            };
+            let user = msgctl::create_user(store, &username, &password, true).await?;
+            println!("Superuser {} created ({}).", user.username, user.id);
+        }
         Command::CreateUser { username, password, staff } => {
-            let user = create_user(store, &username, &password, staff).await?;
+            let user = msgctl::create_user(store, &username, &password, staff).await?;
             println!("created user {} ({})", user.username, user.id);
         }
-    }
-    Ok(())
-}
-
-async fn create_user(
-    store: &Store,
-    username: &str,
-    password: &str,
-    staff: bool,
-) -> Result<shared::model::User, Failure> {
-    let new = NewUser {
-        username: username.to_owned(),
-        password_hash: password::hash(password),
-        is_staff: staff,
-        is_active: true,
-        id: None,
-        date_joined: None,
-    };
-    match store.create_user(new).await {
-        Ok(user) => Ok(user),
-        Err(CreateUserError::Taken) => Err(format!("username {username:?} is taken").into()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn seed_demo(store: &Store) -> Result<(), Failure> {
-    store.create_table().await?;
-    let mut ids: Vec<UserId> = Vec::new();
-    for (username, staff) in DEMO_USERS {
-        let user = match store.user_by_username(username).await? {
-            Some(user) => user,
-            None => create_user(store, username, DEMO_PASSWORD, staff).await?,
-        };
-        ids.push(user.id);
-    }
-    let [_, test_user, alice, bob] = &ids[..] else { unreachable!("four demo users") };
-    let threads = [
-        (test_user, vec![test_user.clone(), alice.clone()], ["hi alice", "hi!"]),
-        (alice, vec![alice.clone(), test_user.clone(), bob.clone()], ["hello both", "hey"]),
-    ];
-    for (owner, participants, texts) in threads {
-        if let CreateThreadOutcome::Created(thread) = store.create_thread(owner, &participants).await? {
-            store.send_message(owner, &thread.thread, texts[0]).await?;
-            store.send_message(&participants[1], &thread.thread, texts[1]).await?;
+        Command::SetPassword { username, password } => {
+            let password = match password {
+                Some(p) => p,
+                None => ask_password()?,
+            };
+            msgctl::set_password(store, &username, &password).await?;
+            println!("password changed for {username}; their refresh tokens are revoked");
         }
+        Command::Deactivate { username } => {
+            msgctl::set_active(store, &username, false).await?;
+            println!("{username} is deactivated");
+        }
+        Command::Activate { username } => {
+            msgctl::set_active(store, &username, true).await?;
+            println!("{username} is active");
+        }
+        Command::SeedDemo => {
+            msgctl::seed_demo(store).await?;
+            println!(
+                "demo data ready: users admin, test_user, alice, bob (password {})",
+                msgctl::DEMO_PASSWORD
+            );
+        }
+        Command::ImportDjango { file } => import_django(store, &file).await?,
     }
-    println!("demo data ready: users admin, test_user, alice, bob (password {DEMO_PASSWORD})");
     Ok(())
+}
+
+async fn import_django(store: &Store, file: &std::path::Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let export = match django::parse(&text) {
+        Ok(export) => export,
+        Err(faults) => return Err(report(&faults)),
+    };
+    let faults = django::check_against(store, &export).await?;
+    if !faults.is_empty() {
+        return Err(report(&faults));
+    }
+    let messages: usize = export.threads.iter().map(|t| t.messages.len()).sum();
+    eprintln!(
+        "importing {} users, {} threads, {messages} messages, {} read statuses",
+        export.users.len(),
+        export.threads.len(),
+        export.read_statuses
+    );
+    let summary = django::write(store, &export, |what, done, total| {
+        if done == total || done % 100 == 0 {
+            eprintln!("  {what}: {done}/{total}");
+        }
+    })
+    .await?;
+    println!(
+        "imported {} users and {} threads ({} messages); already present: {} users, {} threads",
+        summary.users_written,
+        summary.threads_written,
+        summary.messages_written,
+        summary.users_present,
+        summary.threads_present
+    );
+    Ok(())
+}
+
+fn report(faults: &[django::Fault]) -> Failure {
+    for fault in faults {
+        eprintln!("  {fault}");
+    }
+    format!("the export has {} fault(s); nothing was imported", faults.len()).into()
 }

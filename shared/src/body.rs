@@ -11,21 +11,17 @@ use crate::error::FieldErrors;
 /// Largest body we read; a 10,000-character message fits several times over.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-/// Which body encodings a route reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accept {
-    /// JSON only.
-    Json,
-    /// JSON, `application/x-www-form-urlencoded` or `multipart/form-data`.
-    JsonOrForm,
+/// A request body as named fields. Form bodies keep every value of a repeated key, since
+/// DRF reads list fields from forms as repeated keys (`participants=2&participants=3`).
+#[derive(Debug, Default)]
+pub struct Fields {
+    map: Map<String, Value>,
+    form: bool,
 }
 
-/// A request body as named fields.
-#[derive(Debug, Default)]
-pub struct Fields(Map<String, Value>);
-
-/// Parses the request body; an empty body is an empty set of fields.
-pub async fn parse(req: &Request, accept: Accept) -> Result<Fields, ApiError> {
+/// Parses the request body as DRF's default parsers do: JSON, `application/x-www-form-urlencoded`
+/// or `multipart/form-data`. An empty body is an empty set of fields.
+pub async fn parse(req: &Request) -> Result<Fields, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
@@ -39,11 +35,11 @@ pub async fn parse(req: &Request, accept: Accept) -> Result<Fields, ApiError> {
     if bytes.is_empty() {
         return Ok(Fields::default());
     }
-    match (mime.as_str(), accept) {
-        ("application/json" | "", _) => parse_json(bytes),
-        (m, _) if m.ends_with("+json") => parse_json(bytes),
-        ("application/x-www-form-urlencoded", Accept::JsonOrForm) => Ok(parse_urlencoded(bytes)),
-        ("multipart/form-data", Accept::JsonOrForm) => parse_multipart(bytes, &content_type).await,
+    match mime.as_str() {
+        "application/json" | "" => parse_json(bytes),
+        m if m.ends_with("+json") => parse_json(bytes),
+        "application/x-www-form-urlencoded" => Ok(parse_urlencoded(bytes)),
+        "multipart/form-data" => parse_multipart(bytes, &content_type).await,
         _ => Err(ApiError::UnsupportedMediaType(truncate(&content_type))),
     }
 }
@@ -55,7 +51,7 @@ fn truncate(s: &str) -> String {
 fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
     match value {
-        Value::Object(map) => Ok(Fields(map)),
+        Value::Object(map) => Ok(Fields { map, form: false }),
         other => Err(ApiError::Validation(FieldErrors::one(
             "non_field_errors",
             format!("Invalid data. Expected a dictionary, but got {}.", type_name(&other)),
@@ -63,12 +59,18 @@ fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
     }
 }
 
-fn parse_urlencoded(bytes: &[u8]) -> Fields {
+fn form_fields(pairs: impl IntoIterator<Item = (String, String)>) -> Fields {
     let mut map = Map::new();
-    for (k, v) in form_urlencoded::parse(bytes) {
-        map.entry(k.into_owned()).or_insert(Value::String(v.into_owned()));
+    for (k, v) in pairs {
+        if let Value::Array(values) = map.entry(k).or_insert_with(|| Value::Array(Vec::new())) {
+            values.push(Value::String(v));
+        }
     }
-    Fields(map)
+    Fields { map, form: true }
+}
+
+fn parse_urlencoded(bytes: &[u8]) -> Fields {
+    form_fields(form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())))
 }
 
 async fn parse_multipart(bytes: &[u8], content_type: &str) -> Result<Fields, ApiError> {
@@ -78,16 +80,16 @@ async fn parse_multipart(bytes: &[u8], content_type: &str) -> Result<Fields, Api
     let data = bytes::Bytes::copy_from_slice(bytes);
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
     let mut multipart = multer::Multipart::new(stream, boundary);
-    let mut map = Map::new();
+    let mut pairs = Vec::new();
     let bad = |e: multer::Error| ApiError::BadRequest(format!("Multipart form parse error - {e}"));
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let Some(name) = field.name().map(str::to_owned) else {
             continue;
         };
         let text = field.text().await.map_err(bad)?;
-        map.entry(name).or_insert(Value::String(text));
+        pairs.push((name, text));
     }
-    Ok(Fields(map))
+    Ok(form_fields(pairs))
 }
 
 /// DRF's name for a JSON value's type in error messages.
@@ -106,14 +108,23 @@ pub fn type_name(v: &Value) -> &'static str {
 impl Fields {
     /// Builds fields from a JSON object (for tests and tools).
     pub fn from_map(map: Map<String, Value>) -> Self {
-        Self(map)
+        Self { map, form: false }
+    }
+
+    /// A field's single value; a form field given twice counts by its last value, as in DRF.
+    fn scalar(&self, name: &str) -> Option<&Value> {
+        let value = self.map.get(name)?;
+        match value {
+            Value::Array(values) if self.form => values.last(),
+            _ => Some(value),
+        }
     }
 
     /// A required string field, at most `max_chars` characters; records DRF's messages on failure.
     pub fn string(&self, name: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
-        match self.0.get(name) {
+        match self.scalar(name) {
             None | Some(Value::Null) => {
-                let msg = if self.0.contains_key(name) {
+                let msg = if self.map.contains_key(name) {
                     "This field may not be null."
                 } else {
                     "This field is required."
@@ -140,7 +151,7 @@ impl Fields {
 
     /// A required list field, returned as raw values for the caller to check item by item.
     pub fn list(&self, name: &str, errors: &mut FieldErrors) -> Option<Vec<Value>> {
-        match self.0.get(name) {
+        match self.map.get(name) {
             None => {
                 errors.add(name, "This field is required.");
                 None
@@ -169,18 +180,12 @@ mod tests {
     #[tokio::test]
     async fn json_and_forms_give_the_same_fields() {
         let mut errors = FieldErrors::default();
-        let json =
-            parse(&req("application/json", r#"{"username":"bob"}"#), Accept::JsonOrForm).await.unwrap();
-        let form = parse(&req("application/x-www-form-urlencoded", "username=bob"), Accept::JsonOrForm)
-            .await
-            .unwrap();
-        let multipart = parse(
-            &req(
-                "multipart/form-data; boundary=XyZ",
-                "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nbob\r\n--XyZ--\r\n",
-            ),
-            Accept::JsonOrForm,
-        )
+        let json = parse(&req("application/json", r#"{"username":"bob"}"#)).await.unwrap();
+        let form = parse(&req("application/x-www-form-urlencoded", "username=bob")).await.unwrap();
+        let multipart = parse(&req(
+            "multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nbob\r\n--XyZ--\r\n",
+        ))
         .await
         .unwrap();
         for f in [json, form, multipart] {
@@ -190,18 +195,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn forms_are_refused_where_only_json_is_read() {
-        let e = parse(&req("application/x-www-form-urlencoded", "a=b"), Accept::Json).await.unwrap_err();
-        assert_eq!(e.status(), 415);
-        let e = parse(&req("text/plain", "a"), Accept::JsonOrForm).await.unwrap_err();
+    async fn other_media_types_are_refused() {
+        let e = parse(&req("text/plain", "a")).await.unwrap_err();
         assert_eq!(e.status(), 415);
     }
 
     #[tokio::test]
+    async fn repeated_form_keys_make_lists() {
+        let f = parse(&req("application/x-www-form-urlencoded", "p=2&p=3&t=a&t=b")).await.unwrap();
+        let mut errors = FieldErrors::default();
+        assert_eq!(f.list("p", &mut errors).unwrap(), vec![Value::from("2"), Value::from("3")]);
+        assert_eq!(f.string("t", 10, &mut errors).as_deref(), Some("b"));
+        assert!(errors.is_empty());
+    }
+
+    #[tokio::test]
     async fn malformed_json_is_a_parse_error() {
-        let e = parse(&req("application/json", "{\"text\": "), Accept::Json).await.unwrap_err();
+        let e = parse(&req("application/json", "{\"text\": ")).await.unwrap_err();
         assert!(matches!(e, ApiError::Parse(_)));
-        let e = parse(&req("application/json", "[1]"), Accept::Json).await.unwrap_err();
+        let e = parse(&req("application/json", "[1]")).await.unwrap_err();
         assert!(matches!(e, ApiError::Validation(_)));
     }
 

@@ -37,10 +37,15 @@ pub fn no_content() -> HttpResponse {
 }
 
 /// The path split into segments, ignoring a trailing slash, so `/api/threads` and
-/// `/api/threads/` route alike.
+/// `/api/threads/` route alike. The Django app's `/api/v1/` prefix routes like `/api/`, so its
+/// clients only change their base URL.
 pub fn segments(req: &Request) -> Vec<&str> {
     let path = req.uri().path();
-    path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect()
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.starts_with(&["api", "v1"]) {
+        segments.remove(1);
+    }
+    segments
 }
 
 /// `Ok` when the request uses one of the allowed methods, else 405.
@@ -107,9 +112,19 @@ where
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
     let app: &'static App = Box::leak(Box::new(app));
-    lambda_http::run(service_fn(
-        move |req: Request| async move { Ok::<_, Infallible>(handler(app, req).await) },
-    ))
+    lambda_http::run(service_fn(move |req: Request| async move {
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let started = std::time::Instant::now();
+        let response = handler(app, req).await;
+        tracing::info!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request served"
+        );
+        Ok::<_, Infallible>(response)
+    }))
     .await
 }
 
@@ -126,6 +141,7 @@ mod tests {
         assert_eq!(segments(&get("/api/threads/")), ["api", "threads"]);
         assert_eq!(segments(&get("/api/threads")), ["api", "threads"]);
         assert_eq!(segments(&get("/api//threads/x/")), ["api", "threads", "x"]);
+        assert_eq!(segments(&get("/api/v1/threads/x/")), ["api", "threads", "x"]);
     }
 
     #[test]

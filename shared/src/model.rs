@@ -18,6 +18,13 @@ pub fn is_username_char(c: char) -> bool {
     c.is_alphanumeric() || "@.+-_".contains(c)
 }
 
+/// True for a username Django would accept: 1 to 150 such characters.
+pub fn is_valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.chars().count() <= MAX_USERNAME_CHARS
+        && username.chars().all(is_username_char)
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

@@ -89,9 +89,9 @@ impl TestApp {
 
     /// Routes a request to the function API Gateway would call, in-process.
     pub async fn send(&self, req: Request) -> Reply {
-        let path = req.uri().path().to_owned();
         let app = &*self.app;
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let segments: Vec<String> = shared::http::segments(&req).into_iter().map(str::to_owned).collect();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let response = match segments.as_slice() {
             ["api", "token", ..] => token::handle(app, req).await,
             ["api", "threads", _, "messages", ..] => messages::handle(app, req).await,

@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod contract;
+mod import;
 mod messages;
 mod misc;
 mod threads;

@@ -154,3 +154,55 @@ async fn unread_totals_span_threads() {
     t.get(&format!("/api/threads/{two}/messages/"), &alice).await;
     assert_eq!(t.unread(&alice).await, (0, 0));
 }
+
+#[tokio::test]
+async fn counts_stay_exact_under_concurrent_sends_and_reads() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let id = t.thread(&alice, &[&bob, &carol]).await;
+    let uri = format!("/api/threads/{id}/messages/");
+    let sender = |user: &crate::helpers::TestUser, n: usize| {
+        let (t, uri, user) = (&t, uri.clone(), user.clone());
+        async move {
+            for i in 0..n {
+                let r = t.post(&uri, &user, json!({"text": format!("{} {i}", user.id)})).await;
+                assert_eq!(r.status, 201, "{r:?}");
+            }
+        }
+    };
+    let reader = |user: &crate::helpers::TestUser| {
+        let (t, uri, user) = (&t, uri.clone(), user.clone());
+        async move {
+            for _ in 0..5 {
+                assert_eq!(t.get(&uri, &user).await.status, 200);
+            }
+        }
+    };
+    tokio::join!(sender(&alice, 8), sender(&bob, 8), reader(&carol), reader(&bob));
+
+    // Every message is there once, in one order, numbered 1..=16.
+    let all = t.get(&format!("{uri}?limit=100"), &alice).await.body;
+    assert_eq!(all["count"], 16);
+    let seqs: Vec<String> =
+        all["results"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> = (1..=16).rev().map(|n| format!("{id}.{n}")).collect();
+    assert_eq!(seqs, expected);
+
+    // Alice just read everything; bob and carol's counts equal what they have not yet seen.
+    assert_eq!(t.thread_unread(&id, &alice).await, 0);
+    for user in [&bob, &carol] {
+        let thread = id.parse().unwrap();
+        let m = t.app.store.membership(&user.id, &thread).await.unwrap().unwrap();
+        let mut unseen = 0;
+        for msg in all["results"].as_array().unwrap() {
+            let seq: u64 = msg["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap();
+            if seq > m.read_seq.0 && msg["sender"] != user.id.as_str() {
+                unseen += 1;
+            }
+        }
+        assert_eq!(m.unread, unseen, "{}", user.id);
+        assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)));
+        t.get(&uri, user).await;
+        assert_eq!(t.unread(user).await, (0, 0));
+    }
+}

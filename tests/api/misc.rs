@@ -74,3 +74,30 @@ async fn bad_query_parameters_are_400() {
     let next = crate::helpers::path_of(&page.body["next"]);
     assert_eq!(t.get(&next, &alice).await.status, 400);
 }
+
+#[tokio::test]
+async fn django_era_clients_work_with_v1_paths_form_bodies_and_jwt_headers() {
+    let t = TestApp::spawn().await;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let form = |uri: String, body: String| {
+        lambda_http::http::Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("authorization", format!("JWT {}", alice.token))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::Text(body))
+            .unwrap()
+    };
+    let created = t.send(form("/api/v1/threads/".into(), format!("participants={}", bob.id))).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let sent =
+        t.send(form(format!("/api/v1/threads/{id}/messages/"), "text=hello+from+postman".into())).await;
+    assert_eq!(sent.status, 201, "{sent:?}");
+    assert_eq!(sent.body["text"], "hello from postman");
+    let listed = t.get(&format!("/api/v1/threads/{id}/messages/"), &bob).await;
+    assert_eq!(listed.body["count"], 1);
+    let unread = t.get(&format!("/api/v1/threads/{id}/messages/unread_count/"), &alice).await;
+    assert_eq!(unread.body, json!({"unread_count": 0}));
+    assert_eq!(t.get("/api/v1/threads/", &bob).await.body["count"], 1);
+}

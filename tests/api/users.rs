@@ -49,3 +49,22 @@ async fn search_pages_through_long_non_latin_names_and_refuses_impossible_prefix
     let r = t.get("/api/users/?search=me%23", &me).await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test]
+async fn usernames_are_unique() {
+    let t = TestApp::spawn().await;
+    t.user("alice").await;
+    let again = t
+        .app
+        .store
+        .create_user(shared::store::NewUser {
+            username: "alice".into(),
+            password_hash: "x".into(),
+            is_staff: false,
+            is_active: true,
+            id: None,
+            date_joined: None,
+        })
+        .await;
+    assert!(matches!(again, Err(shared::store::CreateUserError::Taken)));
+}

@@ -4,7 +4,7 @@ use lambda_http::Request;
 use lambda_http::http::{Method, StatusCode};
 use serde_json::json;
 use shared::auth::authenticate;
-use shared::body::{self, Accept};
+use shared::body;
 use shared::error::FieldErrors;
 use shared::http::{HttpResponse, allow, json_response, ok, respond, segments};
 use shared::ids::{MessageId, ThreadId, UserId};
@@ -61,7 +61,7 @@ async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
 }
 
 async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
-    let fields = body::parse(req, Accept::Json).await?;
+    let fields = body::parse(req).await?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
     errors.into_result()?;

@@ -4,7 +4,7 @@ use lambda_http::Request;
 use lambda_http::http::{Method, StatusCode};
 use serde_json::Value;
 use shared::auth::authenticate;
-use shared::body::{self, Accept, type_name};
+use shared::body::{self, type_name};
 use shared::error::FieldErrors;
 use shared::http::{HttpResponse, allow, json_response, no_content, ok, respond, segments};
 use shared::ids::{ThreadId, UserId};
@@ -86,7 +86,7 @@ fn invalid_pk(id: &str) -> ApiError {
 
 async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
-    let fields = body::parse(req, Accept::Json).await?;
+    let fields = body::parse(req).await?;
     let mut errors = FieldErrors::default();
     let raw = fields.list("participants", &mut errors);
     errors.into_result()?;

@@ -2,7 +2,7 @@
 
 use lambda_http::Request;
 use lambda_http::http::Method;
-use shared::body::{self, Accept};
+use shared::body;
 use shared::error::FieldErrors;
 use shared::http::{HttpResponse, allow, ok, respond, segments};
 use shared::jwt::TokenType;
@@ -31,7 +31,7 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 }
 
 async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let fields = body::parse(req, Accept::JsonOrForm).await?;
+    let fields = body::parse(req).await?;
     let mut errors = FieldErrors::default();
     let username = fields.string("username", MAX_USERNAME_CHARS, &mut errors);
     let password = fields.string("password", MAX_PASSWORD_LEN, &mut errors);
@@ -69,7 +69,7 @@ async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 }
 
 async fn refresh(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let fields = body::parse(req, Accept::JsonOrForm).await?;
+    let fields = body::parse(req).await?;
     let mut errors = FieldErrors::default();
     let token = fields.string("refresh", 4096, &mut errors);
     errors.into_result()?;

@@ -1,5 +1,6 @@
 //! The single-table DynamoDB store. Key design and access patterns: `docs/data-model.md`.
 
+mod import;
 mod items;
 pub mod keys;
 mod messages;
@@ -15,8 +16,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, WriteRequest};
 
+pub use import::{Imported, ImportedThread};
 pub use messages::SendOutcome;
 pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError};
 pub use tokens::RefreshRejected;
@@ -252,6 +254,32 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Runs puts and deletes with `BatchWriteItem`, 25 at a time, retrying unprocessed ones.
+    pub(crate) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt >= MAX_WRITE_ATTEMPTS {
+                        return Err(StoreError::Transient("batch writes stayed unprocessed".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs one transaction.

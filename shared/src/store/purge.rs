@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 
-use super::{MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n};
+use super::{Store, StoreError, key, keys, n};
 use crate::ids::ThreadId;
 
 /// What one purge step did.
@@ -49,36 +49,15 @@ impl Store {
         let more = doomed.len() > max_items || out.last_evaluated_key.is_some();
         doomed.truncate(max_items);
         let deleted = doomed.len();
-        for chunk in doomed.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    WriteRequest::builder()
-                        .delete_request(
-                            DeleteRequest::builder().set_key(Some(k.clone())).build().expect("complete"),
-                        )
-                        .build()
-                })
-                .collect();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let out = self
-                    .client()
-                    .batch_write_item()
-                    .request_items(self.table(), pending)
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(self.table())).unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt >= MAX_WRITE_ATTEMPTS {
-                        return Err(StoreError::Transient("purge writes stayed unprocessed".into()));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
+        let deletes = doomed
+            .into_iter()
+            .map(|k| {
+                WriteRequest::builder()
+                    .delete_request(DeleteRequest::builder().set_key(Some(k)).build().expect("complete"))
+                    .build()
+            })
+            .collect();
+        self.batch_write(deletes).await?;
         let marker = key(pk, keys::PURGE);
         if more {
             self.client()

@@ -1,0 +1,410 @@
+//! Importing a Django `manage.py dumpdata auth.user thread` export.
+//!
+//! The whole file is parsed and checked first; any fault is reported with the object and
+//! field at fault and nothing is written. Then users, then threads (each with its messages and
+//! read state) are written; ids, hashes, times and order are kept, and a second run finds
+//! everything in place and writes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use serde_json::Value;
+use shared::ids::{ThreadId, UserId};
+use shared::model::{MAX_PARTICIPANTS, MAX_TEXT_CHARS, User, is_valid_username};
+use shared::store::{CreateUserError, Imported, ImportedThread, NewUser, Store};
+use shared::timestamp::Timestamp;
+
+/// One fault in the file: which object, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// `model pk=N`, or the position of an object without a usable model or pk.
+    pub object: String,
+    /// The field at fault (empty for the object as a whole).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.object, self.message)
+        } else {
+            write!(f, "{}: field `{}`: {}", self.object, self.field, self.message)
+        }
+    }
+}
+
+/// A checked export, ready to write.
+#[derive(Debug)]
+pub struct Export {
+    /// Users with their Django hashes.
+    pub users: Vec<User>,
+    /// Threads with messages and reads.
+    pub threads: Vec<ImportedThread>,
+    /// How many read-status objects the file had.
+    pub read_statuses: usize,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Users written now.
+    pub users_written: usize,
+    /// Users found from an earlier run.
+    pub users_present: usize,
+    /// Threads written now.
+    pub threads_written: usize,
+    /// Threads found from an earlier run.
+    pub threads_present: usize,
+    /// Messages in threads written now.
+    pub messages_written: usize,
+}
+
+struct Checker {
+    faults: Vec<Fault>,
+}
+
+impl Checker {
+    fn fault(&mut self, object: &str, field: &str, message: impl Into<String>) {
+        self.faults.push(Fault {
+            object: object.to_owned(),
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn id<T: std::str::FromStr>(&mut self, object: &str, field: &str, v: Option<&Value>) -> Option<T> {
+        let text = match v {
+            Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            None => {
+                self.fault(object, field, "missing");
+                return None;
+            }
+            Some(other) => {
+                self.fault(object, field, format!("expected an id, got {other}"));
+                return None;
+            }
+        };
+        let parsed = text.parse().ok();
+        if parsed.is_none() {
+            self.fault(object, field, format!("{text:?} is not a usable id"));
+        }
+        parsed
+    }
+
+    fn time(&mut self, object: &str, field: &str, v: Option<&Value>) -> Option<Timestamp> {
+        match v.and_then(Value::as_str).map(str::parse::<Timestamp>) {
+            Some(Ok(t)) => Some(t),
+            _ => {
+                self.fault(object, field, "expected an ISO 8601 timestamp");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, object: &str, field: &str, v: Option<&Value>) -> Option<bool> {
+        let b = v.and_then(Value::as_bool);
+        if b.is_none() {
+            self.fault(object, field, "expected true or false");
+        }
+        b
+    }
+
+    fn string<'a>(&mut self, object: &str, field: &str, v: Option<&'a Value>) -> Option<&'a str> {
+        let s = v.and_then(Value::as_str);
+        if s.is_none() {
+            self.fault(object, field, "expected a string");
+        }
+        s
+    }
+}
+
+struct RawMessage {
+    pk: String,
+    thread: ThreadId,
+    sender: UserId,
+    text: String,
+    created: Timestamp,
+}
+
+/// Parses and checks an export; returns every fault found, or the data to write.
+pub fn parse(text: &str) -> Result<Export, Vec<Fault>> {
+    let whole = |message: String| vec![Fault { object: "file".into(), field: String::new(), message }];
+    let objects: Vec<Value> = serde_json::from_str(text).map_err(|e| whole(format!("not JSON: {e}")))?;
+    let mut c = Checker { faults: Vec::new() };
+    let mut users: Vec<User> = Vec::new();
+    let mut threads: BTreeMap<String, (ThreadId, UserId, Vec<UserId>, Timestamp, Timestamp)> =
+        BTreeMap::new();
+    let mut messages: Vec<RawMessage> = Vec::new();
+    let mut statuses: Vec<(String, String, UserId, bool, Option<Timestamp>)> = Vec::new();
+
+    for (i, obj) in objects.iter().enumerate() {
+        let model = obj.get("model").and_then(Value::as_str).unwrap_or("");
+        let pk = match obj.get("pk") {
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let name = format!("{model} pk={pk}");
+        if model.is_empty() || pk.is_empty() {
+            c.fault(&format!("object #{}", i + 1), "", "needs a `model` and a `pk`");
+            continue;
+        }
+        let Some(fields) = obj.get("fields").and_then(Value::as_object) else {
+            c.fault(&name, "fields", "missing");
+            continue;
+        };
+        let f = |k: &str| fields.get(k);
+        match model {
+            "auth.user" => {
+                let id = c.id::<UserId>(&name, "pk", obj.get("pk"));
+                let username = c.string(&name, "username", f("username"));
+                if let Some(u) = username.filter(|u| !is_valid_username(u)) {
+                    c.fault(&name, "username", format!("{u:?} is not a valid username"));
+                }
+                let password = c.string(&name, "password", f("password"));
+                let is_active = c.boolean(&name, "is_active", f("is_active"));
+                let is_staff = c.boolean(&name, "is_staff", f("is_staff"));
+                let joined = c.time(&name, "date_joined", f("date_joined"));
+                if let (
+                    Some(id),
+                    Some(username),
+                    Some(password),
+                    Some(is_active),
+                    Some(is_staff),
+                    Some(joined),
+                ) = (id, username, password, is_active, is_staff, joined)
+                {
+                    users.push(User {
+                        id,
+                        username: username.to_owned(),
+                        password_hash: password.to_owned(),
+                        is_active,
+                        is_staff,
+                        token_version: 0,
+                        date_joined: joined,
+                    });
+                }
+            }
+            "thread.thread" => {
+                let id = c.id::<ThreadId>(&name, "pk", obj.get("pk"));
+                let owner = c.id::<UserId>(&name, "owner", f("owner"));
+                let participants: Option<Vec<UserId>> = match f("participants").and_then(Value::as_array) {
+                    Some(list) => {
+                        list.iter().map(|v| c.id::<UserId>(&name, "participants", Some(v))).collect()
+                    }
+                    None => {
+                        c.fault(&name, "participants", "expected a list of user pks");
+                        None
+                    }
+                };
+                let created = c.time(&name, "created", f("created"));
+                let updated = c.time(&name, "updated", f("updated"));
+                if let (Some(id), Some(owner), Some(participants), Some(created), Some(updated)) =
+                    (id, owner, participants, created, updated)
+                {
+                    threads.insert(pk.clone(), (id, owner, participants, created, updated));
+                }
+            }
+            "thread.message" => {
+                let thread = c.id::<ThreadId>(&name, "thread", f("thread"));
+                let sender = c.id::<UserId>(&name, "sender", f("sender"));
+                let text = c.string(&name, "text", f("text"));
+                if text.is_some_and(|t| t.trim().is_empty() || t.chars().count() > MAX_TEXT_CHARS) {
+                    c.fault(&name, "text", format!("must be 1 to {MAX_TEXT_CHARS} characters, not blank"));
+                }
+                let created = c.time(&name, "created", f("created"));
+                if let (Some(thread), Some(sender), Some(text), Some(created)) =
+                    (thread, sender, text, created)
+                {
+                    messages.push(RawMessage {
+                        pk: pk.clone(),
+                        thread,
+                        sender,
+                        text: text.to_owned(),
+                        created,
+                    });
+                }
+            }
+            "thread.messagereadstatus" => {
+                let message = c.id::<String>(&name, "message", f("message"));
+                let user = c.id::<UserId>(&name, "user", f("user"));
+                let is_read = c.boolean(&name, "is_read", f("is_read"));
+                let read_at = match f("read_at") {
+                    None | Some(Value::Null) => None,
+                    v => c.time(&name, "read_at", v),
+                };
+                if let (Some(message), Some(user), Some(is_read)) = (message, user, is_read) {
+                    statuses.push((name.clone(), message, user, is_read, read_at));
+                }
+            }
+            other => c.fault(&name, "model", format!("unsupported model {other:?}")),
+        }
+    }
+    let export = link(&mut c, users, threads, messages, statuses);
+    if c.faults.is_empty() { Ok(export) } else { Err(c.faults) }
+}
+
+fn link(
+    c: &mut Checker,
+    users: Vec<User>,
+    threads: BTreeMap<String, (ThreadId, UserId, Vec<UserId>, Timestamp, Timestamp)>,
+    messages: Vec<RawMessage>,
+    statuses: Vec<(String, String, UserId, bool, Option<Timestamp>)>,
+) -> Export {
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for u in &users {
+        let object = format!("auth.user pk={}", u.id);
+        if !ids.insert(u.id.clone()) {
+            c.fault(&object, "pk", "appears twice");
+        }
+        if !names.insert(u.username.clone()) {
+            c.fault(&object, "username", format!("{:?} appears twice", u.username));
+        }
+    }
+    let mut sets = HashMap::new();
+    let mut out: BTreeMap<String, ImportedThread> = BTreeMap::new();
+    for (pk, (id, owner, participants, created, updated)) in threads {
+        let object = format!("thread.thread pk={pk}");
+        let mut distinct: Vec<UserId> = Vec::new();
+        for p in &participants {
+            if !ids.contains(p) {
+                c.fault(&object, "participants", format!("user {p} does not exist"));
+            }
+            if !distinct.contains(p) {
+                distinct.push(p.clone());
+            }
+        }
+        if !ids.contains(&owner) {
+            c.fault(&object, "owner", format!("user {owner} does not exist"));
+        } else if !distinct.contains(&owner) {
+            c.fault(&object, "owner", "the owner is not a participant");
+        }
+        if distinct.len() < 2 || distinct.len() > MAX_PARTICIPANTS {
+            c.fault(&object, "participants", format!("needs 2 to {MAX_PARTICIPANTS} distinct users"));
+        }
+        let mut key = distinct.clone();
+        key.sort();
+        if let Some(other) = sets.insert(key, pk.clone()) {
+            c.fault(&object, "participants", format!("same participants as thread {other}"));
+        }
+        let thread = ImportedThread {
+            id,
+            owner,
+            participants: distinct,
+            created,
+            updated,
+            messages: Vec::new(),
+            reads: Vec::new(),
+        };
+        out.insert(pk, thread);
+    }
+    let mut messages = messages;
+    // Django ordered messages by creation time; ties keep primary-key order.
+    messages.sort_by(|a, b| a.created.cmp(&b.created).then(pk_order(&a.pk, &b.pk)));
+    let mut position: HashMap<String, (String, usize, UserId)> = HashMap::new();
+    let message_count = messages.len();
+    for m in messages {
+        let object = format!("thread.message pk={}", m.pk);
+        let Some(thread) = out.get_mut(m.thread.as_str()) else {
+            c.fault(&object, "thread", format!("thread {} does not exist", m.thread));
+            continue;
+        };
+        if !thread.participants.contains(&m.sender) {
+            c.fault(
+                &object,
+                "sender",
+                format!("user {} is not a participant of thread {}", m.sender, m.thread),
+            );
+        }
+        position.insert(m.pk.clone(), (m.thread.to_string(), thread.messages.len(), m.sender.clone()));
+        thread.messages.push((m.sender, m.text, m.created));
+    }
+    debug_assert!(position.len() <= message_count);
+    let read_statuses = statuses.len();
+    for (object, message, user, is_read, read_at) in statuses {
+        let Some((thread_pk, index, sender)) = position.get(&message) else {
+            c.fault(&object, "message", format!("message {message} does not exist"));
+            continue;
+        };
+        let thread = out.get_mut(thread_pk).expect("positions point at threads");
+        if !thread.participants.contains(&user) {
+            c.fault(&object, "user", format!("user {user} is not a participant of thread {thread_pk}"));
+            continue;
+        }
+        if is_read && &user != sender {
+            let when = read_at.unwrap_or(thread.messages[*index].2);
+            thread.reads.push((user, *index, when));
+        }
+    }
+    Export { users, threads: out.into_values().collect(), read_statuses }
+}
+
+fn pk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Checks what the table already holds: a username taken by a different user is a fault.
+pub async fn check_against(store: &Store, export: &Export) -> Result<Vec<Fault>, shared::store::StoreError> {
+    let mut faults = Vec::new();
+    for u in &export.users {
+        if let Some(existing) = store.user_by_username(&u.username).await? {
+            if existing.id != u.id {
+                faults.push(Fault {
+                    object: format!("auth.user pk={}", u.id),
+                    field: "username".into(),
+                    message: format!("{:?} already belongs to user {} in the table", u.username, existing.id),
+                });
+            }
+        } else if store.user(&u.id).await?.is_some() {
+            faults.push(Fault {
+                object: format!("auth.user pk={}", u.id),
+                field: "pk".into(),
+                message: "a different user has this id in the table".into(),
+            });
+        }
+    }
+    Ok(faults)
+}
+
+/// Writes a checked export; `progress` hears about every object written.
+pub async fn write(
+    store: &Store,
+    export: &Export,
+    mut progress: impl FnMut(&str, usize, usize),
+) -> Result<Summary, Box<dyn std::error::Error>> {
+    let mut summary = Summary::default();
+    for (i, u) in export.users.iter().enumerate() {
+        let new = NewUser {
+            username: u.username.clone(),
+            password_hash: u.password_hash.clone(),
+            is_staff: u.is_staff,
+            is_active: u.is_active,
+            id: Some(u.id.clone()),
+            date_joined: Some(u.date_joined),
+        };
+        match store.create_user(new).await {
+            Ok(_) => summary.users_written += 1,
+            Err(CreateUserError::Taken) => summary.users_present += 1,
+            Err(e) => return Err(e.into()),
+        }
+        progress("users", i + 1, export.users.len());
+    }
+    for (i, t) in export.threads.iter().enumerate() {
+        match store.import_thread(t).await? {
+            Imported::Written => {
+                summary.threads_written += 1;
+                summary.messages_written += t.messages.len();
+            }
+            Imported::AlreadyThere => summary.threads_present += 1,
+        }
+        progress("threads", i + 1, export.threads.len());
+    }
+    Ok(summary)
+}

@@ -1,0 +1,160 @@
+//! Writing data imported from another system (the Django app) with its ids, times and read state.
+
+use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
+
+use super::items::{MembershipItem, MessageItem, ThreadFacts, ThreadItem, encode};
+use super::threads::participant_set_hash;
+use super::{Item, Store, StoreError, key, keys, s};
+use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::model::Message;
+use crate::timestamp::Timestamp;
+
+/// A thread to import, its messages in order and each participant's read state.
+#[derive(Debug, Clone)]
+pub struct ImportedThread {
+    /// The id to keep.
+    pub id: ThreadId,
+    /// The owner (a participant).
+    pub owner: UserId,
+    /// Participants, owner included.
+    pub participants: Vec<UserId>,
+    /// Creation time.
+    pub created: Timestamp,
+    /// Last activity.
+    pub updated: Timestamp,
+    /// Messages, oldest first: sender, text, time.
+    pub messages: Vec<(UserId, String, Timestamp)>,
+    /// Reads: who read which message (index into `messages`) and when.
+    pub reads: Vec<(UserId, usize, Timestamp)>,
+}
+
+/// Whether an import wrote something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    /// Written now.
+    Written,
+    /// Already there from an earlier run; left as it was.
+    AlreadyThere,
+}
+
+/// One member's read state, derived from per-message reads.
+struct ReadState {
+    unread: u64,
+    read_seq: u64,
+    sent: u64,
+}
+
+fn read_state(thread: &ImportedThread, user: &UserId) -> ReadState {
+    let read = |i: usize| thread.reads.iter().any(|(u, m, _)| u == user && *m == i);
+    let mut state = ReadState { unread: 0, read_seq: 0, sent: 0 };
+    let mut contiguous = true;
+    for (i, (sender, _, _)) in thread.messages.iter().enumerate() {
+        let seq = i as u64 + 1;
+        if sender == user {
+            state.sent += 1;
+        } else if !read(i) {
+            state.unread += 1;
+            contiguous = false;
+        }
+        // The marker covers the longest prefix in which every message from others is read.
+        if contiguous {
+            state.read_seq = seq;
+        }
+    }
+    state
+}
+
+impl Store {
+    /// Imports a thread with its messages and read state; does nothing if it exists already.
+    ///
+    /// Messages and read events go first (idempotent puts), then one transaction writes the
+    /// thread, its participant-set reservation, every membership and every counter, so the
+    /// thread appears whole or not at all.
+    pub async fn import_thread(&self, thread: &ImportedThread) -> Result<Imported, StoreError> {
+        if self.get(key(keys::thread_pk(&thread.id), keys::META), true).await?.is_some() {
+            return Ok(Imported::AlreadyThere);
+        }
+        let mut puts: Vec<Item> = Vec::new();
+        let mut sent_by: std::collections::HashMap<&UserId, u64> = Default::default();
+        let mut last = None;
+        for (i, (sender, text, created)) in thread.messages.iter().enumerate() {
+            let sender_seq = sent_by.entry(sender).or_default();
+            *sender_seq += 1;
+            let message = Message {
+                id: MessageId { thread: thread.id.clone(), seq: Seq(i as u64 + 1) },
+                thread: thread.id.clone(),
+                sender: sender.clone(),
+                text: text.clone(),
+                created: *created,
+            };
+            puts.push(encode(&MessageItem::new(&message, *sender_seq))?);
+            last = Some(message);
+        }
+        for (user, index, read_at) in &thread.reads {
+            let mut event =
+                key(keys::thread_pk(&thread.id), keys::read_event_sk(user, Seq(*index as u64 + 1)));
+            event.insert("user".into(), s(user.as_str()));
+            event.insert("read_at".into(), s(read_at.to_string()));
+            puts.push(event);
+        }
+        let puts = puts
+            .into_iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("complete"))
+                    .build()
+            })
+            .collect();
+        self.batch_write(puts).await?;
+
+        let facts = ThreadFacts {
+            thread: thread.id.clone(),
+            participants: thread.participants.clone(),
+            owner: thread.owner.clone(),
+            created: thread.created,
+            updated: thread.updated,
+            message_count: thread.messages.len() as u64,
+            last_message: last,
+        };
+        let pset = participant_set_hash(&thread.participants);
+        let meta = ThreadItem {
+            pk: keys::thread_pk(&thread.id),
+            sk: keys::META.to_owned(),
+            facts: facts.clone(),
+            pset: pset.clone(),
+        };
+        let mut reservation = key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET);
+        reservation.insert("thread".into(), s(thread.id.as_str()));
+        let put = |item: Item, condition: Option<&str>| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(self.table())
+                        .set_item(Some(item))
+                        .set_condition_expression(condition.map(str::to_owned))
+                        .build()
+                        .expect("complete"),
+                )
+                .build()
+        };
+        let mut actions = vec![
+            put(encode(&meta)?, Some("attribute_not_exists(PK)")),
+            put(reservation, Some("attribute_not_exists(PK)")),
+        ];
+        for p in &thread.participants {
+            let state = read_state(thread, p);
+            let member = MembershipItem::new(&facts, p, state.unread, state.read_seq, state.sent);
+            actions.push(put(encode(&member)?, None));
+            actions.push(self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)));
+        }
+        match self.transact(actions).await {
+            Ok(()) => Ok(Imported::Written),
+            Err(f) if f.failed_condition(0) => Ok(Imported::AlreadyThere),
+            Err(f) if f.failed_condition(1) => Err(StoreError::Corrupt(format!(
+                "thread {}: another thread already has exactly these participants",
+                thread.id
+            ))),
+            Err(f) => Err(f.into()),
+        }
+    }
+}
