@@ -15,7 +15,7 @@ test:
 package:
 	scripts/tools.sh install
 	eval "$$(scripts/tools.sh env)" && cargo lambda build --release --arm64 \
-		-p token -p threads -p messages -p unread_count -p users -p purge
+		-p token -p threads -p messages -p unread_count -p users -p admin -p purge
 
 ## Lint the SAM template only.
 validate:

@@ -8,23 +8,27 @@ cd "$ROOT"
 
 DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-8001}"
 API_PORT="${TEST_API_PORT:-9001}"
+DRIVER_PORT="${TEST_DRIVER_PORT:-9515}"
 export SAM_CLI_TELEMETRY=0
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 scripts/tools.sh install
+scripts/tools.sh install-browser
 eval "$(scripts/tools.sh env)"
 
 step "format"
 cargo fmt --all -- --check
 step "clippy"
-cargo clippy --workspace --all-targets --features api-tests/e2e -- -D warnings
+cargo clippy --workspace --all-targets --features api-tests/e2e,api-tests/browser -- -D warnings
 step "template"
 cfn-lint template.yaml
 sam validate --lint --template-file template.yaml
 
 watch_pid=""
+driver_pid=""
 cleanup() {
   if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
+  if [[ -n "$driver_pid" ]]; then kill "$driver_pid" 2>/dev/null || true; fi
   scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -54,4 +58,15 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" cargo test -p api-tests --features e2e --test e2e \
+  || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
+
+step "admin panel in headless Chromium (ChromeDriver on port $DRIVER_PORT)"
+chromedriver --port="$DRIVER_PORT" > "$ROOT/.local/chromedriver.log" 2>&1 &
+driver_pid=$!
+for _ in $(seq 1 30); do
+  if curl -s -o /dev/null "http://127.0.0.1:$DRIVER_PORT/status"; then break; fi
+  sleep 0.5
+done
+E2E_BASE_URL="http://127.0.0.1:$API_PORT" WEBDRIVER_URL="http://127.0.0.1:$DRIVER_PORT" \
+  cargo test -p api-tests --features browser --test browser \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }

@@ -2,6 +2,7 @@
 # Installs and exposes the project's local developer tools.
 #
 #   scripts/tools.sh install     install/verify tools into .venv/ and .local/npm/
+#   scripts/tools.sh install-browser   Debian's chromium + chromium-driver (root), for browser tests
 #   scripts/tools.sh env         print `export` lines; use: eval "$(scripts/tools.sh env)"
 #   scripts/tools.sh help
 #
@@ -122,6 +123,19 @@ verify_dynamodb_local() {
   command -v java >/dev/null 2>&1 || log "warning: java not found on PATH (needed to run DynamoDB Local)"
 }
 
+# Debian's Chromium and ChromeDriver drive the admin panel's browser tests. They come
+# from apt, so this needs root (as on CI) or an existing install.
+install_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return
+  fi
+  [[ "$(id -u)" == 0 ]] || die "chromium and chromium-driver are missing; install them with apt-get (needs root)"
+  log "apt-get installing chromium and chromium-driver"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+  command -v chromedriver >/dev/null 2>&1 || die "chromedriver did not install"
+}
+
 cmd_install() {
   install_python_tools
   install_dynamodb_local
@@ -158,6 +172,7 @@ main() {
   local cmd="${1:-}"
   case "$cmd" in
     install) cmd_install ;;
+    install-browser) install_browser ;;
     env) cmd_env ;;
     -h | --help | help) usage ;;
     "") usage; exit 2 ;;

@@ -2,10 +2,10 @@
 
 pub mod django;
 
+use shared::accounts::{self, AccountError};
 use shared::ids::UserId;
-use shared::model::{User, is_valid_username};
-use shared::password;
-use shared::store::{CreateThreadOutcome, CreateUserError, NewUser, SendOutcome, Store};
+use shared::model::User;
+use shared::store::{CreateThreadOutcome, SendOutcome, Store};
 
 /// A command's failure, printed by `main` with its causes.
 pub type Failure = Box<dyn std::error::Error>;
@@ -16,22 +16,6 @@ pub const DEMO_USERS: [(&str, bool); 4] =
 /// The demo users' password.
 pub const DEMO_PASSWORD: &str = "super_pass";
 
-/// Refuses usernames Django would refuse.
-pub fn check_username(username: &str) -> Result<(), Failure> {
-    if !is_valid_username(username) {
-        return Err(format!("{username:?} is not a valid username: 1-150 letters, digits or @.+-_").into());
-    }
-    Ok(())
-}
-
-/// Refuses empty passwords.
-pub fn check_password(password: &str) -> Result<(), Failure> {
-    if password.is_empty() || password.len() > password::MAX_PASSWORD_LEN {
-        return Err("the password must be 1 to 1024 bytes".into());
-    }
-    Ok(())
-}
-
 /// Creates an active user with an Argon2id hash of `password`.
 pub async fn create_user(
     store: &Store,
@@ -39,21 +23,10 @@ pub async fn create_user(
     password: &str,
     staff: bool,
 ) -> Result<User, Failure> {
-    check_username(username)?;
-    check_password(password)?;
-    let new = NewUser {
-        username: username.to_owned(),
-        password_hash: password::hash(password),
-        is_staff: staff,
-        is_active: true,
-        id: None,
-        date_joined: None,
-    };
-    match store.create_user(new).await {
-        Ok(user) => Ok(user),
-        Err(CreateUserError::Taken) => Err(format!("username {username:?} is taken").into()),
-        Err(e) => Err(e.into()),
-    }
+    accounts::create_user(store, username, password, staff).await.map_err(|e| match e {
+        AccountError::Taken => format!("username {username:?} is taken").into(),
+        other => other.into(),
+    })
 }
 
 /// A user by username, or an error naming it.
@@ -63,10 +36,8 @@ pub async fn find_user(store: &Store, username: &str) -> Result<User, Failure> {
 
 /// Sets a new password; refresh tokens issued before stop working.
 pub async fn set_password(store: &Store, username: &str, password: &str) -> Result<(), Failure> {
-    check_password(password)?;
     let user = find_user(store, username).await?;
-    store.set_password_hash(&user.id, &password::hash(password), true).await?;
-    Ok(())
+    Ok(accounts::set_password(store, &user.id, password).await?)
 }
 
 /// Activates or deactivates a user (inactive users cannot log in or refresh).

@@ -120,6 +120,11 @@ impl Fields {
         }
     }
 
+    /// A field's text if it is a string, without validation (HTML forms, where every value is text).
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.scalar(name).and_then(Value::as_str).map(str::to_owned)
+    }
+
     /// A required string field, at most `max_chars` characters; records DRF's messages on failure.
     pub fn string(&self, name: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
         match self.scalar(name) {

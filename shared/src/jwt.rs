@@ -18,6 +18,8 @@ pub enum TokenType {
     Access,
     /// Long-lived, only exchanged at `/api/token/refresh/`.
     Refresh,
+    /// The admin panel's session cookie; never accepted by the API.
+    Admin,
 }
 
 /// The claims we sign, named as simplejwt names them.
@@ -61,6 +63,9 @@ pub enum TokenError {
     MissingClaim,
 }
 
+/// Lifetime of an admin panel session, in seconds.
+pub const ADMIN_SESSION_SECONDS: i64 = 30 * 60;
+
 /// Keys and lifetimes, built once at init.
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -89,6 +94,7 @@ impl JwtKeys {
         let ttl = match kind {
             TokenType::Access => self.access_ttl,
             TokenType::Refresh => self.refresh_ttl,
+            TokenType::Admin => ADMIN_SESSION_SECONDS,
         };
         let claims = Claims {
             token_type: kind,
@@ -109,6 +115,11 @@ impl JwtKeys {
             access: self.sign(user, version, TokenType::Access, now),
             refresh: self.sign(user, version, TokenType::Refresh, now),
         }
+    }
+
+    /// Issues an admin panel session token.
+    pub fn issue_admin_session(&self, user: &UserId, version: u64) -> String {
+        self.sign(user, version, TokenType::Admin, Timestamp::now())
     }
 
     /// Verifies signature, algorithm, expiry and type.
@@ -150,6 +161,9 @@ mod tests {
         assert!(matches!(k.verify(&pair.access, TokenType::Refresh), Err(TokenError::WrongType)));
         assert!(k.verify(&pair.refresh, TokenType::Refresh).is_ok());
         assert!(matches!(k.verify(&pair.refresh, TokenType::Access), Err(TokenError::WrongType)));
+        let session = k.issue_admin_session(&user(), 0);
+        assert!(k.verify(&session, TokenType::Admin).is_ok());
+        assert!(matches!(k.verify(&session, TokenType::Access), Err(TokenError::WrongType)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Everything the messaging functions share: configuration, errors, auth,
 //! HTTP plumbing, domain types and the single-table DynamoDB store.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod body;

@@ -113,6 +113,25 @@ pub struct MessageDetail {
     pub read_by: Vec<ReadBy>,
 }
 
+/// A thread as a whole, for administration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    /// The thread's id.
+    pub id: ThreadId,
+    /// Everyone in it.
+    pub participants: Vec<UserId>,
+    /// Who created it.
+    pub owner: UserId,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Last activity.
+    pub updated: Timestamp,
+    /// How many messages it has.
+    pub message_count: u64,
+    /// The newest message.
+    pub last_message: Option<Message>,
+}
+
 /// A thread as one participant sees it: shared facts plus that participant's read state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {

@@ -103,6 +103,11 @@ pub fn envelope<T, U>(
 }
 
 impl<T> Slice<T> {
+    /// A page with nothing on it.
+    pub fn empty() -> Self {
+        Slice { items: Vec::new(), first_key: None, last_key: None, has_next: false, has_previous: false }
+    }
+
     /// Converts every item, keeping the page's ends and flags.
     pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Slice<U>, E> {
         Ok(Slice {

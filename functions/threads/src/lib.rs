@@ -113,7 +113,7 @@ async fn read(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpRespons
 }
 
 async fn delete(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
-    match app.store.delete_thread(user, thread).await {
+    match app.store.delete_thread(thread, Some(user)).await {
         Ok(()) => Ok(no_content()),
         Err(DeleteThreadError::NotFound) => Err(ApiError::NotFound),
         Err(DeleteThreadError::NotOwner) => Err(ApiError::PermissionDenied),

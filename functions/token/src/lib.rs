@@ -2,12 +2,13 @@
 
 use lambda_http::Request;
 use lambda_http::http::Method;
+use shared::accounts;
 use shared::body;
 use shared::error::FieldErrors;
 use shared::http::{HttpResponse, allow, ok, respond, segments};
 use shared::jwt::TokenType;
 use shared::model::MAX_USERNAME_CHARS;
-use shared::password::{self, MAX_PASSWORD_LEN, Verdict};
+use shared::password::MAX_PASSWORD_LEN;
 use shared::store::RefreshRejected;
 use shared::{ApiError, App};
 
@@ -40,31 +41,9 @@ async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         unreachable!("no errors means both fields are present")
     };
 
-    let user = app.store.user_by_username(&username).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let candidate = password.clone();
-    // Unknown users cost the same hash work as known ones, so timing does not reveal usernames.
-    let verdict = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => password::verify(&candidate, &hash),
-        None => {
-            password::verify_dummy(&candidate);
-            Verdict::Mismatch
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(Box::new(e)))?;
-
-    let user = match (user, verdict) {
-        (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) if user.is_active => user,
-        _ => return Err(ApiError::InvalidCredentials),
-    };
-    if verdict == Verdict::MatchNeedsRehash {
-        let fresh = tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        app.store.set_password_hash(&user.id, &fresh, false).await?;
-        tracing::info!(user = %user.id, "password hash upgraded to argon2id");
-    }
+    let user = accounts::check_credentials(&app.store, &username, &password)
+        .await?
+        .ok_or(ApiError::InvalidCredentials)?;
     Ok(ok(&app.jwt.issue_pair(&user.id, user.token_version)))
 }
 

@@ -36,8 +36,10 @@ async fn search(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     }
     let keep = if prefix.is_empty() { vec![] } else { vec![("search", prefix.clone())] };
     let page = page_request(app, req, format!("users:{}", prefix.to_lowercase()), keep)?;
-    let (slice, count) =
-        tokio::try_join!(app.store.search_users(&prefix, &page), app.store.count_users(&prefix))?;
+    let (slice, count) = tokio::try_join!(
+        app.store.search_users(&prefix, false, &page),
+        app.store.count_users(&prefix, false)
+    )?;
     let body = envelope(app, req, &page, count, slice, |u| UserSummary { id: u.id, username: u.username });
     Ok(ok(&body))
 }

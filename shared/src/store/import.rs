@@ -1,10 +1,10 @@
 //! Writing data imported from another system (the Django app) with its ids, times and read state.
 
-use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
 use super::items::{MembershipItem, MessageItem, ThreadFacts, ThreadItem, encode};
 use super::threads::participant_set_hash;
-use super::{Item, Store, StoreError, key, keys, s};
+use super::{Item, Store, StoreError, key, keys, s, tx_put};
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
 use crate::model::Message;
 use crate::timestamp::Timestamp;
@@ -117,34 +117,17 @@ impl Store {
             last_message: last,
         };
         let pset = participant_set_hash(&thread.participants);
-        let meta = ThreadItem {
-            pk: keys::thread_pk(&thread.id),
-            sk: keys::META.to_owned(),
-            facts: facts.clone(),
-            pset: pset.clone(),
-        };
+        let meta = ThreadItem::new(&facts, pset.clone());
         let mut reservation = key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET);
         reservation.insert("thread".into(), s(thread.id.as_str()));
-        let put = |item: Item, condition: Option<&str>| {
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(self.table())
-                        .set_item(Some(item))
-                        .set_condition_expression(condition.map(str::to_owned))
-                        .build()
-                        .expect("complete"),
-                )
-                .build()
-        };
         let mut actions = vec![
-            put(encode(&meta)?, Some("attribute_not_exists(PK)")),
-            put(reservation, Some("attribute_not_exists(PK)")),
+            tx_put(self.table(), encode(&meta)?, Some("attribute_not_exists(PK)")),
+            tx_put(self.table(), reservation, Some("attribute_not_exists(PK)")),
         ];
         for p in &thread.participants {
             let state = read_state(thread, p);
             let member = MembershipItem::new(&facts, p, state.unread, state.read_seq, state.sent);
-            actions.push(put(encode(&member)?, None));
+            actions.push(tx_put(self.table(), encode(&member)?, None));
             actions.push(self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)));
         }
         match self.transact(actions).await {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
-use crate::model::{Membership, Message, User};
+use crate::model::{Membership, Message, Thread, User};
 use crate::timestamp::Timestamp;
 
 /// A user's profile.
@@ -14,11 +14,10 @@ pub(crate) struct UserItem {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
-    /// Present only while the user is active, so search skips inactive users.
-    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
-    pub gsi1pk: Option<String>,
-    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
-    pub gsi1sk: Option<String>,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
     pub id: UserId,
     pub username: String,
     pub password: String,
@@ -31,16 +30,11 @@ pub(crate) struct UserItem {
 
 impl UserItem {
     pub fn new(user: &User) -> Self {
-        let (gsi1pk, gsi1sk) = if user.is_active {
-            (Some(keys::USERS_INDEX_PK.to_owned()), Some(keys::users_index_sk(&user.username, &user.id)))
-        } else {
-            (None, None)
-        };
         Self {
             pk: keys::user_pk(&user.id),
             sk: keys::PROFILE.to_owned(),
-            gsi1pk,
-            gsi1sk,
+            gsi1pk: keys::USERS_INDEX_PK.to_owned(),
+            gsi1sk: keys::users_index_sk(&user.username, &user.id),
             id: user.id.clone(),
             username: user.username.clone(),
             password: user.password_hash.clone(),
@@ -125,17 +119,48 @@ pub(crate) struct ThreadFacts {
     pub last_message: Option<Message>,
 }
 
-/// A thread's metadata item.
+/// A thread's metadata item, also listed (by last activity) in one shard of the all-threads index.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ThreadItem {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
     #[serde(flatten)]
     pub facts: ThreadFacts,
     /// Hash of the sorted participant ids, the key of the participant-set reservation.
     pub pset: String,
+}
+
+impl ThreadItem {
+    pub fn new(facts: &ThreadFacts, pset: String) -> Self {
+        Self {
+            pk: keys::thread_pk(&facts.thread),
+            sk: keys::META.to_owned(),
+            gsi1pk: keys::threads_index_pk(&facts.thread),
+            gsi1sk: keys::activity_sk(facts.updated, &facts.thread),
+            facts: facts.clone(),
+            pset,
+        }
+    }
+}
+
+impl ThreadFacts {
+    pub fn into_thread(self) -> Thread {
+        Thread {
+            id: self.thread,
+            participants: self.participants,
+            owner: self.owner,
+            created: self.created,
+            updated: self.updated,
+            message_count: self.message_count,
+            last_message: self.last_message,
+        }
+    }
 }
 
 /// One member's view of a thread, under the member's partition.

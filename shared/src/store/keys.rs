@@ -26,6 +26,20 @@ pub fn users_index_sk(username: &str, user: &UserId) -> String {
     format!("{}#{user}", username.to_lowercase())
 }
 
+/// How many GSI1 partitions hold the all-threads list, to spread the index writes of busy sends.
+pub const THREAD_SHARDS: u8 = 8;
+/// GSI1 partition of a thread's metadata in the all-threads list (one of [`THREAD_SHARDS`]).
+pub fn threads_index_pk(thread: &ThreadId) -> String {
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let hash =
+        thread.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    threads_shard_pk((hash % u32::from(THREAD_SHARDS)) as u8)
+}
+/// One shard of the all-threads list.
+pub fn threads_shard_pk(shard: u8) -> String {
+    format!("THREADS#{shard}")
+}
+
 /// Sort key of a membership under the member's partition.
 pub fn membership_sk(thread: &ThreadId) -> String {
     format!("THREAD#{thread}")

@@ -1,9 +1,10 @@
 //! Messages: sending, listing, read markers and read receipts.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-
 use super::items::{MessageItem, decode, encode};
-use super::{Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table};
+use super::{
+    ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_put, tx_update,
+    update,
+};
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
 use crate::pagination::{PageRequest, Slice};
@@ -16,14 +17,6 @@ pub enum SendOutcome {
     Sent(Message),
     /// The sender is not in the thread (or it is gone).
     NotFound,
-}
-
-fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder().table_name(table).set_key(Some(k))
-}
-
-fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWriteItem {
-    TransactWriteItem::builder().update(u.build().expect("complete")).build()
 }
 
 impl Store {
@@ -55,24 +48,22 @@ impl Store {
             let table = self.table();
 
             let mut actions = vec![
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(table)
-                            .set_item(Some(encode(&MessageItem::new(&message, mine.sent + 1))?))
-                            .condition_expression("attribute_not_exists(PK)")
-                            .build()
-                            .expect("complete"),
-                    )
-                    .build(),
+                tx_put(
+                    table,
+                    encode(&MessageItem::new(&message, mine.sent + 1))?,
+                    Some("attribute_not_exists(PK)"),
+                ),
                 tx_update(
                     update(table, key(keys::thread_pk(thread), keys::META))
-                        .update_expression("SET message_count = :n1, updated = :now, last_message = :m")
+                        .update_expression(
+                            "SET message_count = :n1, updated = :now, last_message = :m, GSI1SK = :g",
+                        )
                         .condition_expression("message_count = :n")
                         .expression_attribute_values(":n", n(mine.message_count))
                         .expression_attribute_values(":n1", n(seq.0))
                         .expression_attribute_values(":now", s(now.to_string()))
-                        .expression_attribute_values(":m", last.clone()),
+                        .expression_attribute_values(":m", last.clone())
+                        .expression_attribute_values(":g", s(activity.clone())),
                 ),
             ];
             let activity_update = |user: &UserId| {
@@ -135,6 +126,7 @@ impl Store {
             sk_prefix: Some(keys::MESSAGE_PREFIX.to_owned()),
             descending: true,
             start_key: &start_key,
+            active_only: false,
         };
         self.list_page(&spec, page)
             .await?
@@ -184,9 +176,7 @@ impl Store {
                         .expression_attribute_values(":old", n(m.read_seq.0))
                         .expression_attribute_values(":n", n(m.message_count)),
                 ),
-                TransactWriteItem::builder()
-                    .put(Put::builder().table_name(table).set_item(Some(event)).build().expect("complete"))
-                    .build(),
+                tx_put(table, event, None),
             ];
             if unread != m.unread {
                 let delta = unread as i64 - m.unread as i64;

@@ -16,11 +16,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
+};
 
 pub use import::{Imported, ImportedThread};
 pub use messages::SendOutcome;
-pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError};
+pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, ParticipantError};
 pub use tokens::RefreshRejected;
 pub use users::{CreateUserError, NewUser};
 
@@ -147,6 +150,40 @@ pub(crate) fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A put, as a transaction action.
+pub(crate) fn tx_put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .expect("complete");
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// A delete, as a transaction action.
+pub(crate) fn tx_delete(
+    table: &str,
+    key: Item,
+    condition: Option<(&str, &str, AttributeValue)>,
+) -> TransactWriteItem {
+    let mut delete = Delete::builder().table_name(table).set_key(Some(key));
+    if let Some((expression, name, value)) = condition {
+        delete = delete.condition_expression(expression).expression_attribute_values(name, value);
+    }
+    TransactWriteItem::builder().delete(delete.build().expect("complete")).build()
+}
+
+/// An update of one item, to finish with expressions and pass to [`tx_update`].
+pub(crate) fn update(table: &str, key: Item) -> UpdateBuilder {
+    Update::builder().table_name(table).set_key(Some(key))
+}
+
+/// An update, as a transaction action.
+pub(crate) fn tx_update(update: UpdateBuilder) -> TransactWriteItem {
+    TransactWriteItem::builder().update(update.build().expect("complete")).build()
+}
+
 /// A primary key.
 pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
@@ -173,6 +210,8 @@ pub(crate) struct ListSpec<'a> {
     pub descending: bool,
     /// Builds the exclusive start key from a sort key value.
     pub start_key: &'a (dyn Fn(&str) -> Option<Item> + Sync),
+    /// Skip items whose `is_active` is not true (users; DynamoDB filters after `Limit`).
+    pub active_only: bool,
 }
 
 impl Store {
@@ -337,6 +376,11 @@ impl Store {
                     .expression_attribute_values(":prefix", s(prefix.clone())),
                 None => q.key_condition_expression("#pk = :pk"),
             };
+            if spec.active_only {
+                q = q
+                    .filter_expression("is_active = :yes")
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true));
+            }
             let out = q.send().await.map_err(StoreError::from_sdk)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {

@@ -1,14 +1,18 @@
-//! Threads: creation (deduplicated by participant set), membership, listing and deletion.
+//! Threads: creation (deduplicated by participant set), membership, listing, participants and deletion.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use sha2::{Digest, Sha256};
 
 use super::items::{MembershipItem, ThreadFacts, ThreadItem, decode, encode};
-use super::{Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table};
+use super::{
+    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_delete,
+    tx_put, tx_update, update,
+};
+use crate::cursor::Direction;
 use crate::ids::{ThreadId, UserId};
-use crate::model::Membership;
+use crate::model::{MAX_PARTICIPANTS, Membership, Thread};
 use crate::pagination::{PageRequest, Slice};
 use crate::timestamp::Timestamp;
 
@@ -43,6 +47,32 @@ pub enum DeleteThreadError {
     Store(#[from] StoreError),
 }
 
+/// Why a participant could not be added or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParticipantError {
+    /// No such thread.
+    #[error("no such thread")]
+    NoThread,
+    /// Adding someone already in, or removing someone not in.
+    #[error("that user is already a participant")]
+    AlreadyIn,
+    /// Removing someone who is not a participant.
+    #[error("that user is not a participant")]
+    NotIn,
+    /// The owner stays.
+    #[error("the owner cannot be removed")]
+    Owner,
+    /// A thread keeps between 2 and the maximum participants.
+    #[error("a thread needs 2 to 32 participants")]
+    Size,
+    /// Another thread already has exactly the resulting participants.
+    #[error("another thread already has exactly these participants")]
+    SetTaken,
+    /// Storage failed or stayed contended.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The participant-set hash: the same set in any order gives the same hash.
 pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {
     let mut ids: Vec<&str> = participants.iter().map(UserId::as_str).collect();
@@ -52,17 +82,10 @@ pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn put(table: &str, item: Item, condition: Option<&str>) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .set_condition_expression(condition.map(str::to_owned))
-                .build()
-                .expect("complete"),
-        )
-        .build()
+fn reservation(pset: &str, thread: &ThreadId) -> Item {
+    let mut item = key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET);
+    item.insert("thread".into(), s(thread.as_str()));
+    item
 }
 
 impl Store {
@@ -94,6 +117,15 @@ impl Store {
         Ok(found)
     }
 
+    /// A thread's metadata (administration; the API reads memberships instead).
+    pub async fn thread(&self, thread: &ThreadId) -> Result<Option<Thread>, StoreError> {
+        Ok(self.thread_item(thread).await?.map(|t| t.facts.into_thread()))
+    }
+
+    async fn thread_item(&self, thread: &ThreadId) -> Result<Option<ThreadItem>, StoreError> {
+        self.get(key(keys::thread_pk(thread), keys::META), true).await?.map(decode::<ThreadItem>).transpose()
+    }
+
     /// Creates a thread owned by `owner` with these participants (owner included), unless one
     /// with exactly this participant set exists, which is returned instead.
     pub async fn create_thread(
@@ -113,20 +145,14 @@ impl Store {
                 message_count: 0,
                 last_message: None,
             };
-            let meta = ThreadItem {
-                pk: keys::thread_pk(&facts.thread),
-                sk: keys::META.to_owned(),
-                facts: facts.clone(),
-                pset: pset.clone(),
-            };
-            let mut reservation = key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET);
-            reservation.insert("thread".into(), s(facts.thread.as_str()));
+            let meta = ThreadItem::new(&facts, pset.clone());
+            let exists_not = Some("attribute_not_exists(PK)");
             let mut actions = vec![
-                put(self.table(), encode(&meta)?, Some("attribute_not_exists(PK)")),
-                put(self.table(), reservation, Some("attribute_not_exists(PK)")),
+                tx_put(self.table(), encode(&meta)?, exists_not),
+                tx_put(self.table(), reservation(&pset, &facts.thread), exists_not),
             ];
             for p in participants {
-                actions.push(put(self.table(), encode(&MembershipItem::new(&facts, p, 0, 0, 0))?, None));
+                actions.push(tx_put(self.table(), encode(&MembershipItem::new(&facts, p, 0, 0, 0))?, None));
                 actions.push(self.counters_update(p, 1, 0, 0));
             }
             match self.transact(actions).await {
@@ -169,19 +195,13 @@ impl Store {
         unread: i64,
         unread_threads: i64,
     ) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key(keys::user_pk(user), keys::COUNTERS)))
-                    .update_expression("ADD thread_count :t, unread_total :u, unread_threads :ut")
-                    .expression_attribute_values(":t", n(threads))
-                    .expression_attribute_values(":u", n(unread))
-                    .expression_attribute_values(":ut", n(unread_threads))
-                    .build()
-                    .expect("complete"),
-            )
-            .build()
+        tx_update(
+            update(self.table(), key(keys::user_pk(user), keys::COUNTERS))
+                .update_expression("ADD thread_count :t, unread_total :u, unread_threads :ut")
+                .expression_attribute_values(":t", n(threads))
+                .expression_attribute_values(":u", n(unread))
+                .expression_attribute_values(":ut", n(unread_threads)),
+        )
     }
 
     /// A page of the user's threads, most recent activity first.
@@ -205,70 +225,212 @@ impl Store {
             sk_prefix: None,
             descending: true,
             start_key: &start_key,
+            active_only: false,
         };
         self.list_page(&spec, page)
             .await?
             .try_map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership))
     }
 
-    /// Deletes a thread for every participant at once; its messages are purged afterwards
-    /// by the purge function, driven by the marker this transaction writes.
-    pub async fn delete_thread(&self, user: &UserId, thread: &ThreadId) -> Result<(), DeleteThreadError> {
+    /// A page of every thread, most recent activity first (administration): one query per
+    /// shard of the all-threads index, merged.
+    pub async fn list_all_threads(&self, page: &PageRequest) -> Result<Slice<Thread>, StoreError> {
+        let reverse = page.cursor.as_ref().is_some_and(|c| c.direction == Direction::Previous);
+        let wanted = page.limit + 1;
+        let shards = (0..keys::THREAD_SHARDS).map(|shard| self.shard_page(shard, page, wanted));
+        let mut items: Vec<ThreadItem> = Vec::new();
+        for shard in futures_util::future::join_all(shards).await {
+            items.extend(shard?);
+        }
+        items.sort_by(|a, b| if reverse { a.gsi1sk.cmp(&b.gsi1sk) } else { b.gsi1sk.cmp(&a.gsi1sk) });
+        let more = items.len() > page.limit;
+        items.truncate(page.limit);
+        if reverse {
+            items.reverse();
+        }
+        let (has_next, has_previous) = match (&page.cursor, reverse) {
+            (None, _) => (more, false),
+            (Some(_), false) => (more, true),
+            (Some(_), true) => (true, more),
+        };
+        Ok(Slice {
+            first_key: items.first().map(|t| t.gsi1sk.clone()),
+            last_key: items.last().map(|t| t.gsi1sk.clone()),
+            has_next: has_next && !items.is_empty(),
+            has_previous: has_previous && !items.is_empty(),
+            items: items.into_iter().map(|t| t.facts.into_thread()).collect(),
+        })
+    }
+
+    async fn shard_page(
+        &self,
+        shard: u8,
+        page: &PageRequest,
+        wanted: usize,
+    ) -> Result<Vec<ThreadItem>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(table::GSI1)
+                .expression_attribute_values(":pk", s(keys::threads_shard_pk(shard)))
+                .limit((wanted - items.len()) as i32)
+                .set_exclusive_start_key(start.take());
+            q = match &page.cursor {
+                None => q.key_condition_expression("GSI1PK = :pk").scan_index_forward(false),
+                Some(c) => {
+                    let (op, forward) =
+                        if c.direction == Direction::Next { ("<", false) } else { (">", true) };
+                    q.key_condition_expression(format!("GSI1PK = :pk AND GSI1SK {op} :k"))
+                        .expression_attribute_values(":k", s(c.key.clone()))
+                        .scan_index_forward(forward)
+                }
+            };
+            let out = q.send().await.map_err(StoreError::from_sdk)?;
+            for item in out.items.unwrap_or_default() {
+                items.push(decode::<ThreadItem>(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if items.len() < wanted => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes a thread for every participant at once; its messages are purged afterwards by
+    /// the purge function, driven by the marker this transaction writes. `by` is the user
+    /// asking (who must be its owner), or `None` for an administrator.
+    pub async fn delete_thread(
+        &self,
+        thread: &ThreadId,
+        by: Option<&UserId>,
+    ) -> Result<(), DeleteThreadError> {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
-            let Some(mine) = self.membership(user, thread).await? else {
+            let Some(meta) = self.thread_item(thread).await? else {
                 return Err(DeleteThreadError::NotFound);
             };
-            if &mine.owner != user {
-                return Err(DeleteThreadError::NotOwner);
+            let facts = &meta.facts;
+            if let Some(user) = by {
+                if !facts.participants.contains(user) {
+                    return Err(DeleteThreadError::NotFound);
+                }
+                if &facts.owner != user {
+                    return Err(DeleteThreadError::NotOwner);
+                }
             }
-            let members = self.memberships(thread, &mine.participants).await?;
-            let pset = participant_set_hash(&mine.participants);
-            let delete = |k: Item, condition: &str| {
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(self.table())
-                            .set_key(Some(k))
-                            .condition_expression(condition)
-                            .build()
-                            .expect("complete"),
-                    )
-                    .build()
-            };
+            let members = self.memberships(thread, &facts.participants).await?;
+            let table = self.table();
             let mut actions = vec![
-                delete(key(keys::thread_pk(thread), keys::META), "attribute_exists(PK)"),
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(self.table())
-                            .set_key(Some(key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET)))
-                            .build()
-                            .expect("complete"),
-                    )
-                    .build(),
-                put(self.table(), key(keys::thread_pk(thread), keys::PURGE), None),
+                tx_delete(
+                    table,
+                    key(keys::thread_pk(thread), keys::META),
+                    Some(("pset = :p", ":p", s(&meta.pset))),
+                ),
+                tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
+                tx_put(table, key(keys::thread_pk(thread), keys::PURGE), None),
             ];
-            for p in &mine.participants {
-                let Some(m) = members.get(p) else { continue };
-                let d = Delete::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key(keys::user_pk(p), keys::membership_sk(thread))))
-                    .condition_expression("unread = :u")
-                    .expression_attribute_values(":u", n(m.unread))
-                    .build()
-                    .expect("complete");
-                actions.push(TransactWriteItem::builder().delete(d).build());
+            for (p, m) in &members {
+                let condition = ("unread = :u", ":u", n(m.unread));
+                actions.push(tx_delete(
+                    table,
+                    key(keys::user_pk(p), keys::membership_sk(thread)),
+                    Some(condition),
+                ));
                 let unread = m.unread as i64;
                 actions.push(self.counters_update(p, -1, -unread, -i64::from(unread > 0)));
             }
             match self.transact(actions).await {
                 Ok(()) => return Ok(()),
-                Err(f) if f.failed_condition(0) => return Err(DeleteThreadError::NotFound),
                 Err(f) if f.is_race() => backoff(attempt).await,
                 Err(f) => return Err(StoreError::from(f).into()),
             }
         }
         Err(StoreError::Transient("thread deletion stayed contended".into()).into())
+    }
+
+    /// Adds a participant (administration). They join with everything so far counted as read.
+    pub async fn add_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), ParticipantError> {
+        self.change_participants(thread, user, true).await
+    }
+
+    /// Removes a participant other than the owner (administration).
+    pub async fn remove_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), ParticipantError> {
+        self.change_participants(thread, user, false).await
+    }
+
+    /// One transaction moves the thread, its participant-set reservation, every membership
+    /// and the affected counters to the new participant list.
+    async fn change_participants(
+        &self,
+        thread: &ThreadId,
+        user: &UserId,
+        add: bool,
+    ) -> Result<(), ParticipantError> {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let meta = self.thread_item(thread).await?.ok_or(ParticipantError::NoThread)?;
+            let old = &meta.facts.participants;
+            let present = old.contains(user);
+            let participants: Vec<UserId> = match (add, present) {
+                (true, true) => return Err(ParticipantError::AlreadyIn),
+                (false, false) => return Err(ParticipantError::NotIn),
+                (false, true) if &meta.facts.owner == user => return Err(ParticipantError::Owner),
+                (true, false) => old.iter().chain([user]).cloned().collect(),
+                (false, true) => old.iter().filter(|p| *p != user).cloned().collect(),
+            };
+            if participants.len() < 2 || participants.len() > MAX_PARTICIPANTS {
+                return Err(ParticipantError::Size);
+            }
+            let pset = participant_set_hash(&participants);
+            let list: aws_sdk_dynamodb::types::AttributeValue =
+                serde_dynamo::to_attribute_value(&participants).map_err(StoreError::from)?;
+            let table = self.table();
+            let mut actions = vec![
+                tx_update(
+                    update(table, key(keys::thread_pk(thread), keys::META))
+                        .update_expression("SET participants = :list, pset = :new")
+                        .condition_expression("pset = :old")
+                        .expression_attribute_values(":list", list.clone())
+                        .expression_attribute_values(":new", s(&pset))
+                        .expression_attribute_values(":old", s(&meta.pset)),
+                ),
+                tx_put(table, reservation(&pset, thread), Some("attribute_not_exists(PK)")),
+                tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
+            ];
+            for p in participants.iter().filter(|p| *p != user) {
+                actions.push(tx_update(
+                    update(table, key(keys::user_pk(p), keys::membership_sk(thread)))
+                        .update_expression("SET participants = :list")
+                        .condition_expression("attribute_exists(PK)")
+                        .expression_attribute_values(":list", list.clone()),
+                ));
+            }
+            if add {
+                let facts = ThreadFacts { participants: participants.clone(), ..meta.facts.clone() };
+                let joined = MembershipItem::new(&facts, user, 0, facts.message_count, 0);
+                actions.push(tx_put(table, encode(&joined)?, Some("attribute_not_exists(PK)")));
+                actions.push(self.counters_update(user, 1, 0, 0));
+            } else {
+                let gone = self.membership(user, thread).await?.ok_or(ParticipantError::NotIn)?;
+                let condition = ("unread = :u", ":u", n(gone.unread));
+                actions.push(tx_delete(
+                    table,
+                    key(keys::user_pk(user), keys::membership_sk(thread)),
+                    Some(condition),
+                ));
+                let unread = gone.unread as i64;
+                actions.push(self.counters_update(user, -1, -unread, -i64::from(unread > 0)));
+            }
+            match self.transact(actions).await {
+                Ok(()) => return Ok(()),
+                Err(f) if f.failed_condition(1) => return Err(ParticipantError::SetTaken),
+                Err(f) if f.is_race() => backoff(attempt).await,
+                Err(f) => return Err(StoreError::from(f).into()),
+            }
+        }
+        Err(StoreError::Transient("participant change stayed contended".into()).into())
     }
 }
 

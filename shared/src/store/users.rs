@@ -1,5 +1,7 @@
 //! Users: profiles, unique usernames, search, passwords.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
 
 use super::items::{UserItem, decode, encode};
@@ -93,6 +95,19 @@ impl Store {
         self.user(&id).await
     }
 
+    /// Usernames of the given users (unknown ids are left out), 100 ids per batch read.
+    pub async fn usernames(&self, ids: &[UserId]) -> Result<HashMap<UserId, String>, StoreError> {
+        let mut names = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let keys = chunk.iter().map(|id| key(keys::user_pk(id), keys::PROFILE)).collect();
+            for item in self.batch_get(keys).await? {
+                let user = decode::<UserItem>(item)?;
+                names.insert(user.id, user.username);
+            }
+        }
+        Ok(names)
+    }
+
     /// The active users among `ids`, in one batch read.
     pub async fn active_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         let keys = ids.iter().map(|id| key(keys::user_pk(id), keys::PROFILE)).collect();
@@ -126,8 +141,14 @@ impl Store {
         Ok(())
     }
 
-    /// Active users whose username starts with `prefix` (case-insensitive), by username.
-    pub async fn search_users(&self, prefix: &str, page: &PageRequest) -> Result<Slice<User>, StoreError> {
+    /// Users whose username starts with `prefix` (case-insensitive), by username; only active
+    /// ones unless `include_inactive` (administration).
+    pub async fn search_users(
+        &self,
+        prefix: &str,
+        include_inactive: bool,
+        page: &PageRequest,
+    ) -> Result<Slice<User>, StoreError> {
         let start_key = |sk: &str| {
             let (_, id) = sk.rsplit_once('#')?;
             let id: UserId = id.parse().ok()?;
@@ -144,12 +165,14 @@ impl Store {
             sk_prefix: Some(prefix.to_lowercase()).filter(|p| !p.is_empty()),
             descending: false,
             start_key: &start_key,
+            active_only: !include_inactive,
         };
         self.list_page(&spec, page).await?.try_map(|i| decode::<UserItem>(i).map(UserItem::into_user))
     }
 
-    /// How many active users match a search prefix (a COUNT query, one call per 1 MB of index).
-    pub async fn count_users(&self, prefix: &str) -> Result<u64, StoreError> {
+    /// How many users match a search prefix (a COUNT query, one call per 1 MB of index); only
+    /// active ones unless `include_inactive`.
+    pub async fn count_users(&self, prefix: &str, include_inactive: bool) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut start = None;
         let prefix = prefix.to_lowercase();
@@ -162,6 +185,11 @@ impl Store {
                 .select(Select::Count)
                 .expression_attribute_values(":pk", s(keys::USERS_INDEX_PK))
                 .set_exclusive_start_key(start);
+            if !include_inactive {
+                q = q
+                    .filter_expression("is_active = :yes")
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true));
+            }
             q = if prefix.is_empty() {
                 q.key_condition_expression("GSI1PK = :pk")
             } else {
@@ -185,28 +213,19 @@ impl Store {
         }
     }
 
-    /// Sets active and staff flags; deactivation also drops the user from search.
+    /// Sets a user's active and staff flags.
     pub async fn set_flags(&self, id: &UserId, is_active: bool, is_staff: bool) -> Result<(), StoreError> {
-        let Some(user) = self.user(id).await? else {
-            return Err(StoreError::Corrupt(format!("no user {id}")));
-        };
-        let item = UserItem::new(&User { is_active, is_staff, ..user });
-        let mut update = self
-            .client()
+        self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::user_pk(id), keys::PROFILE)))
+            .update_expression("SET is_active = :a, is_staff = :s")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":a", AttributeValue::Bool(is_active))
-            .expression_attribute_values(":s", AttributeValue::Bool(is_staff));
-        update = match (item.gsi1pk, item.gsi1sk) {
-            (Some(pk), Some(sk)) => update
-                .update_expression("SET is_active = :a, is_staff = :s, GSI1PK = :gpk, GSI1SK = :gsk")
-                .expression_attribute_values(":gpk", s(pk))
-                .expression_attribute_values(":gsk", s(sk)),
-            _ => update.update_expression("SET is_active = :a, is_staff = :s REMOVE GSI1PK, GSI1SK"),
-        };
-        update.send().await.map_err(StoreError::from_sdk)?;
+            .expression_attribute_values(":s", AttributeValue::Bool(is_staff))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
         Ok(())
     }
 }

@@ -1,0 +1,7 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    app.warm_up().await;
+    shared::http::serve(app, admin::handle).await
+}

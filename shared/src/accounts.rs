@@ -1,0 +1,106 @@
+//! Account operations shared by the token endpoint, the admin panel and `msgctl`.
+
+use crate::ids::UserId;
+use crate::model::{User, is_valid_username};
+use crate::password::{self, MAX_PASSWORD_LEN, Verdict};
+use crate::store::{CreateUserError, NewUser, Store, StoreError};
+
+/// Why an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Not 1-150 letters, digits or `@.+-_`.
+    #[error("a username is 1 to 150 letters, digits or @.+-_")]
+    InvalidUsername,
+    /// Empty or longer than we hash.
+    #[error("a password is 1 to 1024 bytes")]
+    InvalidPassword,
+    /// Someone has that username.
+    #[error("that username is taken")]
+    Taken,
+    /// No such user.
+    #[error("no such user")]
+    NoUser,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Hashes off the async threads: Argon2id takes tens of milliseconds by design.
+async fn hash(password: &str) -> String {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&password)).await.expect("hashing does not panic")
+}
+
+fn check_password(password: &str) -> Result<(), AccountError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+        return Err(AccountError::InvalidPassword);
+    }
+    Ok(())
+}
+
+/// Creates an active user with an Argon2id hash of `password`.
+pub async fn create_user(
+    store: &Store,
+    username: &str,
+    password: &str,
+    staff: bool,
+) -> Result<User, AccountError> {
+    if !is_valid_username(username) {
+        return Err(AccountError::InvalidUsername);
+    }
+    check_password(password)?;
+    let new = NewUser {
+        username: username.to_owned(),
+        password_hash: hash(password).await,
+        is_staff: staff,
+        is_active: true,
+        id: None,
+        date_joined: None,
+    };
+    match store.create_user(new).await {
+        Ok(user) => Ok(user),
+        Err(CreateUserError::Taken) => Err(AccountError::Taken),
+        Err(CreateUserError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Sets a new password; refresh tokens and admin sessions issued before stop working.
+pub async fn set_password(store: &Store, id: &UserId, password: &str) -> Result<(), AccountError> {
+    check_password(password)?;
+    if store.user(id).await?.is_none() {
+        return Err(AccountError::NoUser);
+    }
+    store.set_password_hash(id, &hash(password).await, true).await?;
+    Ok(())
+}
+
+/// The active user these credentials belong to, or `None`. Unknown usernames cost the same
+/// hash work as known ones, so timing does not reveal which exist; an imported Django hash is
+/// replaced by Argon2id on its first successful use.
+pub async fn check_credentials(
+    store: &Store,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, StoreError> {
+    let user = store.user_by_username(username).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let candidate = password.to_owned();
+    let verdict = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => password::verify(&candidate, &hash),
+        None => {
+            password::verify_dummy(&candidate);
+            Verdict::Mismatch
+        }
+    })
+    .await
+    .expect("verification does not panic");
+    let user = match (user, verdict) {
+        (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) if user.is_active => user,
+        _ => return Ok(None),
+    };
+    if verdict == Verdict::MatchNeedsRehash {
+        store.set_password_hash(&user.id, &hash(password).await, false).await?;
+        tracing::info!(user = %user.id, "password hash upgraded to argon2id");
+    }
+    Ok(Some(user))
+}
