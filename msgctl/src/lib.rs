@@ -68,7 +68,7 @@ pub async fn seed_demo(store: &Store) -> Result<(), Failure> {
             store.create_thread(&participants[0], &participants).await?
         {
             for (sender, text) in participants.iter().zip(texts) {
-                if let SendOutcome::NotFound = store.send_message(sender, &thread.thread, text).await? {
+                if let SendOutcome::NotFound = store.send_message(sender, &thread.thread.id, text).await? {
                     return Err("a demo thread vanished while seeding".into());
                 }
             }

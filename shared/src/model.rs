@@ -113,30 +113,11 @@ pub struct MessageDetail {
     pub read_by: Vec<ReadBy>,
 }
 
-/// A thread as a whole, for administration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A thread: its participants, owner, times and newest message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Thread {
     /// The thread's id.
     pub id: ThreadId,
-    /// Everyone in it.
-    pub participants: Vec<UserId>,
-    /// Who created it.
-    pub owner: UserId,
-    /// When it was created.
-    pub created: Timestamp,
-    /// Last activity.
-    pub updated: Timestamp,
-    /// How many messages it has.
-    pub message_count: u64,
-    /// The newest message.
-    pub last_message: Option<Message>,
-}
-
-/// A thread as one participant sees it: shared facts plus that participant's read state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Membership {
-    /// The thread.
-    pub thread: ThreadId,
     /// Everyone in it.
     pub participants: Vec<UserId>,
     /// Who created it (and may delete it).
@@ -148,7 +129,15 @@ pub struct Membership {
     /// How many messages it has.
     pub message_count: u64,
     /// The newest message.
+    #[serde(default)]
     pub last_message: Option<Message>,
+}
+
+/// A thread as one participant sees it: the thread plus that participant's read state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The thread.
+    pub thread: Thread,
     /// The member.
     pub user: UserId,
     /// Messages from others this member has not read.
@@ -180,13 +169,14 @@ pub struct ThreadView {
 
 impl From<Membership> for ThreadView {
     fn from(m: Membership) -> Self {
+        let t = m.thread;
         Self {
-            id: m.thread,
-            participants: m.participants,
-            owner: m.owner,
-            created: m.created,
-            updated: m.updated,
-            last_message: m.last_message,
+            id: t.id,
+            participants: t.participants,
+            owner: t.owner,
+            created: t.created,
+            updated: t.updated,
+            last_message: t.last_message,
             unread_count: m.unread,
         }
     }

@@ -109,6 +109,13 @@ impl<T> Slice<T> {
     }
 
     /// Converts every item, keeping the page's ends and flags.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Slice<U> {
+        match self.try_map(|t| Ok::<_, std::convert::Infallible>(f(t))) {
+            Ok(slice) => slice,
+        }
+    }
+
+    /// Converts every item fallibly, keeping the page's ends and flags.
     pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Slice<U>, E> {
         Ok(Slice {
             items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,

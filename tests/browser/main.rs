@@ -121,6 +121,9 @@ async fn staff_manage_threads_and_users_in_the_browser() {
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(session.secure(), Some(true));
     panel.shot("threads").await;
+    panel.browser.set_window_size(390, 844).await.unwrap();
+    panel.shot("threads-phone").await;
+    panel.browser.set_window_size(1200, 900).await.unwrap();
 
     // Search threads by participant username, open one, see its messages.
     panel.fill("#q", "bob").await;

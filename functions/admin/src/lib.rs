@@ -251,17 +251,7 @@ async fn threads(app: &App, req: &Request, ctx: Ctx, staff: &User) -> Result<Htt
         app.store.list_all_threads(&page).await?
     } else {
         match app.store.user_by_username(&query).await? {
-            Some(user) => app.store.list_threads(&user.id, &page).await?.try_map(|m| {
-                Ok::<_, ApiError>(Thread {
-                    id: m.thread,
-                    participants: m.participants,
-                    owner: m.owner,
-                    created: m.created,
-                    updated: m.updated,
-                    message_count: m.message_count,
-                    last_message: m.last_message,
-                })
-            })?,
+            Some(user) => app.store.list_threads(&user.id, &page).await?.map(|m| m.thread),
             None => {
                 notice = Some("No user has exactly that username.");
                 shared::pagination::Slice::empty()

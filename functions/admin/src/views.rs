@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use maud::{DOCTYPE, Markup, html};
 use shared::ids::UserId;
 use shared::model::{Message, Thread, User};
+use shared::timestamp::Timestamp;
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2433;background:#f5f6f8}
@@ -73,6 +74,13 @@ pub fn login(csrf: &str, username: &str, error: Option<&str>) -> Markup {
     }
 }
 
+/// A timestamp for people: minutes in UTC, with the exact instant as a tooltip.
+fn when(t: Timestamp) -> Markup {
+    let exact = t.to_string();
+    let short = format!("{} {} UTC", &exact[..10], &exact[11..16]);
+    html! { time datetime=(exact) title=(exact) { (short) } }
+}
+
 fn names(ids: &[UserId], usernames: &HashMap<UserId, String>) -> String {
     ids.iter()
         .map(|id| usernames.get(id).cloned().unwrap_or_else(|| format!("#{id}")))
@@ -120,8 +128,8 @@ pub fn threads(
                             tr {
                                 td { a href={ "/admin/threads/" (t.id) "/" } { (t.id) } }
                                 td { (names(&t.participants, usernames)) }
-                                td { (t.created) }
-                                td { (t.updated) }
+                                td { (when(t.created)) }
+                                td { (when(t.updated)) }
                                 td { (t.message_count) }
                             }
                         }
@@ -148,7 +156,7 @@ pub fn thread(
         h1 { "Thread " (t.id) }
         @if let Some(n) = notice { p.notice role="status" { (n) } }
         div.card {
-            p { "Owner: " strong { (name(&t.owner)) } " · created " (t.created) " · updated " (t.updated) " · " (t.message_count) " messages" }
+            p { "Owner: " strong { (name(&t.owner)) } " · created " (when(t.created)) " · updated " (when(t.updated)) " · " (t.message_count) " messages" }
             h2 { "Participants" }
             table {
                 thead { tr { th { "Username" } th { "Id" } th { span.muted { "Action" } } } }
@@ -186,7 +194,7 @@ pub fn thread(
             @if messages.is_empty() { p.muted { "No messages." } }
             @for m in messages {
                 div.msg {
-                    div.meta { strong { (name(&m.sender)) } " · " (m.created) " · " (m.id) }
+                    div.meta { strong { (name(&m.sender)) } " · " (when(m.created)) " · " (m.id) }
                     div { (m.text) }
                 }
             }
@@ -232,7 +240,7 @@ pub fn users(
                                 td { a href={ "/admin/users/" (u.id) "/" } { (u.username) } }
                                 td { @if u.is_active { "yes" } @else { "no" } }
                                 td { @if u.is_staff { "yes" } @else { "no" } }
-                                td { (u.date_joined) }
+                                td { (when(u.date_joined)) }
                             }
                         }
                     }
@@ -250,7 +258,7 @@ pub fn user(u: &User, csrf: &str, notice: Option<&str>, error: Option<&str>) -> 
         @if let Some(n) = notice { p.notice role="status" { (n) } }
         @if let Some(e) = error { p.error role="alert" { (e) } }
         div.card {
-            p { "Id " (u.id) " · joined " (u.date_joined) }
+            p { "Id " (u.id) " · joined " (when(u.date_joined)) }
             form method="post" action={ "/admin/users/" (u.id) "/flags/" } {
                 input type="hidden" name="csrf" value=(csrf);
                 label.check { input type="checkbox" name="is_active" value="on" checked[u.is_active]; "Active (can log in)" }

@@ -52,7 +52,7 @@ async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
     let page = page_request(app, req, format!("messages:{thread}:{user}"), vec![])?;
     let slice = app.store.list_messages(thread, &page).await?;
     let newest = slice.items.iter().map(|m| m.id.seq).max();
-    let count = membership.message_count;
+    let count = membership.thread.message_count;
     if let Some(newest) = newest {
         app.store.mark_read(membership, newest).await?;
     }
@@ -79,6 +79,6 @@ async fn detail(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result
     }
     let membership = member(app, user, thread).await?;
     let message = app.store.message(thread, id.seq).await?.ok_or(ApiError::NotFound)?;
-    let read_by = app.store.read_by(&message, &membership.participants).await?;
+    let read_by = app.store.read_by(&message, &membership.thread.participants).await?;
     Ok(ok(&MessageDetail { message, read_by }))
 }

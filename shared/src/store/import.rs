@@ -2,11 +2,11 @@
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
-use super::items::{MembershipItem, MessageItem, ThreadFacts, ThreadItem, encode};
+use super::items::{MembershipItem, MessageItem, ThreadItem, encode};
 use super::threads::participant_set_hash;
 use super::{Item, Store, StoreError, key, keys, s, tx_put};
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
-use crate::model::Message;
+use crate::model::{Message, Thread};
 use crate::timestamp::Timestamp;
 
 /// A thread to import, its messages in order and each participant's read state.
@@ -107,8 +107,8 @@ impl Store {
             .collect();
         self.batch_write(puts).await?;
 
-        let facts = ThreadFacts {
-            thread: thread.id.clone(),
+        let record = Thread {
+            id: thread.id.clone(),
             participants: thread.participants.clone(),
             owner: thread.owner.clone(),
             created: thread.created,
@@ -117,7 +117,7 @@ impl Store {
             last_message: last,
         };
         let pset = participant_set_hash(&thread.participants);
-        let meta = ThreadItem::new(&facts, pset.clone());
+        let meta = ThreadItem::new(&record, pset.clone());
         let mut reservation = key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET);
         reservation.insert("thread".into(), s(thread.id.as_str()));
         let mut actions = vec![
@@ -126,7 +126,7 @@ impl Store {
         ];
         for p in &thread.participants {
             let state = read_state(thread, p);
-            let member = MembershipItem::new(&facts, p, state.unread, state.read_seq, state.sent);
+            let member = MembershipItem::new(&record, p, state.unread, state.read_seq, state.sent);
             actions.push(tx_put(self.table(), encode(&member)?, None));
             actions.push(self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)));
         }

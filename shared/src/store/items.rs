@@ -106,19 +106,6 @@ impl MessageItem {
     }
 }
 
-/// Thread facts shared by the metadata item and every membership.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ThreadFacts {
-    pub thread: ThreadId,
-    pub participants: Vec<UserId>,
-    pub owner: UserId,
-    pub created: Timestamp,
-    pub updated: Timestamp,
-    pub message_count: u64,
-    #[serde(default)]
-    pub last_message: Option<Message>,
-}
-
 /// A thread's metadata item, also listed (by last activity) in one shard of the all-threads index.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ThreadItem {
@@ -131,34 +118,20 @@ pub(crate) struct ThreadItem {
     #[serde(rename = "GSI1SK")]
     pub gsi1sk: String,
     #[serde(flatten)]
-    pub facts: ThreadFacts,
+    pub thread: Thread,
     /// Hash of the sorted participant ids, the key of the participant-set reservation.
     pub pset: String,
 }
 
 impl ThreadItem {
-    pub fn new(facts: &ThreadFacts, pset: String) -> Self {
+    pub fn new(thread: &Thread, pset: String) -> Self {
         Self {
-            pk: keys::thread_pk(&facts.thread),
+            pk: keys::thread_pk(&thread.id),
             sk: keys::META.to_owned(),
-            gsi1pk: keys::threads_index_pk(&facts.thread),
-            gsi1sk: keys::activity_sk(facts.updated, &facts.thread),
-            facts: facts.clone(),
+            gsi1pk: keys::threads_index_pk(&thread.id),
+            gsi1sk: keys::activity_sk(thread.updated, &thread.id),
+            thread: thread.clone(),
             pset,
-        }
-    }
-}
-
-impl ThreadFacts {
-    pub fn into_thread(self) -> Thread {
-        Thread {
-            id: self.thread,
-            participants: self.participants,
-            owner: self.owner,
-            created: self.created,
-            updated: self.updated,
-            message_count: self.message_count,
-            last_message: self.last_message,
         }
     }
 }
@@ -175,7 +148,7 @@ pub(crate) struct MembershipItem {
     #[serde(rename = "GSI1SK")]
     pub gsi1sk: String,
     #[serde(flatten)]
-    pub facts: ThreadFacts,
+    pub thread: Thread,
     pub user: UserId,
     pub unread: u64,
     pub read_seq: u64,
@@ -183,13 +156,13 @@ pub(crate) struct MembershipItem {
 }
 
 impl MembershipItem {
-    pub fn new(facts: &ThreadFacts, user: &UserId, unread: u64, read_seq: u64, sent: u64) -> Self {
+    pub fn new(thread: &Thread, user: &UserId, unread: u64, read_seq: u64, sent: u64) -> Self {
         Self {
             pk: keys::user_pk(user),
-            sk: keys::membership_sk(&facts.thread),
+            sk: keys::membership_sk(&thread.id),
             gsi1pk: keys::user_pk(user),
-            gsi1sk: keys::activity_sk(facts.updated, &facts.thread),
-            facts: facts.clone(),
+            gsi1sk: keys::activity_sk(thread.updated, &thread.id),
+            thread: thread.clone(),
             user: user.clone(),
             unread,
             read_seq,
@@ -198,15 +171,8 @@ impl MembershipItem {
     }
 
     pub fn into_membership(self) -> Membership {
-        let f = self.facts;
         Membership {
-            thread: f.thread,
-            participants: f.participants,
-            owner: f.owner,
-            created: f.created,
-            updated: f.updated,
-            message_count: f.message_count,
-            last_message: f.last_message,
+            thread: self.thread,
             user: self.user,
             unread: self.unread,
             read_seq: Seq(self.read_seq),

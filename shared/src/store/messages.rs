@@ -32,10 +32,11 @@ impl Store {
             let Some(mine) = self.membership(sender, thread).await? else {
                 return Ok(SendOutcome::NotFound);
             };
-            let others: Vec<UserId> = mine.participants.iter().filter(|p| *p != sender).cloned().collect();
+            let others: Vec<UserId> =
+                mine.thread.participants.iter().filter(|p| *p != sender).cloned().collect();
             let members = self.memberships(thread, &others).await?;
-            let seq = Seq(mine.message_count + 1);
-            let now = Timestamp::now().max(mine.updated);
+            let seq = Seq(mine.thread.message_count + 1);
+            let now = Timestamp::now().max(mine.thread.updated);
             let message = Message {
                 id: crate::ids::MessageId { thread: thread.clone(), seq },
                 thread: thread.clone(),
@@ -59,7 +60,7 @@ impl Store {
                             "SET message_count = :n1, updated = :now, last_message = :m, GSI1SK = :g",
                         )
                         .condition_expression("message_count = :n")
-                        .expression_attribute_values(":n", n(mine.message_count))
+                        .expression_attribute_values(":n", n(mine.thread.message_count))
                         .expression_attribute_values(":n1", n(seq.0))
                         .expression_attribute_values(":now", s(now.to_string()))
                         .expression_attribute_values(":m", last.clone())
@@ -68,7 +69,7 @@ impl Store {
             ];
             let activity_update = |user: &UserId| {
                 update(table, key(keys::user_pk(user), keys::membership_sk(thread)))
-                    .expression_attribute_values(":n", n(mine.message_count))
+                    .expression_attribute_values(":n", n(mine.thread.message_count))
                     .expression_attribute_values(":n1", n(seq.0))
                     .expression_attribute_values(":now", s(now.to_string()))
                     .expression_attribute_values(":g", s(activity.clone()))
@@ -143,7 +144,7 @@ impl Store {
     /// in the same transaction and recording when the marker moved. `current` is the member's
     /// view as the caller last read it; it is re-read only if a concurrent change intervenes.
     pub async fn mark_read(&self, current: Membership, upto: Seq) -> Result<(), StoreError> {
-        let (user, thread) = (current.user.clone(), current.thread.clone());
+        let (user, thread) = (current.user.clone(), current.thread.id.clone());
         let mut snapshot = Some(current);
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let m = match snapshot.take() {
@@ -156,7 +157,7 @@ impl Store {
             if upto <= m.read_seq {
                 return Ok(());
             }
-            if upto.0 > m.message_count {
+            if upto.0 > m.thread.message_count {
                 // The page saw a message newer than this view: read the view again.
                 backoff(attempt).await;
                 continue;
@@ -174,7 +175,7 @@ impl Store {
                         .expression_attribute_values(":s", n(upto.0))
                         .expression_attribute_values(":u", n(unread))
                         .expression_attribute_values(":old", n(m.read_seq.0))
-                        .expression_attribute_values(":n", n(m.message_count)),
+                        .expression_attribute_values(":n", n(m.thread.message_count)),
                 ),
                 tx_put(table, event, None),
             ];
@@ -194,12 +195,12 @@ impl Store {
 
     /// Messages from others after `upto`: all messages after it, less the member's own.
     async fn unread_after(&self, m: &Membership, upto: Seq) -> Result<u64, StoreError> {
-        if upto.0 >= m.message_count {
+        if upto.0 >= m.thread.message_count {
             return Ok(0);
         }
-        let own_upto = self.sent_up_to(&m.thread, &m.user, upto).await?;
+        let own_upto = self.sent_up_to(&m.thread.id, &m.user, upto).await?;
         let own_after = m.sent.saturating_sub(own_upto);
-        Ok((m.message_count - upto.0).saturating_sub(own_after))
+        Ok((m.thread.message_count - upto.0).saturating_sub(own_after))
     }
 
     /// How many messages `user` had sent in `thread` up to and including `upto` (one GSI2 read).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use sha2::{Digest, Sha256};
 
-use super::items::{MembershipItem, ThreadFacts, ThreadItem, decode, encode};
+use super::items::{MembershipItem, ThreadItem, decode, encode};
 use super::{
     Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_delete,
     tx_put, tx_update, update,
@@ -119,7 +119,7 @@ impl Store {
 
     /// A thread's metadata (administration; the API reads memberships instead).
     pub async fn thread(&self, thread: &ThreadId) -> Result<Option<Thread>, StoreError> {
-        Ok(self.thread_item(thread).await?.map(|t| t.facts.into_thread()))
+        Ok(self.thread_item(thread).await?.map(|t| t.thread))
     }
 
     async fn thread_item(&self, thread: &ThreadId) -> Result<Option<ThreadItem>, StoreError> {
@@ -136,8 +136,8 @@ impl Store {
         let pset = participant_set_hash(participants);
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let now = Timestamp::now();
-            let facts = ThreadFacts {
-                thread: ThreadId::generate(),
+            let thread = Thread {
+                id: ThreadId::generate(),
                 participants: participants.to_vec(),
                 owner: owner.clone(),
                 created: now,
@@ -145,19 +145,19 @@ impl Store {
                 message_count: 0,
                 last_message: None,
             };
-            let meta = ThreadItem::new(&facts, pset.clone());
+            let meta = ThreadItem::new(&thread, pset.clone());
             let exists_not = Some("attribute_not_exists(PK)");
             let mut actions = vec![
                 tx_put(self.table(), encode(&meta)?, exists_not),
-                tx_put(self.table(), reservation(&pset, &facts.thread), exists_not),
+                tx_put(self.table(), reservation(&pset, &thread.id), exists_not),
             ];
             for p in participants {
-                actions.push(tx_put(self.table(), encode(&MembershipItem::new(&facts, p, 0, 0, 0))?, None));
+                actions.push(tx_put(self.table(), encode(&MembershipItem::new(&thread, p, 0, 0, 0))?, None));
                 actions.push(self.counters_update(p, 1, 0, 0));
             }
             match self.transact(actions).await {
                 Ok(()) => {
-                    let mine = MembershipItem::new(&facts, owner, 0, 0, 0).into_membership();
+                    let mine = MembershipItem::new(&thread, owner, 0, 0, 0).into_membership();
                     return Ok(CreateThreadOutcome::Created(mine));
                 }
                 Err(f) if f.failed_condition(1) => {
@@ -258,7 +258,7 @@ impl Store {
             last_key: items.last().map(|t| t.gsi1sk.clone()),
             has_next: has_next && !items.is_empty(),
             has_previous: has_previous && !items.is_empty(),
-            items: items.into_iter().map(|t| t.facts.into_thread()).collect(),
+            items: items.into_iter().map(|t| t.thread).collect(),
         })
     }
 
@@ -312,16 +312,16 @@ impl Store {
             let Some(meta) = self.thread_item(thread).await? else {
                 return Err(DeleteThreadError::NotFound);
             };
-            let facts = &meta.facts;
+            let current = &meta.thread;
             if let Some(user) = by {
-                if !facts.participants.contains(user) {
+                if !current.participants.contains(user) {
                     return Err(DeleteThreadError::NotFound);
                 }
-                if &facts.owner != user {
+                if &current.owner != user {
                     return Err(DeleteThreadError::NotOwner);
                 }
             }
-            let members = self.memberships(thread, &facts.participants).await?;
+            let members = self.memberships(thread, &current.participants).await?;
             let table = self.table();
             let mut actions = vec![
                 tx_delete(
@@ -371,12 +371,12 @@ impl Store {
     ) -> Result<(), ParticipantError> {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let meta = self.thread_item(thread).await?.ok_or(ParticipantError::NoThread)?;
-            let old = &meta.facts.participants;
+            let old = &meta.thread.participants;
             let present = old.contains(user);
             let participants: Vec<UserId> = match (add, present) {
                 (true, true) => return Err(ParticipantError::AlreadyIn),
                 (false, false) => return Err(ParticipantError::NotIn),
-                (false, true) if &meta.facts.owner == user => return Err(ParticipantError::Owner),
+                (false, true) if &meta.thread.owner == user => return Err(ParticipantError::Owner),
                 (true, false) => old.iter().chain([user]).cloned().collect(),
                 (false, true) => old.iter().filter(|p| *p != user).cloned().collect(),
             };
@@ -408,8 +408,8 @@ impl Store {
                 ));
             }
             if add {
-                let facts = ThreadFacts { participants: participants.clone(), ..meta.facts.clone() };
-                let joined = MembershipItem::new(&facts, user, 0, facts.message_count, 0);
+                let joined_thread = Thread { participants: participants.clone(), ..meta.thread.clone() };
+                let joined = MembershipItem::new(&joined_thread, user, 0, joined_thread.message_count, 0);
                 actions.push(tx_put(table, encode(&joined)?, Some("attribute_not_exists(PK)")));
                 actions.push(self.counters_update(user, 1, 0, 0));
             } else {
