@@ -68,7 +68,9 @@ pub async fn seed_demo(store: &Store) -> Result<(), Failure> {
             store.create_thread(&participants[0], &participants).await?
         {
             for (sender, text) in participants.iter().zip(texts) {
-                if let SendOutcome::NotFound = store.send_message(sender, &thread.thread.id, text).await? {
+                if let SendOutcome::NotFound =
+                    store.send_message(sender, &thread.thread.id, text, None).await?
+                {
                     return Err("a demo thread vanished while seeding".into());
                 }
             }

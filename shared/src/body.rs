@@ -120,6 +120,20 @@ impl Fields {
         }
     }
 
+    /// Refuses fields the route does not read, so a typo or a stray field is reported rather
+    /// than silently dropped; `read_only` fields (ones clients echo back from responses, like
+    /// `id` or `sender`) are ignored, as DRF ignores them, and never applied.
+    pub fn only(&self, known: &[&str], read_only: &[&str]) -> Result<(), ApiError> {
+        let mut errors = FieldErrors::default();
+        let unknown =
+            self.map.keys().filter(|k| !known.contains(&k.as_str()) && !read_only.contains(&k.as_str()));
+        for name in unknown.take(10) {
+            let shown: String = name.chars().take(64).collect();
+            errors.add(&shown, "Unknown field.");
+        }
+        errors.into_result()
+    }
+
     /// A field's text if it is a string, without validation (HTML forms, where every value is text).
     pub fn text(&self, name: &str) -> Option<String> {
         self.scalar(name).and_then(Value::as_str).map(str::to_owned)
@@ -151,6 +165,14 @@ impl Fields {
                 errors.add(name, "Not a valid string.");
                 None
             }
+        }
+    }
+
+    /// An optional string field: absent or null is `None`; otherwise as [`Fields::string`].
+    pub fn optional_string(&self, name: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
+        match self.scalar(name) {
+            None | Some(Value::Null) => None,
+            Some(_) => self.string(name, max_chars, errors),
         }
     }
 

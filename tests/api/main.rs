@@ -1,6 +1,7 @@
 //! Every route, in-process, against DynamoDB Local. One binary, one fresh table per test.
 
 mod helpers;
+mod hostile;
 
 mod admin;
 mod auth;
@@ -8,5 +9,6 @@ mod contract;
 mod import;
 mod messages;
 mod misc;
+mod reliability;
 mod threads;
 mod users;

@@ -21,7 +21,10 @@ button.danger{background:#c62828}button.plain{background:#e8ebf0;color:#1d2433}f
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}.notice{background:#e7f5ea;border:1px solid #9fd3ab;padding:.6rem;border-radius:6px}
 .error{background:#fdecea;border:1px solid #f5a8a0;padding:.6rem;border-radius:6px}.muted{color:#667}.pager{display:flex;gap:1rem;margin-top:.8rem}
 .msg{border-bottom:1px solid #eceef2;padding:.5rem 0}.msg:last-child{border:0}.msg .meta{font-size:.85rem;color:#667}
-.check{display:flex;gap:.4rem;align-items:center;font-weight:400}
+.check{display:flex;gap:.4rem;align-items:center;font-weight:400}code{font-size:.85rem;word-break:break-all}
+@media (max-width:640px){table.list thead{display:none}table.list tr{display:block;border-bottom:1px solid #eceef2;padding:.5rem 0}
+table.list td{display:block;border:0;padding:.1rem 0}table.list td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#566}
+header .who{margin-left:0}}
 "#;
 
 /// The frame around every page.
@@ -121,16 +124,16 @@ pub fn threads(
             @if rows.is_empty() {
                 p.muted { "No threads." }
             } @else {
-                table {
-                    thead { tr { th { "Thread" } th { "Participants" } th { "Created" } th { "Updated" } th { "Messages" } } }
+                table.list {
+                    thead { tr { th { "Participants" } th { "Updated" } th { "Created" } th { "Messages" } th { "Id" } } }
                     tbody {
                         @for t in rows {
                             tr {
-                                td { a href={ "/admin/threads/" (t.id) "/" } { (t.id) } }
-                                td { (names(&t.participants, usernames)) }
-                                td { (when(t.created)) }
-                                td { (when(t.updated)) }
-                                td { (t.message_count) }
+                                td { a href={ "/admin/threads/" (t.id) "/" } { (names(&t.participants, usernames)) } }
+                                td data-label="Updated" { (when(t.updated)) }
+                                td data-label="Created" { (when(t.created)) }
+                                td data-label="Messages" { (t.message_count) }
+                                td data-label="Id" { code { (t.id) } }
                             }
                         }
                     }
@@ -164,7 +167,7 @@ pub fn thread(
                     @for p in &t.participants {
                         tr {
                             td { a href={ "/admin/users/" (p) "/" } { (name(p)) } }
-                            td.muted { (p) }
+                            td.muted { code { (p) } }
                             td {
                                 @if p == &t.owner {
                                     span.muted { "owner" }
@@ -232,15 +235,15 @@ pub fn users(
         }
         div.card {
             @if rows.is_empty() { p.muted { "No users." } } @else {
-                table {
+                table.list {
                     thead { tr { th { "Username" } th { "Active" } th { "Staff" } th { "Joined" } } }
                     tbody {
                         @for u in rows {
                             tr {
                                 td { a href={ "/admin/users/" (u.id) "/" } { (u.username) } }
-                                td { @if u.is_active { "yes" } @else { "no" } }
-                                td { @if u.is_staff { "yes" } @else { "no" } }
-                                td { (when(u.date_joined)) }
+                                td data-label="Active" { @if u.is_active { "yes" } @else { "no" } }
+                                td data-label="Staff" { @if u.is_staff { "yes" } @else { "no" } }
+                                td data-label="Joined" { (when(u.date_joined)) }
                             }
                         }
                     }

@@ -9,6 +9,9 @@ use shared::error::FieldErrors;
 use shared::http::{HttpResponse, allow, json_response, ok, respond, segments};
 use shared::ids::{MessageId, ThreadId, UserId};
 use shared::model::{MAX_TEXT_CHARS, Membership, MessageDetail};
+
+/// Longest `client_id` a client may use to make a send idempotent.
+const MAX_CLIENT_ID_CHARS: usize = 64;
 use shared::pagination::{envelope, page_request};
 use shared::store::SendOutcome;
 use shared::{ApiError, App};
@@ -62,12 +65,19 @@ async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
 
 async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
+    fields.only(&["text", "client_id"], &["id", "thread", "sender", "created"])?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
+    let client_id = fields.optional_string("client_id", MAX_CLIENT_ID_CHARS, &mut errors);
     errors.into_result()?;
     let text = text.unwrap_or_default();
-    match app.store.send_message(user, thread, &text).await? {
+    match app.store.send_message(user, thread, &text, client_id.as_deref()).await? {
         SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message)),
+        SendOutcome::Replayed(message) => Ok(ok(&message)),
+        SendOutcome::ClientIdReused => Err(ApiError::Validation(FieldErrors::one(
+            "client_id",
+            "This client_id was already used for a different message.",
+        ))),
         SendOutcome::NotFound => Err(ApiError::NotFound),
     }
 }

@@ -87,6 +87,7 @@ fn invalid_pk(id: &str) -> ApiError {
 async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
     let fields = body::parse(req).await?;
+    fields.only(&["participants"], &["id", "owner", "created", "updated", "last_message", "unread_count"])?;
     let mut errors = FieldErrors::default();
     let raw = fields.list("participants", &mut errors);
     errors.into_result()?;

@@ -33,6 +33,7 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 
 async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
+    fields.only(&["username", "password"], &[])?;
     let mut errors = FieldErrors::default();
     let username = fields.string("username", MAX_USERNAME_CHARS, &mut errors);
     let password = fields.string("password", MAX_PASSWORD_LEN, &mut errors);
@@ -49,6 +50,7 @@ async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 
 async fn refresh(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
+    fields.only(&["refresh"], &["access"])?;
     let mut errors = FieldErrors::default();
     let token = fields.string("refresh", 4096, &mut errors);
     errors.into_result()?;

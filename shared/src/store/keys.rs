@@ -76,6 +76,14 @@ pub fn sender_index_pk(thread: &ThreadId, user: &UserId) -> String {
     format!("THREAD#{thread}#USER#{user}")
 }
 
+/// Partition of the record that makes one send happen once: the thread, the sender, whose key
+/// (`C` client, `S` server) and the key.
+pub fn send_key_pk(thread: &ThreadId, sender: &UserId, kind: &str, key: &str) -> String {
+    format!("SEND#{thread}#{sender}#{kind}#{key}")
+}
+/// Sort key of a send record.
+pub const SEND_KEY: &str = "SEND";
+
 /// Partition of the item that reserves a participant set.
 pub fn participant_set_pk(hash: &str) -> String {
     format!("PSET#{hash}")

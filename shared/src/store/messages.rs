@@ -2,8 +2,8 @@
 
 use super::items::{MessageItem, decode, encode};
 use super::{
-    ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_put, tx_update,
-    update,
+    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_put,
+    tx_update, update,
 };
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
@@ -15,8 +15,33 @@ use crate::timestamp::Timestamp;
 pub enum SendOutcome {
     /// The message as stored.
     Sent(Message),
+    /// A retry of a send that already happened: the original message; nothing was written.
+    Replayed(Message),
+    /// The client id was used before by this sender in this thread for a different text.
+    ClientIdReused,
     /// The sender is not in the thread (or it is gone).
     NotFound,
+}
+
+/// How long a client-chosen id keeps a send from happening twice (at least 24 hours; DynamoDB
+/// removes expired items some time after `expires_at`).
+pub const CLIENT_ID_TTL_SECONDS: i64 = 25 * 3600;
+/// How long the server's own per-request key guards against its own retries.
+const SERVER_KEY_TTL_SECONDS: i64 = 3600;
+
+/// The key that makes one send happen once: the client's `client_id`, or one the server makes
+/// per request so that its own retries after an ambiguous failure cannot write twice.
+fn send_key(thread: &ThreadId, sender: &UserId, client_id: Option<&str>) -> (Item, i64) {
+    let (kind, id, ttl) = match client_id {
+        Some(id) => ("C", sha256_hex(id), CLIENT_ID_TTL_SECONDS),
+        None => ("S", uuid::Uuid::new_v4().simple().to_string(), SERVER_KEY_TTL_SECONDS),
+    };
+    (key(keys::send_key_pk(thread, sender, kind, &id), keys::SEND_KEY), ttl)
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Store {
@@ -27,7 +52,10 @@ impl Store {
         sender: &UserId,
         thread: &ThreadId,
         text: &str,
+        client_id: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
+        let (guard_key, ttl) = send_key(thread, sender, client_id);
+        let text_hash = sha256_hex(text);
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let Some(mine) = self.membership(sender, thread).await? else {
                 return Ok(SendOutcome::NotFound);
@@ -48,7 +76,12 @@ impl Store {
             let activity = keys::activity_sk(now, thread);
             let table = self.table();
 
+            let mut guard = guard_key.clone();
+            guard.insert("seq".into(), n(seq.0));
+            guard.insert("text_hash".into(), s(&text_hash));
+            guard.insert(table::TTL_ATTRIBUTE.into(), n(now.unix() + ttl));
             let mut actions = vec![
+                tx_put(table, guard, Some("attribute_not_exists(PK)")),
                 tx_put(
                     table,
                     encode(&MessageItem::new(&message, mine.sent + 1))?,
@@ -99,11 +132,37 @@ impl Store {
             }
             match self.transact(actions).await {
                 Ok(()) => return Ok(SendOutcome::Sent(message)),
+                Err(f) if f.failed_condition(0) => {
+                    if let Some(outcome) = self.replay(thread, &guard_key, &text_hash).await? {
+                        return Ok(outcome);
+                    }
+                    backoff(attempt).await;
+                }
                 Err(f) if f.is_race() => backoff(attempt).await,
                 Err(f) => return Err(f.into()),
             }
         }
         Err(StoreError::Transient("send stayed contended".into()))
+    }
+
+    /// The outcome of a send whose key was used already: the original message, or a refusal
+    /// if that key sent a different text. `None` if the key's record vanished meanwhile.
+    async fn replay(
+        &self,
+        thread: &ThreadId,
+        guard_key: &Item,
+        text_hash: &str,
+    ) -> Result<Option<SendOutcome>, StoreError> {
+        let Some(record) = self.get(guard_key.clone(), true).await? else { return Ok(None) };
+        if record.get("text_hash").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(text_hash) {
+            return Ok(Some(SendOutcome::ClientIdReused));
+        }
+        let seq = record
+            .get("seq")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("send key without seq".into()))?;
+        Ok(self.message(thread, Seq(seq)).await?.map(SendOutcome::Replayed))
     }
 
     /// A page of a thread's messages, newest first.

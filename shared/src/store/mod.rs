@@ -323,7 +323,16 @@ impl Store {
 
     /// Runs one transaction.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        // The token makes the SDK's own retries of this call idempotent (for 10 minutes).
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() {
