@@ -104,3 +104,61 @@ pub async fn check_credentials(
     }
     Ok(Some(user))
 }
+
+/// Failed logins allowed per username within [`FAILURE_WINDOW_SECONDS`].
+pub const USERNAME_FAILURE_LIMIT: u64 = 10;
+/// Failed logins allowed per client address within [`FAILURE_WINDOW_SECONDS`].
+pub const ADDRESS_FAILURE_LIMIT: u64 = 50;
+/// The window failed logins are counted in.
+pub const FAILURE_WINDOW_SECONDS: i64 = 15 * 60;
+
+/// The result of a login attempt.
+#[derive(Debug)]
+pub enum Login {
+    /// The credentials belong to this active user.
+    Accepted(User),
+    /// Wrong username or password, or an inactive user.
+    Refused,
+    /// Too many failures for this username or address; try again after this many seconds.
+    Throttled(u64),
+}
+
+/// Checks credentials with brute-force protection: failures are counted per username and per
+/// client address in expiring windows, and past a limit every attempt is refused with a wait,
+/// the right password included; a success clears the username's count.
+pub async fn log_in(
+    store: &Store,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<Login, StoreError> {
+    let now = crate::timestamp::Timestamp::now().unix();
+    let subjects = [format!("user:{username}"), format!("ip:{address}")];
+    let failures = store.login_failures(&subjects, now).await?;
+    let blocked = [USERNAME_FAILURE_LIMIT, ADDRESS_FAILURE_LIMIT]
+        .iter()
+        .zip(&failures)
+        .filter(|(limit, f)| f.count >= **limit)
+        .map(|(_, f)| f.window_end - now)
+        .max();
+    if let Some(wait) = blocked {
+        return Ok(Login::Throttled(wait.max(1) as u64));
+    }
+    match check_credentials(store, username, password).await? {
+        Some(user) => {
+            if failures[0].count > 0 {
+                store.clear_login_failures(&subjects[0]).await?;
+            }
+            Ok(Login::Accepted(user))
+        }
+        None => {
+            let (a, b) = tokio::join!(
+                store.record_login_failure(&subjects[0], now, FAILURE_WINDOW_SECONDS),
+                store.record_login_failure(&subjects[1], now, FAILURE_WINDOW_SECONDS)
+            );
+            a?;
+            b?;
+            Ok(Login::Refused)
+        }
+    }
+}

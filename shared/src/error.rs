@@ -83,6 +83,9 @@ pub enum ApiError {
     /// 415: a body in a format the route does not read.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
+    /// 429 with `Retry-After`: too many failed logins.
+    #[error("throttled for {0} s")]
+    Throttled(u64),
     /// 503 with `Retry-After`: storage stayed busy through every retry.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] StoreError),
@@ -108,6 +111,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,6 +156,9 @@ impl ApiError {
             Self::UnsupportedMediaType(ct) => {
                 json!({ "detail": format!("Unsupported media type \"{ct}\" in request.") })
             }
+            Self::Throttled(secs) => {
+                json!({ "detail": format!("Request was throttled. Expected available in {secs} seconds.") })
+            }
             Self::Unavailable(_) => {
                 json!({ "detail": "The service is busy; please retry shortly." })
             }
@@ -179,6 +186,9 @@ impl ApiError {
             }
             Self::MethodNotAllowed { allow, .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Throttled(secs) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -70,6 +70,18 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError
     }
 }
 
+/// The client's address as API Gateway saw it (not a header a client could forge), or `unknown`.
+pub fn client_address(req: &Request) -> String {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+    .filter(|ip| !ip.is_empty() && ip.len() <= 64)
+    .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// The absolute URL of this request's path with the given query, for `next`/`previous` links.
 pub fn absolute_url(req: &Request, query: &[(&str, String)]) -> String {
     let host = req

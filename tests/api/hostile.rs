@@ -175,3 +175,56 @@ async fn no_response_carries_a_password_hash() {
         assert!(!seen.contains(secret), "{secret} leaked");
     }
 }
+
+fn login_from(address: &str, username: &str, password: &str) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let mut ctx = aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some(address.to_owned());
+    lambda_http::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/token/")
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::Text(json!({"username": username, "password": password}).to_string()))
+        .unwrap()
+        .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_per_username_and_per_address() {
+    let t = TestApp::spawn().await;
+    t.user("alice").await;
+    t.user("bob").await;
+    for _ in 0..shared::accounts::USERNAME_FAILURE_LIMIT {
+        assert_eq!(t.send(login_from("198.51.100.1", "alice", "wrong")).await.status, 401);
+    }
+    // Now even the right password waits, from any address.
+    let r = t.send(login_from("198.51.100.2", "alice", "pw-alice")).await;
+    assert_eq!(r.status, 429);
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 0 && wait <= 900, "{wait}");
+    assert!(r.body["detail"].as_str().unwrap().starts_with("Request was throttled."));
+    // Other users are not affected.
+    assert_eq!(t.send(login_from("198.51.100.1", "bob", "pw-bob")).await.status, 200);
+
+    // A success resets the username's count.
+    for _ in 0..shared::accounts::USERNAME_FAILURE_LIMIT - 1 {
+        t.send(login_from("198.51.100.3", "bob", "wrong")).await;
+    }
+    assert_eq!(t.send(login_from("198.51.100.3", "bob", "pw-bob")).await.status, 200);
+    for _ in 0..shared::accounts::USERNAME_FAILURE_LIMIT - 1 {
+        assert_eq!(t.send(login_from("198.51.100.4", "bob", "wrong")).await.status, 401);
+    }
+    assert_eq!(t.send(login_from("198.51.100.4", "bob", "pw-bob")).await.status, 200);
+}
+
+#[tokio::test]
+async fn one_address_trying_many_usernames_is_throttled() {
+    let t = TestApp::spawn().await;
+    t.user("carol").await;
+    for i in 0..shared::accounts::ADDRESS_FAILURE_LIMIT {
+        let r = t.send(login_from("203.0.113.9", &format!("guess{i}"), "x")).await;
+        assert_eq!(r.status, 401);
+    }
+    assert_eq!(t.send(login_from("203.0.113.9", "carol", "pw-carol")).await.status, 429);
+    assert_eq!(t.send(login_from("203.0.113.10", "carol", "pw-carol")).await.status, 200);
+}

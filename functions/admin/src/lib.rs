@@ -9,9 +9,9 @@ use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKI
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use maud::Markup;
-use shared::accounts::{self, AccountError};
+use shared::accounts::{self, AccountError, Login};
 use shared::body::{self, Fields};
-use shared::http::{HttpResponse, query_param, segments};
+use shared::http::{HttpResponse, client_address, query_param, segments};
 use shared::ids::{ThreadId, UserId};
 use shared::model::{Thread, User, is_username_char};
 use shared::pagination::{envelope, page_request};
@@ -107,7 +107,7 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
     };
     if let ["login"] = rest {
         allow(req, &[Method::GET, Method::POST], "GET, POST")?;
-        return login(app, ctx, form).await;
+        return login(app, req, ctx, form).await;
     }
     let Some(staff) = session::staff(app, req).await? else {
         return Ok(ctx.redirect("/admin/login/"));
@@ -207,25 +207,30 @@ fn notice(req: &Request) -> Result<Option<&'static str>, ApiError> {
     })
 }
 
-async fn login(app: &App, ctx: Ctx, form: Option<Fields>) -> Result<HttpResponse, ApiError> {
+async fn login(app: &App, req: &Request, ctx: Ctx, form: Option<Fields>) -> Result<HttpResponse, ApiError> {
     let Some(form) = form else {
         let body = views::login(&ctx.csrf, "", None);
         return Ok(ctx.page(StatusCode::OK, "Log in", None, body));
     };
     let username = form.text("username").unwrap_or_default();
     let password = form.text("password").unwrap_or_default();
-    let user = if username.is_empty() || password.is_empty() || password.len() > 1024 || username.len() > 600
-    {
-        None
-    } else {
-        accounts::check_credentials(&app.store, &username, &password).await?
-    };
-    match user {
-        Some(user) if user.is_staff => {
+    let outcome =
+        if username.is_empty() || password.is_empty() || password.len() > 1024 || username.len() > 600 {
+            Login::Refused
+        } else {
+            accounts::log_in(&app.store, &username, &password, &client_address(req)).await?
+        };
+    match outcome {
+        Login::Accepted(user) if user.is_staff => {
             let mut ctx = ctx;
             ctx.cookies.push(session::start(app, &user));
             tracing::info!(user = %user.id, "admin login");
             Ok(ctx.redirect("/admin/threads/"))
+        }
+        Login::Throttled(wait) => {
+            let error = format!("Too many failed logins; try again in {wait} seconds.");
+            let body = views::login(&ctx.csrf, &username, Some(&error));
+            Ok(ctx.page(StatusCode::TOO_MANY_REQUESTS, "Log in", None, body))
         }
         _ => {
             let error = "Please enter the correct username and password for a staff account.";

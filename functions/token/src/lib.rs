@@ -2,10 +2,10 @@
 
 use lambda_http::Request;
 use lambda_http::http::Method;
-use shared::accounts;
+use shared::accounts::{self, Login};
 use shared::body;
 use shared::error::FieldErrors;
-use shared::http::{HttpResponse, allow, ok, respond, segments};
+use shared::http::{HttpResponse, allow, client_address, ok, respond, segments};
 use shared::jwt::TokenType;
 use shared::model::MAX_USERNAME_CHARS;
 use shared::password::MAX_PASSWORD_LEN;
@@ -42,10 +42,11 @@ async fn obtain(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         unreachable!("no errors means both fields are present")
     };
 
-    let user = accounts::check_credentials(&app.store, &username, &password)
-        .await?
-        .ok_or(ApiError::InvalidCredentials)?;
-    Ok(ok(&app.jwt.issue_pair(&user.id, user.token_version)))
+    match accounts::log_in(&app.store, &username, &password, &client_address(req)).await? {
+        Login::Accepted(user) => Ok(ok(&app.jwt.issue_pair(&user.id, user.token_version))),
+        Login::Refused => Err(ApiError::InvalidCredentials),
+        Login::Throttled(wait) => Err(ApiError::Throttled(wait)),
+    }
 }
 
 async fn refresh(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {

@@ -91,6 +91,13 @@ pub fn participant_set_pk(hash: &str) -> String {
 /// Sort key of a participant set reservation.
 pub const PARTICIPANT_SET: &str = "PSET";
 
+/// Partition of a failed-login counter: `user:<username>` or `ip:<address>`.
+pub fn login_failures_pk(subject: &str) -> String {
+    format!("LOGINFAIL#{subject}")
+}
+/// Sort key of a failed-login counter.
+pub const LOGIN_FAILURES: &str = "LOGINFAIL";
+
 /// Partition of a used refresh token's id.
 pub fn jti_pk(jti: &str) -> String {
     format!("JTI#{jti}")

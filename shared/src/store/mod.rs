@@ -3,6 +3,7 @@
 mod import;
 mod items;
 pub mod keys;
+mod logins;
 mod messages;
 pub mod purge;
 pub mod table;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 pub use import::{Imported, ImportedThread};
+pub use logins::Failures;
 pub use messages::SendOutcome;
 pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, ParticipantError};
 pub use tokens::RefreshRejected;
