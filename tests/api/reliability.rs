@@ -57,3 +57,129 @@ async fn racing_retries_with_one_client_id_send_once() {
     assert_eq!(t.get(&uri, &bob).await.body["count"], 1);
     assert_eq!(t.unread(&alice).await, (0, 0));
 }
+
+/// Sends until acknowledged, retrying 503s with the same client id as a careful client would.
+async fn send_acknowledged(
+    t: &TestApp,
+    uri: &str,
+    user: &crate::helpers::TestUser,
+    text: &str,
+    client_id: &str,
+) -> serde_json::Value {
+    for _ in 0..60 {
+        let r = t.post(uri, user, json!({"text": text, "client_id": client_id})).await;
+        match r.status {
+            200 | 201 => return r.body,
+            503 => {
+                assert!(r.headers.contains_key("retry-after"));
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => panic!("send answered {other}: {:?}", r.body),
+        }
+    }
+    panic!("a send was never acknowledged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_senders_two_hundred_messages_each_while_others_read() {
+    const SENDERS: usize = 5;
+    const EACH: usize = 200;
+    let t = TestApp::spawn().await;
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        senders.push(t.user(&format!("sender{i}")).await);
+    }
+    let readers = [t.user("reader0").await, t.user("reader1").await];
+    let others: Vec<&crate::helpers::TestUser> = senders[1..].iter().chain(readers.iter()).collect();
+    let id = t.thread(&senders[0], &others).await;
+    let uri = format!("/api/threads/{id}/messages/");
+
+    let sending = futures_util::future::join_all(senders.iter().enumerate().map(|(s, user)| {
+        let (t, uri) = (&t, uri.clone());
+        async move {
+            let mut acked = Vec::new();
+            for i in 0..EACH {
+                let body = send_acknowledged(t, &uri, user, &format!("{s}:{i}"), &format!("c{s}-{i}")).await;
+                acked.push(body["id"].as_str().unwrap().to_owned());
+            }
+            acked
+        }
+    }));
+    let reading = futures_util::future::join_all(readers.iter().chain(senders.iter().take(2)).map(|user| {
+        let (t, uri) = (&t, uri.clone());
+        async move {
+            for _ in 0..25 {
+                let r = t.get(&format!("{uri}?limit=20"), user).await;
+                assert!(r.status == 200 || r.status == 503, "{r:?}");
+                t.get("/api/unread_count/", user).await;
+            }
+        }
+    }));
+    let (acked, ()) = tokio::join!(sending, async {
+        reading.await;
+    });
+    let acked: Vec<String> = acked.concat();
+    assert_eq!(acked.len(), SENDERS * EACH);
+    eprintln!(
+        "{} sends acknowledged; {} answers were 503 and retried with the same client_id",
+        acked.len(),
+        RETRIED_503.load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    // Every acknowledged message is there exactly once, numbered 1..=1000 with no gap.
+    let total = (SENDERS * EACH) as u64;
+    let mut listed = Vec::new();
+    let mut next = Some(format!("{uri}?limit=100"));
+    let observer = t.user("observer").await;
+    t.app.store.add_participant(&id.parse().unwrap(), &observer.id).await.unwrap();
+    while let Some(page) = next {
+        let r = t.get(&page, &observer).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["count"], total);
+        listed.extend(r.body["results"].as_array().unwrap().iter().cloned());
+        next = r.body["next"].as_str().map(|u| crate::helpers::path_of(&json!(u)));
+    }
+    let ids: Vec<String> = listed.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> = (1..=total).rev().map(|n| format!("{id}.{n}")).collect();
+    assert_eq!(ids, expected, "one order, no gaps, no duplicates");
+    let mut acked_sorted = acked.clone();
+    acked_sorted.sort();
+    let mut ids_sorted = ids.clone();
+    ids_sorted.sort();
+    assert_eq!(acked_sorted, ids_sorted, "every acknowledged message, once");
+    let mut texts: Vec<&str> = listed.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), SENDERS * EACH);
+    // Each sender's own messages keep their order.
+    for s in 0..SENDERS {
+        let mine: Vec<usize> = listed
+            .iter()
+            .rev()
+            .filter_map(|m| {
+                m["text"].as_str().unwrap().strip_prefix(&format!("{s}:")).map(|i| i.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(mine, (0..EACH).collect::<Vec<_>>());
+    }
+
+    // Every member's unread counts equal what they have not seen, and totals agree.
+    let thread = id.parse().unwrap();
+    for user in senders.iter().chain(readers.iter()) {
+        let m = t.app.store.membership(&user.id, &thread).await.unwrap().unwrap();
+        let unseen = listed
+            .iter()
+            .filter(|msg| {
+                let seq: u64 = msg["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap();
+                seq > m.read_seq.0 && msg["sender"] != user.id.as_str()
+            })
+            .count() as u64;
+        assert_eq!(t.thread_unread(&id, user).await, unseen);
+        assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)));
+        // read_by of the newest message this member has read lists them.
+        if m.read_seq.0 > 0 {
+            let detail = t.get(&format!("{uri}{id}.{}/", m.read_seq.0), user).await.body;
+            assert!(detail["read_by"].as_array().unwrap().iter().any(|r| r["user"] == user.id.as_str()));
+        }
+    }
+}
