@@ -58,6 +58,9 @@ async fn racing_retries_with_one_client_id_send_once() {
     assert_eq!(t.unread(&alice).await, (0, 0));
 }
 
+/// Retries that a 503 made necessary, across the test binary (reported, never asserted on).
+static RETRIED_503: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Sends until acknowledged, retrying 503s with the same client id as a careful client would.
 async fn send_acknowledged(
     t: &TestApp,
@@ -71,6 +74,7 @@ async fn send_acknowledged(
         match r.status {
             200 | 201 => return r.body,
             503 => {
+                RETRIED_503.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 assert!(r.headers.contains_key("retry-after"));
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
