@@ -23,17 +23,26 @@ pub struct App {
     pub cursors: CursorKey,
 }
 
+/// The SDK's retries: standard mode (throttling, transient errors and timeouts, with
+/// exponential backoff and jitter), 4 attempts in all.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(4)
+}
+
+/// Timeouts that keep a request, retries included, inside a 10-second Lambda budget.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
 /// Loads the AWS SDK configuration with bounded retries and timeouts that fit in a Lambda budget.
 pub async fn load_aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
-                .build(),
-        )
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
         .load()
         .await
 }

@@ -18,11 +18,18 @@ pub fn endpoint() -> String {
 
 /// A DynamoDB client for DynamoDB Local.
 pub fn client() -> aws_sdk_dynamodb::Client {
+    client_at(&endpoint())
+}
+
+/// A DynamoDB client for an endpoint, with the deployed functions' retries and timeouts.
+pub fn client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .endpoint_url(endpoint())
+        .retry_config(shared::app::retry_config())
+        .timeout_config(shared::app::timeout_config())
+        .endpoint_url(endpoint)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -50,6 +57,11 @@ pub struct TestApp {
 impl TestApp {
     /// A new app over a new, empty table.
     pub async fn spawn() -> Self {
+        Self::spawn_with(client()).await
+    }
+
+    /// A new app over a new, empty table, reached through the given client.
+    pub async fn spawn_with(client: aws_sdk_dynamodb::Client) -> Self {
         let table = format!("test-{}", uuid::Uuid::new_v4().simple());
         let config = Config {
             table_name: table,
@@ -57,7 +69,7 @@ impl TestApp {
             access_ttl_secs: 1800,
             refresh_ttl_secs: 7 * 24 * 3600,
         };
-        let app = App::new(config, client());
+        let app = App::new(config, client);
         app.store.create_table().await.unwrap_or_else(|e| {
             panic!("cannot create a table in DynamoDB Local at {} (run `make test`): {e:?}", endpoint())
         });

@@ -6,6 +6,7 @@ mod hostile;
 mod admin;
 mod auth;
 mod contract;
+mod faults;
 mod import;
 mod messages;
 mod misc;
