@@ -58,8 +58,8 @@ impl App {
 
     /// Builds the app from explicit parts (tests use this with DynamoDB Local).
     pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
-        let jwt = JwtKeys::new(&config.jwt_secret, config.access_ttl_secs, config.refresh_ttl_secs);
-        let cursors = CursorKey::derive(&config.jwt_secret);
+        let jwt = JwtKeys::new(&config.keys, config.access_ttl_secs, config.refresh_ttl_secs);
+        let cursors = CursorKey::derive(config.keys.current());
         let store = Store::new(client, config.table_name.clone());
         Self { config, store, jwt, cursors }
     }

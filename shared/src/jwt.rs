@@ -3,7 +3,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::config::Keyring;
 use crate::ids::UserId;
 use crate::timestamp::Timestamp;
 
@@ -61,6 +61,9 @@ pub enum TokenError {
     /// A claim we need is empty.
     #[error("missing claim")]
     MissingClaim,
+    /// Signed with a key id we do not have (retired, or never ours).
+    #[error("unknown key id")]
+    UnknownKey,
 }
 
 /// Lifetime of an admin panel session, in seconds.
@@ -68,22 +71,27 @@ pub const ADMIN_SESSION_SECONDS: i64 = 30 * 60;
 
 /// Keys and lifetimes, built once at init.
 pub struct JwtKeys {
+    current: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: std::collections::HashMap<String, DecodingKey>,
     validation: Validation,
     access_ttl: i64,
     refresh_ttl: i64,
 }
 
 impl JwtKeys {
-    /// Builds HS256 keys from the configured secret.
-    pub fn new(secret: &Secret, access_ttl: i64, refresh_ttl: i64) -> Self {
+    /// Builds HS256 keys from the configured keyring.
+    pub fn new(keys: &Keyring, access_ttl: i64, refresh_ttl: i64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp"]);
         Self {
-            encoding: EncodingKey::from_secret(secret.expose()),
-            decoding: DecodingKey::from_secret(secret.expose()),
+            current: keys.current_id().to_owned(),
+            encoding: EncodingKey::from_secret(keys.current().expose()),
+            decoding: keys
+                .all()
+                .map(|(kid, s)| (kid.to_owned(), DecodingKey::from_secret(s.expose())))
+                .collect(),
             validation,
             access_ttl,
             refresh_ttl,
@@ -104,8 +112,8 @@ impl JwtKeys {
             user_id: user.clone(),
             ver: version,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing cannot fail")
+        let header = Header { kid: Some(self.current.clone()), ..Header::new(Algorithm::HS256) };
+        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("HS256 signing cannot fail")
     }
 
     /// Issues a new access and refresh token for a user.
@@ -124,7 +132,10 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, expiry and type.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        // Tokens from before key ids were used carry none: they verify with the current key.
+        let kid = jsonwebtoken::decode_header(token)?.kid.unwrap_or_else(|| self.current.clone());
+        let key = self.decoding.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)?;
         let claims = data.claims;
         if claims.token_type != expected {
             return Err(TokenError::WrongType);
@@ -142,8 +153,14 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+    use crate::config::Secret;
+
+    fn ring(secret: u8) -> Keyring {
+        Keyring::single(Secret::new(vec![secret; 32]).unwrap())
+    }
+
     fn keys() -> JwtKeys {
-        JwtKeys::new(&Secret::new(vec![7; 32]).unwrap(), 1800, 604800)
+        JwtKeys::new(&ring(7), 1800, 604800)
     }
 
     fn user() -> UserId {
@@ -169,7 +186,7 @@ mod tests {
     #[test]
     fn wrong_key_and_tampering_are_refused() {
         let pair = keys().issue_pair(&user(), 0);
-        let other = JwtKeys::new(&Secret::new(vec![8; 32]).unwrap(), 1800, 604800);
+        let other = JwtKeys::new(&ring(8), 1800, 604800);
         assert!(other.verify(&pair.access, TokenType::Access).is_err());
 
         let mut parts: Vec<String> = pair.access.split('.').map(str::to_owned).collect();
@@ -203,6 +220,27 @@ mod tests {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
         assert!(k.verify(&token, TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn rotated_keys_keep_old_tokens_valid_until_the_old_key_is_dropped() {
+        let text = |current: &str, keys: &[(&str, char)]| {
+            let keys: Vec<String> =
+                keys.iter().map(|(k, c)| format!("\"{k}\": \"{}\"", c.to_string().repeat(32))).collect();
+            Keyring::parse(&format!("{{\"current\": \"{current}\", \"keys\": {{{}}}}}", keys.join(", ")))
+                .unwrap()
+        };
+        let before = JwtKeys::new(&text("2026-10", &[("2026-10", 'a')]), 1800, 604800);
+        let during = JwtKeys::new(&text("2026-11", &[("2026-10", 'a'), ("2026-11", 'b')]), 1800, 604800);
+        let after = JwtKeys::new(&text("2026-11", &[("2026-11", 'b')]), 1800, 604800);
+        let old = before.issue_pair(&user(), 0).access;
+        assert_eq!(jsonwebtoken::decode_header(&old).unwrap().kid.as_deref(), Some("2026-10"));
+        assert!(during.verify(&old, TokenType::Access).is_ok());
+        let new = during.issue_pair(&user(), 0).access;
+        assert_eq!(jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(), Some("2026-11"));
+        assert!(after.verify(&new, TokenType::Access).is_ok());
+        assert!(matches!(after.verify(&old, TokenType::Access), Err(TokenError::UnknownKey)));
+        assert!(before.verify(&new, TokenType::Access).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use shared::App;
-use shared::config::{Config, Secret};
+use shared::config::{Config, Keyring, Secret};
 use shared::ids::UserId;
 use shared::store::NewUser;
 
@@ -65,7 +65,7 @@ impl TestApp {
         let table = format!("test-{}", uuid::Uuid::new_v4().simple());
         let config = Config {
             table_name: table,
-            jwt_secret: Secret::new(b"test-secret-test-secret-test-secret!".to_vec()).unwrap(),
+            keys: Keyring::single(Secret::new(b"test-secret-test-secret-test-secret!".to_vec()).unwrap()),
             access_ttl_secs: 1800,
             refresh_ttl_secs: 7 * 24 * 3600,
         };

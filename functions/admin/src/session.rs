@@ -77,7 +77,7 @@ pub fn csrf_seed(req: &Request) -> (String, Option<String>) {
 
 fn mac(app: &App, seed: &str) -> Hmac<Sha256> {
     let mut mac =
-        Hmac::<Sha256>::new_from_slice(app.config.jwt_secret.expose()).expect("any key length works");
+        Hmac::<Sha256>::new_from_slice(app.config.keys.current().expose()).expect("any key length works");
     mac.update(b"admin-csrf-v1\0");
     mac.update(seed.as_bytes());
     mac
