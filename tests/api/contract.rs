@@ -80,3 +80,25 @@ async fn sample_events_parse_and_reach_their_routes() {
     }
     assert!(seen >= 12, "only {seen} HTTP events");
 }
+
+#[test]
+fn template_keeps_its_deployment_safety_settings() {
+    let t = template();
+    let r = &t["Resources"];
+    let api = &r["Api"]["Properties"];
+    assert!(!api["DefaultRouteSettings"]["ThrottlingRateLimit"].is_null(), "API throttling");
+    assert!(!api["DefaultRouteSettings"]["ThrottlingBurstLimit"].is_null(), "API burst limit");
+    let origins = &t["Parameters"]["CorsAllowOrigins"];
+    assert_eq!(origins["Type"].as_str(), Some("CommaDelimitedList"));
+    assert!(!origins["Default"].as_str().unwrap().contains('*'), "an explicit CORS allow-list");
+    assert!(!api["CorsConfiguration"]["AllowOrigins"].is_null());
+    assert!(!t["Globals"]["Function"]["ReservedConcurrentExecutions"].is_null(), "reserved concurrency");
+    let table = &r["Table"]["Properties"];
+    assert_eq!(table["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+    for alarm in ["Api5xxAlarm", "LambdaThrottlesAlarm", "TableThrottlesAlarm"] {
+        assert_eq!(r[alarm]["Type"].as_str(), Some("AWS::CloudWatch::Alarm"), "{alarm}");
+    }
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    assert!(!text.contains("JWT_SECRET:"), "no signing key in the template");
+}
