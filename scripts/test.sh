@@ -50,7 +50,7 @@ cargo build --bins
   set +a
   cargo run -q -p msgctl -- seed-demo
 )
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$env_file" \
+setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$env_file" \
   > "$ROOT/.local/e2e-watch.log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 1 120); do
@@ -70,3 +70,7 @@ done
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" WEBDRIVER_URL="http://127.0.0.1:$DRIVER_PORT" \
   cargo test -p api-tests --features browser --test browser \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
+
+# Last, because it hammers the login and trips the brute-force limits for the demo users.
+step "fuzzing the API against docs/openapi.yaml (Schemathesis)"
+scripts/fuzz.sh "http://127.0.0.1:$API_PORT" "$ROOT/.local/e2e-watch.log"

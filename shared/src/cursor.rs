@@ -64,7 +64,7 @@ impl CursorKey {
 
     /// Decodes a cursor, refusing one that is forged, damaged or from another list.
     pub fn decode(&self, scope: &str, text: &str) -> Result<Cursor, ApiError> {
-        let invalid = || ApiError::BadRequest("Invalid cursor".into());
+        let invalid = || ApiError::InvalidCursor;
         if text.len() > MAX_CURSOR_LEN {
             return Err(invalid());
         }

@@ -69,6 +69,12 @@ pub enum ApiError {
     /// 404, also for things that exist but are not the caller's.
     #[error("not found")]
     NotFound,
+    /// 404 for a pagination cursor we did not issue for this list, as DRF answers it.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// 409: the request conflicts with what was done before (an idempotency key reused).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// 405 with the methods the path does allow.
     #[error("method {method} not allowed")]
     MethodNotAllowed {
@@ -107,7 +113,8 @@ impl ApiError {
             | Self::InvalidRefreshToken
             | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::InvalidCursor => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -149,6 +156,8 @@ impl ApiError {
                 json!({ "detail": "You do not have permission to perform this action." })
             }
             Self::NotFound => json!({ "detail": "Not found." }),
+            Self::InvalidCursor => json!({ "detail": "Invalid cursor" }),
+            Self::Conflict(msg) => json!({ "detail": msg }),
             Self::MethodNotAllowed { method, .. } => {
                 json!({ "detail": format!("Method \"{method}\" not allowed.") })
             }

@@ -20,11 +20,8 @@ async fn a_retried_send_with_the_same_client_id_returns_the_original_and_writes_
 
     // Another text under the same client id is refused, and changes nothing.
     let other = t.post(&uri, &alice, json!({"text": "different", "client_id": "c-1"})).await;
-    assert_eq!(other.status, 400);
-    assert_eq!(
-        other.body,
-        json!({"client_id": ["This client_id was already used for a different message."]})
-    );
+    assert_eq!(other.status, 409);
+    assert_eq!(other.body, json!({"detail": "This client_id was already used for a different message."}));
     // The same client id from another sender, or in another thread, is another send.
     assert_eq!(t.post(&uri, &bob, json!({"text": "hello", "client_id": "c-1"})).await.status, 201);
     let elsewhere = t.thread(&alice, &[&t.user("carol").await]).await;

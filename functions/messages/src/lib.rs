@@ -74,10 +74,9 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
     match app.store.send_message(user, thread, &text, client_id.as_deref()).await? {
         SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message)),
         SendOutcome::Replayed(message) => Ok(ok(&message)),
-        SendOutcome::ClientIdReused => Err(ApiError::Validation(FieldErrors::one(
-            "client_id",
-            "This client_id was already used for a different message.",
-        ))),
+        SendOutcome::ClientIdReused => {
+            Err(ApiError::Conflict("This client_id was already used for a different message."))
+        }
         SendOutcome::NotFound => Err(ApiError::NotFound),
     }
 }
