@@ -2,8 +2,7 @@
 
 use super::items::{MessageItem, decode, encode};
 use super::{
-    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_put,
-    tx_update, update,
+    Item, ListSpec, Store, StoreError, attempts, backoff, key, keys, n, s, table, tx_put, tx_update, update,
 };
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
@@ -56,7 +55,7 @@ impl Store {
     ) -> Result<SendOutcome, StoreError> {
         let (guard_key, ttl) = send_key(thread, sender, client_id);
         let text_hash = sha256_hex(text);
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in attempts() {
             let Some(mine) = self.membership(sender, thread).await? else {
                 return Ok(SendOutcome::NotFound);
             };
@@ -205,7 +204,7 @@ impl Store {
     pub async fn mark_read(&self, current: Membership, upto: Seq) -> Result<(), StoreError> {
         let (user, thread) = (current.user.clone(), current.thread.id.clone());
         let mut snapshot = Some(current);
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in attempts() {
             let m = match snapshot.take() {
                 Some(m) => m,
                 None => match self.membership(&user, &thread).await? {

@@ -136,6 +136,17 @@ impl From<TxFailure> for StoreError {
     }
 }
 
+/// How long a write may keep retrying lost races before it gives up with a 503: well inside
+/// the functions' 10-second timeout, with room for the SDK's own timeouts.
+const WRITE_BUDGET: Duration = Duration::from_secs(4);
+
+/// The attempts of a write that may lose races: at most [`MAX_WRITE_ATTEMPTS`], and none
+/// started once [`WRITE_BUDGET`] has passed.
+pub(crate) fn attempts() -> impl Iterator<Item = u32> {
+    let started = std::time::Instant::now();
+    (0..MAX_WRITE_ATTEMPTS).take_while(move |a| *a == 0 || started.elapsed() < WRITE_BUDGET)
+}
+
 /// Sleeps before attempt `attempt + 1`: exponential backoff with full jitter, capped at 400 ms.
 pub(crate) async fn backoff(attempt: u32) {
     let cap_ms = (10u64 << attempt.min(6)).min(400);

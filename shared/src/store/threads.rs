@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::items::{MembershipItem, ThreadItem, decode, encode};
 use super::{
-    Item, ListSpec, MAX_WRITE_ATTEMPTS, Store, StoreError, backoff, key, keys, n, s, table, tx_delete,
-    tx_put, tx_update, update,
+    Item, ListSpec, Store, StoreError, attempts, backoff, key, keys, n, s, table, tx_delete, tx_put,
+    tx_update, update,
 };
 use crate::cursor::Direction;
 use crate::ids::{ThreadId, UserId};
@@ -134,7 +134,7 @@ impl Store {
         participants: &[UserId],
     ) -> Result<CreateThreadOutcome, CreateThreadError> {
         let pset = participant_set_hash(participants);
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in attempts() {
             let now = Timestamp::now();
             let thread = Thread {
                 id: ThreadId::generate(),
@@ -308,7 +308,7 @@ impl Store {
         thread: &ThreadId,
         by: Option<&UserId>,
     ) -> Result<(), DeleteThreadError> {
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in attempts() {
             let Some(meta) = self.thread_item(thread).await? else {
                 return Err(DeleteThreadError::NotFound);
             };
@@ -369,7 +369,7 @@ impl Store {
         user: &UserId,
         add: bool,
     ) -> Result<(), ParticipantError> {
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in attempts() {
             let meta = self.thread_item(thread).await?.ok_or(ParticipantError::NoThread)?;
             let old = &meta.thread.participants;
             let present = old.contains(user);
