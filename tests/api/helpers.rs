@@ -190,3 +190,14 @@ pub fn path_of(url: &Value) -> String {
     let rest = url.split_once("://").unwrap().1;
     rest[rest.find('/').unwrap()..].to_owned()
 }
+
+/// How many of `listed` messages a member has not read: from others, after their read marker.
+pub fn unseen(listed: &[Value], member: &shared::model::Membership) -> u64 {
+    listed
+        .iter()
+        .filter(|msg| {
+            let seq: u64 = msg["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap();
+            seq > member.read_seq.0 && msg["sender"] != member.user.as_str()
+        })
+        .count() as u64
+}

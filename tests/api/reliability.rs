@@ -168,13 +168,7 @@ async fn five_senders_two_hundred_messages_each_while_others_read() {
     let thread = id.parse().unwrap();
     for user in senders.iter().chain(readers.iter()) {
         let m = t.app.store.membership(&user.id, &thread).await.unwrap().unwrap();
-        let unseen = listed
-            .iter()
-            .filter(|msg| {
-                let seq: u64 = msg["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap();
-                seq > m.read_seq.0 && msg["sender"] != user.id.as_str()
-            })
-            .count() as u64;
+        let unseen = crate::helpers::unseen(&listed, &m);
         assert_eq!(t.thread_unread(&id, user).await, unseen);
         assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)));
         // read_by of the newest message this member has read lists them.
