@@ -38,6 +38,37 @@ pub struct PageRequest {
     keep: Vec<(&'static str, String)>,
 }
 
+impl PageRequest {
+    /// True when the cursor asks for the items before it (a `previous` link): the list is
+    /// read backwards from the cursor.
+    pub fn backwards(&self) -> bool {
+        self.cursor.as_ref().is_some_and(|c| c.direction == Direction::Previous)
+    }
+
+    /// Makes this page from up to `limit + 1` items fetched in reading order: the extra one only
+    /// shows that more exist. Items come back in display order, with the sort keys of the ends.
+    pub fn cut<T>(&self, mut items: Vec<T>, sort_key: impl Fn(&T) -> Option<String>) -> Slice<T> {
+        let backwards = self.backwards();
+        let more = items.len() > self.limit;
+        items.truncate(self.limit);
+        if backwards {
+            items.reverse();
+        }
+        let (has_next, has_previous) = match (&self.cursor, backwards) {
+            (None, _) => (more, false),
+            (Some(_), false) => (more, true),
+            (Some(_), true) => (true, more),
+        };
+        Slice {
+            first_key: items.first().and_then(&sort_key),
+            last_key: items.last().and_then(&sort_key),
+            has_next: has_next && !items.is_empty(),
+            has_previous: has_previous && !items.is_empty(),
+            items,
+        }
+    }
+}
+
 /// Reads `?limit=` and `?cursor=` for the list named by `scope`.
 pub fn page_request(
     app: &App,

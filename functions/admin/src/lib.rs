@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use maud::Markup;
 use shared::accounts::{self, AccountError, Login};
 use shared::body::{self, Fields};
-use shared::http::{HttpResponse, client_address, query_param, segments};
+use shared::http::{HttpResponse, allow, client_address, query_param, segments};
 use shared::ids::{ThreadId, UserId};
 use shared::model::{Thread, User, is_username_char};
 use shared::pagination::{envelope, page_request};
@@ -86,10 +86,6 @@ fn error_page(e: &ApiError) -> HttpResponse {
     };
     let ctx = Ctx { csrf: String::new(), cookies: Vec::new() };
     ctx.page(status, text, None, maud::html! { h1 { (text) } p { a href="/admin/" { "Back to the panel" } } })
-}
-
-fn allow(req: &Request, methods: &[Method], header: &'static str) -> Result<(), ApiError> {
-    shared::http::allow(req, methods, header)
 }
 
 async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiError> {

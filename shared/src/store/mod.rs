@@ -29,7 +29,6 @@ pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, Par
 pub use tokens::RefreshRejected;
 pub use users::{CreateUserError, NewUser};
 
-use crate::cursor::Direction;
 use crate::pagination::{PageRequest, Slice};
 
 /// A raw DynamoDB item.
@@ -368,15 +367,12 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Slice<Item>, StoreError> {
         let invalid = || StoreError::Corrupt("cursor key does not fit this list".into());
-        let (reverse, start) = match &page.cursor {
-            None => (false, None),
-            Some(c) => {
-                let start = (spec.start_key)(&c.key).ok_or_else(invalid)?;
-                (c.direction == Direction::Previous, Some(start))
-            }
+        let start = match &page.cursor {
+            None => None,
+            Some(c) => Some((spec.start_key)(&c.key).ok_or_else(invalid)?),
         };
         // Reading "previous" walks the list backwards from the cursor.
-        let forward = spec.descending == reverse;
+        let forward = spec.descending == page.backwards();
         let wanted = page.limit + 1;
         let mut items: Vec<Item> = Vec::with_capacity(wanted);
         let mut start = start;
@@ -410,24 +406,6 @@ impl Store {
                 _ => break,
             }
         }
-        let more = items.len() > page.limit;
-        items.truncate(page.limit);
-        if reverse {
-            items.reverse();
-        }
-        let sort_key =
-            |item: Option<&Item>| item.and_then(|i| i.get(spec.sk)).and_then(|v| v.as_s().ok()).cloned();
-        let (has_next, has_previous) = match (&page.cursor, reverse) {
-            (None, _) => (more, false),
-            (Some(_), false) => (more, true),
-            (Some(_), true) => (true, more),
-        };
-        Ok(Slice {
-            first_key: sort_key(items.first()),
-            last_key: sort_key(items.last()),
-            has_next: has_next && !items.is_empty(),
-            has_previous: has_previous && !items.is_empty(),
-            items,
-        })
+        Ok(page.cut(items, |i| i.get(spec.sk).and_then(|v| v.as_s().ok()).cloned()))
     }
 }

@@ -204,6 +204,21 @@ impl Store {
         )
     }
 
+    /// The actions that take a member out of a thread: their membership goes (if its unread
+    /// count is still the one read) and their counters drop by what it held.
+    fn leave(&self, m: &Membership) -> [TransactWriteItem; 2] {
+        let condition = ("unread = :u", ":u", n(m.unread));
+        let unread = m.unread as i64;
+        [
+            tx_delete(
+                self.table(),
+                key(keys::user_pk(&m.user), keys::membership_sk(&m.thread.id)),
+                Some(condition),
+            ),
+            self.counters_update(&m.user, -1, -unread, -i64::from(unread > 0)),
+        ]
+    }
+
     /// A page of the user's threads, most recent activity first.
     pub async fn list_threads(
         &self,
@@ -235,7 +250,7 @@ impl Store {
     /// A page of every thread, most recent activity first (administration): one query per
     /// shard of the all-threads index, merged.
     pub async fn list_all_threads(&self, page: &PageRequest) -> Result<Slice<Thread>, StoreError> {
-        let reverse = page.cursor.as_ref().is_some_and(|c| c.direction == Direction::Previous);
+        let reverse = page.backwards();
         let wanted = page.limit + 1;
         let shards = (0..keys::THREAD_SHARDS).map(|shard| self.shard_page(shard, page, wanted));
         let mut items: Vec<ThreadItem> = Vec::new();
@@ -243,23 +258,7 @@ impl Store {
             items.extend(shard?);
         }
         items.sort_by(|a, b| if reverse { a.gsi1sk.cmp(&b.gsi1sk) } else { b.gsi1sk.cmp(&a.gsi1sk) });
-        let more = items.len() > page.limit;
-        items.truncate(page.limit);
-        if reverse {
-            items.reverse();
-        }
-        let (has_next, has_previous) = match (&page.cursor, reverse) {
-            (None, _) => (more, false),
-            (Some(_), false) => (more, true),
-            (Some(_), true) => (true, more),
-        };
-        Ok(Slice {
-            first_key: items.first().map(|t| t.gsi1sk.clone()),
-            last_key: items.last().map(|t| t.gsi1sk.clone()),
-            has_next: has_next && !items.is_empty(),
-            has_previous: has_previous && !items.is_empty(),
-            items: items.into_iter().map(|t| t.thread).collect(),
-        })
+        Ok(page.cut(items, |t| Some(t.gsi1sk.clone())).map(|t| t.thread))
     }
 
     async fn shard_page(
@@ -332,15 +331,8 @@ impl Store {
                 tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
                 tx_put(table, key(keys::thread_pk(thread), keys::PURGE), None),
             ];
-            for (p, m) in &members {
-                let condition = ("unread = :u", ":u", n(m.unread));
-                actions.push(tx_delete(
-                    table,
-                    key(keys::user_pk(p), keys::membership_sk(thread)),
-                    Some(condition),
-                ));
-                let unread = m.unread as i64;
-                actions.push(self.counters_update(p, -1, -unread, -i64::from(unread > 0)));
+            for m in members.values() {
+                actions.extend(self.leave(m));
             }
             match self.transact(actions).await {
                 Ok(()) => return Ok(()),
@@ -414,14 +406,7 @@ impl Store {
                 actions.push(self.counters_update(user, 1, 0, 0));
             } else {
                 let gone = self.membership(user, thread).await?.ok_or(ParticipantError::NotIn)?;
-                let condition = ("unread = :u", ":u", n(gone.unread));
-                actions.push(tx_delete(
-                    table,
-                    key(keys::user_pk(user), keys::membership_sk(thread)),
-                    Some(condition),
-                ));
-                let unread = gone.unread as i64;
-                actions.push(self.counters_update(user, -1, -unread, -i64::from(unread > 0)));
+                actions.extend(self.leave(&gone));
             }
             match self.transact(actions).await {
                 Ok(()) => return Ok(()),
