@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make dev` and `make test`.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test package validate clean-local
+.PHONY: dev test bench package validate clean-local
 
 ## Run the API on http://localhost:9000 with demo data (DynamoDB Local on disk under .local/).
 dev:
@@ -11,10 +11,15 @@ dev:
 test:
 	scripts/test.sh
 
+## Measure cold start, size, warm overhead, DynamoDB work, cost, scale and load; writes
+## docs/performance.md and docs/cost.md (about 20 minutes here, most of it release builds).
+bench:
+	scripts/bench.sh
+
 ## Release builds of every function for arm64 Lambda (what `sam build` packages).
 package:
 	scripts/tools.sh install
-	eval "$$(scripts/tools.sh env)" && cargo lambda build --release --arm64 \
+	eval "$$(scripts/tools.sh env)" && cargo lambda build --release --arm64 --output-format zip \
 		-p token -p threads -p messages -p unread_count -p users -p admin -p purge
 
 ## Lint the SAM template only.

@@ -1,15 +1,23 @@
 //! Structured JSON logs through `tracing`.
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
 /// Installs a JSON subscriber once; the Lambda runtime's per-invocation span adds the request id.
+///
+/// `RUST_LOG` takes levels per target (`info`, `shared=debug,warn`). It is parsed as
+/// `Targets`, not `EnvFilter`, whose span-field filters need a regex engine in every package.
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .without_time()
-        .try_init();
+        .without_time();
+    let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
 }

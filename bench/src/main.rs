@@ -1,0 +1,307 @@
+//! `bench measure` runs every in-process and cold-start measurement and writes a results file;
+//! `bench report` adds the load run and prints the budget table, and writes it into the docs.
+//! `scripts/bench.sh` (`make bench`) runs both around the load generator.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bench::coldstart::{RuntimeApi, Start, http_event};
+use bench::local::Local;
+use bench::meter::Meter;
+use bench::replay::{Recorder, Stub};
+use bench::report::{Cold, Machine, Package, Results, Rss, splice};
+use bench::scenario::{Endpoint, Fixture, Size};
+use bench::stats::Summary;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "Measures cold start, package size, warm overhead, DynamoDB work and cost")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the measurements against DynamoDB Local and the release binaries.
+    Measure {
+        /// DynamoDB Local's URL.
+        #[arg(long, default_value = "http://127.0.0.1:8002")]
+        dynamodb: String,
+        /// Where the host release binaries are.
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        /// Where `cargo lambda build --release --arm64 --output-format zip` put the packages.
+        #[arg(long, default_value = "target/lambda")]
+        lambda_dir: PathBuf,
+        /// Cold starts per function.
+        #[arg(long, default_value_t = 21)]
+        starts: usize,
+        /// Timed requests per endpoint in the warm bench (fewer if its time budget runs out).
+        #[arg(long, default_value_t = 3000)]
+        warm_iterations: usize,
+        /// Messages in the large case's thread.
+        #[arg(long, default_value_t = Size::LARGE.messages)]
+        large_messages: usize,
+        /// Threads of the large case's reader.
+        #[arg(long, default_value_t = Size::LARGE.threads)]
+        large_threads: usize,
+        /// The results file.
+        #[arg(long, default_value = "target/bench/results.json")]
+        out: PathBuf,
+    },
+    /// Print the budget table and write the docs from a results file and a load run.
+    Report {
+        #[arg(long, default_value = "target/bench/results.json")]
+        results: PathBuf,
+        /// The load generator's `--json` output.
+        #[arg(long)]
+        load: Option<PathBuf>,
+        /// Peak RSS per function: lines of `<function> <KiB>`.
+        #[arg(long)]
+        rss: Option<PathBuf>,
+        /// Where performance.md and cost.md are.
+        #[arg(long, default_value = "docs")]
+        docs: PathBuf,
+    },
+}
+
+/// The functions whose cold start is measured, and the first request each gets.
+/// `hello-world` is the budget's baseline; `hello-dynamodb` shows what the SDK alone costs.
+const COLD_FUNCTIONS: [&str; 9] = [
+    "hello-world",
+    "hello-dynamodb",
+    "token",
+    "threads",
+    "messages",
+    "unread_count",
+    "users",
+    "admin",
+    "purge",
+];
+
+/// The functions that are deployed.
+const PACKAGED: [&str; 7] = ["token", "threads", "messages", "unread_count", "users", "admin", "purge"];
+
+async fn first_request(function: &str, app: &shared::App, fx: &Fixture) -> (String, Value) {
+    let endpoint = match function {
+        "hello-world" => return ("GET /".into(), http_event("GET", "/", None, None)),
+        "hello-dynamodb" => return ("GET / (one GetItem)".into(), http_event("GET", "/", None, None)),
+        "admin" => return ("GET /admin/login/".into(), http_event("GET", "/admin/login/", None, None)),
+        "purge" => return ("empty stream batch".into(), json!({ "Records": [] })),
+        "token" => Endpoint::Refresh,
+        "threads" => Endpoint::ListThreads,
+        "messages" => Endpoint::ListMessages,
+        "unread_count" => Endpoint::UnreadTotals,
+        "users" => Endpoint::Me,
+        other => unreachable!("no first request for {other}"),
+    };
+    (endpoint.label().to_owned(), endpoint.prepare(app, fx).await.event())
+}
+
+fn machine() -> Machine {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_owned(), |(_, v)| v.trim().to_owned());
+    let kib: f64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let run = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    Machine {
+        date: run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib: kib / 1024.0 / 1024.0,
+        os: format!("{} {}", run("uname", &["-s", "-r"]), std::env::consts::ARCH),
+        rustc: run("rustc", &["-V"]),
+    }
+}
+
+fn packages(lambda_dir: &Path, bin_dir: &Path) -> Vec<Package> {
+    PACKAGED
+        .iter()
+        .filter_map(|f| {
+            let zip = std::fs::metadata(lambda_dir.join(f).join("bootstrap.zip")).ok()?;
+            let binary = std::fs::metadata(bin_dir.join(f)).map_or(0, |m| m.len());
+            Some(Package { function: (*f).to_owned(), zip_bytes: zip.len(), binary_bytes: binary })
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    dynamodb: &str,
+    bin_dir: &Path,
+    lambda_dir: &Path,
+    starts: usize,
+    warm_iterations: usize,
+    large: Size,
+) -> Result<Results, Box<dyn std::error::Error>> {
+    let local = Local::new(dynamodb);
+    let meter = Meter::default();
+    let app = local.app(local.client_with(Some(meter.clone())));
+    app.store.create_table().await?;
+    let mut results =
+        Results { machine: machine(), large: (large.messages, large.threads), ..Default::default() };
+    results.packages = packages(lambda_dir, bin_dir);
+
+    eprintln!("bench: DynamoDB work, small case");
+    let small = Fixture::build(&app, Size::SMALL, |_, _| {}).await;
+    results.work_small = bench::work::measure(&app, &meter, &small).await;
+
+    eprintln!("bench: warm, in-process with DynamoDB answered from memory");
+    let recorder = Recorder::default();
+    let recording = local.app(local.client_with(Some(recorder.clone())));
+    let stub = Stub::new(&local);
+    let warm_fx = Fixture::build(&recording, Size::SMALL, |_, _| {}).await;
+    results.warm =
+        bench::warm::run(&recording, &recorder, &stub, &warm_fx, warm_iterations, Duration::from_secs(3))
+            .await?;
+
+    eprintln!("bench: cold starts ({starts} per function)");
+    let mut runtime = RuntimeApi::start().await?;
+    let env = local.env();
+    let mut samples: Vec<Vec<Start>> = vec![Vec::new(); COLD_FUNCTIONS.len()];
+    let mut requests = vec![String::new(); COLD_FUNCTIONS.len()];
+    // Rounds over every function, so that the machine's noise spreads over all of them alike.
+    for round in 0..starts {
+        for (i, function) in COLD_FUNCTIONS.iter().enumerate() {
+            let (request, event) = first_request(function, &app, &small).await;
+            let binary = bin_dir.join(function);
+            let took = runtime
+                .cold_start(&binary, &env, &event)
+                .await
+                .map_err(|e| format!("{function}: {e} (is {} built?)", binary.display()))?;
+            samples[i].push(took);
+            requests[i] = request;
+        }
+        eprint!("\rbench: cold start round {}/{starts}", round + 1);
+    }
+    eprintln!();
+    results.cold = COLD_FUNCTIONS
+        .iter()
+        .zip(samples)
+        .zip(requests)
+        .map(|((f, s), request)| Cold {
+            function: (*f).to_owned(),
+            request,
+            summary: Summary::of(s.iter().map(|s| s.total).collect()),
+            init: Summary::of(s.iter().map(|s| s.init).collect()),
+        })
+        .collect();
+
+    eprintln!("bench: DynamoDB work, {} messages and {} threads", large.messages, large.threads);
+    let big = Fixture::build(&app, large, |done, all| {
+        if done % 250 == 0 || done == all {
+            eprint!("\rbench: seeded {done}/{all} threads");
+        }
+    })
+    .await;
+    eprintln!();
+    results.work_large = bench::work::measure(&app, &meter, &big).await;
+    Ok(results)
+}
+
+fn report(
+    results: &Path,
+    load: Option<&Path>,
+    rss: Option<&Path>,
+    docs: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut r: Results = serde_json::from_str(&std::fs::read_to_string(results)?)?;
+    if let Some(load) = load {
+        r.load = Some(serde_json::from_str(&std::fs::read_to_string(load)?)?);
+    }
+    if let Some(rss) = rss {
+        r.rss = std::fs::read_to_string(rss)?
+            .lines()
+            .filter_map(|l| {
+                let (f, kib) = l.split_once(' ')?;
+                Some(Rss { function: f.to_owned(), peak_kib: kib.trim().parse().ok()? })
+            })
+            .collect();
+    }
+    let budgets = r.budget_table();
+    println!("{}\n\n{budgets}", r.machine_line());
+    println!("{}", r.load_table());
+    let performance = format!(
+        "{}\n\n### Budgets\n\n{budgets}\n### Load\n\n{}\n### Cold starts\n\n{}",
+        r.machine_line(),
+        r.load_table(),
+        cold_detail(&r)
+    );
+    let cost = format!("{}\n\n{}", r.machine_line(), r.cost_table());
+    for (file, generated) in [("performance.md", performance), ("cost.md", cost)] {
+        let path = docs.join(file);
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, splice(&doc, &generated))?;
+    }
+    let misses = r.misses();
+    if !misses.is_empty() {
+        eprintln!("bench: {} budgets not met (see the table)", misses.len());
+    }
+    Ok(())
+}
+
+fn cold_detail(r: &Results) -> String {
+    let hello = r.cold.iter().find(|c| c.function == "hello-world").map_or(f64::NAN, |c| c.init.p50_us);
+    let mut t = String::from(
+        "| Function | First request | init p50 | init vs hello-world | total min | total p50 | total p90 |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for c in &r.cold {
+        t.push_str(&format!(
+            "| {} | {} | {:.1} ms | {:.2}x | {:.1} ms | {:.1} ms | {:.1} ms |\n",
+            c.function,
+            c.request,
+            c.init.p50_us / 1000.0,
+            c.init.p50_us / hello,
+            c.summary.min_us / 1000.0,
+            c.summary.p50_us / 1000.0,
+            c.summary.p90_us / 1000.0
+        ));
+    }
+    t
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().command {
+        Command::Measure {
+            dynamodb,
+            bin_dir,
+            lambda_dir,
+            starts,
+            warm_iterations,
+            large_messages,
+            large_threads,
+            out,
+        } => {
+            let large = Size { messages: large_messages, threads: large_threads };
+            let results = measure(&dynamodb, &bin_dir, &lambda_dir, starts, warm_iterations, large).await?;
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
+            eprintln!("bench: wrote {}", out.display());
+        }
+        Command::Report { results, load, rss, docs } => {
+            report(&results, load.as_deref(), rss.as_deref(), &docs)?
+        }
+    }
+    Ok(())
+}

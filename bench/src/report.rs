@@ -1,0 +1,315 @@
+//! The results of a run, the budgets they are held to, and the tables `make bench` prints and
+//! writes into `docs/performance.md` and `docs/cost.md`.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::scenario::Endpoint;
+use crate::stats::Summary;
+use crate::warm::Warm;
+use crate::work::EndpointWork;
+
+/// Cold start budget: at most this many times hello-world's median.
+pub const COLD_RATIO_BUDGET: f64 = 1.5;
+/// Package budget: zipped `bootstrap` bytes.
+pub const ZIP_BUDGET_BYTES: u64 = 3_000_000;
+/// Warm budget: median in-process microseconds per request.
+pub const WARM_BUDGET_US: f64 = 100.0;
+/// Memory budget: peak RSS under load, KiB (40 MB).
+pub const RSS_BUDGET_KIB: u64 = 40 * 1000 * 1000 / 1024;
+
+/// Published on-demand prices, us-east-1, dollars per million.
+pub mod price {
+    /// DynamoDB read request units.
+    pub const READ_UNITS: f64 = 0.125;
+    /// DynamoDB write request units.
+    pub const WRITE_UNITS: f64 = 0.625;
+    /// Lambda requests.
+    pub const LAMBDA_REQUESTS: f64 = 0.20;
+    /// Lambda arm64 GB-seconds.
+    pub const LAMBDA_GB_SECONDS: f64 = 13.3334;
+    /// API Gateway HTTP API requests.
+    pub const HTTP_API_REQUESTS: f64 = 1.00;
+}
+
+/// Billed Lambda duration assumed per request besides our measured CPU time: DynamoDB round
+/// trips from Lambda are a few milliseconds each, so 20 ms covers the endpoints' 1 to 3
+/// sequential rounds with margin.
+pub const ASSUMED_IO_MS: f64 = 20.0;
+/// The memory size the template deploys, MB.
+pub const MEMORY_MB: f64 = 128.0;
+
+/// Where and when a run happened.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub date: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub os: String,
+    pub rustc: String,
+}
+
+/// Cold starts of one function.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cold {
+    pub function: String,
+    /// What the first request was.
+    pub request: String,
+    /// Process start to first response.
+    pub summary: Summary,
+    /// Process start to its first poll for an event.
+    pub init: Summary,
+}
+
+/// One function's package.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Package {
+    pub function: String,
+    pub zip_bytes: u64,
+    pub binary_bytes: u64,
+}
+
+/// Peak memory of one function process under load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rss {
+    pub function: String,
+    pub peak_kib: u64,
+}
+
+/// Everything one `make bench` measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub cold: Vec<Cold>,
+    pub packages: Vec<Package>,
+    pub warm: Vec<Warm>,
+    pub work_small: Vec<EndpointWork>,
+    pub work_large: Vec<EndpointWork>,
+    /// Messages and threads of the large case.
+    pub large: (usize, usize),
+    /// The load generator's JSON report.
+    pub load: Option<Value>,
+    pub rss: Vec<Rss>,
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "**NOT MET**" }
+}
+
+fn ms(us: f64) -> String {
+    format!("{:.1} ms", us / 1000.0)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+/// Dollars per million requests of an endpoint, by part.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    pub dynamodb: f64,
+    pub lambda: f64,
+    pub api: f64,
+}
+
+impl Cost {
+    /// From a request's capacity and our CPU time.
+    pub fn of(w: &EndpointWork, cpu_us: f64) -> Self {
+        let dynamodb = w.work.read_units * price::READ_UNITS + w.work.write_units * price::WRITE_UNITS;
+        let billed_s = (ASSUMED_IO_MS + cpu_us / 1000.0).ceil() / 1000.0;
+        let lambda = price::LAMBDA_REQUESTS + MEMORY_MB / 1024.0 * billed_s * price::LAMBDA_GB_SECONDS;
+        Self { dynamodb, lambda, api: price::HTTP_API_REQUESTS }
+    }
+
+    /// All parts.
+    pub fn total(self) -> f64 {
+        self.dynamodb + self.lambda + self.api
+    }
+}
+
+impl Results {
+    fn hello_p50(&self) -> Option<f64> {
+        self.cold.iter().find(|c| c.function == "hello-world").map(|c| c.summary.p50_us)
+    }
+
+    fn warm_of(&self, e: Endpoint) -> Option<&Warm> {
+        self.warm.iter().find(|w| w.endpoint == e)
+    }
+
+    /// Names of budgets not met.
+    pub fn misses(&self) -> Vec<String> {
+        let table = self.budget_table();
+        table.lines().filter(|l| l.contains("NOT MET")).map(|l| l.to_owned()).collect()
+    }
+
+    /// The one table: every budget, the measurement and whether it is met.
+    pub fn budget_table(&self) -> String {
+        let mut t = String::from("| Measure | Subject | Result | Budget | |\n|---|---|---|---|---|\n");
+        let hello = self.hello_p50();
+        for c in &self.cold {
+            let ratio = hello.map(|h| c.summary.p50_us / h).unwrap_or(f64::NAN);
+            let (budget, verdict) = match c.function.as_str() {
+                "hello-world" => ("baseline".to_owned(), "—"),
+                "hello-dynamodb" => ("reference: the SDK's floor".to_owned(), "—"),
+                _ => (format!("≤ {COLD_RATIO_BUDGET}x hello-world"), met(ratio <= COLD_RATIO_BUDGET)),
+            };
+            let _ = writeln!(
+                t,
+                "| Cold start (median of {}) | {} | {} ({ratio:.2}x) | {budget} | {verdict} |",
+                c.summary.n,
+                c.function,
+                ms(c.summary.p50_us),
+            );
+        }
+        for p in &self.packages {
+            let _ = writeln!(
+                t,
+                "| Zipped package, arm64 | {} | {} | ≤ {} | {} |",
+                p.function,
+                mb(p.zip_bytes),
+                mb(ZIP_BUDGET_BYTES),
+                met(p.zip_bytes <= ZIP_BUDGET_BYTES)
+            );
+        }
+        for w in &self.warm {
+            let _ = writeln!(
+                t,
+                "| Warm, our code (median of {}) | {} | {:.1} µs (whole handler {:.1} µs, SDK {:.1} µs) | < {WARM_BUDGET_US} µs | {} |",
+                w.ours.n,
+                w.endpoint.label(),
+                w.ours.p50_us,
+                w.total.p50_us,
+                w.sdk.p50_us,
+                met(w.ours.p50_us < WARM_BUDGET_US)
+            );
+        }
+        let (messages, threads) = self.large;
+        for (small, large) in self.work_small.iter().zip(&self.work_large) {
+            let same = small.work.calls() == large.work.calls()
+                && (small.work.read_units - large.work.read_units).abs() < 1e-9
+                && (small.work.write_units - large.work.write_units).abs() < 1e-9
+                && small.status == large.status;
+            let _ = writeln!(
+                t,
+                "| DynamoDB work at scale | {} | {} calls, {} RRU, {} WRU (small: {}, {}, {}) | same as small | {} |",
+                small.endpoint.label(),
+                large.work.calls(),
+                large.work.read_units,
+                large.work.write_units,
+                small.work.calls(),
+                small.work.read_units,
+                small.work.write_units,
+                met(same)
+            );
+        }
+        if !self.work_large.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n(Scale: the large case is a thread of {messages} messages and a reader in {threads} threads.)\n"
+            );
+        }
+        for r in &self.rss {
+            let _ = writeln!(
+                t,
+                "| Peak RSS under load | {} | {:.1} MB | ≤ 40 MB | {} |",
+                r.function,
+                r.peak_kib as f64 * 1024.0 / 1e6,
+                met(r.peak_kib <= RSS_BUDGET_KIB)
+            );
+        }
+        t
+    }
+
+    /// Machine line.
+    pub fn machine_line(&self) -> String {
+        let m = &self.machine;
+        format!(
+            "Run on {}: {}, {} cores, {:.0} GiB, {}, {}.",
+            m.date, m.cpu, m.cores, m.memory_gib, m.os, m.rustc
+        )
+    }
+
+    /// The load run's table.
+    pub fn load_table(&self) -> String {
+        let Some(load) = &self.load else { return "No load run in this result.\n".into() };
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "Against `{}`: {} virtual users for {} s.\n",
+            load["base_url"].as_str().unwrap_or("?"),
+            load["concurrency"],
+            load["duration_secs"]
+        );
+        t.push_str("| Endpoint | Requests | Errors | req/s | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n");
+        let rows = load["endpoints"].as_array().cloned().unwrap_or_default();
+        for r in rows.iter().chain(std::iter::once(&load["total"])) {
+            let name = r["endpoint"].as_str().unwrap_or("total");
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                t,
+                "| {name} | {} | {} | {:.1} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+                r["requests"],
+                r["errors"],
+                f("rps"),
+                f("p50_ms"),
+                f("p90_ms"),
+                f("p99_ms"),
+                f("max_ms")
+            );
+        }
+        t
+    }
+
+    /// The cost table: DynamoDB calls and units per endpoint, and dollars per million requests.
+    pub fn cost_table(&self) -> String {
+        let mut t = String::from(
+            "| Endpoint | DynamoDB calls | Operations | RRU | WRU | DynamoDB $ | Lambda $ | API Gateway $ | Total $ per million |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+        );
+        for w in &self.work_small {
+            let cpu = self.warm_of(w.endpoint).map_or(0.0, |x| x.total.p50_us);
+            let c = Cost::of(w, cpu);
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | **{:.2}** |",
+                w.endpoint.label(),
+                w.work.calls(),
+                w.work.operations.join(", "),
+                w.work.read_units,
+                w.work.write_units,
+                c.dynamodb,
+                c.lambda,
+                c.api,
+                c.total()
+            );
+        }
+        t
+    }
+}
+
+/// Replaces the text between `<!-- bench:begin -->` and `<!-- bench:end -->` in `doc`.
+pub fn splice(doc: &str, generated: &str) -> String {
+    const BEGIN: &str = "<!-- bench:begin -->";
+    const END: &str = "<!-- bench:end -->";
+    match (doc.find(BEGIN), doc.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{BEGIN}\n{generated}\n{}", &doc[..b], &doc[e..])
+        }
+        _ => format!("{doc}\n{BEGIN}\n{generated}\n{END}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_replaces_only_the_generated_part() {
+        let doc = "intro\n<!-- bench:begin -->\nold\n<!-- bench:end -->\noutro\n";
+        assert_eq!(splice(doc, "new"), "intro\n<!-- bench:begin -->\nnew\n<!-- bench:end -->\noutro\n");
+        assert!(splice("intro\n", "new").ends_with("<!-- bench:begin -->\nnew\n<!-- bench:end -->\n"));
+    }
+}

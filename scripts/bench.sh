@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make bench`: cold starts, package sizes, warm overhead, DynamoDB work and cost, scale, and a
+# load run with peak memory; prints the budget table and writes it into docs/performance.md and
+# docs/cost.md. Starts its own DynamoDB Local and API, and stops them however it ends.
+#
+#   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=16 make bench
+set -euo pipefail
+
+ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+
+DYNAMODB_PORT="${BENCH_DYNAMODB_PORT:-8002}"
+API_PORT="${BENCH_API_PORT:-9002}"
+STARTS="${BENCH_STARTS:-21}"
+LOAD_SECS="${BENCH_LOAD_SECS:-60}"
+LOAD_USERS="${BENCH_LOAD_USERS:-16}"
+LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
+LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
+FUNCTIONS=(token threads messages unread_count users admin purge)
+OUT="$ROOT/target/bench"
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+scripts/tools.sh install
+eval "$(scripts/tools.sh env)"
+mkdir -p "$OUT" "$ROOT/.local"
+
+watch_pid=""
+cleanup() {
+  if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
+  scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+pkgs=()
+for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
+
+step "release builds for this machine (cold starts and the load run use these)"
+# Separate invocations, so the bench's test utilities never end up in a function's build.
+cargo build --release "${pkgs[@]}" -p hello-world -p hello-dynamodb
+cargo build --release -p bench -p loadgen -p msgctl
+
+step "arm64 packages (what is deployed)"
+cargo lambda build --release --arm64 --output-format zip "${pkgs[@]}"
+
+step "DynamoDB Local (in memory, port $DYNAMODB_PORT)"
+scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
+scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT" --in-memory
+
+step "cold start, warm overhead, DynamoDB work and scale"
+target/release/bench measure --dynamodb "http://127.0.0.1:$DYNAMODB_PORT" --starts "$STARTS" \
+  --large-messages "$LARGE_MESSAGES" --large-threads "$LARGE_THREADS" --out "$OUT/results.json"
+
+step "load: $LOAD_USERS users for $LOAD_SECS s through cargo lambda watch --release on port $API_PORT"
+env_file=$(scripts/local-env.sh "$ROOT/.local/bench.env" "bench-load-$(date +%s)" "http://127.0.0.1:$DYNAMODB_PORT")
+password="load-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+(
+  set -a
+  # shellcheck disable=SC1090
+  source "$env_file"
+  set +a
+  target/release/msgctl create-table
+  for i in $(seq -f '%04g' 1 "$LOAD_USERS"); do
+    MSGCTL_PASSWORD="$password" target/release/msgctl create-user "load-$i" >/dev/null
+  done
+)
+setsid cargo lambda watch --release --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+  --env-file "$env_file" > "$ROOT/.local/bench-watch.log" 2>&1 &
+watch_pid=$!
+# The first request to each function starts its process; do that before the clock runs.
+for path in /api/unread_count/ /api/threads/ /api/threads/x/messages/ /api/users/me/ /api/token/refresh/; do
+  for _ in $(seq 1 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X GET "http://127.0.0.1:$API_PORT$path" || true)
+    if [[ "$code" =~ ^[1-5][0-9][0-9]$ && "$code" != 000 && "$code" != 502 ]]; then break; fi
+    sleep 1
+  done
+done
+LOADGEN_PASSWORD="$password" target/release/loadgen --base-url "http://127.0.0.1:$API_PORT" \
+  --users "$LOAD_USERS" --user-prefix load- --duration "$LOAD_SECS" --json "$OUT/load.json"
+
+# Peak resident memory (VmHWM) of each function process that served the load.
+: > "$OUT/rss.txt"
+for f in "${FUNCTIONS[@]}"; do
+  for pid in $(pgrep -x "$f" || true); do
+    kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    if [[ -n "$kib" ]]; then echo "$f $kib" >> "$OUT/rss.txt"; fi
+  done
+done
+kill -- "-$watch_pid" 2>/dev/null || true
+watch_pid=""
+
+step "report"
+target/release/bench report --results "$OUT/results.json" --load "$OUT/load.json" --rss "$OUT/rss.txt" --docs docs
