@@ -3,7 +3,7 @@
 # load run with peak memory; prints the budget table and writes it into docs/performance.md and
 # docs/cost.md. Starts its own DynamoDB Local and API, and stops them however it ends.
 #
-#   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=16 make bench
+#   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=8 make bench
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -13,7 +13,7 @@ DYNAMODB_PORT="${BENCH_DYNAMODB_PORT:-8002}"
 API_PORT="${BENCH_API_PORT:-9002}"
 STARTS="${BENCH_STARTS:-21}"
 LOAD_SECS="${BENCH_LOAD_SECS:-60}"
-LOAD_USERS="${BENCH_LOAD_USERS:-16}"
+LOAD_USERS="${BENCH_LOAD_USERS:-8}"
 LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
 LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
 FUNCTIONS=(token threads messages unread_count users admin purge)
@@ -35,9 +35,12 @@ pkgs=()
 for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
 
 step "release builds for this machine (cold starts and the load run use these)"
-# Separate invocations, so the bench's test utilities never end up in a function's build.
-cargo build --release "${pkgs[@]}" -p hello-world -p hello-dynamodb
-cargo build --release -p bench -p loadgen -p msgctl
+# The workspace's default members, exactly as `cargo lambda watch --release` builds them, so the
+# load run starts without compiling; the bench's own crates in a separate invocation so their
+# test utilities never end up in a function.
+cargo build --release --bins
+cargo build --release -p hello-world -p hello-dynamodb
+cargo build --release -p bench -p loadgen
 
 step "arm64 packages (what is deployed)"
 cargo lambda build --release --arm64 --output-format zip "${pkgs[@]}"

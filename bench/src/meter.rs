@@ -133,37 +133,39 @@ impl Intercept for Meter {
         // Failed calls (a cancelled transaction, say) are counted without their capacity: the
         // SDK's error types do not carry it.
         let name = cfg.load::<Metadata>().map_or("(unknown)", |m| m.name()).to_owned();
-        let (operation, capacity, write): (&str, Vec<&ConsumedCapacity>, bool) = match context
-            .output_or_error()
-        {
-            Err(_) => ("(error)", vec![], false),
+        let seen: Option<(Vec<&ConsumedCapacity>, bool)> = match context.output_or_error() {
+            Err(_) => None,
             Ok(out) => {
                 if let Some(o) = out.downcast_ref::<get_item::GetItemOutput>() {
-                    ("GetItem", o.consumed_capacity.iter().collect(), false)
+                    Some((o.consumed_capacity.iter().collect(), false))
                 } else if let Some(o) = out.downcast_ref::<query::QueryOutput>() {
-                    ("Query", o.consumed_capacity.iter().collect(), false)
+                    Some((o.consumed_capacity.iter().collect(), false))
                 } else if let Some(o) = out.downcast_ref::<batch_get_item::BatchGetItemOutput>() {
-                    ("BatchGetItem", o.consumed_capacity.iter().flatten().collect(), false)
+                    Some((o.consumed_capacity.iter().flatten().collect(), false))
                 } else if let Some(o) = out.downcast_ref::<transact_get_items::TransactGetItemsOutput>() {
-                    ("TransactGetItems", o.consumed_capacity.iter().flatten().collect(), false)
+                    Some((o.consumed_capacity.iter().flatten().collect(), false))
                 } else if let Some(o) = out.downcast_ref::<put_item::PutItemOutput>() {
-                    ("PutItem", o.consumed_capacity.iter().collect(), true)
+                    Some((o.consumed_capacity.iter().collect(), true))
                 } else if let Some(o) = out.downcast_ref::<update_item::UpdateItemOutput>() {
-                    ("UpdateItem", o.consumed_capacity.iter().collect(), true)
+                    Some((o.consumed_capacity.iter().collect(), true))
                 } else if let Some(o) = out.downcast_ref::<delete_item::DeleteItemOutput>() {
-                    ("DeleteItem", o.consumed_capacity.iter().collect(), true)
+                    Some((o.consumed_capacity.iter().collect(), true))
                 } else if let Some(o) = out.downcast_ref::<batch_write_item::BatchWriteItemOutput>() {
-                    ("BatchWriteItem", o.consumed_capacity.iter().flatten().collect(), true)
+                    Some((o.consumed_capacity.iter().flatten().collect(), true))
                 } else if let Some(o) = out.downcast_ref::<transact_write_items::TransactWriteItemsOutput>() {
-                    ("TransactWriteItems", o.consumed_capacity.iter().flatten().collect(), true)
+                    Some((o.consumed_capacity.iter().flatten().collect(), true))
                 } else {
-                    ("(other)", vec![], false)
+                    Some((vec![], false))
                 }
             }
         };
-        let (read_units, write_units) = units(&capacity, write);
-        let operation = if operation.starts_with('(') { format!("{name} (failed)") } else { name };
-        let call = Call { operation, read_units, write_units };
+        let call = match seen {
+            Some((capacity, write)) => {
+                let (read_units, write_units) = units(&capacity, write);
+                Call { operation: name, read_units, write_units }
+            }
+            None => Call { operation: format!("{name} (failed)"), read_units: 0.0, write_units: 0.0 },
+        };
         self.log.lock().expect("meter lock").push(call);
         Ok(())
     }

@@ -25,12 +25,6 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
-/// Hashes off the async threads: Argon2id takes tens of milliseconds by design.
-async fn hash(password: &str) -> String {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || password::hash(&password)).await.expect("hashing does not panic")
-}
-
 fn check_password(password: &str) -> Result<(), AccountError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
         return Err(AccountError::InvalidPassword);
@@ -51,7 +45,7 @@ pub async fn create_user(
     check_password(password)?;
     let new = NewUser {
         username: username.to_owned(),
-        password_hash: hash(password).await,
+        password_hash: password::hash(password),
         is_staff: staff,
         is_active: true,
         id: None,
@@ -70,7 +64,7 @@ pub async fn set_password(store: &Store, id: &UserId, password: &str) -> Result<
     if store.user(id).await?.is_none() {
         return Err(AccountError::NoUser);
     }
-    store.set_password_hash(id, &hash(password).await, true).await?;
+    store.set_password_hash(id, &password::hash(password), true).await?;
     Ok(())
 }
 
@@ -84,22 +78,22 @@ pub async fn check_credentials(
 ) -> Result<Option<User>, StoreError> {
     let user = store.user_by_username(username).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let candidate = password.to_owned();
-    let verdict = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => password::verify(&candidate, &hash),
+    // Argon2id runs on the request's own thread. A Lambda instance serves one request at a
+    // time, so there is nothing to keep responsive, while a blocking pool gives each of its
+    // threads a malloc arena that keeps Argon2's 19 MiB: 126 MB of RSS after 8 logins, measured.
+    let verdict = match stored {
+        Some(hash) => password::verify(password, &hash),
         None => {
-            password::verify_dummy(&candidate);
+            password::verify_dummy(password);
             Verdict::Mismatch
         }
-    })
-    .await
-    .expect("verification does not panic");
+    };
     let user = match (user, verdict) {
         (Some(user), Verdict::Match | Verdict::MatchNeedsRehash) if user.is_active => user,
         _ => return Ok(None),
     };
     if verdict == Verdict::MatchNeedsRehash {
-        store.set_password_hash(&user.id, &hash(password).await, false).await?;
+        store.set_password_hash(&user.id, &password::hash(password), false).await?;
         tracing::info!(user = %user.id, "password hash upgraded to argon2id");
     }
     Ok(Some(user))
