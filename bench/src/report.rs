@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::scenario::Endpoint;
+use crate::scenario::{Endpoint, Function};
 use crate::stats::Summary;
 use crate::warm::Warm;
 use crate::work::EndpointWork;
@@ -38,8 +38,16 @@ pub mod price {
 /// trips from Lambda are a few milliseconds each, so 20 ms covers the endpoints' 1 to 3
 /// sequential rounds with margin.
 pub const ASSUMED_IO_MS: f64 = 20.0;
-/// The memory size the template deploys, MB.
-pub const MEMORY_MB: f64 = 128.0;
+/// Memory at which Lambda gives a function one whole vCPU, MB.
+pub const FULL_CPU_MB: f64 = 1769.0;
+
+/// The memory size `template.yaml` gives the function serving an endpoint, MB.
+pub fn memory_mb(endpoint: Endpoint) -> f64 {
+    match endpoint.function() {
+        Function::Token => 512.0,
+        _ => 128.0,
+    }
+}
 
 /// Where and when a run happened.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -116,11 +124,14 @@ pub struct Cost {
 }
 
 impl Cost {
-    /// From a request's capacity and our CPU time.
+    /// From a request's capacity and its CPU time on a whole core, which Lambda stretches
+    /// below 1,769 MB in proportion to memory.
     pub fn of(w: &EndpointWork, cpu_us: f64) -> Self {
         let dynamodb = w.work.read_units * price::READ_UNITS + w.work.write_units * price::WRITE_UNITS;
-        let billed_s = (ASSUMED_IO_MS + cpu_us / 1000.0).ceil() / 1000.0;
-        let lambda = price::LAMBDA_REQUESTS + MEMORY_MB / 1024.0 * billed_s * price::LAMBDA_GB_SECONDS;
+        let memory = memory_mb(w.endpoint);
+        let cpu_ms = cpu_us / 1000.0 * (FULL_CPU_MB / memory).max(1.0);
+        let billed_s = (ASSUMED_IO_MS + cpu_ms).ceil() / 1000.0;
+        let lambda = price::LAMBDA_REQUESTS + memory / 1024.0 * billed_s * price::LAMBDA_GB_SECONDS;
         Self { dynamodb, lambda, api: price::HTTP_API_REQUESTS }
     }
 
