@@ -142,7 +142,6 @@ fn packages(lambda_dir: &Path, bin_dir: &Path) -> Vec<Package> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn measure(
     dynamodb: &str,
     bin_dir: &Path,
