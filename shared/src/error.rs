@@ -80,8 +80,8 @@ pub enum ApiError {
     MethodNotAllowed {
         /// The method that was used.
         method: String,
-        /// The methods the path answers, for the `Allow` header.
-        allow: &'static str,
+        /// The methods the path answers, for the `Allow` header (from `crate::routes`).
+        allow: String,
     },
     /// 413: the body is larger than we read.
     #[error("request body too large")]
@@ -194,7 +194,9 @@ impl ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
             }
             Self::MethodNotAllowed { allow, .. } => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    headers.insert(header::ALLOW, value);
+                }
             }
             Self::Throttled(secs) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));

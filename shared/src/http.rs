@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response, service_fn};
 use serde::Serialize;
 
@@ -37,24 +37,16 @@ pub fn no_content() -> HttpResponse {
 }
 
 /// The path split into segments, ignoring a trailing slash, so `/api/threads` and
-/// `/api/threads/` route alike. The Django app's `/api/v1/` prefix routes like `/api/`, so its
-/// clients only change their base URL.
+/// `/api/threads/` route alike. The Django app served its threads under `/api/v1/threads/`
+/// (and its tokens at `/api/token/`), so that prefix routes like `/api/threads/` and its clients
+/// only change their base URL; the template routes exactly these paths.
 pub fn segments(req: &Request) -> Vec<&str> {
     let path = req.uri().path();
     let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.starts_with(&["api", "v1"]) {
+    if segments.starts_with(&["api", "v1", "threads"]) {
         segments.remove(1);
     }
     segments
-}
-
-/// `Ok` when the request uses one of the allowed methods, else 405.
-pub fn allow(req: &Request, allowed: &[Method], header_value: &'static str) -> Result<(), ApiError> {
-    if allowed.contains(req.method()) {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed { method: req.method().to_string(), allow: header_value })
-    }
 }
 
 /// One query parameter, bounded in length.

@@ -9,6 +9,7 @@ use serde_json::Value;
 use shared::App;
 use shared::config::{Config, Keyring, Secret};
 use shared::ids::UserId;
+use shared::routes::Function;
 use shared::store::NewUser;
 
 /// Where the tests find DynamoDB Local (`make test` starts it and sets this).
@@ -99,19 +100,24 @@ impl TestApp {
         TestUser { id: user.id, token: pair.access, refresh: pair.refresh }
     }
 
-    /// Routes a request to the function API Gateway would call, in-process.
+    /// Routes a request to the function the route table names (API Gateway's `$default`, the
+    /// threads function, for paths it lacks), in-process.
     pub async fn send(&self, req: Request) -> Reply {
+        let function = shared::routes::find(&shared::http::segments(&req))
+            .map_or(Function::Threads, |m| m.route.function);
+        self.send_to(function, req).await
+    }
+
+    /// Hands a request to one function's handler, in-process.
+    pub async fn send_to(&self, function: Function, req: Request) -> Reply {
         let app = &*self.app;
-        let segments: Vec<String> = shared::http::segments(&req).into_iter().map(str::to_owned).collect();
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let response = match segments.as_slice() {
-            ["api", "token", ..] => token::handle(app, req).await,
-            ["api", "threads", _, "messages", ..] => messages::handle(app, req).await,
-            ["api", "threads", ..] => threads::handle(app, req).await,
-            ["api", "unread_count", ..] => unread_count::handle(app, req).await,
-            ["api", "users", ..] => users::handle(app, req).await,
-            ["admin", ..] => admin::handle(app, req).await,
-            _ => threads::handle(app, req).await,
+        let response = match function {
+            Function::Token => token::handle(app, req).await,
+            Function::Threads => threads::handle(app, req).await,
+            Function::Messages => messages::handle(app, req).await,
+            Function::UnreadCount => unread_count::handle(app, req).await,
+            Function::Users => users::handle(app, req).await,
+            Function::Admin => admin::handle(app, req).await,
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();

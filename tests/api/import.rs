@@ -3,10 +3,11 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser};
 
+/// The Django app's real export (a copy of the team's `shared/fixtures/django-dumpdata.json`,
+/// kept in the repository so that a fresh clone runs this test).
 fn fixture() -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap();
-    std::fs::read_to_string(root.join("shared/fixtures/django-dumpdata.json"))
-        .expect("../shared/fixtures/django-dumpdata.json beside the project")
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/django-dumpdata.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
 /// What the Django data says each user's unread count is, per thread pk.

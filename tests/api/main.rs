@@ -11,5 +11,6 @@ mod import;
 mod messages;
 mod misc;
 mod reliability;
+mod routes;
 mod threads;
 mod users;

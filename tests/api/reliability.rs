@@ -178,3 +178,58 @@ async fn five_senders_two_hundred_messages_each_while_others_read() {
         }
     }
 }
+
+/// The items left in a thread's partition.
+async fn partition(t: &TestApp, thread: &str) -> Vec<shared::store::Item> {
+    let out = t
+        .app
+        .store
+        .client()
+        .query()
+        .table_name(t.app.store.table())
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("THREAD#{thread}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.items.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_racing_a_thread_delete_is_201_or_404_and_leaves_no_orphan() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let (mut sent, mut refused) = (0, 0);
+    for round in 0..12 {
+        let id = t.thread(&alice, &[&bob, &carol]).await;
+        t.say(&id, &bob, "before").await;
+        let uri = format!("/api/threads/{id}/messages/");
+        let sends = futures_util::future::join_all(
+            [&bob, &carol, &bob].into_iter().map(|u| t.post(&uri, u, json!({"text": format!("r{round}")}))),
+        );
+        let thread_uri = format!("/api/threads/{id}/");
+        let (replies, deleted) = tokio::join!(sends, t.delete(&thread_uri, &alice));
+        assert_eq!(deleted.status, 204, "{deleted:?}");
+        for r in &replies {
+            assert!([201, 404].contains(&r.status), "a send racing a delete: {r:?}");
+        }
+        sent += replies.iter().filter(|r| r.status == 201).count();
+        refused += replies.iter().filter(|r| r.status == 404).count();
+
+        // Whatever won, the thread is gone for everyone and its partition purges to nothing.
+        for u in [&alice, &bob, &carol] {
+            assert_eq!(t.get(&format!("/api/threads/{id}/"), u).await.status, 404);
+            assert_eq!(t.unread(u).await, (0, 0), "{}", u.id);
+        }
+        let thread: shared::ids::ThreadId = id.parse().unwrap();
+        while let shared::store::purge::PurgeProgress::More { .. } =
+            t.app.store.purge_step(&thread, 100).await.unwrap()
+        {}
+        assert!(partition(&t, &id).await.is_empty(), "orphans left in {id}");
+    }
+    eprintln!("racing a delete: {sent} sends won, {refused} answered 404");
+    assert!(sent + refused == 36);
+}

@@ -5,16 +5,17 @@ mod views;
 
 use std::collections::HashMap;
 
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use maud::Markup;
 use shared::accounts::{self, AccountError, Login};
 use shared::body::{self, Fields};
-use shared::http::{HttpResponse, allow, client_address, query_param, segments};
+use shared::http::{HttpResponse, client_address, query_param};
 use shared::ids::{ThreadId, UserId};
 use shared::model::{Thread, User, is_username_char};
 use shared::pagination::{envelope, page_request};
+use shared::routes::{self, Handler};
 use shared::store::{DeleteThreadError, ParticipantError};
 use shared::{ApiError, App};
 
@@ -85,12 +86,22 @@ fn error_page(e: &ApiError) -> HttpResponse {
         _ => "Bad request.",
     };
     let ctx = Ctx { csrf: String::new(), cookies: Vec::new() };
-    ctx.page(status, text, None, maud::html! { h1 { (text) } p { a href="/admin/" { "Back to the panel" } } })
+    let mut page = ctx.page(
+        status,
+        text,
+        None,
+        maud::html! { h1 { (text) } p { a href="/admin/" { "Back to the panel" } } },
+    );
+    if let ApiError::MethodNotAllowed { allow, .. } = e
+        && let Ok(value) = HeaderValue::from_str(allow)
+    {
+        page.headers_mut().insert(ALLOW, value);
+    }
+    page
 }
 
 async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiError> {
-    let segments = segments(req);
-    let Some((&"admin", rest)) = segments.split_first() else { return Err(ApiError::NotFound) };
+    let (handler, matched) = routes::resolve(req)?;
     let post = req.method() == Method::POST;
     let form = if post {
         let form = body::parse(req).await?;
@@ -101,76 +112,51 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
     } else {
         None
     };
-    if let ["login"] = rest {
-        allow(req, &[Method::GET, Method::POST], "GET, POST")?;
+    if handler == Handler::AdminLogin {
         return login(app, req, ctx, form).await;
     }
     let Some(staff) = session::staff(app, req).await? else {
         return Ok(ctx.redirect("/admin/login/"));
     };
     let form = form.unwrap_or_default();
-    match rest {
-        [] => Ok(ctx.redirect("/admin/threads/")),
-        ["logout"] => {
-            allow(req, &[Method::POST], "POST")?;
+    let thread_id = || matched.param("thread").parse::<ThreadId>().map_err(|_| ApiError::NotFound);
+    match handler {
+        Handler::AdminHome => Ok(ctx.redirect("/admin/threads/")),
+        Handler::AdminLogout => {
             let mut ctx = ctx;
             ctx.cookies.push(session::end());
             Ok(ctx.redirect("/admin/login/"))
         }
-        ["threads"] => {
-            allow(req, &[Method::GET], "GET")?;
-            threads(app, req, ctx, &staff).await
+        Handler::AdminThreads => threads(app, req, ctx, &staff).await,
+        Handler::AdminThread => thread(app, req, ctx, &staff, &thread_id()?).await,
+        Handler::AdminAddParticipant | Handler::AdminRemoveParticipant => {
+            let add = handler == Handler::AdminAddParticipant;
+            participants(app, ctx, &thread_id()?, add, &form).await
         }
-        ["threads", id, action @ ..] => {
-            let id: ThreadId = id.parse().map_err(|_| ApiError::NotFound)?;
-            match action {
-                [] => {
-                    allow(req, &[Method::GET], "GET")?;
-                    thread(app, req, ctx, &staff, &id).await
-                }
-                ["participants", change @ ("add" | "remove")] => {
-                    allow(req, &[Method::POST], "POST")?;
-                    participants(app, ctx, &id, change == &"add", &form).await
-                }
-                ["delete"] => {
-                    allow(req, &[Method::POST], "POST")?;
-                    match app.store.delete_thread(&id, None).await {
-                        Ok(()) => Ok(ctx.redirect("/admin/threads/?done=deleted")),
-                        Err(DeleteThreadError::NotFound) => Err(ApiError::NotFound),
-                        Err(DeleteThreadError::NotOwner) => unreachable!("administrators delete any thread"),
-                        Err(DeleteThreadError::Store(e)) => Err(e.into()),
-                    }
-                }
-                _ => Err(ApiError::NotFound),
-            }
-        }
-        ["users"] => {
-            allow(req, &[Method::GET], "GET")?;
-            users(app, req, ctx, &staff).await
-        }
-        ["users", "new"] => {
-            allow(req, &[Method::GET, Method::POST], "GET, POST")?;
-            new_user(app, ctx, &staff, post.then_some(&form)).await
-        }
-        ["users", id, action @ ..] => {
-            let id: UserId = id.parse().map_err(|_| ApiError::NotFound)?;
+        Handler::AdminDeleteThread => match app.store.delete_thread(&thread_id()?, None).await {
+            Ok(()) => Ok(ctx.redirect("/admin/threads/?done=deleted")),
+            Err(DeleteThreadError::NotFound) => Err(ApiError::NotFound),
+            Err(DeleteThreadError::NotOwner) => unreachable!("administrators delete any thread"),
+            Err(DeleteThreadError::Store(e)) => Err(e.into()),
+        },
+        Handler::AdminUsers => users(app, req, ctx, &staff).await,
+        Handler::AdminNewUser => new_user(app, ctx, &staff, post.then_some(&form)).await,
+        Handler::AdminUser | Handler::AdminUserFlags | Handler::AdminUserPassword => {
+            let id: UserId = matched.param("user").parse().map_err(|_| ApiError::NotFound)?;
             let user = app.store.user(&id).await?.ok_or(ApiError::NotFound)?;
-            match action {
-                [] => {
-                    allow(req, &[Method::GET], "GET")?;
+            match handler {
+                Handler::AdminUser => {
                     let notice = notice(req)?;
                     let error = query_param(req, "error")?.map(|_| "The password must be 1 to 1024 bytes.");
                     let body = views::user(&user, &ctx.csrf, notice, error);
                     Ok(ctx.page(StatusCode::OK, &user.username, Some(&staff), body))
                 }
-                ["flags"] => {
-                    allow(req, &[Method::POST], "POST")?;
+                Handler::AdminUserFlags => {
                     let on = |name: &str| form.text(name).is_some_and(|v| v == "on");
                     app.store.set_flags(&id, on("is_active"), on("is_staff")).await?;
                     Ok(ctx.redirect(&format!("/admin/users/{id}/?done=saved")))
                 }
-                ["password"] => {
-                    allow(req, &[Method::POST], "POST")?;
+                _ => {
                     let password = form.text("password").unwrap_or_default();
                     match accounts::set_password(&app.store, &id, &password).await {
                         Ok(()) => Ok(ctx.redirect(&format!("/admin/users/{id}/?done=password"))),
@@ -178,7 +164,6 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
                         Err(_) => Ok(ctx.redirect(&format!("/admin/users/{id}/?error=password"))),
                     }
                 }
-                _ => Err(ApiError::NotFound),
             }
         }
         _ => Err(ApiError::NotFound),
@@ -249,10 +234,10 @@ async fn threads(app: &App, req: &Request, ctx: Ctx, staff: &User) -> Result<Htt
     let keep = if query.is_empty() { vec![] } else { vec![("q", query.clone())] };
     let page = page_request(app, req, format!("admin-threads:{query}"), keep)?;
     let slice = if query.is_empty() {
-        app.store.list_all_threads(&page).await?
+        app.store.list_all_threads(page.spec()).await?
     } else {
         match app.store.user_by_username(&query).await? {
-            Some(user) => app.store.list_threads(&user.id, &page).await?.map(|m| m.thread),
+            Some(user) => app.store.list_threads(&user.id, page.spec()).await?.map(|m| m.thread),
             None => {
                 notice = Some("No user has exactly that username.");
                 shared::pagination::Slice::empty()
@@ -275,7 +260,7 @@ async fn thread(
 ) -> Result<HttpResponse, ApiError> {
     let t = app.store.thread(id).await?.ok_or(ApiError::NotFound)?;
     let page = page_request(app, req, format!("admin-messages:{id}"), vec![])?;
-    let messages = envelope(app, req, &page, 0, app.store.list_messages(id, &page).await?, |m| m);
+    let messages = envelope(app, req, &page, 0, app.store.list_messages(id, page.spec()).await?, |m| m);
     let names = usernames_of(app, std::slice::from_ref(&t)).await?;
     let body = views::thread(
         &t,
@@ -330,7 +315,7 @@ async fn users(app: &App, req: &Request, ctx: Ctx, staff: &User) -> Result<HttpR
     let keep = if query.is_empty() { vec![] } else { vec![("q", query.clone())] };
     let page = page_request(app, req, format!("admin-users:{}", query.to_lowercase()), keep)?;
     let slice = if valid {
-        app.store.search_users(&query, true, &page).await?
+        app.store.search_users(&query, true, page.spec()).await?
     } else {
         shared::pagination::Slice::empty()
     };

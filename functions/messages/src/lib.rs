@@ -1,20 +1,21 @@
 //! `/api/threads/{id}/messages/...`: list (and mark read), send, detail, per-thread unread count.
 
 use lambda_http::Request;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use serde_json::json;
 use shared::auth::authenticate;
 use shared::body;
 use shared::error::FieldErrors;
-use shared::http::{HttpResponse, allow, json_response, ok, respond, segments};
+use shared::http::{HttpResponse, json_response, ok, respond};
 use shared::ids::{MessageId, ThreadId, UserId};
 use shared::model::{MAX_TEXT_CHARS, Membership, MessageDetail};
+use shared::pagination::{envelope, page_request};
+use shared::routes::{self, Handler};
+use shared::store::SendOutcome;
+use shared::{ApiError, App};
 
 /// Longest `client_id` a client may use to make a send idempotent.
 const MAX_CLIENT_ID_CHARS: usize = 64;
-use shared::pagination::{envelope, page_request};
-use shared::store::SendOutcome;
-use shared::{ApiError, App};
 
 /// Handles one request.
 pub async fn handle(app: &App, req: Request) -> HttpResponse {
@@ -22,26 +23,23 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let segments = segments(req);
-    let ["api", "threads", thread, "messages", rest @ ..] = segments.as_slice() else {
+    let (handler, matched) = routes::resolve(req)?;
+    if !matches!(
+        handler,
+        Handler::ListMessages | Handler::SendMessage | Handler::ThreadUnreadCount | Handler::ReadMessage
+    ) {
         return Err(ApiError::NotFound);
-    };
-    match rest {
-        [] => allow(req, &[Method::GET, Method::POST], "GET, POST")?,
-        [_] => allow(req, &[Method::GET], "GET")?,
-        _ => return Err(ApiError::NotFound),
     }
     let user = authenticate(app, req)?;
-    let thread: ThreadId = thread.parse().map_err(|_| ApiError::NotFound)?;
-    match rest {
-        [] if req.method() == Method::POST => send(app, req, &user, &thread).await,
-        [] => list(app, req, &user, &thread).await,
-        ["unread_count"] => {
+    let thread: ThreadId = matched.param("thread").parse().map_err(|_| ApiError::NotFound)?;
+    match handler {
+        Handler::SendMessage => send(app, req, &user, &thread).await,
+        Handler::ListMessages => list(app, req, &user, &thread).await,
+        Handler::ThreadUnreadCount => {
             let m = member(app, &user, &thread).await?;
             Ok(ok(&json!({ "unread_count": m.unread })))
         }
-        [id] => detail(app, &user, &thread, id).await,
-        _ => Err(ApiError::NotFound),
+        _ => detail(app, &user, &thread, matched.param("message")).await,
     }
 }
 
@@ -53,7 +51,7 @@ async fn member(app: &App, user: &UserId, thread: &ThreadId) -> Result<Membershi
 async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
     let membership = member(app, user, thread).await?;
     let page = page_request(app, req, format!("messages:{thread}:{user}"), vec![])?;
-    let slice = app.store.list_messages(thread, &page).await?;
+    let slice = app.store.list_messages(thread, page.spec()).await?;
     let newest = slice.items.iter().map(|m| m.id.seq).max();
     let count = membership.thread.message_count;
     if let Some(newest) = newest {

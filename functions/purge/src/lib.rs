@@ -23,7 +23,7 @@ pub fn threads_to_purge(event: &Event) -> Vec<ThreadId> {
             if key.pointer("/SK/S")?.as_str()? != keys::PURGE {
                 return None;
             }
-            key.pointer("/PK/S")?.as_str()?.strip_prefix("THREAD#")?.parse().ok()
+            keys::parse_thread_pk(key.pointer("/PK/S")?.as_str()?)
         })
         .collect()
 }

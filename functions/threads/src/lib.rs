@@ -1,15 +1,16 @@
 //! `/api/threads/` (list, create) and `/api/threads/{id}/` (read, delete).
 
 use lambda_http::Request;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use serde_json::Value;
 use shared::auth::authenticate;
 use shared::body::{self, type_name};
 use shared::error::FieldErrors;
-use shared::http::{HttpResponse, allow, json_response, no_content, ok, respond, segments};
+use shared::http::{HttpResponse, json_response, no_content, ok, respond};
 use shared::ids::{ThreadId, UserId};
 use shared::model::{MAX_PARTICIPANTS, ThreadView};
 use shared::pagination::{envelope, page_request};
+use shared::routes::{self, Handler};
 use shared::store::{CreateThreadError, CreateThreadOutcome, DeleteThreadError};
 use shared::{ApiError, App};
 
@@ -19,16 +20,14 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match segments(req).as_slice() {
-        ["api", "threads"] => {
-            allow(req, &[Method::GET, Method::POST], "GET, POST")?;
-            if req.method() == Method::GET { list(app, req).await } else { create(app, req).await }
-        }
-        ["api", "threads", id] => {
-            allow(req, &[Method::GET, Method::DELETE], "GET, DELETE")?;
+    let (handler, matched) = routes::resolve(req)?;
+    match handler {
+        Handler::ListThreads => list(app, req).await,
+        Handler::CreateThread => create(app, req).await,
+        Handler::ReadThread | Handler::DeleteThread => {
             let user = authenticate(app, req)?;
-            let thread: ThreadId = id.parse().map_err(|_| ApiError::NotFound)?;
-            if req.method() == Method::GET {
+            let thread: ThreadId = matched.param("thread").parse().map_err(|_| ApiError::NotFound)?;
+            if handler == Handler::ReadThread {
                 read(app, &user, &thread).await
             } else {
                 delete(app, &user, &thread).await
@@ -42,7 +41,7 @@ async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
     let page = page_request(app, req, format!("threads:{user}"), vec![])?;
     let (slice, counters) =
-        tokio::try_join!(app.store.list_threads(&user, &page), app.store.counters(&user))?;
+        tokio::try_join!(app.store.list_threads(&user, page.spec()), app.store.counters(&user))?;
     let body = envelope(app, req, &page, counters.thread_count, slice, ThreadView::from);
     Ok(ok(&body))
 }

@@ -1,14 +1,14 @@
 //! `POST /api/token/` and `POST /api/token/refresh/`.
 
 use lambda_http::Request;
-use lambda_http::http::Method;
 use shared::accounts::{self, Login};
 use shared::body;
 use shared::error::FieldErrors;
-use shared::http::{HttpResponse, allow, client_address, ok, respond, segments};
+use shared::http::{HttpResponse, client_address, ok, respond};
 use shared::jwt::TokenType;
 use shared::model::MAX_USERNAME_CHARS;
 use shared::password::MAX_PASSWORD_LEN;
+use shared::routes::{self, Handler};
 use shared::store::RefreshRejected;
 use shared::{ApiError, App};
 
@@ -18,15 +18,9 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match segments(req).as_slice() {
-        ["api", "token"] => {
-            allow(req, &[Method::POST], "POST")?;
-            obtain(app, req).await
-        }
-        ["api", "token", "refresh"] => {
-            allow(req, &[Method::POST], "POST")?;
-            refresh(app, req).await
-        }
+    match routes::resolve(req)?.0 {
+        Handler::ObtainToken => obtain(app, req).await,
+        Handler::RefreshToken => refresh(app, req).await,
         _ => Err(ApiError::NotFound),
     }
 }

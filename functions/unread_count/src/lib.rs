@@ -1,10 +1,10 @@
 //! `GET /api/unread_count/`: the caller's unread totals, one GetItem.
 
 use lambda_http::Request;
-use lambda_http::http::Method;
 use serde_json::json;
 use shared::auth::authenticate;
-use shared::http::{HttpResponse, allow, ok, respond, segments};
+use shared::http::{HttpResponse, ok, respond};
+use shared::routes::{self, Handler};
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -13,9 +13,8 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match segments(req).as_slice() {
-        ["api", "unread_count"] => {
-            allow(req, &[Method::GET], "GET")?;
+    match routes::resolve(req)?.0 {
+        Handler::UnreadCount => {
             let user = authenticate(app, req)?;
             let counters = app.store.counters(&user).await?;
             Ok(ok(&json!({

@@ -1,11 +1,11 @@
 //! `GET /api/users/?search=` and `GET /api/users/me/`.
 
 use lambda_http::Request;
-use lambda_http::http::Method;
 use shared::auth::authenticate;
-use shared::http::{HttpResponse, allow, ok, query_param, respond, segments};
+use shared::http::{HttpResponse, ok, query_param, respond};
 use shared::model::{MAX_USERNAME_CHARS, Me, UserSummary, is_username_char};
 use shared::pagination::{envelope, page_request};
+use shared::routes::{self, Handler};
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -14,15 +14,9 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match segments(req).as_slice() {
-        ["api", "users"] => {
-            allow(req, &[Method::GET], "GET")?;
-            search(app, req).await
-        }
-        ["api", "users", "me"] => {
-            allow(req, &[Method::GET], "GET")?;
-            me(app, req).await
-        }
+    match routes::resolve(req)?.0 {
+        Handler::SearchUsers => search(app, req).await,
+        Handler::Me => me(app, req).await,
         _ => Err(ApiError::NotFound),
     }
 }
@@ -37,7 +31,7 @@ async fn search(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let keep = if prefix.is_empty() { vec![] } else { vec![("search", prefix.clone())] };
     let page = page_request(app, req, format!("users:{}", prefix.to_lowercase()), keep)?;
     let (slice, count) = tokio::try_join!(
-        app.store.search_users(&prefix, false, &page),
+        app.store.search_users(&prefix, false, page.spec()),
         app.store.count_users(&prefix, false)
     )?;
     let body = envelope(app, req, &page, count, slice, |u| UserSummary { id: u.id, username: u.username });

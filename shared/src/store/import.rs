@@ -2,9 +2,9 @@
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
-use super::items::{MembershipItem, MessageItem, ThreadItem, encode};
+use super::items::{MembershipItem, MessageItem, ParticipantSetItem, ReadEventItem, ThreadItem, encode};
 use super::threads::participant_set_hash;
-use super::{Item, Store, StoreError, key, keys, s, tx_put};
+use super::{Item, Step, Store, StoreError, Tx, key, keys, tx_put};
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
 use crate::model::{Message, Thread};
 use crate::timestamp::Timestamp;
@@ -91,11 +91,7 @@ impl Store {
             last = Some(message);
         }
         for (user, index, read_at) in &thread.reads {
-            let mut event =
-                key(keys::thread_pk(&thread.id), keys::read_event_sk(user, Seq(*index as u64 + 1)));
-            event.insert("user".into(), s(user.as_str()));
-            event.insert("read_at".into(), s(read_at.to_string()));
-            puts.push(event);
+            puts.push(encode(&ReadEventItem::new(&thread.id, user, Seq(*index as u64 + 1), *read_at))?);
         }
         let puts = puts
             .into_iter()
@@ -118,22 +114,23 @@ impl Store {
         };
         let pset = participant_set_hash(&thread.participants);
         let meta = ThreadItem::new(&record, pset.clone());
-        let mut reservation = key(keys::participant_set_pk(&pset), keys::PARTICIPANT_SET);
-        reservation.insert("thread".into(), s(thread.id.as_str()));
-        let mut actions = vec![
-            tx_put(self.table(), encode(&meta)?, Some("attribute_not_exists(PK)")),
-            tx_put(self.table(), reservation, Some("attribute_not_exists(PK)")),
-        ];
+        let reservation = encode(&ParticipantSetItem::new(&pset, &thread.id))?;
+        let mut tx = Tx::default();
+        tx.push(Step::Thread, tx_put(self.table(), encode(&meta)?, Some("attribute_not_exists(PK)")));
+        tx.push(Step::ParticipantSet, tx_put(self.table(), reservation, Some("attribute_not_exists(PK)")));
         for p in &thread.participants {
             let state = read_state(thread, p);
             let member = MembershipItem::new(&record, p, state.unread, state.read_seq, state.sent);
-            actions.push(tx_put(self.table(), encode(&member)?, None));
-            actions.push(self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)));
+            tx.push(Step::Membership, tx_put(self.table(), encode(&member)?, None));
+            tx.push(
+                Step::Counters,
+                self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)),
+            );
         }
-        match self.transact(actions).await {
+        match self.transact(tx).await {
             Ok(()) => Ok(Imported::Written),
-            Err(f) if f.failed_condition(0) => Ok(Imported::AlreadyThere),
-            Err(f) if f.failed_condition(1) => Err(StoreError::Corrupt(format!(
+            Err(f) if f.failed(Step::Thread) => Ok(Imported::AlreadyThere),
+            Err(f) if f.failed(Step::ParticipantSet) => Err(StoreError::Corrupt(format!(
                 "thread {}: another thread already has exactly these participants",
                 thread.id
             ))),

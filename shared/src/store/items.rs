@@ -1,11 +1,34 @@
-//! Item shapes as stored, and their conversions to domain records.
+//! Item shapes as stored, one type per item kind of `docs/data-model.md`, and their
+//! conversions to domain records. Attribute names used outside these types are the constants
+//! in [`attr`]; the round-trip tests below check that each type writes those names.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
-use crate::model::{Membership, Message, Thread, User};
+use crate::model::{Counters, Membership, Message, Thread, User};
 use crate::timestamp::Timestamp;
+
+/// Attribute names that code outside the item types reads or writes by name (keys, index keys,
+/// and the attributes of conditions and update expressions).
+pub mod attr {
+    /// Partition key.
+    pub const PK: &str = "PK";
+    /// Sort key.
+    pub const SK: &str = "SK";
+    /// GSI1 partition key.
+    pub const GSI1PK: &str = "GSI1PK";
+    /// GSI1 sort key.
+    pub const GSI1SK: &str = "GSI1SK";
+    /// GSI2 partition key.
+    pub const GSI2PK: &str = "GSI2PK";
+    /// GSI2 sort key.
+    pub const GSI2SK: &str = "GSI2SK";
+    /// When DynamoDB may remove the item (seconds since the epoch): the table's TTL attribute.
+    pub const EXPIRES_AT: &str = "expires_at";
+    /// Whether a user may log in (users are listed for search only when active).
+    pub const IS_ACTIVE: &str = "is_active";
+}
 
 /// A user's profile.
 #[derive(Debug, Serialize, Deserialize)]
@@ -181,6 +204,125 @@ impl MembershipItem {
     }
 }
 
+/// The record that makes one send happen once (see `messages::send_key`), and that an import
+/// leaves behind for each message it wrote.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SendKeyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    /// The message the send wrote.
+    pub seq: u64,
+    /// SHA-256 of the text, so a reused key with another text is told apart.
+    pub text_hash: String,
+    pub expires_at: i64,
+}
+
+/// A member's read marker moved to `seq` (in the sort key) at `read_at`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadEventItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user: UserId,
+    pub read_at: Timestamp,
+}
+
+impl ReadEventItem {
+    pub fn new(thread: &ThreadId, user: &UserId, seq: Seq, read_at: Timestamp) -> Self {
+        Self { pk: keys::thread_pk(thread), sk: keys::read_event_sk(user, seq), user: user.clone(), read_at }
+    }
+}
+
+/// What GSI2 projects of a message: how many messages its sender had sent by then.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SenderIndexEntry {
+    pub sender_seq: u64,
+}
+
+/// The reservation of a participant set by the thread that has it.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ParticipantSetItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub thread: ThreadId,
+}
+
+impl ParticipantSetItem {
+    pub fn new(pset: &str, thread: &ThreadId) -> Self {
+        Self {
+            pk: keys::participant_set_pk(pset),
+            sk: keys::PARTICIPANT_SET.to_owned(),
+            thread: thread.clone(),
+        }
+    }
+}
+
+/// The reservation of a username by the user that has it.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UsernameItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user_id: UserId,
+}
+
+impl UsernameItem {
+    pub fn new(username: &str, user: &UserId) -> Self {
+        Self { pk: keys::username_pk(username), sk: keys::USERNAME.to_owned(), user_id: user.clone() }
+    }
+}
+
+/// A user's totals (written only by `ADD` in the transactions that change them).
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CountersItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// A refresh token's id, once the token has been used; it expires with the token.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UsedTokenItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub expires_at: i64,
+}
+
+impl UsedTokenItem {
+    pub fn new(jti: &str, expires_at: i64) -> Self {
+        Self { pk: keys::jti_pk(jti), sk: keys::JTI.to_owned(), expires_at }
+    }
+}
+
+/// The marker of a deleted thread whose items are still being purged; each purge step that
+/// leaves items behind bumps `rounds`, and the stream calls the purge again.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PurgeMarkerItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(default)]
+    pub rounds: u64,
+}
+
+impl PurgeMarkerItem {
+    pub fn new(thread: &ThreadId) -> Self {
+        Self { pk: keys::thread_pk(thread), sk: keys::PURGE.to_owned(), rounds: 0 }
+    }
+}
+
 /// Decodes an item into a record type.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     Ok(serde_dynamo::from_item(item)?)
@@ -189,4 +331,114 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, St
 /// Encodes a record into an item.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     Ok(serde_dynamo::to_item(value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T>(value: &T) -> Item
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let item = encode(value).unwrap();
+        let back: T = decode(item.clone()).unwrap();
+        assert_eq!(&back, value);
+        assert!(item.contains_key(attr::PK) && item.contains_key(attr::SK), "{item:?}");
+        item
+    }
+
+    fn thread() -> Thread {
+        let t: ThreadId = "0190a1b2c3d4e5f6a7b8c9d0e1f2a3b4".parse().unwrap();
+        let (a, b): (UserId, UserId) = ("ua".parse().unwrap(), "ub".parse().unwrap());
+        let now: Timestamp = "2026-01-02T03:04:05.678901Z".parse().unwrap();
+        let message = Message {
+            id: MessageId { thread: t.clone(), seq: Seq(3) },
+            thread: t.clone(),
+            sender: a.clone(),
+            text: "hi".into(),
+            created: now,
+        };
+        Thread {
+            id: t,
+            participants: vec![a.clone(), b],
+            owner: a,
+            created: now,
+            updated: now,
+            message_count: 3,
+            last_message: Some(message),
+        }
+    }
+
+    #[test]
+    fn user_items_round_trip() {
+        let user = User {
+            id: "u1".parse().unwrap(),
+            username: "Ålice".into(),
+            password_hash: "$argon2id$...".into(),
+            is_active: true,
+            is_staff: false,
+            token_version: 2,
+            date_joined: Timestamp::now(),
+        };
+        let item = encode(&UserItem::new(&user)).unwrap();
+        assert!(item.contains_key(attr::GSI1PK) && item.contains_key(attr::IS_ACTIVE));
+        assert_eq!(decode::<UserItem>(item).unwrap().into_user(), user);
+        round_trip(&UsernameItem::new("Ålice", &user.id));
+    }
+
+    #[test]
+    fn thread_items_round_trip() {
+        let t = thread();
+        let message = t.last_message.clone().unwrap();
+        let item = encode(&MessageItem::new(&message, 2)).unwrap();
+        assert!(item.contains_key(attr::GSI2PK) && item.contains_key(attr::GSI2SK));
+        let entry: SenderIndexEntry = decode(item.clone()).unwrap();
+        assert_eq!(entry.sender_seq, 2);
+        assert_eq!(decode::<MessageItem>(item).unwrap().into_message(), message);
+
+        let item = encode(&ThreadItem::new(&t, "abc".into())).unwrap();
+        let back: ThreadItem = decode(item).unwrap();
+        assert_eq!((back.thread, back.pset), (t.clone(), "abc".to_owned()));
+
+        let m = MembershipItem::new(&t, &t.participants[1], 2, 1, 0);
+        let item = encode(&m).unwrap();
+        assert!(item.contains_key(attr::GSI1SK));
+        let back = decode::<MembershipItem>(item).unwrap().into_membership();
+        assert_eq!(
+            (back.thread, back.unread, back.read_seq, back.user),
+            (t.clone(), 2, Seq(1), t.participants[1].clone())
+        );
+
+        round_trip(&ReadEventItem::new(&t.id, &t.participants[1], Seq(3), t.updated));
+        round_trip(&ParticipantSetItem::new("abc", &t.id));
+        round_trip(&PurgeMarkerItem::new(&t.id));
+    }
+
+    #[test]
+    fn expiring_items_use_the_tables_ttl_attribute() {
+        assert_eq!(attr::EXPIRES_AT, super::super::table::TTL_ATTRIBUTE);
+        let item = round_trip(&UsedTokenItem::new("jti", 1_900_000_000));
+        assert!(item.contains_key(attr::EXPIRES_AT));
+        let key = SendKeyItem {
+            pk: "SEND#x".into(),
+            sk: keys::SEND_KEY.into(),
+            seq: 4,
+            text_hash: "h".into(),
+            expires_at: 9,
+        };
+        assert!(round_trip(&key).contains_key(attr::EXPIRES_AT));
+    }
+
+    #[test]
+    fn counters_round_trip_and_default_to_zero() {
+        let c = CountersItem {
+            pk: "USER#u".into(),
+            sk: keys::COUNTERS.into(),
+            counters: Counters { thread_count: 3, unread_total: 7, unread_threads: 2 },
+        };
+        round_trip(&c);
+        let bare = super::super::key("USER#u", keys::COUNTERS);
+        assert_eq!(decode::<CountersItem>(bare).unwrap().counters, Counters::default());
+    }
 }

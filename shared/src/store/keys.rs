@@ -51,8 +51,13 @@ pub fn activity_sk(updated: Timestamp, thread: &ThreadId) -> String {
 
 /// Partition of a thread's metadata, messages, read events and purge marker.
 pub fn thread_pk(thread: &ThreadId) -> String {
-    format!("THREAD#{thread}")
+    format!("{THREAD_PREFIX}{thread}")
 }
+/// The thread whose partition key this is, if it is one.
+pub fn parse_thread_pk(pk: &str) -> Option<ThreadId> {
+    pk.strip_prefix(THREAD_PREFIX)?.parse().ok()
+}
+const THREAD_PREFIX: &str = "THREAD#";
 /// Sort key of a thread's metadata.
 pub const META: &str = "META";
 /// Sort key of the marker that drives the asynchronous purge of a deleted thread.

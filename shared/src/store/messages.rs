@@ -1,12 +1,13 @@
 //! Messages: sending, listing, read markers and read receipts.
 
-use super::items::{MessageItem, decode, encode};
+use super::items::{MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode};
+use super::page::{PageSpec, Slice};
 use super::{
-    Item, ListSpec, Store, StoreError, attempts, backoff, key, keys, n, s, table, tx_put, tx_update, update,
+    ListSpec, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put, tx_update,
+    update,
 };
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
-use crate::pagination::{PageRequest, Slice};
 use crate::timestamp::Timestamp;
 
 /// The result of a send.
@@ -30,12 +31,12 @@ const SERVER_KEY_TTL_SECONDS: i64 = 3600;
 
 /// The key that makes one send happen once: the client's `client_id`, or one the server makes
 /// per request so that its own retries after an ambiguous failure cannot write twice.
-fn send_key(thread: &ThreadId, sender: &UserId, client_id: Option<&str>) -> (Item, i64) {
+fn send_key(thread: &ThreadId, sender: &UserId, client_id: Option<&str>) -> (String, i64) {
     let (kind, id, ttl) = match client_id {
         Some(id) => ("C", sha256_hex(id), CLIENT_ID_TTL_SECONDS),
         None => ("S", uuid::Uuid::new_v4().simple().to_string(), SERVER_KEY_TTL_SECONDS),
     };
-    (key(keys::send_key_pk(thread, sender, kind, &id), keys::SEND_KEY), ttl)
+    (keys::send_key_pk(thread, sender, kind, &id), ttl)
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -53,7 +54,7 @@ impl Store {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
-        let (guard_key, ttl) = send_key(thread, sender, client_id);
+        let (guard_pk, ttl) = send_key(thread, sender, client_id);
         let text_hash = sha256_hex(text);
         for attempt in attempts() {
             let Some(mine) = self.membership(sender, thread).await? else {
@@ -75,17 +76,25 @@ impl Store {
             let activity = keys::activity_sk(now, thread);
             let table = self.table();
 
-            let mut guard = guard_key.clone();
-            guard.insert("seq".into(), n(seq.0));
-            guard.insert("text_hash".into(), s(&text_hash));
-            guard.insert(table::TTL_ATTRIBUTE.into(), n(now.unix() + ttl));
-            let mut actions = vec![
-                tx_put(table, guard, Some("attribute_not_exists(PK)")),
+            let guard = SendKeyItem {
+                pk: guard_pk.clone(),
+                sk: keys::SEND_KEY.to_owned(),
+                seq: seq.0,
+                text_hash: text_hash.clone(),
+                expires_at: now.unix() + ttl,
+            };
+            let mut tx = Tx::default();
+            tx.push(Step::SendKey, tx_put(table, encode(&guard)?, Some("attribute_not_exists(PK)")));
+            tx.push(
+                Step::Message,
                 tx_put(
                     table,
                     encode(&MessageItem::new(&message, mine.sent + 1))?,
                     Some("attribute_not_exists(PK)"),
                 ),
+            );
+            tx.push(
+                Step::Thread,
                 tx_update(
                     update(table, key(keys::thread_pk(thread), keys::META))
                         .update_expression(
@@ -98,7 +107,7 @@ impl Store {
                         .expression_attribute_values(":m", last.clone())
                         .expression_attribute_values(":g", s(activity.clone())),
                 ),
-            ];
+            );
             let activity_update = |user: &UserId| {
                 update(table, key(keys::user_pk(user), keys::membership_sk(thread)))
                     .expression_attribute_values(":n", n(mine.thread.message_count))
@@ -108,31 +117,42 @@ impl Store {
                     .expression_attribute_values(":m", last.clone())
                     .expression_attribute_values(":one", n(1))
             };
-            actions.push(tx_update(
+            tx.push(Step::Membership, tx_update(
                 activity_update(sender)
                     .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD sent :one")
                     .condition_expression("message_count = :n"),
             ));
+            let mut changing = false;
             for other in &others {
                 let Some(m) = members.get(other) else {
+                    // A delete or a change of participants is under way: the next attempt sees
+                    // its outcome (and answers 404 if the sender is no longer in the thread).
+                    if self.participants_changed(&mine.thread).await? {
+                        changing = true;
+                        break;
+                    }
                     return Err(StoreError::Corrupt(format!(
                         "thread {thread} lacks a membership for {other}"
                     )));
                 };
                 let (condition, zero) =
                     if m.unread == 0 { ("unread = :zero", 0) } else { ("unread > :zero", 0) };
-                actions.push(tx_update(
+                tx.push(Step::Membership, tx_update(
                     activity_update(other)
                         .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD unread :one")
                         .condition_expression(format!("message_count = :n AND {condition}"))
                         .expression_attribute_values(":zero", n(zero)),
                 ));
-                actions.push(self.counters_update(other, 0, 1, i64::from(m.unread == 0)));
+                tx.push(Step::Counters, self.counters_update(other, 0, 1, i64::from(m.unread == 0)));
             }
-            match self.transact(actions).await {
+            if changing {
+                backoff(attempt).await;
+                continue;
+            }
+            match self.transact(tx).await {
                 Ok(()) => return Ok(SendOutcome::Sent(message)),
-                Err(f) if f.failed_condition(0) => {
-                    if let Some(outcome) = self.replay(thread, &guard_key, &text_hash).await? {
+                Err(f) if f.failed(Step::SendKey) => {
+                    if let Some(outcome) = self.replay(thread, &guard_pk, &text_hash).await? {
                         return Ok(outcome);
                     }
                     backoff(attempt).await;
@@ -141,7 +161,12 @@ impl Store {
                 Err(f) => return Err(f.into()),
             }
         }
-        Err(StoreError::Transient("send stayed contended".into()))
+        Err(StoreError::busy("send stayed contended"))
+    }
+
+    /// True when a thread's participants are no longer those of `seen` (or it is gone).
+    async fn participants_changed(&self, seen: &crate::model::Thread) -> Result<bool, StoreError> {
+        Ok(self.thread(&seen.id).await?.is_none_or(|now| now.participants != seen.participants))
     }
 
     /// The outcome of a send whose key was used already: the original message, or a refusal
@@ -149,26 +174,22 @@ impl Store {
     async fn replay(
         &self,
         thread: &ThreadId,
-        guard_key: &Item,
+        guard_pk: &str,
         text_hash: &str,
     ) -> Result<Option<SendOutcome>, StoreError> {
-        let Some(record) = self.get(guard_key.clone(), true).await? else { return Ok(None) };
-        if record.get("text_hash").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(text_hash) {
+        let Some(record) = self.get(key(guard_pk, keys::SEND_KEY), true).await? else { return Ok(None) };
+        let record: SendKeyItem = decode(record)?;
+        if record.text_hash != text_hash {
             return Ok(Some(SendOutcome::ClientIdReused));
         }
-        let seq = record
-            .get("seq")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("send key without seq".into()))?;
-        Ok(self.message(thread, Seq(seq)).await?.map(SendOutcome::Replayed))
+        Ok(self.message(thread, Seq(record.seq)).await?.map(SendOutcome::Replayed))
     }
 
     /// A page of a thread's messages, newest first.
     pub async fn list_messages(
         &self,
         thread: &ThreadId,
-        page: &PageRequest,
+        page: &PageSpec,
     ) -> Result<Slice<Message>, StoreError> {
         let pk = keys::thread_pk(thread);
         let start_key = |sk: &str| {
@@ -180,8 +201,8 @@ impl Store {
         };
         let spec = ListSpec {
             index: None,
-            pk: ("PK", keys::thread_pk(thread)),
-            sk: "SK",
+            pk: (attr::PK, keys::thread_pk(thread)),
+            sk: attr::SK,
             sk_prefix: Some(keys::MESSAGE_PREFIX.to_owned()),
             descending: true,
             start_key: &start_key,
@@ -222,10 +243,10 @@ impl Store {
             }
             let unread = self.unread_after(&m, upto).await?;
             let table = self.table();
-            let mut event = key(keys::thread_pk(&thread), keys::read_event_sk(&user, upto));
-            event.insert("user".into(), s(user.as_str()));
-            event.insert("read_at".into(), s(Timestamp::now().to_string()));
-            let mut actions = vec![
+            let event = ReadEventItem::new(&thread, &user, upto, Timestamp::now());
+            let mut tx = Tx::default();
+            tx.push(
+                Step::Membership,
                 tx_update(
                     update(table, key(keys::user_pk(&user), keys::membership_sk(&thread)))
                         .update_expression("SET read_seq = :s, unread = :u")
@@ -235,20 +256,20 @@ impl Store {
                         .expression_attribute_values(":old", n(m.read_seq.0))
                         .expression_attribute_values(":n", n(m.thread.message_count)),
                 ),
-                tx_put(table, event, None),
-            ];
+            );
+            tx.push(Step::ReadEvent, tx_put(table, encode(&event)?, None));
             if unread != m.unread {
                 let delta = unread as i64 - m.unread as i64;
                 let threads_delta = i64::from(unread > 0) - i64::from(m.unread > 0);
-                actions.push(self.counters_update(&user, 0, delta, threads_delta));
+                tx.push(Step::Counters, self.counters_update(&user, 0, delta, threads_delta));
             }
-            match self.transact(actions).await {
+            match self.transact(tx).await {
                 Ok(()) => return Ok(()),
                 Err(f) if f.is_race() => backoff(attempt).await,
                 Err(f) => return Err(f.into()),
             }
         }
-        Err(StoreError::Transient("read marker stayed contended".into()))
+        Err(StoreError::busy("read marker stayed contended"))
     }
 
     /// Messages from others after `upto`: all messages after it, less the member's own.
@@ -276,13 +297,10 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
-            return Ok(0);
-        };
-        item.get("sender_seq")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("GSI2 entry without sender_seq".into()))
+        match out.items.unwrap_or_default().into_iter().next() {
+            Some(item) => Ok(decode::<SenderIndexEntry>(item)?.sender_seq),
+            None => Ok(0),
+        }
     }
 
     /// Who has read a message and when they first did: the sender at sending time, each other
@@ -307,11 +325,8 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sdk)?;
             let first = out.items.unwrap_or_default().into_iter().next();
-            let read_at = first
-                .and_then(|i| i.get("read_at").and_then(|v| v.as_s().ok()).cloned())
-                .map(|t| t.parse::<Timestamp>().map_err(|_| StoreError::Corrupt("bad read_at".into())))
-                .transpose()?;
-            Ok::<_, StoreError>(read_at.map(|read_at| ReadBy { user: p.clone(), read_at }))
+            let event = first.map(decode::<ReadEventItem>).transpose()?;
+            Ok::<_, StoreError>(event.map(|e| ReadBy { user: p.clone(), read_at: e.read_at }))
         });
         let mut readers = vec![ReadBy { user: message.sender.clone(), read_at: message.created }];
         for found in futures_util::future::join_all(lookups).await {

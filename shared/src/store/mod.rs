@@ -5,6 +5,7 @@ mod items;
 pub mod keys;
 mod logins;
 mod messages;
+pub mod page;
 pub mod purge;
 pub mod table;
 mod threads;
@@ -29,7 +30,7 @@ pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, Par
 pub use tokens::RefreshRejected;
 pub use users::{CreateUserError, NewUser};
 
-use crate::pagination::{PageRequest, Slice};
+use page::{PageSpec, Slice};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -37,21 +38,46 @@ pub type Item = HashMap<String, AttributeValue>;
 /// How often a write that lost a race (transaction conflict or stale condition) is tried in all.
 const MAX_WRITE_ATTEMPTS: u32 = 8;
 
+/// An error from the SDK, kept whole as the cause of a store error.
+pub type SdkCause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Failures of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Throttling, timeouts, transient service errors or conflicts that outlasted the retries.
-    #[error("storage busy: {0}")]
-    Transient(String),
-    /// Anything else the SDK reported.
+    /// Throttling, timeouts, transient service errors or conflicts that outlasted the retries:
+    /// a later retry may succeed (503).
+    #[error("storage busy: {reason}")]
+    Transient {
+        /// What stayed busy.
+        reason: String,
+        /// The SDK's error, when one said so.
+        #[source]
+        source: Option<SdkCause>,
+    },
+    /// Anything else the SDK reported: no retry fixes it (500).
     #[error("storage request failed")]
-    Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Sdk(#[source] SdkCause),
+    /// A transaction cancelled for a reason no retry fixes (`ValidationError`,
+    /// `ItemCollectionSizeLimitExceeded`, ...): a bug or a limit, never a race (500).
+    #[error("transaction refused: {reasons}")]
+    Refused {
+        /// The cancellation reason of each named action that failed.
+        reasons: String,
+        /// The SDK's error.
+        #[source]
+        source: SdkCause,
+    },
     /// An item that does not have the shape this code wrote.
     #[error("malformed item: {0}")]
     Corrupt(String),
 }
 
 impl StoreError {
+    /// Contention that outlasted every retry.
+    pub(crate) fn busy(reason: impl Into<String>) -> Self {
+        Self::Transient { reason: reason.into(), source: None }
+    }
+
     /// Classifies an SDK error: transient ones become `Transient`.
     pub fn from_sdk<E, R>(e: SdkError<E, R>) -> Self
     where
@@ -64,7 +90,8 @@ impl StoreError {
             _ => false,
         };
         if transient {
-            Self::Transient(e.code().unwrap_or("timeout or connection failure").to_owned())
+            let reason = e.code().unwrap_or("timeout or connection failure").to_owned();
+            Self::Transient { reason, source: Some(Box::new(e)) }
         } else {
             Self::Sdk(Box::new(e))
         }
@@ -72,7 +99,7 @@ impl StoreError {
 
     /// True for failures a client may retry (answered with 503).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient { .. })
     }
 }
 
@@ -97,38 +124,105 @@ impl From<serde_dynamo::Error> for StoreError {
     }
 }
 
+/// The actions of a transaction, named so that a cancellation says which condition failed
+/// without counting positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The record that makes a send (or an import) happen once.
+    SendKey,
+    /// A message.
+    Message,
+    /// A thread's metadata item.
+    Thread,
+    /// A member's view of a thread.
+    Membership,
+    /// A user's totals.
+    Counters,
+    /// A read event.
+    ReadEvent,
+    /// The reservation of a participant set.
+    ParticipantSet,
+    /// The reservation a change of participants gives up.
+    OldParticipantSet,
+    /// The marker that drives a deleted thread's purge.
+    PurgeMarker,
+    /// The reservation of a username.
+    Username,
+    /// A user's profile.
+    Profile,
+    /// A used refresh token's id.
+    UsedToken,
+}
+
+/// Cancellation reasons a fresh attempt may not meet again: someone else's write got in the
+/// way, or DynamoDB asked us to slow down.
+const RETRYABLE_REASONS: [&str; 4] =
+    ["ConditionalCheckFailed", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
+
+/// A transaction being built: its actions, each with its [`Step`].
+#[derive(Default)]
+pub(crate) struct Tx {
+    steps: Vec<Step>,
+    items: Vec<TransactWriteItem>,
+}
+
+impl Tx {
+    /// Adds an action.
+    pub(crate) fn push(&mut self, step: Step, item: TransactWriteItem) {
+        self.steps.push(step);
+        self.items.push(item);
+    }
+}
+
 /// Why a transaction did not commit.
 #[derive(Debug)]
 pub(crate) enum TxFailure {
-    /// It was cancelled; one reason code per action, in order (`"None"` for actions that were fine).
-    Cancelled(Vec<String>),
+    /// It was cancelled: the reason code of each action that failed, by step.
+    Cancelled {
+        /// `(step, code)` for every action whose code is not `None`.
+        reasons: Vec<(Step, String)>,
+        /// The SDK's error.
+        source: SdkCause,
+    },
     /// Any other failure.
     Other(StoreError),
 }
 
 impl TxFailure {
-    /// True when a concurrent writer got in the way and a fresh attempt may succeed.
+    /// True when a concurrent writer (or throttling) got in the way and a fresh attempt may
+    /// succeed; false for a cancellation no retry fixes.
     pub(crate) fn is_race(&self) -> bool {
         match self {
-            Self::Cancelled(reasons) => {
-                reasons.iter().any(|r| r == "TransactionConflict" || r == "ConditionalCheckFailed")
+            Self::Cancelled { reasons, .. } => {
+                !reasons.is_empty()
+                    && reasons.iter().all(|(_, code)| RETRYABLE_REASONS.contains(&code.as_str()))
             }
-            Self::Other(StoreError::Transient(_)) => true,
-            Self::Other(_) => false,
+            Self::Other(e) => e.is_transient(),
         }
     }
 
-    /// True when the action at `index` failed its condition.
-    pub(crate) fn failed_condition(&self, index: usize) -> bool {
-        matches!(self, Self::Cancelled(r) if r.get(index).is_some_and(|c| c == "ConditionalCheckFailed"))
+    /// True when an action of `step` failed its condition.
+    pub(crate) fn failed(&self, step: Step) -> bool {
+        matches!(self, Self::Cancelled { reasons, .. }
+            if reasons.iter().any(|(s, code)| *s == step && code == "ConditionalCheckFailed"))
     }
 }
 
 impl From<TxFailure> for StoreError {
     fn from(f: TxFailure) -> Self {
         match f {
-            TxFailure::Cancelled(reasons) => {
-                Self::Transient(format!("transaction cancelled: {}", reasons.join(",")))
+            TxFailure::Cancelled { reasons, source } => {
+                let text = reasons.iter().map(|(s, c)| format!("{s:?}: {c}")).collect::<Vec<_>>().join(", ");
+                let retryable = !reasons.is_empty()
+                    && reasons.iter().all(|(_, code)| RETRYABLE_REASONS.contains(&code.as_str()));
+                if retryable {
+                    Self::Transient {
+                        reason: format!("transaction cancelled ({text})"),
+                        source: Some(source),
+                    }
+                } else {
+                    Self::Refused { reasons: text, source }
+                }
             }
             TxFailure::Other(e) => e,
         }
@@ -198,7 +292,7 @@ pub(crate) fn tx_update(update: UpdateBuilder) -> TransactWriteItem {
 
 /// A primary key.
 pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
-    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+    HashMap::from([(items::attr::PK.to_owned(), s(pk)), (items::attr::SK.to_owned(), s(sk))])
 }
 
 /// The store: a client and the table name, built once at init.
@@ -299,7 +393,7 @@ impl Store {
             if !pending.is_empty() {
                 attempt += 1;
                 if attempt >= MAX_WRITE_ATTEMPTS {
-                    return Err(StoreError::Transient("unprocessed keys".into()));
+                    return Err(StoreError::busy("unprocessed keys"));
                 }
                 backoff(attempt).await;
             }
@@ -324,7 +418,7 @@ impl Store {
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt >= MAX_WRITE_ATTEMPTS {
-                        return Err(StoreError::Transient("batch writes stayed unprocessed".into()));
+                        return Err(StoreError::busy("batch writes stayed unprocessed"));
                     }
                     backoff(attempt).await;
                 }
@@ -334,9 +428,10 @@ impl Store {
     }
 
     /// Runs one transaction.
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+    pub(crate) async fn transact(&self, tx: Tx) -> Result<(), TxFailure> {
         // The token makes the SDK's own retries of this call idempotent (for 10 minutes).
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let Tx { steps, items } = tx;
         match self
             .client
             .transact_write_items()
@@ -348,12 +443,14 @@ impl Store {
             Ok(_) => Ok(()),
             Err(e) => {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() {
-                    let reasons = c
-                        .cancellation_reasons()
+                    let reasons = steps
                         .iter()
-                        .map(|r| r.code().unwrap_or("None").to_owned())
+                        .zip(c.cancellation_reasons())
+                        .filter_map(|(step, r)| {
+                            r.code().filter(|c| *c != "None").map(|c| (*step, c.to_owned()))
+                        })
                         .collect();
-                    return Err(TxFailure::Cancelled(reasons));
+                    return Err(TxFailure::Cancelled { reasons, source: Box::new(e) });
                 }
                 Err(TxFailure::Other(StoreError::from_sdk(e)))
             }
@@ -364,12 +461,12 @@ impl Store {
     pub(crate) async fn list_page(
         &self,
         spec: &ListSpec<'_>,
-        page: &PageRequest,
+        page: &PageSpec,
     ) -> Result<Slice<Item>, StoreError> {
         let invalid = || StoreError::Corrupt("cursor key does not fit this list".into());
-        let start = match &page.cursor {
+        let start = match &page.after {
             None => None,
-            Some(c) => Some((spec.start_key)(&c.key).ok_or_else(invalid)?),
+            Some(k) => Some((spec.start_key)(k).ok_or_else(invalid)?),
         };
         // Reading "previous" walks the list backwards from the cursor.
         let forward = spec.descending == page.backwards();
@@ -396,7 +493,8 @@ impl Store {
             };
             if spec.active_only {
                 q = q
-                    .filter_expression("is_active = :yes")
+                    .filter_expression("#active = :yes")
+                    .expression_attribute_names("#active", items::attr::IS_ACTIVE)
                     .expression_attribute_values(":yes", AttributeValue::Bool(true));
             }
             let out = q.send().await.map_err(StoreError::from_sdk)?;
@@ -407,5 +505,43 @@ impl Store {
             }
         }
         Ok(page.cut(items, |i| i.get(spec.sk).and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ApiError;
+
+    fn cancelled(reasons: &[(Step, &str)]) -> TxFailure {
+        TxFailure::Cancelled {
+            reasons: reasons.iter().map(|(s, c)| (*s, (*c).to_owned())).collect(),
+            source: "TransactionCanceledException".into(),
+        }
+    }
+
+    #[test]
+    fn lost_races_are_retried_and_then_busy() {
+        let f =
+            cancelled(&[(Step::Thread, "ConditionalCheckFailed"), (Step::Membership, "TransactionConflict")]);
+        assert!(f.is_race());
+        assert!(f.failed(Step::Thread) && !f.failed(Step::Membership) && !f.failed(Step::SendKey));
+        let e = StoreError::from(f);
+        assert!(e.is_transient(), "{e}");
+        assert_eq!(ApiError::from(e).status(), 503);
+    }
+
+    #[test]
+    fn cancellations_no_retry_fixes_are_server_errors() {
+        for code in ["ValidationError", "ItemCollectionSizeLimitExceeded"] {
+            let f = cancelled(&[(Step::Message, code), (Step::Thread, "ConditionalCheckFailed")]);
+            assert!(!f.is_race(), "{code}");
+            let e = StoreError::from(f);
+            assert!(matches!(e, StoreError::Refused { .. }), "{e}");
+            assert!(std::error::Error::source(&e).is_some(), "the SDK's error is kept as the cause");
+            assert_eq!(ApiError::from(e).status(), 500, "{code}");
+        }
+        // A cancellation that names no failed action is a bug, not a race.
+        assert!(!cancelled(&[]).is_race());
     }
 }

@@ -7,13 +7,14 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::StoreError;
+use super::items::attr;
 
 /// Index over memberships (by last activity) and active users (by username).
 pub const GSI1: &str = "GSI1";
 /// Index over messages by sender within a thread.
 pub const GSI2: &str = "GSI2";
 /// The TTL attribute: items carrying it (used refresh token ids) expire by themselves.
-pub const TTL_ATTRIBUTE: &str = "expires_at";
+pub const TTL_ATTRIBUTE: &str = attr::EXPIRES_AT;
 
 /// One index: name, hash key, range key, projection type and extra projected attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,14 +32,14 @@ pub struct IndexSpec {
 }
 
 /// The table's key schema and indexes, in one place.
-pub const TABLE_KEYS: (&str, &str) = ("PK", "SK");
+pub const TABLE_KEYS: (&str, &str) = (attr::PK, attr::SK);
 /// The global secondary indexes.
 pub const INDEXES: [IndexSpec; 2] = [
-    IndexSpec { name: GSI1, hash: "GSI1PK", range: "GSI1SK", projection: "ALL", include: &[] },
+    IndexSpec { name: GSI1, hash: attr::GSI1PK, range: attr::GSI1SK, projection: "ALL", include: &[] },
     IndexSpec {
         name: GSI2,
-        hash: "GSI2PK",
-        range: "GSI2SK",
+        hash: attr::GSI2PK,
+        range: attr::GSI2SK,
         projection: "INCLUDE",
         include: &["sender_seq"],
     },

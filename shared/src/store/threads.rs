@@ -5,15 +5,14 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use sha2::{Digest, Sha256};
 
-use super::items::{MembershipItem, ThreadItem, decode, encode};
+use super::items::{MembershipItem, ParticipantSetItem, PurgeMarkerItem, ThreadItem, attr, decode, encode};
+use super::page::{Direction, PageSpec, Slice};
 use super::{
-    Item, ListSpec, Store, StoreError, attempts, backoff, key, keys, n, s, table, tx_delete, tx_put,
-    tx_update, update,
+    Item, ListSpec, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_delete,
+    tx_put, tx_update, update,
 };
-use crate::cursor::Direction;
 use crate::ids::{ThreadId, UserId};
 use crate::model::{MAX_PARTICIPANTS, Membership, Thread};
-use crate::pagination::{PageRequest, Slice};
 use crate::timestamp::Timestamp;
 
 /// Whether a create made a new thread or found the one with the same participants.
@@ -82,10 +81,8 @@ pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn reservation(pset: &str, thread: &ThreadId) -> Item {
-    let mut item = key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET);
-    item.insert("thread".into(), s(thread.as_str()));
-    item
+fn reservation(pset: &str, thread: &ThreadId) -> Result<Item, StoreError> {
+    encode(&ParticipantSetItem::new(pset, thread))
 }
 
 impl Store {
@@ -147,20 +144,20 @@ impl Store {
             };
             let meta = ThreadItem::new(&thread, pset.clone());
             let exists_not = Some("attribute_not_exists(PK)");
-            let mut actions = vec![
-                tx_put(self.table(), encode(&meta)?, exists_not),
-                tx_put(self.table(), reservation(&pset, &thread.id), exists_not),
-            ];
+            let mut tx = Tx::default();
+            tx.push(Step::Thread, tx_put(self.table(), encode(&meta)?, exists_not));
+            tx.push(Step::ParticipantSet, tx_put(self.table(), reservation(&pset, &thread.id)?, exists_not));
             for p in participants {
-                actions.push(tx_put(self.table(), encode(&MembershipItem::new(&thread, p, 0, 0, 0))?, None));
-                actions.push(self.counters_update(p, 1, 0, 0));
+                let member = MembershipItem::new(&thread, p, 0, 0, 0);
+                tx.push(Step::Membership, tx_put(self.table(), encode(&member)?, None));
+                tx.push(Step::Counters, self.counters_update(p, 1, 0, 0));
             }
-            match self.transact(actions).await {
+            match self.transact(tx).await {
                 Ok(()) => {
                     let mine = MembershipItem::new(&thread, owner, 0, 0, 0).into_membership();
                     return Ok(CreateThreadOutcome::Created(mine));
                 }
-                Err(f) if f.failed_condition(1) => {
+                Err(f) if f.failed(Step::ParticipantSet) => {
                     if let Some(existing) = self.thread_for_set(&pset, owner).await? {
                         return Ok(CreateThreadOutcome::Existing(existing));
                     }
@@ -171,7 +168,7 @@ impl Store {
             }
             backoff(attempt).await;
         }
-        Err(StoreError::Transient("thread creation stayed contended".into()).into())
+        Err(StoreError::busy("thread creation stayed contended").into())
     }
 
     async fn thread_for_set(&self, pset: &str, user: &UserId) -> Result<Option<Membership>, StoreError> {
@@ -179,12 +176,8 @@ impl Store {
         else {
             return Ok(None);
         };
-        let thread: ThreadId = item
-            .get("thread")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("participant set without thread".into()))?;
-        self.membership(user, &thread).await
+        let reserved: ParticipantSetItem = decode(item)?;
+        self.membership(user, &reserved.thread).await
     }
 
     /// An update of a user's counters, as a transaction action.
@@ -204,39 +197,40 @@ impl Store {
         )
     }
 
-    /// The actions that take a member out of a thread: their membership goes (if its unread
-    /// count is still the one read) and their counters drop by what it held.
-    fn leave(&self, m: &Membership) -> [TransactWriteItem; 2] {
+    /// Adds the actions that take a member out of a thread: their membership goes (if its
+    /// unread count is still the one read) and their counters drop by what it held.
+    fn leave(&self, tx: &mut Tx, m: &Membership) {
         let condition = ("unread = :u", ":u", n(m.unread));
         let unread = m.unread as i64;
-        [
+        tx.push(
+            Step::Membership,
             tx_delete(
                 self.table(),
                 key(keys::user_pk(&m.user), keys::membership_sk(&m.thread.id)),
                 Some(condition),
             ),
-            self.counters_update(&m.user, -1, -unread, -i64::from(unread > 0)),
-        ]
+        );
+        tx.push(Step::Counters, self.counters_update(&m.user, -1, -unread, -i64::from(unread > 0)));
     }
 
     /// A page of the user's threads, most recent activity first.
     pub async fn list_threads(
         &self,
         user: &UserId,
-        page: &PageRequest,
+        page: &PageSpec,
     ) -> Result<Slice<Membership>, StoreError> {
         let start_key = |sk: &str| {
             let (_, thread) = sk.rsplit_once('#')?;
             let thread: ThreadId = thread.parse().ok()?;
             let mut k = key(keys::user_pk(user), keys::membership_sk(&thread));
-            k.insert("GSI1PK".into(), s(keys::user_pk(user)));
-            k.insert("GSI1SK".into(), s(sk));
+            k.insert(attr::GSI1PK.into(), s(keys::user_pk(user)));
+            k.insert(attr::GSI1SK.into(), s(sk));
             Some(k)
         };
         let spec = ListSpec {
             index: Some(table::GSI1),
-            pk: ("GSI1PK", keys::user_pk(user)),
-            sk: "GSI1SK",
+            pk: (attr::GSI1PK, keys::user_pk(user)),
+            sk: attr::GSI1SK,
             sk_prefix: None,
             descending: true,
             start_key: &start_key,
@@ -249,7 +243,7 @@ impl Store {
 
     /// A page of every thread, most recent activity first (administration): one query per
     /// shard of the all-threads index, merged.
-    pub async fn list_all_threads(&self, page: &PageRequest) -> Result<Slice<Thread>, StoreError> {
+    pub async fn list_all_threads(&self, page: &PageSpec) -> Result<Slice<Thread>, StoreError> {
         let reverse = page.backwards();
         let wanted = page.limit + 1;
         let shards = (0..keys::THREAD_SHARDS).map(|shard| self.shard_page(shard, page, wanted));
@@ -264,7 +258,7 @@ impl Store {
     async fn shard_page(
         &self,
         shard: u8,
-        page: &PageRequest,
+        page: &PageSpec,
         wanted: usize,
     ) -> Result<Vec<ThreadItem>, StoreError> {
         let mut items = Vec::new();
@@ -278,13 +272,13 @@ impl Store {
                 .expression_attribute_values(":pk", s(keys::threads_shard_pk(shard)))
                 .limit((wanted - items.len()) as i32)
                 .set_exclusive_start_key(start.take());
-            q = match &page.cursor {
+            q = match &page.after {
                 None => q.key_condition_expression("GSI1PK = :pk").scan_index_forward(false),
-                Some(c) => {
+                Some(after) => {
                     let (op, forward) =
-                        if c.direction == Direction::Next { ("<", false) } else { (">", true) };
+                        if page.direction == Direction::Forward { ("<", false) } else { (">", true) };
                     q.key_condition_expression(format!("GSI1PK = :pk AND GSI1SK {op} :k"))
-                        .expression_attribute_values(":k", s(c.key.clone()))
+                        .expression_attribute_values(":k", s(after.clone()))
                         .scan_index_forward(forward)
                 }
             };
@@ -322,25 +316,30 @@ impl Store {
             }
             let members = self.memberships(thread, &current.participants).await?;
             let table = self.table();
-            let mut actions = vec![
+            let mut tx = Tx::default();
+            tx.push(
+                Step::Thread,
                 tx_delete(
                     table,
                     key(keys::thread_pk(thread), keys::META),
                     Some(("pset = :p", ":p", s(&meta.pset))),
                 ),
+            );
+            tx.push(
+                Step::ParticipantSet,
                 tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
-                tx_put(table, key(keys::thread_pk(thread), keys::PURGE), None),
-            ];
+            );
+            tx.push(Step::PurgeMarker, tx_put(table, encode(&PurgeMarkerItem::new(thread))?, None));
             for m in members.values() {
-                actions.extend(self.leave(m));
+                self.leave(&mut tx, m);
             }
-            match self.transact(actions).await {
+            match self.transact(tx).await {
                 Ok(()) => return Ok(()),
                 Err(f) if f.is_race() => backoff(attempt).await,
                 Err(f) => return Err(StoreError::from(f).into()),
             }
         }
-        Err(StoreError::Transient("thread deletion stayed contended".into()).into())
+        Err(StoreError::busy("thread deletion stayed contended").into())
     }
 
     /// Adds a participant (administration). They join with everything so far counted as read.
@@ -379,7 +378,9 @@ impl Store {
             let list: aws_sdk_dynamodb::types::AttributeValue =
                 serde_dynamo::to_attribute_value(&participants).map_err(StoreError::from)?;
             let table = self.table();
-            let mut actions = vec![
+            let mut tx = Tx::default();
+            tx.push(
+                Step::Thread,
                 tx_update(
                     update(table, key(keys::thread_pk(thread), keys::META))
                         .update_expression("SET participants = :list, pset = :new")
@@ -388,34 +389,43 @@ impl Store {
                         .expression_attribute_values(":new", s(&pset))
                         .expression_attribute_values(":old", s(&meta.pset)),
                 ),
-                tx_put(table, reservation(&pset, thread), Some("attribute_not_exists(PK)")),
+            );
+            tx.push(
+                Step::ParticipantSet,
+                tx_put(table, reservation(&pset, thread)?, Some("attribute_not_exists(PK)")),
+            );
+            tx.push(
+                Step::OldParticipantSet,
                 tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
-            ];
+            );
             for p in participants.iter().filter(|p| *p != user) {
-                actions.push(tx_update(
-                    update(table, key(keys::user_pk(p), keys::membership_sk(thread)))
-                        .update_expression("SET participants = :list")
-                        .condition_expression("attribute_exists(PK)")
-                        .expression_attribute_values(":list", list.clone()),
-                ));
+                tx.push(
+                    Step::Membership,
+                    tx_update(
+                        update(table, key(keys::user_pk(p), keys::membership_sk(thread)))
+                            .update_expression("SET participants = :list")
+                            .condition_expression("attribute_exists(PK)")
+                            .expression_attribute_values(":list", list.clone()),
+                    ),
+                );
             }
             if add {
                 let joined_thread = Thread { participants: participants.clone(), ..meta.thread.clone() };
                 let joined = MembershipItem::new(&joined_thread, user, 0, joined_thread.message_count, 0);
-                actions.push(tx_put(table, encode(&joined)?, Some("attribute_not_exists(PK)")));
-                actions.push(self.counters_update(user, 1, 0, 0));
+                tx.push(Step::Membership, tx_put(table, encode(&joined)?, Some("attribute_not_exists(PK)")));
+                tx.push(Step::Counters, self.counters_update(user, 1, 0, 0));
             } else {
                 let gone = self.membership(user, thread).await?.ok_or(ParticipantError::NotIn)?;
-                actions.extend(self.leave(&gone));
+                self.leave(&mut tx, &gone);
             }
-            match self.transact(actions).await {
+            match self.transact(tx).await {
                 Ok(()) => return Ok(()),
-                Err(f) if f.failed_condition(1) => return Err(ParticipantError::SetTaken),
+                Err(f) if f.failed(Step::ParticipantSet) => return Err(ParticipantError::SetTaken),
                 Err(f) if f.is_race() => backoff(attempt).await,
                 Err(f) => return Err(StoreError::from(f).into()),
             }
         }
-        Err(StoreError::Transient("participant change stayed contended".into()).into())
+        Err(StoreError::busy("participant change stayed contended").into())
     }
 }
 

@@ -2,7 +2,8 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
-use super::{Store, StoreError, TxFailure, key, keys, n, table};
+use super::items::{UsedTokenItem, encode};
+use super::{Step, Store, StoreError, Tx, key, keys, n};
 use crate::jwt::Claims;
 
 /// Why a refresh was refused.
@@ -30,25 +31,19 @@ impl Store {
             .expression_attribute_values(":v", n(claims.ver))
             .build()
             .expect("complete");
-        let mut item = key(keys::jti_pk(&claims.jti), keys::JTI);
-        item.insert(table::TTL_ATTRIBUTE.into(), n(claims.exp));
         let put = Put::builder()
             .table_name(self.table())
-            .set_item(Some(item))
+            .set_item(Some(encode(&UsedTokenItem::new(&claims.jti, claims.exp))?))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("complete");
-        let actions = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder().put(put).build(),
-        ];
-        match self.transact(actions).await {
+        let mut tx = Tx::default();
+        tx.push(Step::Profile, TransactWriteItem::builder().condition_check(check).build());
+        tx.push(Step::UsedToken, TransactWriteItem::builder().put(put).build());
+        match self.transact(tx).await {
             Ok(()) => Ok(()),
-            Err(f) if f.failed_condition(0) || f.failed_condition(1) => Err(RefreshRejected::Revoked),
-            Err(TxFailure::Cancelled(reasons)) => {
-                Err(StoreError::Transient(format!("refresh cancelled: {}", reasons.join(","))).into())
-            }
-            Err(TxFailure::Other(e)) => Err(e.into()),
+            Err(f) if f.failed(Step::Profile) || f.failed(Step::UsedToken) => Err(RefreshRejected::Revoked),
+            Err(f) => Err(StoreError::from(f).into()),
         }
     }
 }

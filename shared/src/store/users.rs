@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
 
-use super::items::{UserItem, decode, encode};
-use super::{Item, ListSpec, Store, StoreError, TxFailure, key, keys, n, s, table};
+use super::items::{CountersItem, UserItem, UsernameItem, decode, encode};
+use super::page::{PageSpec, Slice};
+use super::{Item, ListSpec, Step, Store, StoreError, Tx, key, keys, n, s, table};
 use crate::ids::UserId;
 use crate::model::{Counters, User};
-use crate::pagination::{PageRequest, Slice};
 use crate::timestamp::Timestamp;
 
 /// What it takes to create a user.
@@ -51,8 +51,7 @@ impl Store {
             token_version: 0,
             date_joined: new.date_joined.unwrap_or_else(Timestamp::now),
         };
-        let mut reservation = key(keys::username_pk(&user.username), keys::USERNAME);
-        reservation.insert("user_id".into(), s(user.id.as_str()));
+        let reservation = encode(&UsernameItem::new(&user.username, &user.id))?;
         let put = |item: Item| {
             TransactWriteItem::builder()
                 .put(
@@ -66,11 +65,12 @@ impl Store {
                 .build()
         };
         let profile = encode(&UserItem::new(&user))?;
-        match self.transact(vec![put(reservation), put(profile)]).await {
+        let mut tx = Tx::default();
+        tx.push(Step::Username, put(reservation));
+        tx.push(Step::Profile, put(profile));
+        match self.transact(tx).await {
             Ok(()) => Ok(user),
-            Err(f @ TxFailure::Cancelled(_)) if f.failed_condition(0) || f.failed_condition(1) => {
-                Err(CreateUserError::Taken)
-            }
+            Err(f) if f.failed(Step::Username) || f.failed(Step::Profile) => Err(CreateUserError::Taken),
             Err(f) => Err(CreateUserError::Store(f.into())),
         }
     }
@@ -87,12 +87,8 @@ impl Store {
         else {
             return Ok(None);
         };
-        let id = reservation
-            .get("user_id")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|s| s.parse::<UserId>().ok())
-            .ok_or_else(|| StoreError::Corrupt("username reservation without user_id".into()))?;
-        self.user(&id).await
+        let reservation: UsernameItem = decode(reservation)?;
+        self.user(&reservation.user_id).await
     }
 
     /// Usernames of the given users (unknown ids are left out), 100 ids per batch read.
@@ -147,7 +143,7 @@ impl Store {
         &self,
         prefix: &str,
         include_inactive: bool,
-        page: &PageRequest,
+        page: &PageSpec,
     ) -> Result<Slice<User>, StoreError> {
         let start_key = |sk: &str| {
             let (_, id) = sk.rsplit_once('#')?;
@@ -208,7 +204,7 @@ impl Store {
     /// A user's thread and unread totals (zeros before their first thread).
     pub async fn counters(&self, id: &UserId) -> Result<Counters, StoreError> {
         match self.get(key(keys::user_pk(id), keys::COUNTERS), false).await? {
-            Some(item) => decode(item),
+            Some(item) => Ok(decode::<CountersItem>(item)?.counters),
             None => Ok(Counters::default()),
         }
     }
