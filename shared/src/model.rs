@@ -78,6 +78,9 @@ pub struct Message {
     pub text: String,
     /// When it was sent.
     pub created: Timestamp,
+    /// When its text was last changed, if ever.
+    #[serde(default)]
+    pub edited: Option<Timestamp>,
 }
 
 mod message_id_text {
@@ -126,11 +129,22 @@ pub struct Thread {
     pub created: Timestamp,
     /// Last activity: creation or the newest message.
     pub updated: Timestamp,
-    /// How many messages it has.
+    /// How many messages were ever sent here: the newest message's `seq`. Deleted messages
+    /// keep their place, so ids never move.
     pub message_count: u64,
-    /// The newest message.
+    /// How many of those were deleted since.
+    #[serde(default)]
+    pub deleted_count: u64,
+    /// The newest message that is not deleted.
     #[serde(default)]
     pub last_message: Option<Message>,
+}
+
+impl Thread {
+    /// How many messages it has now (deleted ones not counted).
+    pub fn live_count(&self) -> u64 {
+        self.message_count.saturating_sub(self.deleted_count)
+    }
 }
 
 /// A thread as one participant sees it: the thread plus that participant's read state.

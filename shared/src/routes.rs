@@ -67,6 +67,10 @@ pub enum Handler {
     ThreadUnreadCount,
     /// One message with its readers.
     ReadMessage,
+    /// Change a message's text (its sender).
+    EditMessage,
+    /// Delete a message (its sender or the thread's owner).
+    DeleteMessage,
     /// The caller's unread totals.
     UnreadCount,
     /// Search users by username prefix.
@@ -142,7 +146,12 @@ pub static ROUTES: &[Route] = &[
     Route {
         path: "/api/threads/{thread}/messages/{message}/",
         function: F::Messages,
-        methods: &[("GET", H::ReadMessage)],
+        methods: &[
+            ("GET", H::ReadMessage),
+            ("PUT", H::EditMessage),
+            ("PATCH", H::EditMessage),
+            ("DELETE", H::DeleteMessage),
+        ],
     },
     Route { path: "/api/unread_count/", function: F::UnreadCount, methods: &[("GET", H::UnreadCount)] },
     Route { path: "/api/users/", function: F::Users, methods: &[("GET", H::SearchUsers)] },

@@ -132,7 +132,7 @@ pub fn threads(
                                 td { a href={ "/admin/threads/" (t.id) "/" } { (names(&t.participants, usernames)) } }
                                 td data-label="Updated" { (when(t.updated)) }
                                 td data-label="Created" { (when(t.created)) }
-                                td data-label="Messages" { (t.message_count) }
+                                td data-label="Messages" { (t.live_count()) }
                                 td data-label="Id" { code { (t.id) } }
                             }
                         }
@@ -159,7 +159,7 @@ pub fn thread(
         h1 { "Thread " (t.id) }
         @if let Some(n) = notice { p.notice role="status" { (n) } }
         div.card {
-            p { "Owner: " strong { (name(&t.owner)) } " · created " (when(t.created)) " · updated " (when(t.updated)) " · " (t.message_count) " messages" }
+            p { "Owner: " strong { (name(&t.owner)) } " · created " (when(t.created)) " · updated " (when(t.updated)) " · " (t.live_count()) " messages" }
             h2 { "Participants" }
             table {
                 thead { tr { th { "Username" } th { "Id" } th { span.muted { "Action" } } } }

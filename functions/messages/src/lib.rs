@@ -1,4 +1,5 @@
-//! `/api/threads/{id}/messages/...`: list (and mark read), send, detail, per-thread unread count.
+//! `/api/threads/{id}/messages/...`: list (and mark read), send, detail, edit, delete, and the
+//! per-thread unread count.
 
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
@@ -6,12 +7,12 @@ use serde_json::json;
 use shared::auth::authenticate;
 use shared::body;
 use shared::error::FieldErrors;
-use shared::http::{HttpResponse, json_response, ok, respond};
-use shared::ids::{MessageId, ThreadId, UserId};
+use shared::http::{HttpResponse, json_response, no_content, ok, respond};
+use shared::ids::{MessageId, Seq, ThreadId, UserId};
 use shared::model::{MAX_TEXT_CHARS, Membership, MessageDetail};
 use shared::pagination::{envelope, page_request};
 use shared::routes::{self, Handler};
-use shared::store::SendOutcome;
+use shared::store::{DeleteMessageOutcome, EditOutcome, SendOutcome};
 use shared::{ApiError, App};
 
 /// Longest `client_id` a client may use to make a send idempotent.
@@ -26,7 +27,12 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let (handler, matched) = routes::resolve(req)?;
     if !matches!(
         handler,
-        Handler::ListMessages | Handler::SendMessage | Handler::ThreadUnreadCount | Handler::ReadMessage
+        Handler::ListMessages
+            | Handler::SendMessage
+            | Handler::ThreadUnreadCount
+            | Handler::ReadMessage
+            | Handler::EditMessage
+            | Handler::DeleteMessage
     ) {
         return Err(ApiError::NotFound);
     }
@@ -39,7 +45,49 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
             let m = member(app, &user, &thread).await?;
             Ok(ok(&json!({ "unread_count": m.unread })))
         }
+        Handler::EditMessage => edit(app, req, &user, &thread, matched.param("message")).await,
+        Handler::DeleteMessage => delete(app, &user, &thread, matched.param("message")).await,
         _ => detail(app, &user, &thread, matched.param("message")).await,
+    }
+}
+
+/// The message id in the path, which must name a message of the thread in the path.
+fn message_seq(thread: &ThreadId, id: &str) -> Result<Seq, ApiError> {
+    let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if &id.thread != thread {
+        return Err(ApiError::NotFound);
+    }
+    Ok(id.seq)
+}
+
+/// `PUT` or `PATCH {"text"}`: the sender changes the text, within a send's bounds.
+async fn edit(
+    app: &App,
+    req: &Request,
+    user: &UserId,
+    thread: &ThreadId,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let seq = message_seq(thread, id)?;
+    let fields = body::parse(req).await?;
+    fields.only(&["text"], &["id", "thread", "sender", "created", "edited", "client_id"])?;
+    let mut errors = FieldErrors::default();
+    let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
+    errors.into_result()?;
+    match app.store.edit_message(user, thread, seq, &text.unwrap_or_default()).await? {
+        EditOutcome::Edited(message) => Ok(ok(&message)),
+        EditOutcome::NotFound => Err(ApiError::NotFound),
+        EditOutcome::NotSender => Err(ApiError::PermissionDenied),
+    }
+}
+
+/// `DELETE`: the sender, or the thread's owner, deletes a message.
+async fn delete(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result<HttpResponse, ApiError> {
+    let seq = message_seq(thread, id)?;
+    match app.store.delete_message(user, thread, seq).await? {
+        DeleteMessageOutcome::Deleted => Ok(no_content()),
+        DeleteMessageOutcome::NotFound => Err(ApiError::NotFound),
+        DeleteMessageOutcome::Forbidden => Err(ApiError::PermissionDenied),
     }
 }
 
@@ -53,7 +101,7 @@ async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
     let page = page_request(app, req, format!("messages:{thread}:{user}"), vec![])?;
     let slice = app.store.list_messages(thread, page.spec()).await?;
     let newest = slice.items.iter().map(|m| m.id.seq).max();
-    let count = membership.thread.message_count;
+    let count = membership.thread.live_count();
     if let Some(newest) = newest {
         app.store.mark_read(membership, newest).await?;
     }
@@ -75,17 +123,17 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
         SendOutcome::ClientIdReused => {
             Err(ApiError::Conflict("This client_id was already used for a different message."))
         }
+        SendOutcome::ReplayedDeleted => {
+            Err(ApiError::Conflict("The message sent with this client_id has been deleted."))
+        }
         SendOutcome::NotFound => Err(ApiError::NotFound),
     }
 }
 
 async fn detail(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result<HttpResponse, ApiError> {
-    let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
-    if &id.thread != thread {
-        return Err(ApiError::NotFound);
-    }
+    let seq = message_seq(thread, id)?;
     let membership = member(app, user, thread).await?;
-    let message = app.store.message(thread, id.seq).await?.ok_or(ApiError::NotFound)?;
+    let message = app.store.message(thread, seq).await?.ok_or(ApiError::NotFound)?;
     let read_by = app.store.read_by(&message, &membership.thread.participants).await?;
     Ok(ok(&MessageDetail { message, read_by }))
 }

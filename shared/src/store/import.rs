@@ -86,6 +86,7 @@ impl Store {
                 sender: sender.clone(),
                 text: text.clone(),
                 created: *created,
+                edited: None,
             };
             puts.push(encode(&MessageItem::new(&message, *sender_seq))?);
             last = Some(message);
@@ -110,6 +111,7 @@ impl Store {
             created: thread.created,
             updated: thread.updated,
             message_count: thread.messages.len() as u64,
+            deleted_count: 0,
             last_message: last,
         };
         let pset = participant_set_hash(&thread.participants);

@@ -28,6 +28,8 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     /// Whether a user may log in (users are listed for search only when active).
     pub const IS_ACTIVE: &str = "is_active";
+    /// When a message was deleted: present only on tombstones.
+    pub const DELETED: &str = "deleted";
 }
 
 /// A user's profile.
@@ -81,7 +83,9 @@ impl UserItem {
     }
 }
 
-/// A message as stored under its thread.
+/// A message as stored under its thread. A deleted message stays as a tombstone, without its
+/// text, so that ids and the sender counts of GSI2 never move; tombstones are also listed in
+/// GSI1 under `keys::deleted_index_pk`, which is how read markers count the deletions after them.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct MessageItem {
     #[serde(rename = "PK")]
@@ -95,10 +99,15 @@ pub(crate) struct MessageItem {
     pub thread: ThreadId,
     pub seq: u64,
     pub sender: UserId,
+    #[serde(default)]
     pub text: String,
     pub created: Timestamp,
     /// How many messages the sender had sent in this thread, this one included.
     pub sender_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Timestamp>,
 }
 
 impl MessageItem {
@@ -115,6 +124,8 @@ impl MessageItem {
             text: message.text.clone(),
             created: message.created,
             sender_seq,
+            edited: message.edited,
+            deleted: None,
         }
     }
 
@@ -125,6 +136,7 @@ impl MessageItem {
             sender: self.sender,
             text: self.text,
             created: self.created,
+            edited: self.edited,
         }
     }
 }
@@ -234,6 +246,13 @@ impl ReadEventItem {
     pub fn new(thread: &ThreadId, user: &UserId, seq: Seq, read_at: Timestamp) -> Self {
         Self { pk: keys::thread_pk(thread), sk: keys::read_event_sk(user, seq), user: user.clone(), read_at }
     }
+}
+
+/// What GSI1 holds of a deleted message, under `keys::deleted_index_pk`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeletedEntry {
+    pub seq: u64,
+    pub sender: UserId,
 }
 
 /// What GSI2 projects of a message: how many messages its sender had sent by then.
@@ -358,6 +377,7 @@ mod tests {
             sender: a.clone(),
             text: "hi".into(),
             created: now,
+            edited: Some(now),
         };
         Thread {
             id: t,
@@ -366,6 +386,7 @@ mod tests {
             created: now,
             updated: now,
             message_count: 3,
+            deleted_count: 1,
             last_message: Some(message),
         }
     }

@@ -76,6 +76,10 @@ pub fn read_event_sk(user: &UserId, seq: Seq) -> String {
 pub fn read_events_end(user: &UserId) -> String {
     format!("READ#{user}#~")
 }
+/// GSI1 partition listing a thread's deleted messages by `seq` (sort key [`Seq::padded`]).
+pub fn deleted_index_pk(thread: &ThreadId) -> String {
+    format!("{THREAD_PREFIX}{thread}#DELETED")
+}
 /// GSI2 partition of one sender's messages in one thread.
 pub fn sender_index_pk(thread: &ThreadId, user: &UserId) -> String {
     format!("THREAD#{thread}#USER#{user}")

@@ -1,10 +1,11 @@
 //! Messages: sending, listing, read markers and read receipts.
 
+use super::edits::deleted_count_is;
 use super::items::{MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode};
 use super::page::{PageSpec, Slice};
 use super::{
-    ListSpec, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put, tx_update,
-    update,
+    ListSpec, Skip, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put,
+    tx_update, update,
 };
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
@@ -19,6 +20,8 @@ pub enum SendOutcome {
     Replayed(Message),
     /// The client id was used before by this sender in this thread for a different text.
     ClientIdReused,
+    /// A retry of a send whose message has been deleted since.
+    ReplayedDeleted,
     /// The sender is not in the thread (or it is gone).
     NotFound,
 }
@@ -71,6 +74,7 @@ impl Store {
                 sender: sender.clone(),
                 text: text.to_owned(),
                 created: now,
+                edited: None,
             };
             let last: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(&message)?;
             let activity = keys::activity_sk(now, thread);
@@ -165,7 +169,7 @@ impl Store {
     }
 
     /// True when a thread's participants are no longer those of `seen` (or it is gone).
-    async fn participants_changed(&self, seen: &crate::model::Thread) -> Result<bool, StoreError> {
+    pub(crate) async fn participants_changed(&self, seen: &crate::model::Thread) -> Result<bool, StoreError> {
         Ok(self.thread(&seen.id).await?.is_none_or(|now| now.participants != seen.participants))
     }
 
@@ -182,7 +186,11 @@ impl Store {
         if record.text_hash != text_hash {
             return Ok(Some(SendOutcome::ClientIdReused));
         }
-        Ok(self.message(thread, Seq(record.seq)).await?.map(SendOutcome::Replayed))
+        Ok(match self.message_item(thread, Seq(record.seq), true).await? {
+            None => None,
+            Some(item) if item.deleted.is_some() => Some(SendOutcome::ReplayedDeleted),
+            Some(item) => Some(SendOutcome::Replayed(item.into_message())),
+        })
     }
 
     /// A page of a thread's messages, newest first.
@@ -206,17 +214,28 @@ impl Store {
             sk_prefix: Some(keys::MESSAGE_PREFIX.to_owned()),
             descending: true,
             start_key: &start_key,
-            active_only: false,
+            skip: Some(Skip::Deleted),
         };
         self.list_page(&spec, page)
             .await?
             .try_map(|i| decode::<MessageItem>(i).map(MessageItem::into_message))
     }
 
-    /// One message.
+    /// One message; `None` if it does not exist or was deleted.
     pub async fn message(&self, thread: &ThreadId, seq: Seq) -> Result<Option<Message>, StoreError> {
-        let item = self.get(key(keys::thread_pk(thread), keys::message_sk(seq)), false).await?;
-        item.map(|i| decode::<MessageItem>(i).map(MessageItem::into_message)).transpose()
+        let item = self.message_item(thread, seq, false).await?;
+        Ok(item.filter(|i| i.deleted.is_none()).map(MessageItem::into_message))
+    }
+
+    /// A message's item, tombstones included.
+    pub(crate) async fn message_item(
+        &self,
+        thread: &ThreadId,
+        seq: Seq,
+        consistent: bool,
+    ) -> Result<Option<MessageItem>, StoreError> {
+        let item = self.get(key(keys::thread_pk(thread), keys::message_sk(seq)), consistent).await?;
+        item.map(decode::<MessageItem>).transpose()
     }
 
     /// Moves a member's read marker forward to `upto` (never back), fixing their unread counts
@@ -250,11 +269,15 @@ impl Store {
                 tx_update(
                     update(table, key(keys::user_pk(&user), keys::membership_sk(&thread)))
                         .update_expression("SET read_seq = :s, unread = :u")
-                        .condition_expression("read_seq = :old AND message_count = :n")
+                        .condition_expression(format!(
+                            "read_seq = :old AND message_count = :n AND {}",
+                            deleted_count_is(m.thread.deleted_count)
+                        ))
                         .expression_attribute_values(":s", n(upto.0))
                         .expression_attribute_values(":u", n(unread))
                         .expression_attribute_values(":old", n(m.read_seq.0))
-                        .expression_attribute_values(":n", n(m.thread.message_count)),
+                        .expression_attribute_values(":n", n(m.thread.message_count))
+                        .expression_attribute_values(":d", n(m.thread.deleted_count)),
                 ),
             );
             tx.push(Step::ReadEvent, tx_put(table, encode(&event)?, None));
@@ -272,14 +295,23 @@ impl Store {
         Err(StoreError::busy("read marker stayed contended"))
     }
 
-    /// Messages from others after `upto`: all messages after it, less the member's own.
+    /// Messages from others after `upto`: all messages after it, less the member's own (GSI2),
+    /// less the deleted ones from others (GSI1's list of tombstones, read beside it and only in
+    /// threads that have any).
     async fn unread_after(&self, m: &Membership, upto: Seq) -> Result<u64, StoreError> {
         if upto.0 >= m.thread.message_count {
             return Ok(0);
         }
-        let own_upto = self.sent_up_to(&m.thread.id, &m.user, upto).await?;
+        let deleted = async {
+            if m.thread.deleted_count == 0 {
+                return Ok(0);
+            }
+            let gone = self.deleted_after(&m.thread.id, upto).await?;
+            Ok::<_, StoreError>(gone.iter().filter(|d| d.sender != m.user).count() as u64)
+        };
+        let (own_upto, deleted) = tokio::try_join!(self.sent_up_to(&m.thread.id, &m.user, upto), deleted)?;
         let own_after = m.sent.saturating_sub(own_upto);
-        Ok((m.thread.message_count - upto.0).saturating_sub(own_after))
+        Ok((m.thread.message_count - upto.0).saturating_sub(own_after).saturating_sub(deleted))
     }
 
     /// How many messages `user` had sent in `thread` up to and including `upto` (one GSI2 read).

@@ -1,5 +1,6 @@
 //! The single-table DynamoDB store. Key design and access patterns: `docs/data-model.md`.
 
+mod edits;
 mod import;
 mod items;
 pub mod keys;
@@ -23,6 +24,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
 
+pub use edits::{DeleteMessageOutcome, EditOutcome};
 pub use import::{Imported, ImportedThread};
 pub use logins::Failures;
 pub use messages::SendOutcome;
@@ -316,8 +318,17 @@ pub(crate) struct ListSpec<'a> {
     pub descending: bool,
     /// Builds the exclusive start key from a sort key value.
     pub start_key: &'a (dyn Fn(&str) -> Option<Item> + Sync),
-    /// Skip items whose `is_active` is not true (users; DynamoDB filters after `Limit`).
-    pub active_only: bool,
+    /// Items to skip (DynamoDB filters after `Limit`, so short pages are filled up).
+    pub skip: Option<Skip>,
+}
+
+/// Items a list leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// Users whose `is_active` is not true.
+    Inactive,
+    /// Deleted messages (tombstones).
+    Deleted,
 }
 
 impl Store {
@@ -491,12 +502,16 @@ impl Store {
                     .expression_attribute_values(":prefix", s(prefix.clone())),
                 None => q.key_condition_expression("#pk = :pk"),
             };
-            if spec.active_only {
-                q = q
+            q = match spec.skip {
+                None => q,
+                Some(Skip::Inactive) => q
                     .filter_expression("#active = :yes")
                     .expression_attribute_names("#active", items::attr::IS_ACTIVE)
-                    .expression_attribute_values(":yes", AttributeValue::Bool(true));
-            }
+                    .expression_attribute_values(":yes", AttributeValue::Bool(true)),
+                Some(Skip::Deleted) => q
+                    .filter_expression("attribute_not_exists(#deleted)")
+                    .expression_attribute_names("#deleted", items::attr::DELETED),
+            };
             let out = q.send().await.map_err(StoreError::from_sdk)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {

@@ -140,6 +140,7 @@ impl Store {
                 created: now,
                 updated: now,
                 message_count: 0,
+                deleted_count: 0,
                 last_message: None,
             };
             let meta = ThreadItem::new(&thread, pset.clone());
@@ -234,7 +235,7 @@ impl Store {
             sk_prefix: None,
             descending: true,
             start_key: &start_key,
-            active_only: false,
+            skip: None,
         };
         self.list_page(&spec, page)
             .await?

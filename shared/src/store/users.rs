@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
 
 use super::items::{CountersItem, UserItem, UsernameItem, decode, encode};
 use super::page::{PageSpec, Slice};
-use super::{Item, ListSpec, Step, Store, StoreError, Tx, key, keys, n, s, table};
+use super::{Item, ListSpec, Skip, Step, Store, StoreError, Tx, key, keys, n, s, table};
 use crate::ids::UserId;
 use crate::model::{Counters, User};
 use crate::timestamp::Timestamp;
@@ -161,7 +161,7 @@ impl Store {
             sk_prefix: Some(prefix.to_lowercase()).filter(|p| !p.is_empty()),
             descending: false,
             start_key: &start_key,
-            active_only: !include_inactive,
+            skip: (!include_inactive).then_some(Skip::Inactive),
         };
         self.list_page(&spec, page).await?.try_map(|i| decode::<UserItem>(i).map(UserItem::into_user))
     }
