@@ -38,6 +38,9 @@ pub struct Claims {
     /// The user's token version when issued; a password change bumps it and revokes refresh tokens.
     #[serde(default)]
     pub ver: u64,
+    /// Admin sessions only: the user's session version when issued; logout bumps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sv: Option<u64>,
 }
 
 /// A fresh access/refresh pair.
@@ -98,7 +101,14 @@ impl JwtKeys {
         }
     }
 
-    fn sign(&self, user: &UserId, version: u64, kind: TokenType, now: Timestamp) -> String {
+    fn sign(
+        &self,
+        user: &UserId,
+        version: u64,
+        session: Option<u64>,
+        kind: TokenType,
+        now: Timestamp,
+    ) -> String {
         let ttl = match kind {
             TokenType::Access => self.access_ttl,
             TokenType::Refresh => self.refresh_ttl,
@@ -111,6 +121,7 @@ impl JwtKeys {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             user_id: user.clone(),
             ver: version,
+            sv: session,
         };
         let header = Header { kid: Some(self.current.clone()), ..Header::new(Algorithm::HS256) };
         jsonwebtoken::encode(&header, &claims, &self.encoding).expect("HS256 signing cannot fail")
@@ -120,14 +131,14 @@ impl JwtKeys {
     pub fn issue_pair(&self, user: &UserId, version: u64) -> TokenPair {
         let now = Timestamp::now();
         TokenPair {
-            access: self.sign(user, version, TokenType::Access, now),
-            refresh: self.sign(user, version, TokenType::Refresh, now),
+            access: self.sign(user, version, None, TokenType::Access, now),
+            refresh: self.sign(user, version, None, TokenType::Refresh, now),
         }
     }
 
-    /// Issues an admin panel session token.
-    pub fn issue_admin_session(&self, user: &UserId, version: u64) -> String {
-        self.sign(user, version, TokenType::Admin, Timestamp::now())
+    /// Issues an admin panel session token for the user's token and session versions.
+    pub fn issue_admin_session(&self, user: &UserId, version: u64, session: u64) -> String {
+        self.sign(user, version, Some(session), TokenType::Admin, Timestamp::now())
     }
 
     /// Verifies signature, algorithm, expiry and type.
@@ -178,7 +189,9 @@ mod tests {
         assert!(matches!(k.verify(&pair.access, TokenType::Refresh), Err(TokenError::WrongType)));
         assert!(k.verify(&pair.refresh, TokenType::Refresh).is_ok());
         assert!(matches!(k.verify(&pair.refresh, TokenType::Access), Err(TokenError::WrongType)));
-        let session = k.issue_admin_session(&user(), 0);
+        let session = k.issue_admin_session(&user(), 0, 4);
+        assert_eq!(k.verify(&session, TokenType::Admin).unwrap().sv, Some(4));
+        assert_eq!(k.verify(&pair.access, TokenType::Access).unwrap().sv, None);
         assert!(k.verify(&session, TokenType::Admin).is_ok());
         assert!(matches!(k.verify(&session, TokenType::Access), Err(TokenError::WrongType)));
     }
@@ -217,6 +230,7 @@ mod tests {
             jti: "j".into(),
             user_id: user(),
             ver: 0,
+            sv: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
         assert!(k.verify(&token, TokenType::Access).is_err());

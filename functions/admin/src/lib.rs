@@ -113,6 +113,8 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
         [] => Ok(ctx.redirect("/admin/threads/")),
         ["logout"] => {
             allow(req, &[Method::POST], "POST")?;
+            // Clearing the cookie only ends it in this browser; a copy would live on.
+            app.store.end_sessions(&staff.id).await?;
             let mut ctx = ctx;
             ctx.cookies.push(session::end());
             Ok(ctx.redirect("/admin/login/"))
@@ -218,8 +220,13 @@ async fn login(app: &App, req: &Request, ctx: Ctx, form: Option<Fields>) -> Resu
         };
     match outcome {
         Login::Accepted(user) if user.is_staff => {
+            // Users are never deleted; were one, its session would be refused on the first page.
+            let session_version =
+                app.store.user_with_session_version(&user.id).await?.map_or(0, |(_, version)| version);
             let mut ctx = ctx;
-            ctx.cookies.push(session::start(app, &user));
+            ctx.cookies.retain(|c| !c.starts_with(&format!("{}=", session::CSRF_COOKIE)));
+            ctx.cookies.push(session::new_csrf_seed().1);
+            ctx.cookies.push(session::start(app, &user, session_version));
             tracing::info!(user = %user.id, "admin login");
             Ok(ctx.redirect("/admin/threads/"))
         }
