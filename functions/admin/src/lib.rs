@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use maud::Markup;
 use shared::accounts::{self, AccountError, Login};
 use shared::body::{self, Fields};
-use shared::http::{HttpResponse, allow, client_address, query_param, segments};
+use shared::http::{HttpResponse, allow, client_address, common_headers, query_param, segments};
 use shared::ids::{ThreadId, UserId};
 use shared::model::{Thread, User, is_username_char};
 use shared::pagination::{envelope, page_request};
@@ -54,6 +54,7 @@ impl Ctx {
 
     fn finish(self, mut response: HttpResponse) -> HttpResponse {
         let headers = response.headers_mut();
+        common_headers(headers);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
         headers.insert(
