@@ -175,3 +175,42 @@ async fn no_response_carries_a_password_hash() {
         assert!(!seen.contains(secret), "{secret} leaked");
     }
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_in_every_string_field() {
+    let t = TestApp::spawn().await;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let id = t.thread(&alice, &[&bob]).await;
+    let uri = format!("/api/threads/{id}/messages/");
+    let nul = |field: &str| json!({ field: ["Null characters are not allowed."] });
+
+    let r = t.post(&uri, &alice, json!({"text": "\u{0}"})).await;
+    assert_eq!((r.status, &r.body), (400, &nul("text")));
+    let r = t.post(&uri, &alice, json!({"text": "hi\u{0}there"})).await;
+    assert_eq!((r.status, &r.body), (400, &nul("text")));
+    let r = t.post(&uri, &alice, json!({"text": "hi", "client_id": "c\u{0}"})).await;
+    assert_eq!((r.status, &r.body), (400, &nul("client_id")));
+
+    let form = |uri: &str, token: Option<&str>, body: &str| {
+        let mut b = lambda_http::http::Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(token) = token {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        b.body(lambda_http::Body::Text(body.into())).unwrap()
+    };
+    let r = t.send(form(&uri, Some(&alice.token), "text=%00")).await;
+    assert_eq!((r.status, &r.body), (400, &nul("text")));
+    let r = t.send(form("/api/token/", None, "username=alice%00&password=pw-alice")).await;
+    assert_eq!((r.status, &r.body), (400, &nul("username")));
+    let r = t.send(form("/api/token/", None, "username=alice&password=pw-alice%00")).await;
+    assert_eq!((r.status, &r.body), (400, &nul("password")));
+    let r = t.call(Method::POST, "/api/token/refresh/", None, Some(json!({"refresh": "\u{0}"}))).await;
+    assert_eq!((r.status, &r.body), (400, &nul("refresh")));
+
+    assert_eq!(t.get(&uri, &alice).await.body["count"], 0);
+    // The same text without the NUL goes through.
+    assert_eq!(t.send(form(&uri, Some(&alice.token), "text=hi")).await.status, 201);
+}
