@@ -177,6 +177,60 @@ async fn no_response_carries_a_password_hash() {
 }
 
 #[tokio::test]
+async fn tokens_issued_in_the_future_or_with_critical_headers_are_refused_everywhere() {
+    let t = TestApp::spawn().await;
+    let alice = t.user("alice").await;
+    let root = t.user_with("root", true, true).await;
+    let sign = |header: &Header, claims: &Value| {
+        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    };
+    let plain = Header::new(Algorithm::HS256);
+    let critical = Header { crit: Some(vec!["exp".into()]), ..Header::new(Algorithm::HS256) };
+    let claims_at = |user: &str, kind: &str, iat: i64| {
+        let mut c = claims(user, kind, now() + 600);
+        c["iat"] = json!(iat);
+        c["jti"] = json!(uuid::Uuid::new_v4().simple().to_string());
+        if kind == "admin" {
+            c["sv"] = json!(0);
+        }
+        c
+    };
+    let future = now() + shared::jwt::LEEWAY_SECONDS as i64 + 60;
+    let t = &t;
+    let access =
+        |token: String| async move { t.call(Method::GET, "/api/unread_count/", Some(&token), None).await };
+    let refresh =
+        |token: String| t.call(Method::POST, "/api/token/refresh/", None, Some(json!({"refresh": token})));
+    let admin = |token: String| {
+        let req = lambda_http::http::Request::builder()
+            .uri("/admin/threads/")
+            .header("cookie", format!("admin_session={token}"))
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        t.send(req)
+    };
+    let (a, r) = (alice.id.as_str(), root.id.as_str());
+
+    // Sanity: the same tokens issued now, without `crit`, are accepted.
+    assert_eq!(access(sign(&plain, &claims_at(a, "access", now()))).await.status, 200);
+    assert_eq!(refresh(sign(&plain, &claims_at(a, "refresh", now()))).await.status, 200);
+    assert_eq!(admin(sign(&plain, &claims_at(r, "admin", now()))).await.status, 200);
+
+    for (what, header, iat) in [("future iat", &plain, future), ("crit header", &critical, now())] {
+        let r1 = access(sign(header, &claims_at(a, "access", iat))).await;
+        assert_eq!((r1.status, r1.body["code"].as_str()), (401, Some("token_not_valid")), "access, {what}");
+        let r2 = refresh(sign(header, &claims_at(a, "refresh", iat))).await;
+        assert_eq!((r2.status, r2.body["code"].as_str()), (401, Some("token_not_valid")), "refresh, {what}");
+        let r3 = admin(sign(header, &claims_at(r, "admin", iat))).await;
+        assert_eq!(
+            (r3.status, r3.headers["location"].to_str().unwrap()),
+            (303, "/admin/login/"),
+            "admin, {what}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn nul_characters_are_refused_in_every_string_field() {
     let t = TestApp::spawn().await;
     let (alice, bob) = (t.user("alice").await, t.user("bob").await);
