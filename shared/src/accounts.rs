@@ -3,7 +3,7 @@
 use crate::ids::UserId;
 use crate::model::{User, is_valid_username};
 use crate::password::{self, MAX_PASSWORD_LEN, Verdict};
-use crate::store::{CreateUserError, NewUser, Store, StoreError};
+use crate::store::{CreateUserError, Failures, NewUser, Store, StoreError};
 
 /// Why an account operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +99,14 @@ pub async fn check_credentials(
     Ok(Some(user))
 }
 
-/// Failed logins allowed per username within [`FAILURE_WINDOW_SECONDS`].
-pub const USERNAME_FAILURE_LIMIT: u64 = 10;
+/// Failed logins allowed for one username from one client address within
+/// [`FAILURE_WINDOW_SECONDS`]: the low limit, which a stranger's guesses trip only for the
+/// stranger's own address, never for the owner's.
+pub const PAIR_FAILURE_LIMIT: u64 = 10;
+/// Failed logins allowed per username from all addresses together within
+/// [`FAILURE_WINDOW_SECONDS`]: a ceiling on guessing from many addresses, high enough that
+/// locking someone out takes more addresses than a casual attacker has.
+pub const USERNAME_FAILURE_LIMIT: u64 = 100;
 /// Failed logins allowed per client address within [`FAILURE_WINDOW_SECONDS`].
 pub const ADDRESS_FAILURE_LIMIT: u64 = 50;
 /// The window failed logins are counted in.
@@ -117,9 +123,31 @@ pub enum Login {
     Throttled(u64),
 }
 
-/// Checks credentials with brute-force protection: failures are counted per username and per
-/// client address in expiring windows, and past a limit every attempt is refused with a wait,
-/// the right password included; a success clears the username's count.
+/// The counters one attempt is counted in, with their limits.
+fn counters(username: &str, address: &str) -> [(String, u64); 3] {
+    [
+        // The address's length goes first so that no username and address pair can spell another.
+        (format!("pair:{}:{address}:{username}", address.len()), PAIR_FAILURE_LIMIT),
+        (format!("user:{username}"), USERNAME_FAILURE_LIMIT),
+        (format!("ip:{address}"), ADDRESS_FAILURE_LIMIT),
+    ]
+}
+
+/// Gives back the attempts that were counted but did not end in a wrong password. Failing to
+/// give one back only leaves it counted, the safe side, so it is logged rather than returned.
+async fn release(store: &Store, counted: &[(&str, Failures)]) {
+    let results =
+        futures_util::future::join_all(counted.iter().map(|(s, f)| store.release_login_attempt(s, f))).await;
+    for e in results.into_iter().filter_map(Result::err) {
+        tracing::warn!(error = %e, "a login attempt stays counted");
+    }
+}
+
+/// Checks credentials with brute-force protection. Every attempt is counted, before its
+/// password is checked, per (username, address) pair, per username and per address, in
+/// expiring windows; once any of them is full the attempt is refused with a wait, the right
+/// password included, so no more than the limit of passwords are ever checked, however many
+/// requests run at once. A success clears the pair and gives back its own count elsewhere.
 pub async fn log_in(
     store: &Store,
     username: &str,
@@ -127,32 +155,44 @@ pub async fn log_in(
     address: &str,
 ) -> Result<Login, StoreError> {
     let now = crate::timestamp::Timestamp::now().unix();
-    let subjects = [format!("user:{username}"), format!("ip:{address}")];
-    let failures = store.login_failures(&subjects, now).await?;
-    let blocked = [USERNAME_FAILURE_LIMIT, ADDRESS_FAILURE_LIMIT]
-        .iter()
-        .zip(&failures)
-        .filter(|(limit, f)| f.count >= **limit)
-        .map(|(_, f)| f.window_end - now)
-        .max();
-    if let Some(wait) = blocked {
+    let counters = counters(username, address);
+    let [pair, user, ip] = counters
+        .each_ref()
+        .map(|(subject, limit)| store.reserve_login_attempt(subject, *limit, now, FAILURE_WINDOW_SECONDS));
+    let (pair, user, ip) = tokio::join!(pair, user, ip);
+    let mut error = None;
+    let mut reservations = Vec::with_capacity(3);
+    for ((subject, _), reserved) in counters.iter().zip([pair, user, ip]) {
+        match reserved {
+            Ok(f) => reservations.push((subject.as_str(), f)),
+            Err(e) => error = error.or(Some(e)),
+        }
+    }
+    let counted: Vec<(&str, Failures)> = reservations.iter().filter(|(_, f)| f.counted).copied().collect();
+    if let Some(e) = error {
+        release(store, &counted).await;
+        return Err(e);
+    }
+    let full = reservations.iter().filter(|(_, f)| !f.counted).map(|(_, f)| f.window_end - now).max();
+    if let Some(wait) = full {
+        release(store, &counted).await;
         return Ok(Login::Throttled(wait.max(1) as u64));
     }
-    match check_credentials(store, username, password).await? {
-        Some(user) => {
-            if failures[0].count > 0 {
-                store.clear_login_failures(&subjects[0]).await?;
+    match check_credentials(store, username, password).await {
+        Ok(Some(user)) => {
+            let pair = counters[0].0.as_str();
+            let others: Vec<_> = counted.iter().filter(|(s, _)| *s != pair).copied().collect();
+            let (cleared, ()) = tokio::join!(store.clear_login_failures(pair), release(store, &others));
+            if let Err(e) = cleared {
+                tracing::warn!(error = %e, "failed logins stay counted after a success");
             }
             Ok(Login::Accepted(user))
         }
-        None => {
-            let (a, b) = tokio::join!(
-                store.record_login_failure(&subjects[0], now, FAILURE_WINDOW_SECONDS),
-                store.record_login_failure(&subjects[1], now, FAILURE_WINDOW_SECONDS)
-            );
-            a?;
-            b?;
-            Ok(Login::Refused)
+        // The attempt stays counted: that is the failure's record.
+        Ok(None) => Ok(Login::Refused),
+        Err(e) => {
+            release(store, &counted).await;
+            Err(e)
         }
     }
 }

@@ -134,9 +134,10 @@ impl Fields {
         errors.into_result()
     }
 
-    /// A field's text if it is a string, without validation (HTML forms, where every value is text).
+    /// A field's text if it is a string, without DRF's messages (HTML forms, where every value
+    /// is text); text with NUL characters counts as absent, as [`Fields::string`] refuses it.
     pub fn text(&self, name: &str) -> Option<String> {
-        self.scalar(name).and_then(Value::as_str).map(str::to_owned)
+        self.scalar(name).and_then(Value::as_str).filter(|s| !s.contains('\0')).map(str::to_owned)
     }
 
     /// A required string field, at most `max_chars` characters; records DRF's messages on failure.
@@ -155,11 +156,20 @@ impl Fields {
                 errors.add(name, "This field may not be blank.");
                 None
             }
-            Some(Value::String(s)) if s.chars().count() > max_chars => {
-                errors.add(name, format!("Ensure this field has no more than {max_chars} characters."));
-                None
+            Some(Value::String(s)) => {
+                // DRF runs every validator and reports each failure, in this order.
+                let too_long = s.chars().count() > max_chars;
+                if too_long {
+                    errors.add(name, format!("Ensure this field has no more than {max_chars} characters."));
+                }
+                // PostgreSQL cannot store NUL, so DRF refused it; accepting it here would break
+                // any later export of the data.
+                let nul = s.contains('\0');
+                if nul {
+                    errors.add(name, "Null characters are not allowed.");
+                }
+                (!too_long && !nul).then(|| s.clone())
             }
-            Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
                 errors.add(name, "Not a valid string.");
                 None
@@ -261,6 +271,36 @@ mod tests {
             x.add("c", "Not a valid string.");
             x.add("d", "Ensure this field has no more than 2 characters.");
             x.add("missing", "This field is required.");
+            x
+        });
+    }
+
+    #[tokio::test]
+    async fn nul_characters_are_refused_in_json_and_forms() {
+        let json =
+            parse(&req("application/json", r#"{"a": "x\u0000y", "b": "\u0000", "c": "ok"}"#)).await.unwrap();
+        let form = parse(&req("application/x-www-form-urlencoded", "a=x%00y&b=%00&c=ok")).await.unwrap();
+        for f in [json, form] {
+            let mut e = FieldErrors::default();
+            assert_eq!(f.string("a", 10, &mut e), None);
+            assert_eq!(f.optional_string("b", 10, &mut e), None);
+            assert_eq!(f.string("c", 10, &mut e).as_deref(), Some("ok"));
+            assert_eq!(e, {
+                let mut x = FieldErrors::default();
+                x.add("a", "Null characters are not allowed.");
+                x.add("b", "Null characters are not allowed.");
+                x
+            });
+            assert_eq!(f.text("a"), None);
+            assert_eq!(f.text("c").as_deref(), Some("ok"));
+        }
+        let long = Fields::from_map(serde_json::json!({"a": "\u{0}xyz"}).as_object().unwrap().clone());
+        let mut e = FieldErrors::default();
+        assert_eq!(long.string("a", 2, &mut e), None);
+        assert_eq!(e, {
+            let mut x = FieldErrors::default();
+            x.add("a", "Ensure this field has no more than 2 characters.");
+            x.add("a", "Null characters are not allowed.");
             x
         });
     }

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response, service_fn};
 use serde::Serialize;
 
@@ -15,12 +15,19 @@ pub type HttpResponse = Response<Body>;
 /// Longest query string value we read (search prefixes, cursors).
 pub const MAX_QUERY_VALUE_LEN: usize = 1024;
 
+/// Headers every response carries, JSON or HTML, success or error.
+pub fn common_headers(headers: &mut HeaderMap) {
+    // Browsers must not guess a type: an error echoing input, read as HTML, would run as script.
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+}
+
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
     let text = serde_json::to_string(body).expect("response bodies always serialize");
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    common_headers(response.headers_mut());
     response
 }
 
@@ -33,6 +40,7 @@ pub fn ok<T: Serialize + ?Sized>(body: &T) -> HttpResponse {
 pub fn no_content() -> HttpResponse {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;
+    common_headers(response.headers_mut());
     response
 }
 

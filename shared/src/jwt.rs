@@ -38,6 +38,9 @@ pub struct Claims {
     /// The user's token version when issued; a password change bumps it and revokes refresh tokens.
     #[serde(default)]
     pub ver: u64,
+    /// Admin sessions only: the user's session version when issued; logout bumps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sv: Option<u64>,
 }
 
 /// A fresh access/refresh pair.
@@ -61,6 +64,12 @@ pub enum TokenError {
     /// A claim we need is empty.
     #[error("missing claim")]
     MissingClaim,
+    /// Issued later than now, beyond the leeway.
+    #[error("issued in the future")]
+    IssuedInFuture,
+    /// A `crit` header: extensions we do not implement, so RFC 7515 says refuse.
+    #[error("critical header extension")]
+    CriticalHeader,
     /// Signed with a key id we do not have (retired, or never ours).
     #[error("unknown key id")]
     UnknownKey,
@@ -98,7 +107,14 @@ impl JwtKeys {
         }
     }
 
-    fn sign(&self, user: &UserId, version: u64, kind: TokenType, now: Timestamp) -> String {
+    fn sign(
+        &self,
+        user: &UserId,
+        version: u64,
+        session: Option<u64>,
+        kind: TokenType,
+        now: Timestamp,
+    ) -> String {
         let ttl = match kind {
             TokenType::Access => self.access_ttl,
             TokenType::Refresh => self.refresh_ttl,
@@ -111,6 +127,7 @@ impl JwtKeys {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             user_id: user.clone(),
             ver: version,
+            sv: session,
         };
         let header = Header { kid: Some(self.current.clone()), ..Header::new(Algorithm::HS256) };
         jsonwebtoken::encode(&header, &claims, &self.encoding).expect("HS256 signing cannot fail")
@@ -120,20 +137,24 @@ impl JwtKeys {
     pub fn issue_pair(&self, user: &UserId, version: u64) -> TokenPair {
         let now = Timestamp::now();
         TokenPair {
-            access: self.sign(user, version, TokenType::Access, now),
-            refresh: self.sign(user, version, TokenType::Refresh, now),
+            access: self.sign(user, version, None, TokenType::Access, now),
+            refresh: self.sign(user, version, None, TokenType::Refresh, now),
         }
     }
 
-    /// Issues an admin panel session token.
-    pub fn issue_admin_session(&self, user: &UserId, version: u64) -> String {
-        self.sign(user, version, TokenType::Admin, Timestamp::now())
+    /// Issues an admin panel session token for the user's token and session versions.
+    pub fn issue_admin_session(&self, user: &UserId, version: u64, session: u64) -> String {
+        self.sign(user, version, Some(session), TokenType::Admin, Timestamp::now())
     }
 
-    /// Verifies signature, algorithm, expiry and type.
+    /// Verifies signature, algorithm, expiry, issue time and type.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token)?;
+        if header.crit.is_some() {
+            return Err(TokenError::CriticalHeader);
+        }
         // Tokens from before key ids were used carry none: they verify with the current key.
-        let kid = jsonwebtoken::decode_header(token)?.kid.unwrap_or_else(|| self.current.clone());
+        let kid = header.kid.unwrap_or_else(|| self.current.clone());
         let key = self.decoding.get(&kid).ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)?;
         let claims = data.claims;
@@ -142,6 +163,11 @@ impl JwtKeys {
         }
         if claims.jti.is_empty() || claims.jti.len() > 64 {
             return Err(TokenError::MissingClaim);
+        }
+        // simplejwt (through PyJWT) refuses these; we never issue one, so it is forged or
+        // from a clock that cannot be trusted with `exp` either.
+        if claims.iat > Timestamp::now().unix() + LEEWAY_SECONDS as i64 {
+            return Err(TokenError::IssuedInFuture);
         }
         Ok(claims)
     }
@@ -178,7 +204,9 @@ mod tests {
         assert!(matches!(k.verify(&pair.access, TokenType::Refresh), Err(TokenError::WrongType)));
         assert!(k.verify(&pair.refresh, TokenType::Refresh).is_ok());
         assert!(matches!(k.verify(&pair.refresh, TokenType::Access), Err(TokenError::WrongType)));
-        let session = k.issue_admin_session(&user(), 0);
+        let session = k.issue_admin_session(&user(), 0, 4);
+        assert_eq!(k.verify(&session, TokenType::Admin).unwrap().sv, Some(4));
+        assert_eq!(k.verify(&pair.access, TokenType::Access).unwrap().sv, None);
         assert!(k.verify(&session, TokenType::Admin).is_ok());
         assert!(matches!(k.verify(&session, TokenType::Access), Err(TokenError::WrongType)));
     }
@@ -217,6 +245,7 @@ mod tests {
             jti: "j".into(),
             user_id: user(),
             ver: 0,
+            sv: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
         assert!(k.verify(&token, TokenType::Access).is_err());
@@ -241,6 +270,54 @@ mod tests {
         assert!(after.verify(&new, TokenType::Access).is_ok());
         assert!(matches!(after.verify(&old, TokenType::Access), Err(TokenError::UnknownKey)));
         assert!(before.verify(&new, TokenType::Access).is_err());
+    }
+
+    fn signed(k: &JwtKeys, header: &Header, kind: TokenType, iat: i64) -> String {
+        let claims = Claims {
+            token_type: kind,
+            exp: Timestamp::now().unix() + 600,
+            iat,
+            jti: "j".into(),
+            user_id: user(),
+            ver: 0,
+            sv: (kind == TokenType::Admin).then_some(0),
+        };
+        jsonwebtoken::encode(header, &claims, &k.encoding).unwrap()
+    }
+
+    const KINDS: [TokenType; 3] = [TokenType::Access, TokenType::Refresh, TokenType::Admin];
+
+    #[test]
+    fn issued_in_the_future_beyond_leeway_is_refused() {
+        let k = keys();
+        let now = Timestamp::now().unix();
+        let header = Header::new(Algorithm::HS256);
+        for kind in KINDS {
+            let late = signed(&k, &header, kind, now + LEEWAY_SECONDS as i64 + 2);
+            assert!(matches!(k.verify(&late, kind), Err(TokenError::IssuedInFuture)), "{kind:?}");
+            let skewed = signed(&k, &header, kind, now + 1);
+            assert!(k.verify(&skewed, kind).is_ok(), "{kind:?} within the leeway");
+        }
+    }
+
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let k = keys();
+        let now = Timestamp::now().unix();
+        for crit in [vec!["exp".to_owned()], vec!["b64".to_owned()], vec![]] {
+            let header = Header { crit: Some(crit.clone()), ..Header::new(Algorithm::HS256) };
+            for kind in KINDS {
+                let token = signed(&k, &header, kind, now);
+                assert!(
+                    matches!(k.verify(&token, kind), Err(TokenError::CriticalHeader)),
+                    "{kind:?} {crit:?}"
+                );
+            }
+        }
+        // The same tokens without the header are fine, so it is `crit` that is refused.
+        for kind in KINDS {
+            assert!(k.verify(&signed(&k, &Header::new(Algorithm::HS256), kind, now), kind).is_ok());
+        }
     }
 
     #[test]

@@ -226,3 +226,87 @@ async fn all_threads_list_newest_activity_first_across_shards() {
     assert_eq!(pages.concat(), expected);
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
 }
+
+fn cookie<'b>(b: &'b Browser<'_>, name: &str) -> Option<&'b str> {
+    b.cookies.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Another browser holding a copy of this one's cookies, as a thief of them would.
+fn copy<'a>(b: &Browser<'a>) -> Browser<'a> {
+    Browser { t: b.t, cookies: b.cookies.clone() }
+}
+
+#[tokio::test]
+async fn logout_ends_every_session_of_the_user_copies_included() {
+    let t = TestApp::spawn().await;
+    t.user_with("root", true, true).await;
+    t.user_with("ops", true, true).await;
+    let mut b = Browser::new(&t);
+    assert_eq!(b.log_in("root", "pw-root").await.status, 303);
+    let mut stolen = copy(&b);
+    let mut laptop = Browser::new(&t);
+    assert_eq!(laptop.log_in("root", "pw-root").await.status, 303);
+    let mut other_staff = Browser::new(&t);
+    assert_eq!(other_staff.log_in("ops", "pw-ops").await.status, 303);
+    assert_eq!(stolen.get("/admin/threads/").await.status, 200);
+
+    let page = b.get("/admin/threads/").await;
+    let r = b.post("/admin/logout/", &Browser::csrf(&page), "").await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (303, "/admin/login/"));
+    assert_eq!(cookie(&b, "admin_session"), None);
+    for (what, browser) in [("copied cookie", &mut stolen), ("other device", &mut laptop)] {
+        let r = browser.get("/admin/threads/").await;
+        assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (303, "/admin/login/"), "{what}");
+    }
+    // Other users' sessions go on, and logging in again works.
+    assert_eq!(other_staff.get("/admin/threads/").await.status, 200);
+    assert_eq!(b.log_in("root", "pw-root").await.status, 303);
+    assert_eq!(b.get("/admin/threads/").await.status, 200);
+}
+
+#[tokio::test]
+async fn password_and_flag_changes_end_copied_sessions() {
+    let t = TestApp::spawn().await;
+    t.user_with("root", true, true).await;
+    let root = t.app.store.user_by_username("root").await.unwrap().unwrap();
+    let mut b = Browser::new(&t);
+    assert_eq!(b.log_in("root", "pw-root").await.status, 303);
+    let mut stolen = copy(&b);
+    shared::accounts::set_password(&t.app.store, &root.id, "new-pass").await.unwrap();
+    assert_eq!(stolen.get("/admin/threads/").await.status, 303);
+    assert_eq!(b.get("/admin/threads/").await.status, 303);
+
+    // Losing staff and getting it back does not revive a session from before.
+    assert_eq!(b.log_in("root", "new-pass").await.status, 303);
+    let mut stolen = copy(&b);
+    t.app.store.set_flags(&root.id, true, false).await.unwrap();
+    t.app.store.set_flags(&root.id, true, true).await.unwrap();
+    assert_eq!(stolen.get("/admin/threads/").await.status, 303);
+
+    // Saving unchanged flags is not a change.
+    assert_eq!(b.log_in("root", "new-pass").await.status, 303);
+    t.app.store.set_flags(&root.id, true, true).await.unwrap();
+    assert_eq!(b.get("/admin/threads/").await.status, 200);
+}
+
+#[tokio::test]
+async fn logging_in_rotates_the_csrf_cookie() {
+    let t = TestApp::spawn().await;
+    t.user_with("root", true, true).await;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let id = t.thread(&alice, &[&bob]).await;
+    let mut b = Browser::new(&t);
+    let login_page = b.get("/admin/login/").await;
+    let before = cookie(&b, "admin_csrf").unwrap().to_owned();
+    let old_token = Browser::csrf(&login_page);
+    let r = b.post("/admin/login/", &old_token, "username=root&password=pw-root").await;
+    assert_eq!(r.status, 303);
+    let after = cookie(&b, "admin_csrf").unwrap().to_owned();
+    assert_ne!(before, after);
+    // A token derived from the pre-login seed is worthless in the session.
+    let r = b.post(&format!("/admin/threads/{id}/delete/"), &old_token, "").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(t.get(&format!("/api/threads/{id}/"), &alice).await.status, 200);
+    let page = b.get(&format!("/admin/threads/{id}/")).await;
+    assert_eq!(b.post(&format!("/admin/threads/{id}/delete/"), &Browser::csrf(&page), "").await.status, 303);
+}

@@ -176,55 +176,95 @@ async fn no_response_carries_a_password_hash() {
     }
 }
 
-fn login_from(address: &str, username: &str, password: &str) -> lambda_http::Request {
-    use lambda_http::RequestExt;
-    let mut ctx = aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
-    ctx.http.source_ip = Some(address.to_owned());
-    lambda_http::http::Request::builder()
-        .method(Method::POST)
-        .uri("/api/token/")
-        .header("content-type", "application/json")
-        .body(lambda_http::Body::Text(json!({"username": username, "password": password}).to_string()))
-        .unwrap()
-        .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
+#[tokio::test]
+async fn tokens_issued_in_the_future_or_with_critical_headers_are_refused_everywhere() {
+    let t = TestApp::spawn().await;
+    let alice = t.user("alice").await;
+    let root = t.user_with("root", true, true).await;
+    let sign = |header: &Header, claims: &Value| {
+        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    };
+    let plain = Header::new(Algorithm::HS256);
+    let critical = Header { crit: Some(vec!["exp".into()]), ..Header::new(Algorithm::HS256) };
+    let claims_at = |user: &str, kind: &str, iat: i64| {
+        let mut c = claims(user, kind, now() + 600);
+        c["iat"] = json!(iat);
+        c["jti"] = json!(uuid::Uuid::new_v4().simple().to_string());
+        if kind == "admin" {
+            c["sv"] = json!(0);
+        }
+        c
+    };
+    let future = now() + shared::jwt::LEEWAY_SECONDS as i64 + 60;
+    let t = &t;
+    let access =
+        |token: String| async move { t.call(Method::GET, "/api/unread_count/", Some(&token), None).await };
+    let refresh =
+        |token: String| t.call(Method::POST, "/api/token/refresh/", None, Some(json!({"refresh": token})));
+    let admin = |token: String| {
+        let req = lambda_http::http::Request::builder()
+            .uri("/admin/threads/")
+            .header("cookie", format!("admin_session={token}"))
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        t.send(req)
+    };
+    let (a, r) = (alice.id.as_str(), root.id.as_str());
+
+    // Sanity: the same tokens issued now, without `crit`, are accepted.
+    assert_eq!(access(sign(&plain, &claims_at(a, "access", now()))).await.status, 200);
+    assert_eq!(refresh(sign(&plain, &claims_at(a, "refresh", now()))).await.status, 200);
+    assert_eq!(admin(sign(&plain, &claims_at(r, "admin", now()))).await.status, 200);
+
+    for (what, header, iat) in [("future iat", &plain, future), ("crit header", &critical, now())] {
+        let r1 = access(sign(header, &claims_at(a, "access", iat))).await;
+        assert_eq!((r1.status, r1.body["code"].as_str()), (401, Some("token_not_valid")), "access, {what}");
+        let r2 = refresh(sign(header, &claims_at(a, "refresh", iat))).await;
+        assert_eq!((r2.status, r2.body["code"].as_str()), (401, Some("token_not_valid")), "refresh, {what}");
+        let r3 = admin(sign(header, &claims_at(r, "admin", iat))).await;
+        assert_eq!(
+            (r3.status, r3.headers["location"].to_str().unwrap()),
+            (303, "/admin/login/"),
+            "admin, {what}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn repeated_failed_logins_are_throttled_per_username_and_per_address() {
+async fn nul_characters_are_refused_in_every_string_field() {
     let t = TestApp::spawn().await;
-    t.user("alice").await;
-    t.user("bob").await;
-    for _ in 0..shared::accounts::USERNAME_FAILURE_LIMIT {
-        assert_eq!(t.send(login_from("198.51.100.1", "alice", "wrong")).await.status, 401);
-    }
-    // Now even the right password waits, from any address.
-    let r = t.send(login_from("198.51.100.2", "alice", "pw-alice")).await;
-    assert_eq!(r.status, 429);
-    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(wait > 0 && wait <= 900, "{wait}");
-    assert!(r.body["detail"].as_str().unwrap().starts_with("Request was throttled."));
-    // Other users are not affected.
-    assert_eq!(t.send(login_from("198.51.100.1", "bob", "pw-bob")).await.status, 200);
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let id = t.thread(&alice, &[&bob]).await;
+    let uri = format!("/api/threads/{id}/messages/");
+    let nul = |field: &str| json!({ field: ["Null characters are not allowed."] });
 
-    // A success resets the username's count.
-    for _ in 0..shared::accounts::USERNAME_FAILURE_LIMIT - 1 {
-        t.send(login_from("198.51.100.3", "bob", "wrong")).await;
-    }
-    assert_eq!(t.send(login_from("198.51.100.3", "bob", "pw-bob")).await.status, 200);
-    for _ in 0..shared::accounts::USERNAME_FAILURE_LIMIT - 1 {
-        assert_eq!(t.send(login_from("198.51.100.4", "bob", "wrong")).await.status, 401);
-    }
-    assert_eq!(t.send(login_from("198.51.100.4", "bob", "pw-bob")).await.status, 200);
-}
+    let r = t.post(&uri, &alice, json!({"text": "\u{0}"})).await;
+    assert_eq!((r.status, &r.body), (400, &nul("text")));
+    let r = t.post(&uri, &alice, json!({"text": "hi\u{0}there"})).await;
+    assert_eq!((r.status, &r.body), (400, &nul("text")));
+    let r = t.post(&uri, &alice, json!({"text": "hi", "client_id": "c\u{0}"})).await;
+    assert_eq!((r.status, &r.body), (400, &nul("client_id")));
 
-#[tokio::test]
-async fn one_address_trying_many_usernames_is_throttled() {
-    let t = TestApp::spawn().await;
-    t.user("carol").await;
-    for i in 0..shared::accounts::ADDRESS_FAILURE_LIMIT {
-        let r = t.send(login_from("203.0.113.9", &format!("guess{i}"), "x")).await;
-        assert_eq!(r.status, 401);
-    }
-    assert_eq!(t.send(login_from("203.0.113.9", "carol", "pw-carol")).await.status, 429);
-    assert_eq!(t.send(login_from("203.0.113.10", "carol", "pw-carol")).await.status, 200);
+    let form = |uri: &str, token: Option<&str>, body: &str| {
+        let mut b = lambda_http::http::Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(token) = token {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        b.body(lambda_http::Body::Text(body.into())).unwrap()
+    };
+    let r = t.send(form(&uri, Some(&alice.token), "text=%00")).await;
+    assert_eq!((r.status, &r.body), (400, &nul("text")));
+    let r = t.send(form("/api/token/", None, "username=alice%00&password=pw-alice")).await;
+    assert_eq!((r.status, &r.body), (400, &nul("username")));
+    let r = t.send(form("/api/token/", None, "username=alice&password=pw-alice%00")).await;
+    assert_eq!((r.status, &r.body), (400, &nul("password")));
+    let r = t.call(Method::POST, "/api/token/refresh/", None, Some(json!({"refresh": "\u{0}"}))).await;
+    assert_eq!((r.status, &r.body), (400, &nul("refresh")));
+
+    assert_eq!(t.get(&uri, &alice).await.body["count"], 0);
+    // The same text without the NUL goes through.
+    assert_eq!(t.send(form(&uri, Some(&alice.token), "text=hi")).await.status, 201);
 }

@@ -100,3 +100,43 @@ async fn django_era_clients_work_with_v1_paths_form_bodies_and_jwt_headers() {
     assert_eq!(unread.body, json!({"unread_count": 0}));
     assert_eq!(t.get("/api/v1/threads/", &bob).await.body["count"], 1);
 }
+
+#[tokio::test]
+async fn every_response_says_nosniff() {
+    let t = TestApp::spawn().await;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    t.user_with("root", true, true).await;
+    let id = t.thread(&alice, &[&bob]).await;
+    let mut replies = vec![
+        ("200", t.get("/api/users/me/", &alice).await),
+        ("201", t.post(&format!("/api/threads/{id}/messages/"), &alice, json!({"text": "hi"})).await),
+        ("400", t.post(&format!("/api/threads/{id}/messages/"), &alice, json!({})).await),
+        ("401", t.call(Method::GET, "/api/threads/", None, None).await),
+        ("404", t.get("/api/nothing/", &alice).await),
+        ("405", t.call(Method::PUT, "/api/threads/", Some(&alice.token), Some(json!({}))).await),
+        ("204", t.delete(&format!("/api/threads/{id}/"), &alice).await),
+        ("admin login page", t.call(Method::GET, "/admin/login/", None, None).await),
+        ("admin redirect", t.call(Method::GET, "/admin/threads/", None, None).await),
+        ("admin 403", t.call(Method::POST, "/admin/login/", None, Some(json!({}))).await),
+    ];
+    let admin = |cookie: String| {
+        lambda_http::http::Request::builder()
+            .uri("/admin/threads/")
+            .header("cookie", cookie)
+            .body(Body::Empty)
+            .unwrap()
+    };
+    let root = t.app.store.user_by_username("root").await.unwrap().unwrap();
+    let session = t.app.jwt.issue_admin_session(&root.id, root.token_version, 0);
+    replies.push(("admin page", t.send(admin(format!("admin_session={session}"))).await));
+    let mut statuses = Vec::new();
+    for (what, r) in &replies {
+        assert_eq!(
+            r.headers.get("x-content-type-options").map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{what}: {r:?}"
+        );
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, [200, 201, 400, 401, 404, 405, 204, 200, 303, 403, 200]);
+}

@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use maud::Markup;
 use shared::accounts::{self, AccountError, Login};
 use shared::body::{self, Fields};
-use shared::http::{HttpResponse, client_address, query_param};
+use shared::http::{HttpResponse, client_address, common_headers, query_param};
 use shared::ids::{ThreadId, UserId};
 use shared::model::{Thread, User, is_username_char};
 use shared::pagination::{envelope, page_request};
@@ -55,6 +55,7 @@ impl Ctx {
 
     fn finish(self, mut response: HttpResponse) -> HttpResponse {
         let headers = response.headers_mut();
+        common_headers(headers);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
         headers.insert(
@@ -123,6 +124,8 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
     match handler {
         Handler::AdminHome => Ok(ctx.redirect("/admin/threads/")),
         Handler::AdminLogout => {
+            // Clearing the cookie only ends it in this browser; a copy would live on.
+            app.store.end_sessions(&staff.id).await?;
             let mut ctx = ctx;
             ctx.cookies.push(session::end());
             Ok(ctx.redirect("/admin/login/"))
@@ -203,8 +206,13 @@ async fn login(app: &App, req: &Request, ctx: Ctx, form: Option<Fields>) -> Resu
         };
     match outcome {
         Login::Accepted(user) if user.is_staff => {
+            // Users are never deleted; were one, its session would be refused on the first page.
+            let session_version =
+                app.store.user_with_session_version(&user.id).await?.map_or(0, |(_, version)| version);
             let mut ctx = ctx;
-            ctx.cookies.push(session::start(app, &user));
+            ctx.cookies.retain(|c| !c.starts_with(&format!("{}=", session::CSRF_COOKIE)));
+            ctx.cookies.push(session::new_csrf_seed().1);
+            ctx.cookies.push(session::start(app, &user, session_version));
             tracing::info!(user = %user.id, "admin login");
             Ok(ctx.redirect("/admin/threads/"))
         }

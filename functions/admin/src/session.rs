@@ -1,9 +1,10 @@
 //! Staff sessions and CSRF protection for the admin panel.
 //!
 //! The session is a short-lived signed token (type `admin`, never accepted by the API) in an
-//! HttpOnly, Secure, SameSite=Strict cookie. Every form that changes something carries a CSRF
-//! token: an HMAC of a random per-browser cookie, so a page on another site can neither read
-//! nor forge it.
+//! HttpOnly, Secure, SameSite=Strict cookie. It carries the user's session version, which
+//! logout and password or flag changes bump, so a copied cookie dies with the session it came
+//! from. Every form that changes something carries a CSRF token: an HMAC of a random
+//! per-browser cookie, so a page on another site can neither read nor forge it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,11 +39,11 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
     format!("{name}={value}; Path=/admin; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
 }
 
-/// A new session cookie for a staff user.
-pub fn start(app: &App, user: &User) -> String {
+/// A new session cookie for a staff user, at their current session version.
+pub fn start(app: &App, user: &User, session_version: u64) -> String {
     set_cookie(
         SESSION_COOKIE,
-        &app.jwt.issue_admin_session(&user.id, user.token_version),
+        &app.jwt.issue_admin_session(&user.id, user.token_version, session_version),
         ADMIN_SESSION_SECONDS,
     )
 }
@@ -58,9 +59,12 @@ pub async fn staff(app: &App, req: &Request) -> Result<Option<User>, shared::Api
         return Ok(None);
     };
     let Ok(claims) = app.jwt.verify(token, TokenType::Admin) else { return Ok(None) };
-    let user = app.store.user(&claims.user_id).await?;
-    // A password change (token version) or losing staff or active ends the session at once.
-    Ok(user.filter(|u| u.is_active && u.is_staff && u.token_version == claims.ver))
+    let Some((user, session_version)) = app.store.user_with_session_version(&claims.user_id).await? else {
+        return Ok(None);
+    };
+    // Logout, a password change or losing staff or active ends the session at once.
+    let current = claims.sv == Some(session_version) && claims.ver == user.token_version;
+    Ok(Some(user).filter(|u| current && u.is_active && u.is_staff))
 }
 
 /// The browser's CSRF seed, and a `Set-Cookie` for it when the browser has none yet.
@@ -68,11 +72,18 @@ pub fn csrf_seed(req: &Request) -> (String, Option<String>) {
     match cookie(req, CSRF_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
         Some(seed) => (seed.to_owned(), None),
         None => {
-            let seed = uuid::Uuid::new_v4().simple().to_string();
-            let header = set_cookie(CSRF_COOKIE, &seed, 7 * 24 * 3600);
+            let (seed, header) = new_csrf_seed();
             (seed, Some(header))
         }
     }
+}
+
+/// A fresh CSRF seed and its `Set-Cookie`. Logging in sets one, so a seed planted or seen
+/// before the login (and every token derived from it) is worthless in the session.
+pub fn new_csrf_seed() -> (String, String) {
+    let seed = uuid::Uuid::new_v4().simple().to_string();
+    let header = set_cookie(CSRF_COOKIE, &seed, 7 * 24 * 3600);
+    (seed, header)
 }
 
 fn mac(app: &App, seed: &str) -> Hmac<Sha256> {

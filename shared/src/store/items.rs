@@ -50,6 +50,9 @@ pub(crate) struct UserItem {
     pub is_staff: bool,
     #[serde(default)]
     pub token_version: u64,
+    /// Bumped to end every admin panel session of the user (logout, password or flag change).
+    #[serde(default)]
+    pub session_version: u64,
     pub date_joined: Timestamp,
 }
 
@@ -66,6 +69,8 @@ impl UserItem {
             is_active: user.is_active,
             is_staff: user.is_staff,
             token_version: user.token_version,
+            // Only new profiles are written whole; later changes are updates that keep it.
+            session_version: 0,
             date_joined: user.date_joined,
         }
     }

@@ -1,81 +1,137 @@
-//! Failed-login counters, per username and per client address, that expire by themselves.
+//! Login attempt counters (per username and address pair, per username, per address) that
+//! expire by themselves.
+//!
+//! An attempt is counted before its password is checked, with one conditional update, so
+//! concurrent guesses (on any number of Lambda instances) cannot all read "under the limit"
+//! and all be checked: at most the limit is ever checked per window.
 
-use super::{Store, StoreError, key, keys, n, table};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-/// Failures counted in one fixed window.
+use super::{Item, Store, StoreError, attempts, backoff, key, keys, n, table};
+
+/// A subject's window after an attempt asked to be counted in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Failures {
-    /// Failed attempts in the window.
+    /// Attempts counted in the window (this one included when `counted`).
     pub count: u64,
     /// When the window ends (seconds since the epoch).
     pub window_end: i64,
+    /// False when the window was full and the attempt was not counted (nor may it go ahead).
+    pub counted: bool,
 }
 
-fn number(item: &super::Item, name: &str) -> i64 {
+fn number(item: &Item, name: &str) -> i64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
 impl Store {
-    /// The current failure counts of several subjects (e.g. a username and an address), in one read.
-    pub async fn login_failures(&self, subjects: &[String], now: i64) -> Result<Vec<Failures>, StoreError> {
-        let items = self
-            .batch_get(
-                subjects.iter().map(|s| key(keys::login_failures_pk(s), keys::LOGIN_FAILURES)).collect(),
-            )
-            .await?;
-        Ok(subjects
-            .iter()
-            .map(|subject| {
-                let pk = keys::login_failures_pk(subject);
-                items
-                    .iter()
-                    .find(|i| i.get("PK").and_then(|v| v.as_s().ok()) == Some(&pk))
-                    .map(|i| Failures {
-                        count: number(i, "count") as u64,
-                        window_end: number(i, "window_end"),
-                    })
-                    .filter(|f| f.window_end > now)
-                    .unwrap_or_default()
-            })
-            .collect())
+    /// Counts one attempt for a subject if its open window has fewer than `limit`, or in a new
+    /// window of `window` seconds if none is open; otherwise counts nothing and says so.
+    pub async fn reserve_login_attempt(
+        &self,
+        subject: &str,
+        limit: u64,
+        now: i64,
+        window: i64,
+    ) -> Result<Failures, StoreError> {
+        let k = key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES);
+        for attempt in attempts() {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let counted = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(k.clone()))
+                .update_expression("ADD #count :one")
+                .condition_expression("window_end > :now AND #count < :limit")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":limit", n(limit))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let old = match counted {
+                Ok(out) => {
+                    let item = out.attributes.unwrap_or_default();
+                    return Ok(Failures {
+                        count: number(&item, "count") as u64,
+                        window_end: number(&item, "window_end"),
+                        counted: true,
+                    });
+                }
+                Err(e) if is_condition_failure(&e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                },
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            };
+            if let Some(old) = old.filter(|i| number(i, "window_end") > now) {
+                return Ok(Failures {
+                    count: number(&old, "count") as u64,
+                    window_end: number(&old, "window_end"),
+                    counted: false,
+                });
+            }
+            // No open window: start one, unless a concurrent attempt just did (then count in it).
+            let mut item = k.clone();
+            item.insert("count".into(), n(1));
+            item.insert("window_end".into(), n(now + window));
+            item.insert(table::TTL_ATTRIBUTE.into(), n(now + window));
+            let started = self
+                .client()
+                .put_item()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK) OR window_end <= :now")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            match started {
+                Ok(_) => return Ok(Failures { count: 1, window_end: now + window, counted: true }),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            }
+        }
+        Err(StoreError::busy("login attempt counter kept changing"))
     }
 
-    /// Counts one failure for a subject: in its open window, or in a new one of `window` seconds.
-    pub async fn record_login_failure(&self, subject: &str, now: i64, window: i64) -> Result<(), StoreError> {
-        let k = key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES);
-        let counted = self
+    /// Gives back an attempt counted by [`Store::reserve_login_attempt`] (one that was not a
+    /// failure), unless its window has been replaced since.
+    pub async fn release_login_attempt(&self, subject: &str, reserved: &Failures) -> Result<(), StoreError> {
+        let released = self
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(k.clone()))
-            .update_expression("ADD #count :one")
-            .condition_expression("window_end > :now")
+            .set_key(Some(key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES)))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("window_end = :end AND #count > :zero")
             .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":end", n(reserved.window_end))
+            .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match counted {
+        match released {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                let mut item = k;
-                item.insert("count".into(), n(1));
-                item.insert("window_end".into(), n(now + window));
-                item.insert(table::TTL_ATTRIBUTE.into(), n(now + window));
-                self.client()
-                    .put_item()
-                    .table_name(self.table())
-                    .set_item(Some(item))
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                Ok(())
-            }
+            // The window ended (or was cleared) meanwhile: there is nothing left to give back.
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
 
-    /// Forgets a subject's failures (after a successful login).
+    /// Forgets a subject's attempts (after a successful login).
     pub async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError> {
         self.client()
             .delete_item()

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem,
+};
 
 use super::items::{CountersItem, UserItem, UsernameItem, decode, encode};
 use super::page::{PageSpec, Slice};
@@ -81,6 +84,33 @@ impl Store {
         item.map(|i| decode::<UserItem>(i).map(UserItem::into_user)).transpose()
     }
 
+    /// A user by id, with the version admin panel sessions must carry to be valid.
+    pub async fn user_with_session_version(&self, id: &UserId) -> Result<Option<(User, u64)>, StoreError> {
+        let item = self.get(key(keys::user_pk(id), keys::PROFILE), true).await?;
+        item.map(|i| {
+            decode::<UserItem>(i).map(|u| {
+                let version = u.session_version;
+                (u.into_user(), version)
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends every admin panel session of a user, on every device.
+    pub async fn end_sessions(&self, id: &UserId) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::user_pk(id), keys::PROFILE)))
+            .update_expression("ADD session_version :one")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
     /// A user by exact username: the reservation, then the profile.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         let Some(reservation) = self.get(key(keys::username_pk(username), keys::USERNAME), true).await?
@@ -118,10 +148,14 @@ impl Store {
         Ok(users)
     }
 
-    /// Replaces a user's password hash; `revoke` also bumps the token version so that
-    /// refresh tokens issued before stop working.
+    /// Replaces a user's password hash; `revoke` also bumps the token and session versions so
+    /// that refresh tokens and admin panel sessions issued before stop working.
     pub async fn set_password_hash(&self, id: &UserId, hash: &str, revoke: bool) -> Result<(), StoreError> {
-        let expr = if revoke { "SET password = :h ADD token_version :one" } else { "SET password = :h" };
+        let expr = if revoke {
+            "SET password = :h ADD token_version :one, session_version :one"
+        } else {
+            "SET password = :h"
+        };
         let mut update = self
             .client()
             .update_item()
@@ -209,19 +243,34 @@ impl Store {
         }
     }
 
-    /// Sets a user's active and staff flags.
+    /// Sets a user's active and staff flags; a change ends the user's admin panel sessions, so
+    /// that a cookie copied before losing staff does not come back to life when it is regained.
     pub async fn set_flags(&self, id: &UserId, is_active: bool, is_staff: bool) -> Result<(), StoreError> {
-        self.client()
+        let set = self
+            .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::user_pk(id), keys::PROFILE)))
-            .update_expression("SET is_active = :a, is_staff = :s")
-            .condition_expression("attribute_exists(PK)")
+            .update_expression("SET is_active = :a, is_staff = :s ADD session_version :one")
+            .condition_expression("attribute_exists(PK) AND (is_active <> :a OR is_staff <> :s)")
             .expression_attribute_values(":a", AttributeValue::Bool(is_active))
             .expression_attribute_values(":s", AttributeValue::Bool(is_staff))
+            .expression_attribute_values(":one", n(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
+            .await;
+        match set {
+            Ok(_) => Ok(()),
+            // The profile exists and already has these flags: saving them again ends nothing.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) if c.item.is_some()
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
     }
 }
