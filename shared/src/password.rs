@@ -1,6 +1,6 @@
 //! Password hashing: Argon2id for new hashes, Django's PBKDF2 format accepted for imported users.
 
-use std::sync::{Mutex, PoisonError};
+use std::cell::RefCell;
 
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
@@ -55,10 +55,16 @@ pub fn verify(password: &str, stored: &str) -> Verdict {
 /// Largest Argon2 memory cost (KiB) a stored hash may ask for; ours use 19,456.
 const MAX_MEMORY_KIB: u32 = 64 * 1024;
 
-/// Argon2's work area (19 MiB at our parameters), kept for the life of the process and reused
-/// by every check. Allocating it per login fragmented the heap until the token function held
-/// two of them: 47 MB of RSS under `make bench`'s load, against 29 MB with this.
-static WORK_AREA: Mutex<Vec<Block>> = Mutex::new(Vec::new());
+thread_local! {
+    /// Argon2's work area (19 MiB at our parameters), kept for the life of the thread and
+    /// reused by every check on it. Allocating it per login fragmented the heap until the token
+    /// function held two of them: 47 MB of RSS under `make bench`'s load, against 29 MB with
+    /// this. A Lambda process checks on its one runtime thread, so it has one; per thread rather
+    /// than behind a process-wide lock, because a lock made checks on other threads (tests, a
+    /// multi-threaded host) wait on each other with their DynamoDB requests in flight, until the
+    /// SDK's timeouts turned that wait into 503s.
+    static WORK_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
 
 /// What the crate's `verify_password` does, but in [`WORK_AREA`] instead of fresh memory.
 fn verify_argon2(password: &[u8], hash: &PasswordHash) -> bool {
@@ -78,10 +84,11 @@ fn verify_argon2(password: &[u8], hash: &PasswordHash) -> bool {
     let blocks = params.block_count();
     let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
     let mut computed = vec![0u8; expected.as_ref().len()];
-    let mut area = WORK_AREA.lock().unwrap_or_else(PoisonError::into_inner);
-    area.resize(blocks, Block::new());
-    argon2.hash_password_into_with_memory(password, salt, &mut computed, &mut area[..]).is_ok()
-        && bool::from(computed.ct_eq(expected.as_ref()))
+    let hashed = WORK_AREA.with_borrow_mut(|area| {
+        area.resize(blocks, Block::new());
+        argon2.hash_password_into_with_memory(password, salt, &mut computed, &mut area[..]).is_ok()
+    });
+    hashed && bool::from(computed.ct_eq(expected.as_ref()))
 }
 
 /// Spends the same work as a real check, for usernames that do not exist.

@@ -15,8 +15,9 @@ async fn unknown_routes_and_wrong_methods() {
     assert_eq!(r.headers["allow"], "GET, POST");
     let r = t.call(Method::GET, "/api/token/", None, None).await;
     assert_eq!(r.status, 405);
-    let r = t.call(Method::PATCH, "/api/threads/x/messages/x.1/", Some(&alice.token), None).await;
+    let r = t.call(Method::POST, "/api/threads/x/messages/x.1/", Some(&alice.token), None).await;
     assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "GET, PUT, PATCH, DELETE");
 }
 
 #[tokio::test]

@@ -200,18 +200,43 @@ async fn partition(t: &TestApp, thread: &str) -> Vec<shared::store::Item> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_send_racing_a_thread_delete_is_201_or_404_and_leaves_no_orphan() {
-    let t = TestApp::spawn().await;
+    let t = &TestApp::spawn().await;
     let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
     let (mut sent, mut refused) = (0, 0);
     for round in 0..12 {
         let id = t.thread(&alice, &[&bob, &carol]).await;
         t.say(&id, &bob, "before").await;
         let uri = format!("/api/threads/{id}/messages/");
-        let sends = futures_util::future::join_all(
-            [&bob, &carol, &bob].into_iter().map(|u| t.post(&uri, u, json!({"text": format!("r{round}")}))),
-        );
+        let sends =
+            futures_util::future::join_all([&bob, &carol, &bob].into_iter().enumerate().map(|(i, u)| {
+                let (uri, body) =
+                    (&uri, json!({"text": format!("r{round}"), "client_id": format!("r{round}-{i}")}));
+                async move {
+                    // A 503 is retried with the same client_id, as a careful client would.
+                    loop {
+                        let r = t.post(uri, u, body.clone()).await;
+                        if r.status != 503 {
+                            return r;
+                        }
+                        RETRIED_503.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+            }));
         let thread_uri = format!("/api/threads/{id}/");
-        let (replies, deleted) = tokio::join!(sends, t.delete(&thread_uri, &alice));
+        let delete = async {
+            // A 503 (the delete kept losing to sends) is retried, as its Retry-After asks.
+            for _ in 0..20 {
+                let r = t.delete(&thread_uri, &alice).await;
+                if r.status != 503 {
+                    return r;
+                }
+                RETRIED_503.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the delete never got through");
+        };
+        let (replies, deleted) = tokio::join!(sends, delete);
         assert_eq!(deleted.status, 204, "{deleted:?}");
         for r in &replies {
             assert!([201, 404].contains(&r.status), "a send racing a delete: {r:?}");
@@ -228,7 +253,7 @@ async fn a_send_racing_a_thread_delete_is_201_or_404_and_leaves_no_orphan() {
         while let shared::store::purge::PurgeProgress::More { .. } =
             t.app.store.purge_step(&thread, 100).await.unwrap()
         {}
-        assert!(partition(&t, &id).await.is_empty(), "orphans left in {id}");
+        assert!(partition(t, &id).await.is_empty(), "orphans left in {id}");
     }
     eprintln!("racing a delete: {sent} sends won, {refused} answered 404");
     assert!(sent + refused == 36);
