@@ -39,8 +39,8 @@ struct Counters {
     injected: [AtomicU64; 4],
 }
 
-struct FaultProxy {
-    url: String,
+pub(crate) struct FaultProxy {
+    pub(crate) url: String,
     counters: Arc<Counters>,
 }
 
@@ -90,7 +90,7 @@ async fn relay(
 }
 
 impl FaultProxy {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let counters = Arc::new(Counters::default());
@@ -113,7 +113,12 @@ impl FaultProxy {
         Self { url, counters }
     }
 
-    fn set_rate(&self, per_mille: u32) {
+    /// How many of each fault were injected so far.
+    pub(crate) fn injected(&self) -> Vec<u64> {
+        self.counters.injected.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+
+    pub(crate) fn set_rate(&self, per_mille: u32) {
         self.counters.rate.store(per_mille, Ordering::Relaxed);
     }
 }

@@ -1,0 +1,223 @@
+//! Edits and deletes racing sends and reads, across concurrent tasks, with and without faults
+//! between the store and DynamoDB: whatever interleaving happened, the thread ends exact.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use lambda_http::http::Method;
+use serde_json::{Value, json};
+
+use crate::faults::FaultProxy;
+use crate::helpers::{Reply, TestApp, TestUser, client_at, path_of, unseen};
+
+/// Calls until the answer is not a 503, as a client obeying `Retry-After` would (a bounded
+/// number of times). Returns the answer and whether an earlier attempt was a 503, after which
+/// a 404 may mean "my earlier attempt did it".
+async fn until_not_503<F, Fut>(mut call: F, retried: &mut u64) -> (Reply, bool)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    let mut ambiguous = false;
+    for _ in 0..60 {
+        let r = call().await;
+        if r.status != 503 {
+            return (r, ambiguous);
+        }
+        ambiguous = true;
+        *retried += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("stayed 503");
+}
+
+/// What one member's task did.
+#[derive(Default)]
+struct Done {
+    /// Acknowledged sends: id -> the text sent.
+    sent: HashMap<String, String>,
+    /// Acknowledged edits in order: (id, text).
+    edited: Vec<(String, String)>,
+    /// Messages this task deleted (204).
+    deleted: HashSet<String>,
+    /// Deletes answered 404 after a 503: deleted by this task or by someone else.
+    maybe_deleted: HashSet<String>,
+    attempted_sends: u64,
+    retried: u64,
+}
+
+/// Three members send, edit and delete their own messages while the owner also deletes
+/// others' and two members keep reading; then everything listed must be exactly what was
+/// acknowledged, with exact counts for everyone.
+async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (Vec<Done>, u64) {
+    let users = [t.user("own").await, t.user("ari").await, t.user("bo").await, t.user("reader").await];
+    let id = t.thread(&users[0], &[&users[1], &users[2], &users[3]]).await;
+    let uri = format!("/api/threads/{id}/messages/");
+    if let Some(proxy) = faults {
+        proxy.set_rate(200);
+    }
+    let work = users[..3].iter().enumerate().map(|(u, user)| {
+        let (t, uri) = (t, uri.clone());
+        async move {
+            let mut done = Done::default();
+            let mut rng = fastrand::Rng::with_seed(u as u64 + 1);
+            let mut mine: Vec<String> = Vec::new();
+            for i in 0..rounds {
+                let text = format!("{u}-{i}");
+                done.attempted_sends += 1;
+                let body = json!({"text": text, "client_id": text});
+                let (r, _) = until_not_503(|| t.post(&uri, user, body.clone()), &mut done.retried).await;
+                assert!([200, 201].contains(&r.status), "send: {r:?}");
+                let mid = r.body["id"].as_str().unwrap().to_owned();
+                done.sent.insert(mid.clone(), text.clone());
+                mine.push(mid);
+                if i % 3 == 1 && !mine.is_empty() {
+                    let target = mine[rng.usize(0..mine.len())].clone();
+                    let text = format!("edit {u}-{i}");
+                    let body = json!({"text": text});
+                    let path = format!("{uri}{target}/");
+                    let (r, _) = until_not_503(
+                        || t.call(Method::PATCH, &path, Some(&user.token), Some(body.clone())),
+                        &mut done.retried,
+                    )
+                    .await;
+                    match r.status {
+                        200 => done.edited.push((target, text)),
+                        404 => {} // deleted meanwhile (by the owner, or by an ambiguous delete)
+                        _ => panic!("edit: {r:?}"),
+                    }
+                }
+                if i % 4 == 3 {
+                    // Members delete their own; the owner deletes anyone's newest-but-one.
+                    let listed = t.get(&format!("{uri}?limit=3"), user).await;
+                    let target = if u == 0 {
+                        listed.body["results"].get(1).and_then(|m| m["id"].as_str()).map(str::to_owned)
+                    } else {
+                        Some(mine[rng.usize(0..mine.len())].clone())
+                    };
+                    if let Some(target) = target {
+                        let path = format!("{uri}{target}/");
+                        let (r, ambiguous) = until_not_503(|| t.delete(&path, user), &mut done.retried).await;
+                        match r.status {
+                            204 => {
+                                done.deleted.insert(target.clone());
+                            }
+                            404 if ambiguous => {
+                                done.maybe_deleted.insert(target.clone());
+                            }
+                            404 => {} // someone else deleted it first
+                            _ => panic!("delete: {r:?}"),
+                        }
+                        mine.retain(|m| *m != target);
+                        if mine.is_empty() {
+                            mine.push(done.sent.keys().next().unwrap().clone());
+                        }
+                    }
+                }
+            }
+            done
+        }
+    });
+    let reading = [&users[3], &users[1]].map(|user| {
+        let (t, uri) = (t, uri.clone());
+        async move {
+            for _ in 0..rounds / 2 {
+                let r = t.get(&uri, user).await;
+                assert!([200, 503].contains(&r.status), "{r:?}");
+                let r = t.get("/api/unread_count/", user).await;
+                assert!([200, 503].contains(&r.status), "{r:?}");
+            }
+        }
+    });
+    let (done, _) =
+        tokio::join!(futures_util::future::join_all(work), futures_util::future::join_all(reading));
+    if let Some(proxy) = faults {
+        proxy.set_rate(0);
+    }
+    check(t, &users, &id, &done).await;
+    let retried = done.iter().map(|d| d.retried).sum();
+    (done, retried)
+}
+
+async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) {
+    let uri = format!("/api/threads/{id}/messages/");
+    let mut listed: Vec<Value> = Vec::new();
+    let mut page = Some(format!("{uri}?limit=100"));
+    let mut count = 0;
+    while let Some(p) = page {
+        let body = t.get(&p, &users[3]).await.body;
+        count = body["count"].as_u64().unwrap();
+        listed.extend(body["results"].as_array().unwrap().iter().cloned());
+        page = body["next"].as_str().map(|u| path_of(&json!(u)));
+    }
+    let listed_ids: Vec<&str> = listed.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let unique: HashSet<&str> = listed_ids.iter().copied().collect();
+    assert_eq!(unique.len(), listed_ids.len(), "no duplicates");
+    assert_eq!(count, listed_ids.len() as u64, "count is what is listed");
+
+    let sent: HashMap<&str, &str> =
+        done.iter().flat_map(|d| d.sent.iter().map(|(k, v)| (k.as_str(), v.as_str()))).collect();
+    let deleted: HashSet<&str> = done.iter().flat_map(|d| d.deleted.iter().map(String::as_str)).collect();
+    let maybe: HashSet<&str> = done.iter().flat_map(|d| d.maybe_deleted.iter().map(String::as_str)).collect();
+    for listed_id in &listed_ids {
+        assert!(sent.contains_key(listed_id), "{listed_id} was never acknowledged");
+        assert!(!deleted.contains(listed_id), "{listed_id} was deleted (204) but is listed");
+    }
+    for (sent_id, _) in &sent {
+        if !deleted.contains(sent_id) && !maybe.contains(sent_id) {
+            assert!(unique.contains(sent_id), "{sent_id} was acknowledged, never deleted, and is missing");
+        }
+    }
+    // Each listed message shows its last acknowledged edit, or the text it was sent with.
+    let mut last_edit: HashMap<&str, &str> = HashMap::new();
+    for d in done {
+        for (m, text) in &d.edited {
+            last_edit.insert(m.as_str(), text.as_str());
+        }
+    }
+    for m in &listed {
+        let mid = m["id"].as_str().unwrap();
+        let expected = last_edit.get(mid).copied().unwrap_or(sent[mid]);
+        assert_eq!(m["text"], expected, "{mid}");
+        assert_eq!(m["edited"].is_null(), !last_edit.contains_key(mid), "{mid}");
+    }
+    // The last message is the newest listed; every member's counts are exact.
+    let thread = id.parse().unwrap();
+    for user in users {
+        let view = t.get(&format!("/api/threads/{id}/"), user).await.body;
+        assert_eq!(view["last_message"]["id"].as_str(), listed_ids.first().copied(), "{}", user.id);
+        let m = t.app.store.membership(&user.id, &thread).await.unwrap().unwrap();
+        let unseen = unseen(&listed, &m);
+        assert_eq!(m.unread, unseen, "{}", user.id);
+        assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)), "{}", user.id);
+    }
+    let deletes = deleted.len() + maybe.len();
+    let edits: usize = done.iter().map(|d| d.edited.len()).sum();
+    eprintln!(
+        "{} sends, {edits} edits and {deletes} deletes acknowledged; {} messages listed",
+        sent.len(),
+        listed_ids.len()
+    );
+    assert!(sent.len() >= 90 && edits >= 20 && deletes >= 15, "the mix happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edits_and_deletes_race_sends_and_reads_and_every_count_stays_exact() {
+    let t = TestApp::spawn().await;
+    let (done, retried) = workload(&t, 40, None).await;
+    eprintln!("{retried} answers were 503 and retried");
+    assert_eq!(done.iter().map(|d| d.attempted_sends).sum::<u64>(), 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_twenty_percent_faults_edits_and_deletes_still_end_exact() {
+    let proxy = FaultProxy::start().await;
+    let t = TestApp::spawn_with(client_at(&proxy.url)).await;
+    let (done, retried) = workload(&t, 40, Some(&proxy)).await;
+    let injected = proxy.injected();
+    eprintln!(
+        "faults injected (failed, throttled, delayed, cut): {injected:?}; {retried} answers were 503 and retried"
+    );
+    assert!(injected.iter().all(|n| *n > 0), "every kind of fault happened: {injected:?}");
+    assert_eq!(done.iter().map(|d| d.attempted_sends).sum::<u64>(), 120);
+}
