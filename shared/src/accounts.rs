@@ -155,10 +155,11 @@ pub async fn log_in(
     address: &str,
 ) -> Result<Login, StoreError> {
     let now = crate::timestamp::Timestamp::now().unix();
+    let attempt = uuid::Uuid::new_v4().as_u128();
     let counters = counters(username, address);
-    let [pair, user, ip] = counters
-        .each_ref()
-        .map(|(subject, limit)| store.reserve_login_attempt(subject, *limit, now, FAILURE_WINDOW_SECONDS));
+    let [pair, user, ip] = counters.each_ref().map(|(subject, limit)| {
+        store.reserve_login_attempt(subject, attempt, *limit, now, FAILURE_WINDOW_SECONDS)
+    });
     let (pair, user, ip) = tokio::join!(pair, user, ip);
     let mut error = None;
     let mut reservations = Vec::with_capacity(3);

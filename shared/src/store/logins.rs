@@ -4,15 +4,22 @@
 //! An attempt is counted before its password is checked, with one conditional update, so
 //! concurrent guesses (on any number of Lambda instances) cannot all read "under the limit"
 //! and all be checked: at most the limit is ever checked per window.
+//!
+//! A window holds the ids of the attempts counted in it (a string set), not a number: adding
+//! or removing one id is idempotent, so the SDK's own retry of an update whose first try did
+//! land (a timeout, a dropped connection) neither counts an attempt twice nor gives one back
+//! twice. With `ADD count -1`, a retried give-back let more than the limit be checked.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Item, Store, StoreError, attempts, backoff, key, keys, n, table};
+use super::{Item, Store, StoreError, attempts, backoff, key, keys, n, s, table};
 
 /// A subject's window after an attempt asked to be counted in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Failures {
+    /// The attempt's id in the window.
+    pub attempt: u128,
     /// Attempts counted in the window (this one included when `counted`).
     pub count: u64,
     /// When the window ends (seconds since the epoch).
@@ -23,6 +30,19 @@ pub struct Failures {
 
 fn number(item: &Item, name: &str) -> i64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// How many attempts a window holds.
+fn attempts_in(item: &Item) -> u64 {
+    item.get(ATTEMPTS).and_then(|v| v.as_ss().ok()).map_or(0, |ids| ids.len() as u64)
+}
+
+/// The attribute holding a window's attempt ids.
+const ATTEMPTS: &str = "attempts";
+
+/// One attempt's id, as the set member that stands for it.
+fn member(attempt: u128) -> AttributeValue {
+    AttributeValue::Ss(vec![format!("{attempt:032x}")])
 }
 
 fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
@@ -38,6 +58,7 @@ impl Store {
     pub async fn reserve_login_attempt(
         &self,
         subject: &str,
+        attempt_id: u128,
         limit: u64,
         now: i64,
         window: i64,
@@ -52,10 +73,13 @@ impl Store {
                 .update_item()
                 .table_name(self.table())
                 .set_key(Some(k.clone()))
-                .update_expression("ADD #count :one")
-                .condition_expression("window_end > :now AND #count < :limit")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_values(":one", n(1))
+                .update_expression("ADD #attempts :me")
+                .condition_expression(
+                    "window_end > :now AND (attribute_not_exists(#attempts) OR contains(#attempts, :id) OR size(#attempts) < :limit)",
+                )
+                .expression_attribute_names("#attempts", ATTEMPTS)
+                .expression_attribute_values(":me", member(attempt_id))
+                .expression_attribute_values(":id", s(format!("{attempt_id:032x}")))
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":limit", n(limit))
                 .return_values(ReturnValue::AllNew)
@@ -66,7 +90,8 @@ impl Store {
                 Ok(out) => {
                     let item = out.attributes.unwrap_or_default();
                     return Ok(Failures {
-                        count: number(&item, "count") as u64,
+                        attempt: attempt_id,
+                        count: attempts_in(&item),
                         window_end: number(&item, "window_end"),
                         counted: true,
                     });
@@ -79,14 +104,15 @@ impl Store {
             };
             if let Some(old) = old.filter(|i| number(i, "window_end") > now) {
                 return Ok(Failures {
-                    count: number(&old, "count") as u64,
+                    attempt: attempt_id,
+                    count: attempts_in(&old),
                     window_end: number(&old, "window_end"),
                     counted: false,
                 });
             }
             // No open window: start one, unless a concurrent attempt just did (then count in it).
             let mut item = k.clone();
-            item.insert("count".into(), n(1));
+            item.insert(ATTEMPTS.into(), member(attempt_id));
             item.insert("window_end".into(), n(now + window));
             item.insert(table::TTL_ATTRIBUTE.into(), n(now + window));
             let started = self
@@ -99,7 +125,14 @@ impl Store {
                 .send()
                 .await;
             match started {
-                Ok(_) => return Ok(Failures { count: 1, window_end: now + window, counted: true }),
+                Ok(_) => {
+                    return Ok(Failures {
+                        attempt: attempt_id,
+                        count: 1,
+                        window_end: now + window,
+                        counted: true,
+                    });
+                }
                 Err(e) if is_condition_failure(&e) => {}
                 Err(e) => return Err(StoreError::from_sdk(e)),
             }
@@ -115,12 +148,11 @@ impl Store {
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES)))
-            .update_expression("ADD #count :minus_one")
-            .condition_expression("window_end = :end AND #count > :zero")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":minus_one", n(-1))
+            .update_expression("DELETE #attempts :me")
+            .condition_expression("window_end = :end")
+            .expression_attribute_names("#attempts", ATTEMPTS)
+            .expression_attribute_values(":me", member(reserved.attempt))
             .expression_attribute_values(":end", n(reserved.window_end))
-            .expression_attribute_values(":zero", n(0))
             .send()
             .await;
         match released {
