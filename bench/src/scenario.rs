@@ -137,6 +137,14 @@ impl Fixture {
         Self { reader, partner, thread, message, prefix, hash }
     }
 
+    /// Sends a message as the reader, through the store; returns its id.
+    pub async fn send_as_reader(&self, app: &App) -> MessageId {
+        match app.store.send_message(&self.reader.id, &self.thread, TEXT, None).await {
+            Ok(shared::store::SendOutcome::Sent(m)) => m.id,
+            other => panic!("a message for the bench to act on: {other:?}"),
+        }
+    }
+
     /// A new user, for requests that need someone not yet in a thread with the reader.
     pub async fn stranger(&self, app: &App) -> Actor {
         let name = format!("{}-{}", self.prefix, &uuid::Uuid::new_v4().simple().to_string()[..10]);
@@ -196,6 +204,8 @@ pub enum Endpoint {
     ListMessages,
     SendMessage,
     GetMessage,
+    EditMessage,
+    DeleteMessage,
     SearchUsers,
     Me,
     Login,
@@ -206,7 +216,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// All of them, in measuring order.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 15] = [
         Self::UnreadTotals,
         Self::ThreadUnread,
         Self::ListThreads,
@@ -214,6 +224,8 @@ impl Endpoint {
         Self::ListMessages,
         Self::SendMessage,
         Self::GetMessage,
+        Self::EditMessage,
+        Self::DeleteMessage,
         Self::SearchUsers,
         Self::Me,
         Self::Login,
@@ -234,6 +246,8 @@ impl Endpoint {
             Self::ListMessages => "GET /api/threads/{id}/messages/",
             Self::SendMessage => "POST /api/threads/{id}/messages/",
             Self::GetMessage => "GET /api/threads/{id}/messages/{mid}/",
+            Self::EditMessage => "PATCH /api/threads/{id}/messages/{mid}/",
+            Self::DeleteMessage => "DELETE /api/threads/{id}/messages/{mid}/",
             Self::ThreadUnread => "GET /api/threads/{id}/messages/unread_count/",
             Self::UnreadTotals => "GET /api/unread_count/",
             Self::SearchUsers => "GET /api/users/?search=",
@@ -248,9 +262,12 @@ impl Endpoint {
             Self::ListThreads | Self::CreateThread | Self::GetThread | Self::DeleteThread => {
                 Function::Threads
             }
-            Self::ListMessages | Self::SendMessage | Self::GetMessage | Self::ThreadUnread => {
-                Function::Messages
-            }
+            Self::ListMessages
+            | Self::SendMessage
+            | Self::GetMessage
+            | Self::EditMessage
+            | Self::DeleteMessage
+            | Self::ThreadUnread => Function::Messages,
             Self::UnreadTotals => Function::UnreadCount,
             Self::SearchUsers | Self::Me => Function::Users,
         }
@@ -302,6 +319,17 @@ impl Endpoint {
             ),
             Self::GetMessage => {
                 (Method::GET, format!("/api/threads/{thread}/messages/{}/", fx.message), None)
+            }
+            // Both act on a message the reader has just sent, so each takes its heaviest path:
+            // the thread's last message, whose change reaches every membership.
+            Self::EditMessage => {
+                let id = fx.send_as_reader(app).await;
+                let body = serde_json::json!({ "text": format!("{TEXT} (edited)") });
+                (Method::PATCH, format!("/api/threads/{thread}/messages/{id}/"), Some(body))
+            }
+            Self::DeleteMessage => {
+                let id = fx.send_as_reader(app).await;
+                (Method::DELETE, format!("/api/threads/{thread}/messages/{id}/"), None)
             }
             Self::ThreadUnread => {
                 (Method::GET, format!("/api/threads/{thread}/messages/unread_count/"), None)

@@ -73,11 +73,17 @@ impl Store {
                 .update_item()
                 .table_name(self.table())
                 .set_key(Some(k.clone()))
-                .update_expression("ADD #attempts :me")
+                // The first attempt opens the window in the same call; an expired window that
+                // TTL has not removed yet is replaced below.
+                .update_expression(
+                    "SET window_end = if_not_exists(window_end, :end), #ttl = if_not_exists(#ttl, :end) ADD #attempts :me",
+                )
                 .condition_expression(
-                    "window_end > :now AND (attribute_not_exists(#attempts) OR contains(#attempts, :id) OR size(#attempts) < :limit)",
+                    "attribute_not_exists(window_end) OR (window_end > :now AND (attribute_not_exists(#attempts) OR contains(#attempts, :id) OR size(#attempts) < :limit))",
                 )
                 .expression_attribute_names("#attempts", ATTEMPTS)
+                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+                .expression_attribute_values(":end", n(now + window))
                 .expression_attribute_values(":me", member(attempt_id))
                 .expression_attribute_values(":id", s(format!("{attempt_id:032x}")))
                 .expression_attribute_values(":now", n(now))
@@ -110,7 +116,8 @@ impl Store {
                     counted: false,
                 });
             }
-            // No open window: start one, unless a concurrent attempt just did (then count in it).
+            // The window has ended: start a new one, unless a concurrent attempt just did (then
+            // count in it).
             let mut item = k.clone();
             item.insert(ATTEMPTS.into(), member(attempt_id));
             item.insert("window_end".into(), n(now + window));
