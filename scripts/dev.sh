@@ -8,6 +8,9 @@ cd "$ROOT"
 
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 API_PORT="${API_PORT:-9000}"
+# `cargo lambda watch` serves the functions here, without its own any-origin CORS; devstack puts
+# the template's CORS allow-list in front of it on API_PORT, as API Gateway does.
+FUNCTIONS_PORT="${FUNCTIONS_PORT:-9100}"
 TABLE="${TABLE_NAME:-messaging}"
 
 scripts/tools.sh install
@@ -21,8 +24,13 @@ source "$env_file"
 set +a
 
 cargo build --bins
+cargo build -p devstack
 cargo run -q -p msgctl -- create-table
 cargo run -q -p msgctl -- seed-demo
 
+target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" &
+devstack_pid=$!
+trap 'kill "$devstack_pid" 2>/dev/null || true' EXIT
 echo "dev: serving the API on http://localhost:$API_PORT (try: curl -X POST localhost:$API_PORT/api/token/ -d username=alice -d password=super_pass)" >&2
-exec cargo lambda watch --invoke-port "$API_PORT" --env-file "$env_file"
+echo "dev: browser origins allowed (CORS): template.yaml's CorsAllowOrigins default; set CORS_ALLOW_ORIGINS=a,b to change" >&2
+cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --env-file "$env_file"

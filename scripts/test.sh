@@ -8,6 +8,9 @@ cd "$ROOT"
 
 DYNAMODB_PORT="${TEST_DYNAMODB_PORT:-8001}"
 API_PORT="${TEST_API_PORT:-9001}"
+# `cargo lambda watch` serves the functions here; devstack puts API Gateway's CORS in front of it
+# on API_PORT, where the tests call.
+FUNCTIONS_PORT="${TEST_FUNCTIONS_PORT:-9101}"
 DRIVER_PORT="${TEST_DRIVER_PORT:-9515}"
 export SAM_CLI_TELEMETRY=0
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -25,9 +28,11 @@ cfn-lint template.yaml
 sam validate --lint --template-file template.yaml
 
 watch_pid=""
+devstack_pid=""
 driver_pid=""
 cleanup() {
   if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
+  if [[ -n "$devstack_pid" ]]; then kill "$devstack_pid" 2>/dev/null || true; fi
   if [[ -n "$driver_pid" ]]; then kill "$driver_pid" 2>/dev/null || true; fi
   scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 }
@@ -40,9 +45,10 @@ scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT" --in-memory
 step "unit and integration tests"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT" cargo test --workspace
 
-step "end to end over HTTP (cargo lambda watch on port $API_PORT)"
+step "end to end over HTTP (devstack on port $API_PORT, cargo lambda watch on $FUNCTIONS_PORT)"
 env_file=$(scripts/local-env.sh "$ROOT/.local/e2e.env" "e2e-$(date +%s)" "http://127.0.0.1:$DYNAMODB_PORT")
 cargo build --bins
+cargo build -p devstack
 (
   set -a
   # shellcheck disable=SC1090
@@ -50,9 +56,12 @@ cargo build --bins
   set +a
   cargo run -q -p msgctl -- seed-demo
 )
-setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$env_file" \
-  > "$ROOT/.local/e2e-watch.log" 2>&1 &
+setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
+  --env-file "$env_file" > "$ROOT/.local/e2e-watch.log" 2>&1 &
 watch_pid=$!
+target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
+  > "$ROOT/.local/e2e-devstack.log" 2>&1 &
+devstack_pid=$!
 for _ in $(seq 1 120); do
   if curl -s -o /dev/null "http://127.0.0.1:$API_PORT/api/unread_count/"; then break; fi
   sleep 1

@@ -163,7 +163,7 @@ async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) {
         assert!(sent.contains_key(listed_id), "{listed_id} was never acknowledged");
         assert!(!deleted.contains(listed_id), "{listed_id} was deleted (204) but is listed");
     }
-    for (sent_id, _) in &sent {
+    for sent_id in sent.keys() {
         if !deleted.contains(sent_id) && !maybe.contains(sent_id) {
             assert!(unique.contains(sent_id), "{sent_id} was acknowledged, never deleted, and is missing");
         }

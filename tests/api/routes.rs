@@ -234,3 +234,20 @@ fn same_shape(a: &str, b: &str) -> bool {
     let (a, b) = (raw_segments(a), raw_segments(b));
     a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x == y || (x.starts_with('{') && y.starts_with('{')))
 }
+
+#[test]
+fn browsers_may_use_every_method_the_routes_answer() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let t: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let allowed: Vec<&str> = t["Resources"]["Api"]["Properties"]["CorsConfiguration"]["AllowMethods"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for route in ROUTES.iter().filter(|r| r.function != Function::Admin) {
+        for (method, _) in route.methods {
+            assert!(allowed.contains(method), "{method} {} is not in the CORS AllowMethods", route.path);
+        }
+    }
+}

@@ -33,7 +33,7 @@ impl Api {
                 req.call()
             }
             (_, body) => {
-                let mut req = self.agent.post(&url);
+                let mut req = if method == "PATCH" { self.agent.patch(&url) } else { self.agent.post(&url) };
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }
@@ -124,6 +124,30 @@ fn every_route_over_http() {
     assert_eq!(detail.body["read_by"].as_array().unwrap().len(), 2, "{:?}", detail.body);
     assert_eq!(api.call("GET", &format!("/api/threads/{thread}/messages"), Some(&bob), None).status, 200);
 
+    // Edit and delete, through the Django-era prefix too.
+    let uri = format!("/api/v1/threads/{thread}/messages/{message}/");
+    let edited = api.call("PATCH", &uri, Some(&alice), Some(json!({"text": "over http, edited"})));
+    assert_eq!(
+        (edited.status, edited.body["text"].as_str()),
+        (200, Some("over http, edited")),
+        "{:?}",
+        edited.body
+    );
+    assert!(edited.body["edited"].is_string());
+    assert_eq!(api.call("PATCH", &uri, Some(&bob), Some(json!({"text": "not mine"}))).status, 403);
+    let second = api.call(
+        "POST",
+        &format!("/api/threads/{thread}/messages/"),
+        Some(&bob),
+        Some(json!({"text": "bye"})),
+    );
+    assert_eq!(second.status, 201);
+    let second_uri = format!("/api/threads/{thread}/messages/{}/", second.body["id"].as_str().unwrap());
+    assert_eq!(api.call("DELETE", &second_uri, Some(&bob), None).status, 204);
+    assert_eq!(api.call("GET", &second_uri, Some(&bob), None).status, 404);
+    let shown = api.call("GET", &format!("/api/threads/{thread}/"), Some(&bob), None);
+    assert_eq!(shown.body["last_message"]["text"], "over http, edited");
+
     assert_eq!(api.call("DELETE", &format!("/api/threads/{thread}/"), Some(&bob), None).status, 403);
     assert_eq!(api.call("DELETE", &format!("/api/threads/{thread}/"), Some(&alice), None).status, 204);
     assert_eq!(api.call("GET", &format!("/api/threads/{thread}/"), Some(&bob), None).status, 404);
@@ -131,4 +155,45 @@ fn every_route_over_http() {
     let nobody = api.call("GET", "/api/threads/", None, None);
     assert_eq!(nobody.status, 401);
     assert_eq!(nobody.body["detail"], "Authentication credentials were not provided.");
+}
+
+/// The headers of a request with an `Origin`, as `make dev` answers it.
+fn cors_headers(
+    method: &str,
+    path: &str,
+    origin: &str,
+    preflight_method: Option<&str>,
+) -> (u16, ureq::http::HeaderMap) {
+    let api = Api::new();
+    let url = format!("{}{path}", api.base);
+    let mut req = ureq::http::Request::builder().method(method).uri(&url).header("Origin", origin);
+    if let Some(m) = preflight_method {
+        req = req
+            .header("Access-Control-Request-Method", m)
+            .header("Access-Control-Request-Headers", "authorization,content-type");
+    }
+    let response = api.agent.run(req.body(()).unwrap()).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    (response.status().as_u16(), response.headers().clone())
+}
+
+#[test]
+fn local_cors_is_the_deployed_allow_list() {
+    // template.yaml's CorsAllowOrigins default, which `make dev` and `make test` use.
+    let allowed = "https://app.example.com";
+    let (status, h) = cors_headers("OPTIONS", "/api/threads/x/messages/x.1/", allowed, Some("PATCH"));
+    assert_eq!(status, 204);
+    assert_eq!(h["access-control-allow-origin"], allowed);
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+    assert!(!h.contains_key("access-control-allow-credentials"), "no credentials: {h:?}");
+    let (status, h) = cors_headers("GET", "/api/unread_count/", allowed, None);
+    assert_eq!(status, 401);
+    assert_eq!(h["access-control-allow-origin"], allowed);
+    assert_eq!(h["access-control-expose-headers"], "Retry-After");
+    assert!(!h.contains_key("access-control-allow-credentials"));
+    for other in ["https://evil.example", "http://localhost:1234", "null"] {
+        let (_, h) = cors_headers("GET", "/api/unread_count/", other, None);
+        assert!(!h.keys().any(|k| k.as_str().starts_with("access-control-")), "{other}: {h:?}");
+        let (_, h) = cors_headers("OPTIONS", "/api/unread_count/", other, Some("GET"));
+        assert!(!h.keys().any(|k| k.as_str().starts_with("access-control-")), "{other}: {h:?}");
+    }
 }

@@ -1,0 +1,4 @@
+//! The local stack's stand-ins for what API Gateway does and no local tool does. Nothing here
+//! runs in AWS or inside a function.
+
+pub mod cors;

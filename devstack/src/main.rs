@@ -1,0 +1,115 @@
+//! `devstack api`: API Gateway's CORS in front of `cargo lambda watch` (see `devstack::cors`).
+//! Everything else passes through unchanged, `Host` included, so the API's links name this
+//! address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use devstack::cors::Cors;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+#[derive(Parser)]
+#[command(about = "The local stack's stand-ins for API Gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API with the template's CORS configuration, forwarding to `--upstream`.
+    Api {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// Where `cargo lambda watch --disable-cors` serves the functions.
+        #[arg(long, default_value = "http://127.0.0.1:9100")]
+        upstream: String,
+        /// The SAM template whose `CorsConfiguration` applies.
+        #[arg(long, default_value = "template.yaml")]
+        template: std::path::PathBuf,
+        /// The allowed origins, as the `CorsAllowOrigins` parameter takes them (comma-separated);
+        /// the parameter's default when absent.
+        #[arg(long, env = "CORS_ALLOW_ORIGINS")]
+        allow_origins: Option<String>,
+    },
+}
+
+type Upstream = Client<HttpConnector, Full<Bytes>>;
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    cors: Arc<Cors>,
+    upstream: Arc<String>,
+    client: Upstream,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    if Cors::is_preflight(req.method(), req.headers()) {
+        let mut answer = plain(StatusCode::NO_CONTENT, "");
+        *answer.headers_mut() = cors.preflight(req.headers());
+        return Ok(answer);
+    }
+    let request_headers = req.headers().clone();
+    let (mut parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("{upstream}{path}").parse() else {
+        return Ok(plain(StatusCode::BAD_REQUEST, "bad path"));
+    };
+    parts.uri = uri;
+    let forwarded = Request::from_parts(parts, Full::new(body));
+    let mut response = match client.request(forwarded).await {
+        Ok(r) => {
+            let (parts, body) = r.into_parts();
+            match body.collect().await {
+                Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
+                Err(_) => plain(StatusCode::BAD_GATEWAY, "the functions' answer was cut off"),
+            }
+        }
+        // API Gateway answers 503 when it cannot reach an integration.
+        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "cargo lambda watch is not answering"),
+    };
+    cors.apply(&request_headers, response.headers_mut());
+    Ok(response)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().command {
+        Command::Api { listen, upstream, template, allow_origins } => {
+            let text = std::fs::read_to_string(&template)?;
+            let cors = Arc::new(Cors::from_template(&text, allow_origins.as_deref())?);
+            let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
+            let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            eprintln!(
+                "devstack: HTTP API on http://{listen} -> {upstream}, CORS for {:?}",
+                cors.allow_origins
+            );
+            loop {
+                let (stream, _) = listener.accept().await?;
+                let (cors, upstream, client) = (cors.clone(), upstream.clone(), client.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(req, cors.clone(), upstream.clone(), client.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
