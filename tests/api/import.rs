@@ -1,6 +1,8 @@
 use lambda_http::http::Method;
 use serde_json::{Value, json};
 
+use msgctl::django::TextPolicy;
+
 use crate::helpers::{TestApp, TestUser};
 
 /// The Django app's real export (a copy of the team's `shared/fixtures/django-dumpdata.json`,
@@ -60,7 +62,7 @@ async fn django_export_imports_with_passwords_threads_and_read_state() {
     let t = TestApp::spawn().await;
     let text = fixture();
     let dump: Value = serde_json::from_str(&text).unwrap();
-    let export = msgctl::django::parse(&text).unwrap();
+    let export = msgctl::django::parse(&text, TextPolicy::default()).unwrap();
     assert!(msgctl::django::check_against(&t.app.store, &export).await.unwrap().is_empty());
     let summary = msgctl::django::write(&t.app.store, &export, |_, _, _| {}).await.unwrap();
     assert_eq!((summary.users_written, summary.threads_written, summary.messages_written), (5, 2, 7));
@@ -134,7 +136,7 @@ async fn django_export_imports_with_passwords_threads_and_read_state() {
 #[tokio::test]
 async fn importing_twice_changes_nothing() {
     let t = TestApp::spawn().await;
-    let export = msgctl::django::parse(&fixture()).unwrap();
+    let export = msgctl::django::parse(&fixture(), TextPolicy::default()).unwrap();
     msgctl::django::write(&t.app.store, &export, |_, _, _| {}).await.unwrap();
     let alice = "3".parse().unwrap();
     let before = t.app.store.counters(&alice).await.unwrap();
@@ -153,7 +155,7 @@ async fn a_faulty_export_names_every_fault_and_imports_nothing() {
     objects.push(json!({"model": "thread.message", "pk": 99, "fields": {"thread": 7, "sender": 2, "text": "x", "created": "2026-11-24T00:25:29Z"}}));
     objects.push(json!({"model": "auth.user", "pk": 9, "fields": {"username": "bad name", "password": "x", "is_active": true, "is_staff": false, "date_joined": "yesterday"}}));
     objects.push(json!({"model": "thread.messagereadstatus", "pk": 50, "fields": {"message": 1, "user": 4, "read_at": null, "is_read": "yes"}}));
-    let faults = msgctl::django::parse(&dump.to_string()).unwrap_err();
+    let faults = msgctl::django::parse(&dump.to_string(), TextPolicy::default()).unwrap_err();
     let shown: Vec<String> = faults.iter().map(ToString::to_string).collect();
     assert!(
         shown.contains(&"thread.message pk=99: field `thread`: thread 7 does not exist".to_owned()),
@@ -171,10 +173,10 @@ async fn a_faulty_export_names_every_fault_and_imports_nothing() {
         shown.contains(&"thread.messagereadstatus pk=50: field `is_read`: expected true or false".to_owned()),
         "{shown:#?}"
     );
-    assert!(msgctl::django::parse("{not json").is_err());
+    assert!(msgctl::django::parse("{not json", TextPolicy::default()).is_err());
     // A username already used by someone else in the table is a fault too, found before writing.
     t.user("alice").await;
-    let export = msgctl::django::parse(&fixture()).unwrap();
+    let export = msgctl::django::parse(&fixture(), TextPolicy::default()).unwrap();
     let faults = msgctl::django::check_against(&t.app.store, &export).await.unwrap();
     assert_eq!(faults.len(), 1);
     assert_eq!(faults[0].field, "username");

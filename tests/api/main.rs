@@ -8,6 +8,7 @@ mod auth;
 mod contract;
 mod faults;
 mod import;
+mod import_realistic;
 mod messages;
 mod misc;
 mod reliability;
