@@ -197,13 +197,22 @@ impl fmt::Display for Summary {
             )?;
         }
         let sharing: usize = self.shared_sets.iter().map(|s| s.threads.len()).sum();
-        writeln!(
-            f,
-            "{sharing} threads share {} participant sets, each kept as its own thread \
-             ({} written now joined a set already taken)",
-            self.shared_sets.len(),
-            self.threads_joined_a_set
-        )?;
+        if self.shared_sets.is_empty() {
+            writeln!(f, "no two threads share a participant set")?;
+        } else {
+            writeln!(
+                f,
+                "{sharing} threads share {} participant set(s), each kept as its own thread",
+                self.shared_sets.len(),
+            )?;
+        }
+        if self.threads_joined_a_set > 0 {
+            writeln!(
+                f,
+                "{} threads written now joined a participant set another thread had already",
+                self.threads_joined_a_set
+            )?;
+        }
         for set in &self.shared_sets {
             let users: Vec<&str> = set.participants.iter().map(UserId::as_str).collect();
             let threads: Vec<&str> = set.threads.iter().map(ThreadId::as_str).collect();
@@ -551,14 +560,18 @@ fn fit_text(
     if nuls > 0 {
         let problem = TextProblem::Nul { count: nuls };
         match policy.nul {
-            None => c.fault(
-                object,
-                "text",
-                format!(
-                    "in thread {}: {problem}, which the API refuses; choose --nul strip or --nul skip",
-                    m.thread
-                ),
-            ),
+            None => {
+                c.fault(
+                    object,
+                    "text",
+                    format!(
+                        "in thread {}: {problem}, which the API refuses; choose --nul strip or --nul skip",
+                        m.thread
+                    ),
+                );
+                // The checks below then name only what `--nul strip` would still leave wrong.
+                text = text.replace('\0', "");
+            }
             Some(NulText::Skip) => {
                 change(problem, TextAction::Skipped);
                 return None;
@@ -667,4 +680,56 @@ pub async fn write(
         progress("threads", i + 1, export.threads.len());
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_with(text: &str) -> String {
+        serde_json::json!([
+            {"model": "auth.user", "pk": 1, "fields": {"username": "a", "password": "x", "is_active": true, "is_staff": false, "date_joined": "2026-01-01T00:00:00Z"}},
+            {"model": "auth.user", "pk": 2, "fields": {"username": "b", "password": "x", "is_active": true, "is_staff": false, "date_joined": "2026-01-01T00:00:00Z"}},
+            {"model": "thread.thread", "pk": 1, "fields": {"owner": 1, "participants": [1, 2], "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z"}},
+            {"model": "thread.message", "pk": 7, "fields": {"thread": 1, "sender": 1, "text": text, "created": "2026-01-01T00:00:00Z"}},
+        ])
+        .to_string()
+    }
+
+    #[test]
+    fn nul_characters_are_stripped_before_the_length_is_checked() {
+        let text = format!("{}\0", "y".repeat(MAX_TEXT_CHARS));
+        let strip = TextPolicy { long_text: None, nul: Some(NulText::Strip) };
+        let export = parse(&export_with(&text), strip).unwrap();
+        assert_eq!(export.threads[0].messages[0].1, "y".repeat(MAX_TEXT_CHARS));
+        let faults = parse(&export_with(&text), TextPolicy::default()).unwrap_err();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert!(faults[0].message.contains("NUL"), "{faults:?}");
+    }
+
+    #[test]
+    fn truncation_counts_characters_not_bytes() {
+        let text = "é".repeat(MAX_TEXT_CHARS + 1);
+        let cut = TextPolicy { long_text: Some(LongText::Truncate), nul: None };
+        let export = parse(&export_with(&text), cut).unwrap();
+        assert_eq!(export.threads[0].messages[0].1.chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(
+            export.text_changes,
+            [TextChange {
+                message: "7".into(),
+                thread: "1".parse().unwrap(),
+                problem: TextProblem::TooLong { chars: MAX_TEXT_CHARS + 1 },
+                action: TextAction::Truncated,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_text_of_only_nul_characters_cannot_be_stripped_to_nothing() {
+        let strip = TextPolicy { long_text: None, nul: Some(NulText::Strip) };
+        let faults = parse(&export_with("\0\0"), strip).unwrap_err();
+        assert!(faults[0].message.contains("blank once its NUL characters are removed"), "{faults:?}");
+        let skip = TextPolicy { long_text: None, nul: Some(NulText::Skip) };
+        assert!(parse(&export_with("\0\0"), skip).unwrap().threads[0].messages.is_empty());
+    }
 }

@@ -360,7 +360,7 @@ async fn a_realistic_export_imports_whole_and_a_second_run_writes_nothing() {
     let sharing: usize = summary.shared_sets.iter().map(|s| s.threads.len()).sum();
     assert_eq!(sharing, REUSES.iter().map(|n| n + 1).sum::<usize>());
     assert_eq!(summary.threads_joined_a_set, REUSES.iter().sum::<usize>());
-    assert!(summary.to_string().contains(&format!("{sharing} threads share 5 participant sets")));
+    assert!(summary.to_string().contains(&format!("{sharing} threads share 5 participant set(s)")));
 
     let before = snapshot(&t).await;
     let again = django::write(&t.app.store, &export, |_, _, _| {}).await.unwrap();

@@ -224,8 +224,7 @@ impl Store {
         let me = s(thread.as_str());
         // `others` is a reserved word in expressions, so both names go through placeholders.
         let named = |u: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
-            u.expression_attribute_names("#holder", attr::SET_HOLDER)
-                .expression_attribute_names("#others", attr::SET_OTHERS)
+            u.expression_attribute_names("#others", attr::SET_OTHERS)
                 .expression_attribute_values(":me", me.clone())
         };
         if &reserved.thread == thread {
@@ -243,6 +242,7 @@ impl Store {
             };
             return Some(tx_update(
                 named(update(table, k()))
+                    .expression_attribute_names("#holder", attr::SET_HOLDER)
                     .update_expression("SET #holder = :heir DELETE #others :heirs")
                     .condition_expression("#holder = :me AND contains(#others, :heir)")
                     .expression_attribute_values(":heir", s(heir.as_str()))
