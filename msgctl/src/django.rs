@@ -131,7 +131,8 @@ pub struct SharedSet {
     /// The participants, sorted.
     pub participants: Vec<UserId>,
     /// The threads, oldest activity first; creating a thread with this set right after the
-    /// import returns the last one.
+    /// import returns the last one (unless the table had a thread with the set already that
+    /// was active later, such as one made through the API).
     pub threads: Vec<ThreadId>,
 }
 
