@@ -463,7 +463,7 @@ fn link(
         }
         let mut key = distinct.clone();
         key.sort();
-        sets.entry(key).or_insert_with(Vec::new).push((updated, id.clone()));
+        sets.entry(key).or_default().push((updated, id.clone()));
         let thread = ImportedThread {
             id,
             owner,
