@@ -1,9 +1,12 @@
 //! Importing a Django `manage.py dumpdata auth.user thread` export.
 //!
 //! The whole file is parsed and checked first; any fault is reported with the object and
-//! field at fault and nothing is written. Then users, then threads (each with its messages and
-//! read state) are written; ids, hashes, times and order are kept, and a second run finds
-//! everything in place and writes nothing.
+//! field at fault and nothing is written. Message text the Django database held but this API
+//! refuses (over 10,000 characters, NUL characters) is a fault too unless a [`TextPolicy`]
+//! says what to do with it, and every message so changed or skipped is listed in the
+//! [`Summary`]. Then users, then threads (each with its messages and read state) are written;
+//! ids, hashes, times and order are kept, threads with exactly the same participants each stay
+//! a thread of their own, and a second run finds everything in place and writes nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -35,6 +38,104 @@ impl fmt::Display for Fault {
     }
 }
 
+/// What to do with a message longer than the API allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LongText {
+    /// Keep its first 10,000 characters.
+    Truncate,
+    /// Leave the message out.
+    Skip,
+}
+
+/// What to do with a message that contains NUL characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NulText {
+    /// Remove the NUL characters (before the length is checked).
+    Strip,
+    /// Leave the message out.
+    Skip,
+}
+
+/// The choices for text the Django database held but this API refuses; `None` refuses the
+/// import and names every such message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextPolicy {
+    /// Messages over [`MAX_TEXT_CHARS`] characters.
+    pub long_text: Option<LongText>,
+    /// Messages with NUL characters.
+    pub nul: Option<NulText>,
+}
+
+/// What was wrong with a message's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    /// Longer than the API allows, in characters.
+    TooLong {
+        /// Its length (after NUL characters were stripped, if they were).
+        chars: usize,
+    },
+    /// NUL characters.
+    Nul {
+        /// How many.
+        count: usize,
+    },
+}
+
+impl fmt::Display for TextProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong { chars } => write!(f, "{chars} characters, over the limit of {MAX_TEXT_CHARS}"),
+            Self::Nul { count } => write!(f, "{count} NUL character(s)"),
+        }
+    }
+}
+
+/// What the import did about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextAction {
+    /// Cut to the first [`MAX_TEXT_CHARS`] characters.
+    Truncated,
+    /// NUL characters removed.
+    Stripped,
+    /// The message was left out, with its read statuses.
+    Skipped,
+}
+
+/// One message whose text was changed, or that was left out, by the [`TextPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextChange {
+    /// The Django message pk.
+    pub message: String,
+    /// Its thread.
+    pub thread: ThreadId,
+    /// What was wrong.
+    pub problem: TextProblem,
+    /// What was done.
+    pub action: TextAction,
+}
+
+impl fmt::Display for TextChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match self.action {
+            TextAction::Truncated => "truncated",
+            TextAction::Stripped => "NUL characters removed",
+            TextAction::Skipped => "skipped",
+        };
+        write!(f, "thread.message pk={} (thread {}): {}: {action}", self.message, self.thread, self.problem)
+    }
+}
+
+/// Threads of the export that have exactly the same participants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSet {
+    /// The participants, sorted.
+    pub participants: Vec<UserId>,
+    /// The threads, oldest activity first; creating a thread with this set right after the
+    /// import returns the last one (unless the table had a thread with the set already that
+    /// was active later, such as one made through the API).
+    pub threads: Vec<ThreadId>,
+}
+
 /// A checked export, ready to write.
 #[derive(Debug)]
 pub struct Export {
@@ -44,10 +145,16 @@ pub struct Export {
     pub threads: Vec<ImportedThread>,
     /// How many read-status objects the file had.
     pub read_statuses: usize,
+    /// Participant sets that several threads have.
+    pub shared_sets: Vec<SharedSet>,
+    /// Messages changed or left out by the text policy.
+    pub text_changes: Vec<TextChange>,
+    /// Read statuses of messages left out, dropped with them.
+    pub read_statuses_dropped: usize,
 }
 
 /// What an import did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// Users written now.
     pub users_written: usize,
@@ -57,8 +164,78 @@ pub struct Summary {
     pub threads_written: usize,
     /// Threads found from an earlier run.
     pub threads_present: usize,
+    /// Threads an earlier run imported that were deleted since, left deleted.
+    pub threads_deleted_since: usize,
+    /// Threads written now that joined a participant set another thread had already (one of
+    /// the export's shared sets, or a thread made through the API before the import).
+    pub threads_joined_a_set: usize,
     /// Messages in threads written now.
     pub messages_written: usize,
+    /// The export's participant sets held by several threads.
+    pub shared_sets: Vec<SharedSet>,
+    /// Messages changed or left out by the text policy.
+    pub text_changes: Vec<TextChange>,
+    /// Read statuses dropped with the messages left out.
+    pub read_statuses_dropped: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "imported {} users and {} threads ({} messages); already present: {} users, {} threads",
+            self.users_written,
+            self.threads_written,
+            self.messages_written,
+            self.users_present,
+            self.threads_present
+        )?;
+        if self.threads_deleted_since > 0 {
+            writeln!(
+                f,
+                "{} threads were imported before and deleted since; left deleted",
+                self.threads_deleted_since
+            )?;
+        }
+        let sharing: usize = self.shared_sets.iter().map(|s| s.threads.len()).sum();
+        if self.shared_sets.is_empty() {
+            writeln!(f, "no two threads share a participant set")?;
+        } else {
+            writeln!(
+                f,
+                "{sharing} threads share {} participant set(s), each kept as its own thread",
+                self.shared_sets.len(),
+            )?;
+        }
+        if self.threads_joined_a_set > 0 {
+            writeln!(
+                f,
+                "{} threads written now joined a participant set another thread had already",
+                self.threads_joined_a_set
+            )?;
+        }
+        for set in &self.shared_sets {
+            let users: Vec<&str> = set.participants.iter().map(UserId::as_str).collect();
+            let threads: Vec<&str> = set.threads.iter().map(ThreadId::as_str).collect();
+            writeln!(
+                f,
+                "  users {}: threads {} (a new thread with them returns {})",
+                users.join(","),
+                threads.join(", "),
+                threads.last().copied().unwrap_or_default()
+            )?;
+        }
+        writeln!(
+            f,
+            "{} messages changed or skipped for their text; {} read statuses dropped with skipped messages",
+            self.text_changes.len(),
+            self.read_statuses_dropped
+        )?;
+        for change in &self.text_changes {
+            writeln!(f, "  {change}")?;
+        }
+        Ok(())
+    }
 }
 
 struct Checker {
@@ -130,7 +307,7 @@ struct RawMessage {
 }
 
 /// Parses and checks an export; returns every fault found, or the data to write.
-pub fn parse(text: &str) -> Result<Export, Vec<Fault>> {
+pub fn parse(text: &str, policy: TextPolicy) -> Result<Export, Vec<Fault>> {
     let whole = |message: String| vec![Fault { object: "file".into(), field: String::new(), message }];
     let objects: Vec<Value> = serde_json::from_str(text).map_err(|e| whole(format!("not JSON: {e}")))?;
     let mut c = Checker { faults: Vec::new() };
@@ -212,9 +389,6 @@ pub fn parse(text: &str) -> Result<Export, Vec<Fault>> {
                 let thread = c.id::<ThreadId>(&name, "thread", f("thread"));
                 let sender = c.id::<UserId>(&name, "sender", f("sender"));
                 let text = c.string(&name, "text", f("text"));
-                if text.is_some_and(|t| t.trim().is_empty() || t.chars().count() > MAX_TEXT_CHARS) {
-                    c.fault(&name, "text", format!("must be 1 to {MAX_TEXT_CHARS} characters, not blank"));
-                }
                 let created = c.time(&name, "created", f("created"));
                 if let (Some(thread), Some(sender), Some(text), Some(created)) =
                     (thread, sender, text, created)
@@ -243,12 +417,13 @@ pub fn parse(text: &str) -> Result<Export, Vec<Fault>> {
             other => c.fault(&name, "model", format!("unsupported model {other:?}")),
         }
     }
-    let export = link(&mut c, users, threads, messages, statuses);
+    let export = link(&mut c, policy, users, threads, messages, statuses);
     if c.faults.is_empty() { Ok(export) } else { Err(c.faults) }
 }
 
 fn link(
     c: &mut Checker,
+    policy: TextPolicy,
     users: Vec<User>,
     threads: BTreeMap<String, (ThreadId, UserId, Vec<UserId>, Timestamp, Timestamp)>,
     messages: Vec<RawMessage>,
@@ -265,7 +440,7 @@ fn link(
             c.fault(&object, "username", format!("{:?} appears twice", u.username));
         }
     }
-    let mut sets = HashMap::new();
+    let mut sets: BTreeMap<Vec<UserId>, Vec<(Timestamp, ThreadId)>> = BTreeMap::new();
     let mut out: BTreeMap<String, ImportedThread> = BTreeMap::new();
     for (pk, (id, owner, participants, created, updated)) in threads {
         let object = format!("thread.thread pk={pk}");
@@ -288,9 +463,7 @@ fn link(
         }
         let mut key = distinct.clone();
         key.sort();
-        if let Some(other) = sets.insert(key, pk.clone()) {
-            c.fault(&object, "participants", format!("same participants as thread {other}"));
-        }
+        sets.entry(key).or_default().push((updated, id.clone()));
         let thread = ImportedThread {
             id,
             owner,
@@ -302,11 +475,22 @@ fn link(
         };
         out.insert(pk, thread);
     }
+    // Oldest activity first, ties by id: the order in which the store's thread lists and
+    // `create_thread` rank them, so the last one is what a create with the set returns.
+    let shared_sets = sets
+        .into_iter()
+        .filter(|(_, threads)| threads.len() > 1)
+        .map(|(participants, mut threads)| {
+            threads.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+            SharedSet { participants, threads: threads.into_iter().map(|(_, id)| id).collect() }
+        })
+        .collect();
     let mut messages = messages;
     // Django ordered messages by creation time; ties keep primary-key order.
     messages.sort_by(|a, b| a.created.cmp(&b.created).then(pk_order(&a.pk, &b.pk)));
     let mut position: HashMap<String, (String, usize, UserId)> = HashMap::new();
-    let message_count = messages.len();
+    let mut skipped: HashSet<String> = HashSet::new();
+    let mut text_changes = Vec::new();
     for m in messages {
         let object = format!("thread.message pk={}", m.pk);
         let Some(thread) = out.get_mut(m.thread.as_str()) else {
@@ -320,14 +504,22 @@ fn link(
                 format!("user {} is not a participant of thread {}", m.sender, m.thread),
             );
         }
+        let Some(text) = fit_text(c, policy, &object, &m, &mut text_changes) else {
+            skipped.insert(m.pk);
+            continue;
+        };
         position.insert(m.pk.clone(), (m.thread.to_string(), thread.messages.len(), m.sender.clone()));
-        thread.messages.push((m.sender, m.text, m.created));
+        thread.messages.push((m.sender, text, m.created));
     }
-    debug_assert!(position.len() <= message_count);
     let read_statuses = statuses.len();
+    let mut read_statuses_dropped = 0;
     for (object, message, user, is_read, read_at) in statuses {
         let Some((thread_pk, index, sender)) = position.get(&message) else {
-            c.fault(&object, "message", format!("message {message} does not exist"));
+            if skipped.contains(&message) {
+                read_statuses_dropped += 1;
+            } else {
+                c.fault(&object, "message", format!("message {message} does not exist"));
+            }
             continue;
         };
         let thread = out.get_mut(thread_pk).expect("positions point at threads");
@@ -340,7 +532,82 @@ fn link(
             thread.reads.push((user, *index, when));
         }
     }
-    Export { users, threads: out.into_values().collect(), read_statuses }
+    Export {
+        users,
+        threads: out.into_values().collect(),
+        read_statuses,
+        shared_sets,
+        text_changes,
+        read_statuses_dropped,
+    }
+}
+
+/// The text to import for a message under the policy, or `None` to leave the message out.
+/// Without a choice for a problem, the problem is a fault naming the message, its thread and
+/// what is wrong. NUL characters are dealt with first, so a stripped text's length is what
+/// the API would see.
+fn fit_text(
+    c: &mut Checker,
+    policy: TextPolicy,
+    object: &str,
+    m: &RawMessage,
+    changes: &mut Vec<TextChange>,
+) -> Option<String> {
+    let mut change = |problem, action| {
+        changes.push(TextChange { message: m.pk.clone(), thread: m.thread.clone(), problem, action });
+    };
+    let mut text = m.text.clone();
+    let nuls = text.matches('\0').count();
+    if nuls > 0 {
+        let problem = TextProblem::Nul { count: nuls };
+        match policy.nul {
+            None => {
+                c.fault(
+                    object,
+                    "text",
+                    format!(
+                        "in thread {}: {problem}, which the API refuses; choose --nul strip or --nul skip",
+                        m.thread
+                    ),
+                );
+                // The checks below then name only what `--nul strip` would still leave wrong.
+                text = text.replace('\0', "");
+            }
+            Some(NulText::Skip) => {
+                change(problem, TextAction::Skipped);
+                return None;
+            }
+            Some(NulText::Strip) => {
+                text = text.replace('\0', "");
+                change(problem, TextAction::Stripped);
+            }
+        }
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        let problem = TextProblem::TooLong { chars };
+        match policy.long_text {
+            None => c.fault(
+                object,
+                "text",
+                format!("in thread {}: {problem}; choose --long-text truncate or --long-text skip", m.thread),
+            ),
+            Some(LongText::Skip) => {
+                change(problem, TextAction::Skipped);
+                return None;
+            }
+            Some(LongText::Truncate) => {
+                text = text.chars().take(MAX_TEXT_CHARS).collect();
+                change(problem, TextAction::Truncated);
+            }
+        }
+    }
+    if text.trim().is_empty() {
+        let why =
+            if nuls > 0 { "blank once its NUL characters are removed; use --nul skip" } else { "blank" };
+        c.fault(object, "text", format!("in thread {}: {why}", m.thread));
+    }
+    Some(text)
 }
 
 fn pk_order(a: &str, b: &str) -> std::cmp::Ordering {
@@ -379,7 +646,12 @@ pub async fn write(
     export: &Export,
     mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<Summary, Box<dyn std::error::Error>> {
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        shared_sets: export.shared_sets.clone(),
+        text_changes: export.text_changes.clone(),
+        read_statuses_dropped: export.read_statuses_dropped,
+        ..Summary::default()
+    };
     for (i, u) in export.users.iter().enumerate() {
         let new = NewUser {
             username: u.username.clone(),
@@ -398,13 +670,67 @@ pub async fn write(
     }
     for (i, t) in export.threads.iter().enumerate() {
         match store.import_thread(t).await? {
-            Imported::Written => {
+            Imported::Written { shares_set } => {
                 summary.threads_written += 1;
+                summary.threads_joined_a_set += usize::from(shares_set);
                 summary.messages_written += t.messages.len();
             }
             Imported::AlreadyThere => summary.threads_present += 1,
+            Imported::DeletedSince => summary.threads_deleted_since += 1,
         }
         progress("threads", i + 1, export.threads.len());
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_with(text: &str) -> String {
+        serde_json::json!([
+            {"model": "auth.user", "pk": 1, "fields": {"username": "a", "password": "x", "is_active": true, "is_staff": false, "date_joined": "2026-01-01T00:00:00Z"}},
+            {"model": "auth.user", "pk": 2, "fields": {"username": "b", "password": "x", "is_active": true, "is_staff": false, "date_joined": "2026-01-01T00:00:00Z"}},
+            {"model": "thread.thread", "pk": 1, "fields": {"owner": 1, "participants": [1, 2], "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z"}},
+            {"model": "thread.message", "pk": 7, "fields": {"thread": 1, "sender": 1, "text": text, "created": "2026-01-01T00:00:00Z"}},
+        ])
+        .to_string()
+    }
+
+    #[test]
+    fn nul_characters_are_stripped_before_the_length_is_checked() {
+        let text = format!("{}\0", "y".repeat(MAX_TEXT_CHARS));
+        let strip = TextPolicy { long_text: None, nul: Some(NulText::Strip) };
+        let export = parse(&export_with(&text), strip).unwrap();
+        assert_eq!(export.threads[0].messages[0].1, "y".repeat(MAX_TEXT_CHARS));
+        let faults = parse(&export_with(&text), TextPolicy::default()).unwrap_err();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert!(faults[0].message.contains("NUL"), "{faults:?}");
+    }
+
+    #[test]
+    fn truncation_counts_characters_not_bytes() {
+        let text = "é".repeat(MAX_TEXT_CHARS + 1);
+        let cut = TextPolicy { long_text: Some(LongText::Truncate), nul: None };
+        let export = parse(&export_with(&text), cut).unwrap();
+        assert_eq!(export.threads[0].messages[0].1.chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(
+            export.text_changes,
+            [TextChange {
+                message: "7".into(),
+                thread: "1".parse().unwrap(),
+                problem: TextProblem::TooLong { chars: MAX_TEXT_CHARS + 1 },
+                action: TextAction::Truncated,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_text_of_only_nul_characters_cannot_be_stripped_to_nothing() {
+        let strip = TextPolicy { long_text: None, nul: Some(NulText::Strip) };
+        let faults = parse(&export_with("\0\0"), strip).unwrap_err();
+        assert!(faults[0].message.contains("blank once its NUL characters are removed"), "{faults:?}");
+        let skip = TextPolicy { long_text: None, nul: Some(NulText::Skip) };
+        assert!(parse(&export_with("\0\0"), skip).unwrap().threads[0].messages.is_empty());
+    }
 }

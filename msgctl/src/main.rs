@@ -68,10 +68,19 @@ enum Command {
     },
     /// Load the demo users (password `super_pass`) and a few threads; safe to run again.
     SeedDemo,
-    /// Import a Django `dumpdata auth.user thread` JSON export (all or nothing; safe to rerun).
+    /// Import a Django `dumpdata auth.user thread` JSON export (checked whole first; safe to
+    /// rerun, and a rerun finishes an interrupted import).
     ImportDjango {
         /// The export file.
         file: PathBuf,
+        /// Messages over 10,000 characters: keep the first 10,000, or leave them out. Without
+        /// this, such messages are listed and nothing is imported.
+        #[arg(long, value_enum)]
+        long_text: Option<django::LongText>,
+        /// Messages with NUL characters: remove them (before the length check), or leave the
+        /// messages out. Without this, such messages are listed and nothing is imported.
+        #[arg(long, value_enum)]
+        nul: Option<django::NulText>,
     },
 }
 
@@ -159,14 +168,20 @@ async fn run(store: &Store, command: Command) -> Result<(), Failure> {
                 msgctl::DEMO_PASSWORD
             );
         }
-        Command::ImportDjango { file } => import_django(store, &file).await?,
+        Command::ImportDjango { file, long_text, nul } => {
+            import_django(store, &file, django::TextPolicy { long_text, nul }).await?;
+        }
     }
     Ok(())
 }
 
-async fn import_django(store: &Store, file: &std::path::Path) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let export = match django::parse(&text) {
+async fn import_django(
+    store: &Store,
+    file: &std::path::Path,
+    policy: django::TextPolicy,
+) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| CannotRead { path: file.to_owned(), source: e })?;
+    let export = match django::parse(&text, policy) {
         Ok(export) => export,
         Err(faults) => return Err(report(&faults)),
     };
@@ -187,15 +202,27 @@ async fn import_django(store: &Store, file: &std::path::Path) -> Result<(), Fail
         }
     })
     .await?;
-    println!(
-        "imported {} users and {} threads ({} messages); already present: {} users, {} threads",
-        summary.users_written,
-        summary.threads_written,
-        summary.messages_written,
-        summary.users_present,
-        summary.threads_present
-    );
+    print!("{summary}");
     Ok(())
+}
+
+/// The export file could not be read; the I/O error stays its cause.
+#[derive(Debug)]
+struct CannotRead {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for CannotRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read {}", self.path.display())
+    }
+}
+
+impl std::error::Error for CannotRead {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 fn report(faults: &[django::Fault]) -> Failure {

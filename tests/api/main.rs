@@ -9,6 +9,7 @@ mod contract;
 mod edits;
 mod faults;
 mod import;
+mod import_realistic;
 mod lockout;
 mod messages;
 mod misc;

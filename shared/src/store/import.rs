@@ -1,10 +1,14 @@
 //! Writing data imported from another system (the Django app) with its ids, times and read state.
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use std::collections::{HashMap, HashSet};
 
-use super::items::{MembershipItem, MessageItem, ParticipantSetItem, ReadEventItem, ThreadItem, encode};
-use super::threads::participant_set_hash;
-use super::{Item, Step, Store, StoreError, Tx, key, keys, tx_put};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+
+use super::items::{
+    MembershipItem, MessageItem, ParticipantSetItem, ReadEventItem, ThreadItem, attr, encode,
+};
+use super::threads::{participant_set_hash, thread_set};
+use super::{Item, Step, Store, StoreError, Tx, attempts, backoff, key, keys, s, tx_put, tx_update, update};
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
 use crate::model::{Message, Thread};
 use crate::timestamp::Timestamp;
@@ -28,13 +32,19 @@ pub struct ImportedThread {
     pub reads: Vec<(UserId, usize, Timestamp)>,
 }
 
-/// Whether an import wrote something.
+/// What an import of one thread did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Imported {
     /// Written now.
-    Written,
+    Written {
+        /// Another thread had exactly these participants already; this one joined its
+        /// reservation instead of taking the set.
+        shares_set: bool,
+    },
     /// Already there from an earlier run; left as it was.
     AlreadyThere,
+    /// Imported by an earlier run and deleted since (its purge is under way); left deleted.
+    DeletedSince,
 }
 
 /// One member's read state, derived from per-message reads.
@@ -45,14 +55,15 @@ struct ReadState {
 }
 
 fn read_state(thread: &ImportedThread, user: &UserId) -> ReadState {
-    let read = |i: usize| thread.reads.iter().any(|(u, m, _)| u == user && *m == i);
+    let read: HashSet<usize> =
+        thread.reads.iter().filter(|(u, _, _)| u == user).map(|(_, m, _)| *m).collect();
     let mut state = ReadState { unread: 0, read_seq: 0, sent: 0 };
     let mut contiguous = true;
     for (i, (sender, _, _)) in thread.messages.iter().enumerate() {
         let seq = i as u64 + 1;
         if sender == user {
             state.sent += 1;
-        } else if !read(i) {
+        } else if !read.contains(&i) {
             state.unread += 1;
             contiguous = false;
         }
@@ -64,18 +75,31 @@ fn read_state(thread: &ImportedThread, user: &UserId) -> ReadState {
     state
 }
 
+fn put(item: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("complete"))
+        .build()
+}
+
+fn delete(key: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("complete"))
+        .build()
+}
+
 impl Store {
     /// Imports a thread with its messages and read state; does nothing if it exists already.
     ///
     /// Messages and read events go first (idempotent puts), then one transaction writes the
-    /// thread, its participant-set reservation, every membership and every counter, so the
-    /// thread appears whole or not at all.
+    /// thread, its participant-set reservation (taken, or joined when another thread has the
+    /// set), every membership and every counter, so the thread appears whole or not at all
+    /// and an interrupted import is finished by running it again.
     pub async fn import_thread(&self, thread: &ImportedThread) -> Result<Imported, StoreError> {
         if self.get(key(keys::thread_pk(&thread.id), keys::META), true).await?.is_some() {
             return Ok(Imported::AlreadyThere);
         }
         let mut puts: Vec<Item> = Vec::new();
-        let mut sent_by: std::collections::HashMap<&UserId, u64> = Default::default();
+        let mut sent_by: HashMap<&UserId, u64> = HashMap::new();
         let mut last = None;
         for (i, (sender, text, created)) in thread.messages.iter().enumerate() {
             let sender_seq = sent_by.entry(sender).or_default();
@@ -94,15 +118,24 @@ impl Store {
         for (user, index, read_at) in &thread.reads {
             puts.push(encode(&ReadEventItem::new(&thread.id, user, Seq(*index as u64 + 1), *read_at))?);
         }
-        let puts = puts
-            .into_iter()
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("complete"))
-                    .build()
-            })
-            .collect();
-        self.batch_write(puts).await?;
+        // An earlier run that stopped before its transaction may have written items this run
+        // does not (it was told to skip other messages): they would otherwise sit at
+        // positions the thread's count does not cover, where the next send would collide.
+        let mut wanted: HashSet<(String, String)> = HashSet::new();
+        for item in &puts {
+            wanted.insert(key_of(item)?);
+        }
+        let mut writes = Vec::new();
+        for (pk, sk) in self.partition_keys(&keys::thread_pk(&thread.id)).await? {
+            if sk == keys::PURGE {
+                return Ok(Imported::DeletedSince);
+            }
+            if !wanted.contains(&(pk.clone(), sk.clone())) {
+                writes.push(delete(key(pk, sk)));
+            }
+        }
+        writes.extend(puts.into_iter().map(put));
+        self.batch_write(writes).await?;
 
         let record = Thread {
             id: thread.id.clone(),
@@ -115,28 +148,86 @@ impl Store {
             last_message: last,
         };
         let pset = participant_set_hash(&thread.participants);
-        let meta = ThreadItem::new(&record, pset.clone());
-        let reservation = encode(&ParticipantSetItem::new(&pset, &thread.id))?;
-        let mut tx = Tx::default();
-        tx.push(Step::Thread, tx_put(self.table(), encode(&meta)?, Some("attribute_not_exists(PK)")));
-        tx.push(Step::ParticipantSet, tx_put(self.table(), reservation, Some("attribute_not_exists(PK)")));
-        for p in &thread.participants {
-            let state = read_state(thread, p);
-            let member = MembershipItem::new(&record, p, state.unread, state.read_seq, state.sent);
-            tx.push(Step::Membership, tx_put(self.table(), encode(&member)?, None));
-            tx.push(
-                Step::Counters,
-                self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)),
-            );
+        let meta = encode(&ThreadItem::new(&record, pset.clone()))?;
+        let states: Vec<(&UserId, ReadState)> =
+            thread.participants.iter().map(|p| (p, read_state(thread, p))).collect();
+        for attempt in attempts() {
+            let reserved = self.participant_set(&pset).await?;
+            let shares_set = reserved.is_some();
+            let mut tx = Tx::default();
+            tx.push(Step::Thread, tx_put(self.table(), meta.clone(), Some("attribute_not_exists(PK)")));
+            let claim = match &reserved {
+                None => tx_put(
+                    self.table(),
+                    encode(&ParticipantSetItem::new(&pset, &thread.id))?,
+                    Some("attribute_not_exists(PK)"),
+                ),
+                // Only the condition that the reservation still exists: joining does not care
+                // which thread holds it, and `ADD` to a set is the same however often it runs.
+                Some(r) => tx_update(
+                    update(self.table(), key(r.pk.clone(), r.sk.clone()))
+                        .update_expression("ADD #others :mine")
+                        .condition_expression("attribute_exists(PK)")
+                        .expression_attribute_names("#others", attr::SET_OTHERS)
+                        .expression_attribute_values(":mine", thread_set(&thread.id)),
+                ),
+            };
+            tx.push(Step::ParticipantSet, claim);
+            for (p, state) in &states {
+                let member = MembershipItem::new(&record, p, state.unread, state.read_seq, state.sent);
+                tx.push(Step::Membership, tx_put(self.table(), encode(&member)?, None));
+                tx.push(
+                    Step::Counters,
+                    self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)),
+                );
+            }
+            match self.transact(tx).await {
+                Ok(()) => return Ok(Imported::Written { shares_set }),
+                Err(f) if f.failed(Step::Thread) => return Ok(Imported::AlreadyThere),
+                // The set was taken or freed between the read and the write: read it again.
+                Err(f) if f.is_race() => backoff(attempt).await,
+                Err(f) => return Err(f.into()),
+            }
         }
-        match self.transact(tx).await {
-            Ok(()) => Ok(Imported::Written),
-            Err(f) if f.failed(Step::Thread) => Ok(Imported::AlreadyThere),
-            Err(f) if f.failed(Step::ParticipantSet) => Err(StoreError::Corrupt(format!(
-                "thread {}: another thread already has exactly these participants",
-                thread.id
-            ))),
-            Err(f) => Err(f.into()),
+        Err(StoreError::busy(format!("importing thread {} stayed contended", thread.id)))
+    }
+
+    /// Every key in one partition (keys only, paged).
+    async fn partition_keys(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#sk", attr::SK)
+                .projection_expression("#pk, #sk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in out.items.unwrap_or_default() {
+                found.push(key_of(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(found),
+            }
         }
     }
+}
+
+fn key_of(item: &Item) -> Result<(String, String), StoreError> {
+    let part = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("an item without a string {name}")))
+    };
+    Ok((part(attr::PK)?, part(attr::SK)?))
 }

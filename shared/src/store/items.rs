@@ -30,6 +30,10 @@ pub mod attr {
     pub const IS_ACTIVE: &str = "is_active";
     /// When a message was deleted: present only on tombstones.
     pub const DELETED: &str = "deleted";
+    /// The holder of a participant-set reservation.
+    pub const SET_HOLDER: &str = "thread";
+    /// The other threads with a reserved participant set (a string set).
+    pub const SET_OTHERS: &str = "others";
 }
 
 /// A user's profile.
@@ -266,7 +270,8 @@ pub(crate) struct SenderIndexEntry {
     pub sender_seq: u64,
 }
 
-/// The reservation of a participant set by the thread that has it.
+/// The reservation of a participant set: the thread that holds it and, when an import brought
+/// several threads with exactly this set, the others.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ParticipantSetItem {
     #[serde(rename = "PK")]
@@ -274,6 +279,10 @@ pub(crate) struct ParticipantSetItem {
     #[serde(rename = "SK")]
     pub sk: String,
     pub thread: ThreadId,
+    /// A string set, so that an import can `ADD` to it and a delete `DELETE` from it without
+    /// reading it first; DynamoDB has no empty sets, so none is stored while there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::string_set")]
+    pub others: Vec<ThreadId>,
 }
 
 impl ParticipantSetItem {
@@ -282,7 +291,13 @@ impl ParticipantSetItem {
             pk: keys::participant_set_pk(pset),
             sk: keys::PARTICIPANT_SET.to_owned(),
             thread: thread.clone(),
+            others: Vec::new(),
         }
+    }
+
+    /// Every thread with this set, the holder first.
+    pub fn threads(&self) -> impl Iterator<Item = &ThreadId> {
+        std::iter::once(&self.thread).chain(&self.others)
     }
 }
 
@@ -415,6 +430,7 @@ mod tests {
 
     #[test]
     fn thread_items_round_trip() {
+        use attr::SET_OTHERS as OTHERS;
         let t = thread();
         let message = t.last_message.clone().unwrap();
         let item = encode(&MessageItem::new(&message, 2)).unwrap();
@@ -438,6 +454,11 @@ mod tests {
 
         round_trip(&ReadEventItem::new(&t.id, &t.participants[1], Seq(3), t.updated));
         round_trip(&ParticipantSetItem::new("abc", &t.id));
+        let mut shared = ParticipantSetItem::new("abc", &t.id);
+        shared.others = vec!["1".parse().unwrap(), "2".parse().unwrap()];
+        let item = round_trip(&shared);
+        assert!(item[OTHERS].as_ss().is_ok(), "a string set, for ADD and DELETE: {item:?}");
+        assert!(!round_trip(&ParticipantSetItem::new("abc", &t.id)).contains_key(OTHERS));
         round_trip(&PurgeMarkerItem::new(&t.id));
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use sha2::{Digest, Sha256};
 
 use super::items::{MembershipItem, ParticipantSetItem, PurgeMarkerItem, ThreadItem, attr, decode, encode};
@@ -83,6 +83,11 @@ pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {
 
 fn reservation(pset: &str, thread: &ThreadId) -> Result<Item, StoreError> {
     encode(&ParticipantSetItem::new(pset, thread))
+}
+
+/// A one-element string set, for `ADD` and `DELETE` on a reservation's other threads.
+pub(crate) fn thread_set(thread: &ThreadId) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::Ss(vec![thread.to_string()])
 }
 
 impl Store {
@@ -172,13 +177,87 @@ impl Store {
         Err(StoreError::busy("thread creation stayed contended").into())
     }
 
-    async fn thread_for_set(&self, pset: &str, user: &UserId) -> Result<Option<Membership>, StoreError> {
-        let Some(item) = self.get(key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET), true).await?
-        else {
+    /// The caller's view of the thread that has this participant set: when several threads
+    /// share it (imported ones), the most recently active now, ties to the larger id, which is
+    /// also the one the caller's thread list shows first. Reading the live memberships, rather
+    /// than a choice stored in the reservation, is what lets a send in any of them move it
+    /// without the send touching the reservation.
+    pub(crate) async fn thread_for_set(
+        &self,
+        pset: &str,
+        user: &UserId,
+    ) -> Result<Option<Membership>, StoreError> {
+        let Some(reserved) = self.participant_set(pset).await? else {
             return Ok(None);
         };
-        let reserved: ParticipantSetItem = decode(item)?;
-        self.membership(user, &reserved.thread).await
+        if reserved.others.is_empty() {
+            return self.membership(user, &reserved.thread).await;
+        }
+        let threads: Vec<&ThreadId> = reserved.threads().collect();
+        let mut newest: Option<Membership> = None;
+        for chunk in threads.chunks(100) {
+            let keys = chunk.iter().map(|t| key(keys::user_pk(user), keys::membership_sk(t))).collect();
+            for item in self.batch_get(keys).await? {
+                let m = decode::<MembershipItem>(item)?.into_membership();
+                let activity = |m: &Membership| keys::activity_sk(m.thread.updated, &m.thread.id);
+                if newest.as_ref().is_none_or(|n| activity(&m) > activity(n)) {
+                    newest = Some(m);
+                }
+            }
+        }
+        Ok(newest)
+    }
+
+    pub(crate) async fn participant_set(&self, pset: &str) -> Result<Option<ParticipantSetItem>, StoreError> {
+        let item = self.get(key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET), true).await?;
+        item.map(decode::<ParticipantSetItem>).transpose()
+    }
+
+    /// The action that takes `thread` out of its set's reservation, or `None` if the
+    /// reservation does not name it. The set stays reserved while any thread has it: a
+    /// holder that goes hands the reservation to one of the others (which one does not matter,
+    /// since [`Store::thread_for_set`] picks among all of them by activity); the last one frees
+    /// it. Each action's condition is the state it was computed from, so a concurrent import
+    /// joining the set makes the delete retry instead of dropping the newcomer.
+    fn release(&self, reserved: &ParticipantSetItem, thread: &ThreadId) -> Option<TransactWriteItem> {
+        let table = self.table();
+        let k = || key(reserved.pk.clone(), reserved.sk.clone());
+        let me = s(thread.as_str());
+        // `others` is a reserved word in expressions, so both names go through placeholders.
+        let named = |u: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
+            u.expression_attribute_names("#others", attr::SET_OTHERS)
+                .expression_attribute_values(":me", me.clone())
+        };
+        if &reserved.thread == thread {
+            let Some(heir) = reserved.others.first() else {
+                let delete = Delete::builder()
+                    .table_name(table)
+                    .set_key(Some(k()))
+                    .condition_expression("#holder = :me AND attribute_not_exists(#others)")
+                    .expression_attribute_names("#holder", attr::SET_HOLDER)
+                    .expression_attribute_names("#others", attr::SET_OTHERS)
+                    .expression_attribute_values(":me", me)
+                    .build()
+                    .expect("complete");
+                return Some(TransactWriteItem::builder().delete(delete).build());
+            };
+            return Some(tx_update(
+                named(update(table, k()))
+                    .expression_attribute_names("#holder", attr::SET_HOLDER)
+                    .update_expression("SET #holder = :heir DELETE #others :heirs")
+                    .condition_expression("#holder = :me AND contains(#others, :heir)")
+                    .expression_attribute_values(":heir", s(heir.as_str()))
+                    .expression_attribute_values(":heirs", thread_set(heir)),
+            ));
+        }
+        reserved.others.contains(thread).then(|| {
+            tx_update(
+                named(update(table, k()))
+                    .update_expression("DELETE #others :mine")
+                    .condition_expression("contains(#others, :me)")
+                    .expression_attribute_values(":mine", thread_set(thread)),
+            )
+        })
     }
 
     /// An update of a user's counters, as a transaction action.
@@ -315,7 +394,11 @@ impl Store {
                     return Err(DeleteThreadError::NotOwner);
                 }
             }
-            let members = self.memberships(thread, &current.participants).await?;
+            let (members, reserved) = futures_util::future::try_join(
+                self.memberships(thread, &current.participants),
+                self.participant_set(&meta.pset),
+            )
+            .await?;
             let table = self.table();
             let mut tx = Tx::default();
             tx.push(
@@ -326,10 +409,9 @@ impl Store {
                     Some(("pset = :p", ":p", s(&meta.pset))),
                 ),
             );
-            tx.push(
-                Step::ParticipantSet,
-                tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
-            );
+            if let Some(give_up) = reserved.as_ref().and_then(|r| self.release(r, thread)) {
+                tx.push(Step::ParticipantSet, give_up);
+            }
             tx.push(Step::PurgeMarker, tx_put(table, encode(&PurgeMarkerItem::new(thread))?, None));
             for m in members.values() {
                 self.leave(&mut tx, m);
