@@ -185,6 +185,11 @@ impl Fields {
         }
     }
 
+    /// True when the body has the field at all (null included).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
     /// A required list field, returned as raw values for the caller to check item by item.
     pub fn list(&self, name: &str, errors: &mut FieldErrors) -> Option<Vec<Value>> {
         match self.map.get(name) {

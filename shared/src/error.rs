@@ -66,6 +66,9 @@ pub enum ApiError {
     /// 403.
     #[error("permission denied")]
     PermissionDenied,
+    /// 403 that says why (an action the caller's role can never take as asked).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// 404, also for things that exist but are not the caller's.
     #[error("not found")]
     NotFound,
@@ -74,7 +77,7 @@ pub enum ApiError {
     InvalidCursor,
     /// 409: the request conflicts with what was done before (an idempotency key reused).
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(std::borrow::Cow<'static, str>),
     /// 405 with the methods the path does allow.
     #[error("method {method} not allowed")]
     MethodNotAllowed {
@@ -112,7 +115,7 @@ impl ApiError {
             | Self::InvalidAccessToken
             | Self::InvalidRefreshToken
             | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::PermissionDenied | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound | Self::InvalidCursor => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -155,6 +158,7 @@ impl ApiError {
             Self::PermissionDenied => {
                 json!({ "detail": "You do not have permission to perform this action." })
             }
+            Self::Forbidden(msg) => json!({ "detail": msg }),
             Self::NotFound => json!({ "detail": "Not found." }),
             Self::InvalidCursor => json!({ "detail": "Invalid cursor" }),
             Self::Conflict(msg) => json!({ "detail": msg }),

@@ -59,6 +59,10 @@ pub enum Handler {
     ReadThread,
     /// Delete a thread (its owner).
     DeleteThread,
+    /// Change the participants or the owner (its owner).
+    UpdateThread,
+    /// Leave a thread (a participant other than the owner).
+    LeaveThread,
     /// A page of messages, marking them read.
     ListMessages,
     /// Send a message.
@@ -131,7 +135,17 @@ pub static ROUTES: &[Route] = &[
     Route {
         path: "/api/threads/{thread}/",
         function: F::Threads,
-        methods: &[("GET", H::ReadThread), ("DELETE", H::DeleteThread)],
+        methods: &[
+            ("GET", H::ReadThread),
+            ("PUT", H::UpdateThread),
+            ("PATCH", H::UpdateThread),
+            ("DELETE", H::DeleteThread),
+        ],
+    },
+    Route {
+        path: "/api/threads/{thread}/leave/",
+        function: F::Threads,
+        methods: &[("POST", H::LeaveThread)],
     },
     Route {
         path: "/api/threads/{thread}/messages/",
@@ -297,7 +311,7 @@ mod tests {
     fn allow_lists_each_method_once() {
         let m = find(&["admin"]).unwrap();
         assert_eq!(m.route.allow(), "GET, POST");
-        assert_eq!(find(&["api", "threads", "x"]).unwrap().route.allow(), "GET, DELETE");
+        assert_eq!(find(&["api", "threads", "x"]).unwrap().route.allow(), "GET, PUT, PATCH, DELETE");
     }
 
     #[test]

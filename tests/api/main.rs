@@ -11,6 +11,7 @@ mod faults;
 mod import;
 mod import_realistic;
 mod lockout;
+mod members;
 mod messages;
 mod misc;
 mod races;

@@ -121,10 +121,10 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
         SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message)),
         SendOutcome::Replayed(message) => Ok(ok(&message)),
         SendOutcome::ClientIdReused => {
-            Err(ApiError::Conflict("This client_id was already used for a different message."))
+            Err(ApiError::Conflict("This client_id was already used for a different message.".into()))
         }
         SendOutcome::ReplayedDeleted => {
-            Err(ApiError::Conflict("The message sent with this client_id has been deleted."))
+            Err(ApiError::Conflict("The message sent with this client_id has been deleted.".into()))
         }
         SendOutcome::NotFound => Err(ApiError::NotFound),
     }

@@ -11,7 +11,7 @@ use shared::ids::{ThreadId, UserId};
 use shared::model::{MAX_PARTICIPANTS, ThreadView};
 use shared::pagination::{envelope, page_request};
 use shared::routes::{self, Handler};
-use shared::store::{CreateThreadError, CreateThreadOutcome, DeleteThreadError};
+use shared::store::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, MemberChange, MembersError};
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -24,13 +24,14 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     match handler {
         Handler::ListThreads => list(app, req).await,
         Handler::CreateThread => create(app, req).await,
-        Handler::ReadThread | Handler::DeleteThread => {
+        Handler::ReadThread | Handler::DeleteThread | Handler::UpdateThread | Handler::LeaveThread => {
             let user = authenticate(app, req)?;
             let thread: ThreadId = matched.param("thread").parse().map_err(|_| ApiError::NotFound)?;
-            if handler == Handler::ReadThread {
-                read(app, &user, &thread).await
-            } else {
-                delete(app, &user, &thread).await
+            match handler {
+                Handler::ReadThread => read(app, &user, &thread).await,
+                Handler::DeleteThread => delete(app, &user, &thread).await,
+                Handler::UpdateThread => update(app, req, &user, &thread).await,
+                _ => leave(app, &user, &thread).await,
             }
         }
         _ => Err(ApiError::NotFound),
@@ -76,11 +77,12 @@ fn participants(caller: &UserId, raw: Vec<Value>) -> Result<Vec<UserId>, ApiErro
 }
 
 fn invalid_pk(id: &str) -> ApiError {
+    invalid_pk_in("participants", id)
+}
+
+fn invalid_pk_in(field: &str, id: &str) -> ApiError {
     let shown: String = id.chars().take(64).collect();
-    ApiError::Validation(FieldErrors::one(
-        "participants",
-        format!("Invalid pk \"{shown}\" - object does not exist."),
-    ))
+    ApiError::Validation(FieldErrors::one(field, format!("Invalid pk \"{shown}\" - object does not exist.")))
 }
 
 async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
@@ -118,5 +120,90 @@ async fn delete(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpRespo
         Err(DeleteThreadError::NotFound) => Err(ApiError::NotFound),
         Err(DeleteThreadError::NotOwner) => Err(ApiError::PermissionDenied),
         Err(DeleteThreadError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Ids of users who exist and are active, else the usual 400 naming the first that is not.
+async fn active(app: &App, field: &'static str, ids: &[UserId]) -> Result<(), ApiError> {
+    let found = app.store.active_users(ids).await?;
+    match ids.iter().find(|id| !found.iter().any(|u| &u.id == *id)) {
+        Some(missing) => Err(invalid_pk_in(field, missing.as_str())),
+        None => Ok(()),
+    }
+}
+
+/// `PUT`/`PATCH {"participants": [...], "owner": id}`: the owner changes who is in the thread
+/// (the whole set; the owner stays in it) or hands ownership to another participant.
+async fn update(
+    app: &App,
+    req: &Request,
+    user: &UserId,
+    thread: &ThreadId,
+) -> Result<HttpResponse, ApiError> {
+    let fields = body::parse(req).await?;
+    fields.only(&["participants", "owner"], &["id", "created", "updated", "last_message", "unread_count"])?;
+    let mut errors = FieldErrors::default();
+    // PUT replaces the participant set, so it needs one; PATCH changes what it names.
+    let raw = if req.method() == lambda_http::http::Method::PUT || fields.has("participants") {
+        fields.list("participants", &mut errors)
+    } else {
+        None
+    };
+    let owner = fields.optional_string("owner", 64, &mut errors);
+    errors.into_result()?;
+    let participants = match raw {
+        Some(raw) => {
+            let ids = participants(user, raw)?;
+            active(app, "participants", &ids).await?;
+            Some(ids)
+        }
+        None => None,
+    };
+    let owner = match owner {
+        Some(text) => {
+            let id: UserId = text.parse().map_err(|_| invalid_pk_in("owner", &text))?;
+            active(app, "owner", std::slice::from_ref(&id)).await?;
+            Some(id)
+        }
+        None => None,
+    };
+    let change = MemberChange { participants, owner };
+    match app.store.change_members(thread, Some(user), &change).await {
+        Ok(Some(m)) => Ok(ok(&ThreadView::from(m))),
+        // The caller is not in it any more: they handed it over and left the set.
+        Ok(None) => Ok(no_content()),
+        Err(e) => Err(members_error(e)),
+    }
+}
+
+/// `POST .../leave/`: a participant other than the owner leaves.
+async fn leave(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
+    app.store.leave_thread(thread, user).await.map_err(members_error)?;
+    Ok(no_content())
+}
+
+fn members_error(e: MembersError) -> ApiError {
+    match e {
+        MembersError::NotFound => ApiError::NotFound,
+        MembersError::NotOwner => ApiError::PermissionDenied,
+        MembersError::OwnerLeaving => ApiError::Forbidden(
+            "The owner cannot leave: hand ownership to another participant or delete the thread.",
+        ),
+        MembersError::LastOther => ApiError::Conflict(
+            "A thread keeps at least two participants: the last other one cannot leave.".into(),
+        ),
+        MembersError::SetTaken(other) => {
+            ApiError::Conflict(format!("Thread {other} already has exactly these participants.").into())
+        }
+        MembersError::OwnerNotParticipant => {
+            ApiError::Validation(FieldErrors::one("owner", "The owner must be one of the participants."))
+        }
+        MembersError::Size | MembersError::TooMany => ApiError::Validation(FieldErrors::one(
+            "participants",
+            format!(
+                "A thread has 2 to {MAX_PARTICIPANTS} participants, and at most 32 may join or leave at once."
+            ),
+        )),
+        MembersError::Store(e) => e.into(),
     }
 }

@@ -69,9 +69,10 @@ impl Store {
             .table_name(self.table())
             .set_key(Some(key(keys::thread_pk(&thread.id), keys::META)))
             .condition_expression(format!(
-                "message_count = :n AND {}",
+                "message_count = :n AND size(participants) = :k AND {}",
                 deleted_count_is(thread.deleted_count)
             ))
+            .expression_attribute_values(":k", n(thread.participants.len()))
             .expression_attribute_values(":n", n(thread.message_count))
             .expression_attribute_values(":d", n(thread.deleted_count))
             .build()
@@ -128,9 +129,10 @@ impl Store {
                         update(table, key(keys::thread_pk(thread), keys::META))
                             .update_expression("SET last_message = :m")
                             .condition_expression(format!(
-                                "message_count = :n AND {}",
+                                "message_count = :n AND size(participants) = :k AND {}",
                                 deleted_count_is(mine.thread.deleted_count)
                             ))
+                            .expression_attribute_values(":k", n(mine.thread.participants.len()))
                             .expression_attribute_values(":m", last.clone())
                             .expression_attribute_values(":n", n(mine.thread.message_count))
                             .expression_attribute_values(":d", n(mine.thread.deleted_count)),
@@ -235,9 +237,10 @@ impl Store {
                 tx_update(
                     counted(update(table, key(keys::thread_pk(thread), keys::META)), "")
                         .condition_expression(format!(
-                            "message_count = :n AND {}",
+                            "message_count = :n AND size(participants) = :k AND {}",
                             deleted_count_is(t.deleted_count)
                         ))
+                        .expression_attribute_values(":k", n(t.participants.len()))
                         .expression_attribute_values(":n", n(t.message_count))
                         .expression_attribute_values(":d", n(t.deleted_count)),
                 ),

@@ -104,7 +104,10 @@ impl Store {
                         .update_expression(
                             "SET message_count = :n1, updated = :now, last_message = :m, GSI1SK = :g",
                         )
-                        .condition_expression("message_count = :n")
+                        // The size catches a join committed since the memberships were read
+                        // (see `members`): the joiner would miss this message.
+                        .condition_expression("message_count = :n AND size(participants) = :k")
+                        .expression_attribute_values(":k", n(mine.thread.participants.len()))
                         .expression_attribute_values(":n", n(mine.thread.message_count))
                         .expression_attribute_values(":n1", n(seq.0))
                         .expression_attribute_values(":now", s(now.to_string()))
@@ -315,7 +318,12 @@ impl Store {
     }
 
     /// How many messages `user` had sent in `thread` up to and including `upto` (one GSI2 read).
-    async fn sent_up_to(&self, thread: &ThreadId, user: &UserId, upto: Seq) -> Result<u64, StoreError> {
+    pub(crate) async fn sent_up_to(
+        &self,
+        thread: &ThreadId,
+        user: &UserId,
+        upto: Seq,
+    ) -> Result<u64, StoreError> {
         let out = self
             .client()
             .query()

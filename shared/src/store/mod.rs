@@ -5,6 +5,7 @@ mod import;
 mod items;
 pub mod keys;
 mod logins;
+mod members;
 mod messages;
 pub mod page;
 pub mod purge;
@@ -27,6 +28,7 @@ use aws_sdk_dynamodb::types::{
 pub use edits::{DeleteMessageOutcome, EditOutcome};
 pub use import::{Imported, ImportedThread};
 pub use logins::Failures;
+pub use members::{MemberChange, MembersError};
 pub use messages::SendOutcome;
 pub use threads::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, ParticipantError};
 pub use tokens::RefreshRejected;

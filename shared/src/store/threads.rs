@@ -12,7 +12,7 @@ use super::{
     tx_put, tx_update, update,
 };
 use crate::ids::{ThreadId, UserId};
-use crate::model::{MAX_PARTICIPANTS, Membership, Thread};
+use crate::model::{Membership, Thread};
 use crate::timestamp::Timestamp;
 
 /// Whether a create made a new thread or found the one with the same participants.
@@ -124,7 +124,7 @@ impl Store {
         Ok(self.thread_item(thread).await?.map(|t| t.thread))
     }
 
-    async fn thread_item(&self, thread: &ThreadId) -> Result<Option<ThreadItem>, StoreError> {
+    pub(crate) async fn thread_item(&self, thread: &ThreadId) -> Result<Option<ThreadItem>, StoreError> {
         self.get(key(keys::thread_pk(thread), keys::META), true).await?.map(decode::<ThreadItem>).transpose()
     }
 
@@ -219,7 +219,11 @@ impl Store {
     /// since [`Store::thread_for_set`] picks among all of them by activity); the last one frees
     /// it. Each action's condition is the state it was computed from, so a concurrent import
     /// joining the set makes the delete retry instead of dropping the newcomer.
-    fn release(&self, reserved: &ParticipantSetItem, thread: &ThreadId) -> Option<TransactWriteItem> {
+    pub(crate) fn release(
+        &self,
+        reserved: &ParticipantSetItem,
+        thread: &ThreadId,
+    ) -> Option<TransactWriteItem> {
         let table = self.table();
         let k = || key(reserved.pk.clone(), reserved.sk.clone());
         let me = s(thread.as_str());
@@ -279,7 +283,7 @@ impl Store {
 
     /// Adds the actions that take a member out of a thread: their membership goes (if its
     /// unread count is still the one read) and their counters drop by what it held.
-    fn leave(&self, tx: &mut Tx, m: &Membership) {
+    pub(crate) fn leave(&self, tx: &mut Tx, m: &Membership) {
         let condition = ("unread = :u", ":u", n(m.unread));
         let unread = m.unread as i64;
         tx.push(
@@ -427,88 +431,41 @@ impl Store {
 
     /// Adds a participant (administration). They join with everything so far counted as read.
     pub async fn add_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), ParticipantError> {
-        self.change_participants(thread, user, true).await
+        let t = self.thread(thread).await?.ok_or(ParticipantError::NoThread)?;
+        if t.participants.contains(user) {
+            return Err(ParticipantError::AlreadyIn);
+        }
+        let participants = t.participants.iter().chain([user]).cloned().collect();
+        self.admin_change(thread, participants).await
     }
 
     /// Removes a participant other than the owner (administration).
     pub async fn remove_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), ParticipantError> {
-        self.change_participants(thread, user, false).await
+        let t = self.thread(thread).await?.ok_or(ParticipantError::NoThread)?;
+        if !t.participants.contains(user) {
+            return Err(ParticipantError::NotIn);
+        }
+        if &t.owner == user {
+            return Err(ParticipantError::Owner);
+        }
+        let participants = t.participants.iter().filter(|p| *p != user).cloned().collect();
+        self.admin_change(thread, participants).await
     }
 
-    /// One transaction moves the thread, its participant-set reservation, every membership
-    /// and the affected counters to the new participant list.
-    async fn change_participants(
+    async fn admin_change(
         &self,
         thread: &ThreadId,
-        user: &UserId,
-        add: bool,
+        participants: Vec<UserId>,
     ) -> Result<(), ParticipantError> {
-        for attempt in attempts() {
-            let meta = self.thread_item(thread).await?.ok_or(ParticipantError::NoThread)?;
-            let old = &meta.thread.participants;
-            let present = old.contains(user);
-            let participants: Vec<UserId> = match (add, present) {
-                (true, true) => return Err(ParticipantError::AlreadyIn),
-                (false, false) => return Err(ParticipantError::NotIn),
-                (false, true) if &meta.thread.owner == user => return Err(ParticipantError::Owner),
-                (true, false) => old.iter().chain([user]).cloned().collect(),
-                (false, true) => old.iter().filter(|p| *p != user).cloned().collect(),
-            };
-            if participants.len() < 2 || participants.len() > MAX_PARTICIPANTS {
-                return Err(ParticipantError::Size);
-            }
-            let pset = participant_set_hash(&participants);
-            let list: aws_sdk_dynamodb::types::AttributeValue =
-                serde_dynamo::to_attribute_value(&participants).map_err(StoreError::from)?;
-            let table = self.table();
-            let mut tx = Tx::default();
-            tx.push(
-                Step::Thread,
-                tx_update(
-                    update(table, key(keys::thread_pk(thread), keys::META))
-                        .update_expression("SET participants = :list, pset = :new")
-                        .condition_expression("pset = :old")
-                        .expression_attribute_values(":list", list.clone())
-                        .expression_attribute_values(":new", s(&pset))
-                        .expression_attribute_values(":old", s(&meta.pset)),
-                ),
-            );
-            tx.push(
-                Step::ParticipantSet,
-                tx_put(table, reservation(&pset, thread)?, Some("attribute_not_exists(PK)")),
-            );
-            tx.push(
-                Step::OldParticipantSet,
-                tx_delete(table, key(keys::participant_set_pk(&meta.pset), keys::PARTICIPANT_SET), None),
-            );
-            for p in participants.iter().filter(|p| *p != user) {
-                tx.push(
-                    Step::Membership,
-                    tx_update(
-                        update(table, key(keys::user_pk(p), keys::membership_sk(thread)))
-                            .update_expression("SET participants = :list")
-                            .condition_expression("attribute_exists(PK)")
-                            .expression_attribute_values(":list", list.clone()),
-                    ),
-                );
-            }
-            if add {
-                let joined_thread = Thread { participants: participants.clone(), ..meta.thread.clone() };
-                let joined = MembershipItem::new(&joined_thread, user, 0, joined_thread.message_count, 0);
-                tx.push(Step::Membership, tx_put(table, encode(&joined)?, Some("attribute_not_exists(PK)")));
-                tx.push(Step::Counters, self.counters_update(user, 1, 0, 0));
-            } else {
-                let gone = self.membership(user, thread).await?.ok_or(ParticipantError::NotIn)?;
-                self.leave(&mut tx, &gone);
-            }
-            match self.transact(tx).await {
-                Ok(()) => return Ok(()),
-                Err(f) if f.failed(Step::ParticipantSet) => return Err(ParticipantError::SetTaken),
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(StoreError::from(f).into()),
-            }
+        let change = super::MemberChange { participants: Some(participants), owner: None };
+        match self.change_members(thread, None, &change).await {
+            Ok(_) => Ok(()),
+            Err(super::MembersError::NotFound) => Err(ParticipantError::NoThread),
+            Err(super::MembersError::Size | super::MembersError::TooMany) => Err(ParticipantError::Size),
+            Err(super::MembersError::SetTaken(_)) => Err(ParticipantError::SetTaken),
+            Err(super::MembersError::Store(e)) => Err(e.into()),
+            Err(e) => Err(StoreError::Corrupt(format!("unexpected refusal of an administrator: {e}")).into()),
         }
-        Err(StoreError::busy("participant change stayed contended").into())
     }
 }
 
