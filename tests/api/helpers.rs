@@ -209,3 +209,22 @@ pub fn unseen(listed: &[Value], member: &shared::model::Membership) -> u64 {
         })
         .count() as u64
 }
+
+/// The items left in a thread's partition (messages, tombstones, read events, purge marker).
+pub async fn partition(t: &TestApp, thread: &str) -> Vec<shared::store::Item> {
+    let out = t
+        .app
+        .store
+        .client()
+        .query()
+        .table_name(t.app.store.table())
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("THREAD#{thread}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.items.unwrap_or_default()
+}

@@ -179,25 +179,6 @@ async fn five_senders_two_hundred_messages_each_while_others_read() {
     }
 }
 
-/// The items left in a thread's partition.
-async fn partition(t: &TestApp, thread: &str) -> Vec<shared::store::Item> {
-    let out = t
-        .app
-        .store
-        .client()
-        .query()
-        .table_name(t.app.store.table())
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("THREAD#{thread}")),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.items.unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_send_racing_a_thread_delete_is_201_or_404_and_leaves_no_orphan() {
     let t = &TestApp::spawn().await;
@@ -253,7 +234,7 @@ async fn a_send_racing_a_thread_delete_is_201_or_404_and_leaves_no_orphan() {
         while let shared::store::purge::PurgeProgress::More { .. } =
             t.app.store.purge_step(&thread, 100).await.unwrap()
         {}
-        assert!(partition(t, &id).await.is_empty(), "orphans left in {id}");
+        assert!(crate::helpers::partition(t, &id).await.is_empty(), "orphans left in {id}");
     }
     eprintln!("racing a delete: {sent} sends won, {refused} answered 404");
     assert!(sent + refused == 36);

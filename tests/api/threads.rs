@@ -211,23 +211,7 @@ async fn purge_removes_a_deleted_threads_messages_in_bounded_steps() {
     t.get(&format!("/api/threads/{id}/messages/"), &bob).await;
     assert_eq!(t.delete(&format!("/api/threads/{id}/"), &alice).await.status, 204);
 
-    let thread_items = || async {
-        let out = t
-            .app
-            .store
-            .client()
-            .query()
-            .table_name(t.app.store.table())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("THREAD#{id}")),
-            )
-            .send()
-            .await
-            .unwrap();
-        out.items.unwrap_or_default()
-    };
+    let thread_items = || crate::helpers::partition(&t, &id);
     // 7 messages, 1 read event, and the purge marker remain after the delete.
     assert_eq!(thread_items().await.len(), 9);
 
