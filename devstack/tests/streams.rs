@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     StreamSpecification, StreamViewType,
 };
-use devstack::streams::{Config, Dispatcher, FnInvoker, InvokeError, Mapping, StartingPosition};
+use devstack::streams::{Config, Dispatcher, FnInvoker, InvokeError, Invoker, Mapping, StartingPosition};
 use serde_json::{Value, json};
 
 fn endpoint() -> String {
@@ -89,8 +89,7 @@ type Calls = Arc<Mutex<Vec<(String, Value, Instant)>>>;
 /// A function that records its events and answers with `respond(call number, event)`.
 fn recorder(
     respond: impl Fn(usize, &Value) -> Result<Value, InvokeError> + Send + Sync + 'static,
-) -> (Arc<FnInvoker<impl Fn(String, Value) -> futures_util::future::Ready<Result<Value, InvokeError>>>>, Calls)
-{
+) -> (Arc<dyn Invoker>, Calls) {
     let calls: Calls = Arc::default();
     let seen = calls.clone();
     let invoker = FnInvoker(move |function: String, event: Value| {
@@ -245,8 +244,8 @@ async fn filtered_records_never_invoke_and_each_mapping_sees_every_record() {
     .await;
     wait_for("purge and messages deliveries", || batches(&calls).concat().len() == 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let calls = calls.lock().unwrap();
     let by = |f: &str| -> Vec<String> {
+        let calls = calls.lock().unwrap();
         calls
             .iter()
             .filter(|c| c.0 == f)
@@ -264,7 +263,6 @@ async fn filtered_records_never_invoke_and_each_mapping_sees_every_record() {
     let stats = dispatcher.stats();
     assert_eq!((stats[0].records_seen, stats[0].records_matched, stats[0].invocations), (4, 1, 1));
     assert_eq!((stats[1].records_seen, stats[1].records_matched), (4, 2));
-    drop(calls);
     dispatcher.stop().await;
 }
 
