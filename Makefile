@@ -20,7 +20,7 @@ bench:
 package:
 	scripts/tools.sh install
 	eval "$$(scripts/tools.sh env)" && cargo lambda build --release --arm64 --output-format zip \
-		-p token -p threads -p messages -p unread_count -p users -p admin -p purge
+		-p token -p threads -p messages -p unread_count -p users -p admin -p purge -p realtime -p fanout
 
 ## Lint the SAM template only.
 validate:

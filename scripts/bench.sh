@@ -16,7 +16,7 @@ LOAD_SECS="${BENCH_LOAD_SECS:-60}"
 LOAD_USERS="${BENCH_LOAD_USERS:-8}"
 LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
 LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
-FUNCTIONS=(token threads messages unread_count users admin purge)
+FUNCTIONS=(token threads messages unread_count users admin purge realtime fanout)
 OUT="$ROOT/target/bench"
 step() { printf '\n==> %s\n' "$*" >&2; }
 

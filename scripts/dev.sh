@@ -12,12 +12,15 @@ API_PORT="${API_PORT:-9000}"
 # the template's CORS allow-list in front of it on API_PORT, as API Gateway does.
 FUNCTIONS_PORT="${FUNCTIONS_PORT:-9100}"
 TABLE="${TABLE_NAME:-messaging}"
+# devstack's WebSocket API, and its stream dispatcher that runs the fanout and purge functions.
+WS_PORT="${WS_PORT:-9004}"
 
 scripts/tools.sh install
 eval "$(scripts/tools.sh env)"
 scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT"
 
-env_file=$(scripts/local-env.sh "$ROOT/.local/dev.env" "$TABLE" "http://127.0.0.1:$DYNAMODB_PORT")
+env_file=$(scripts/local-env.sh "$ROOT/.local/dev.env" "$TABLE" "http://127.0.0.1:$DYNAMODB_PORT" \
+  "ws://127.0.0.1:$WS_PORT/live")
 set -a
 # shellcheck disable=SC1090
 source "$env_file"
@@ -29,8 +32,18 @@ cargo run -q -p msgctl -- create-table
 cargo run -q -p msgctl -- seed-demo
 
 target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" &
-devstack_pid=$!
-trap 'kill "$devstack_pid" 2>/dev/null || true' EXIT
+devstack_pids=($!)
+target/debug/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" &
+devstack_pids+=($!)
+# The dispatcher waits for the functions: `cargo lambda watch` below compiles before it answers.
+(
+  until curl -s -o /dev/null "http://127.0.0.1:$FUNCTIONS_PORT/api/unread_count/"; do sleep 1; done
+  exec target/debug/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$TABLE" \
+    --invoke "http://127.0.0.1:$FUNCTIONS_PORT"
+) &
+devstack_pids+=($!)
+trap 'kill "${devstack_pids[@]}" 2>/dev/null || true' EXIT
 echo "dev: serving the API on http://localhost:$API_PORT (try: curl -X POST localhost:$API_PORT/api/token/ -d username=alice -d password=super_pass)" >&2
+echo "dev: WebSocket API on ws://localhost:$WS_PORT/live (connect with ?ticket= from POST /api/realtime/ticket/; docs/realtime.md)" >&2
 echo "dev: browser origins allowed (CORS): template.yaml's CorsAllowOrigins default; set CORS_ALLOW_ORIGINS=a,b to change" >&2
 cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --env-file "$env_file"

@@ -11,6 +11,9 @@ API_PORT="${TEST_API_PORT:-9001}"
 # `cargo lambda watch` serves the functions here; devstack puts API Gateway's CORS in front of it
 # on API_PORT, where the tests call.
 FUNCTIONS_PORT="${TEST_FUNCTIONS_PORT:-9101}"
+# devstack's WebSocket API (API Gateway's stand-in) and the stream dispatcher (Lambda's event
+# source mapping) hand events to the functions through `cargo lambda watch`'s Invoke API.
+WS_PORT="${TEST_WS_PORT:-9003}"
 DRIVER_PORT="${TEST_DRIVER_PORT:-9515}"
 export SAM_CLI_TELEMETRY=0
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -29,10 +32,14 @@ sam validate --lint --template-file template.yaml
 
 watch_pid=""
 devstack_pid=""
+ws_pid=""
+streams_pid=""
 driver_pid=""
 cleanup() {
   if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
   if [[ -n "$devstack_pid" ]]; then kill "$devstack_pid" 2>/dev/null || true; fi
+  if [[ -n "$ws_pid" ]]; then kill "$ws_pid" 2>/dev/null || true; fi
+  if [[ -n "$streams_pid" ]]; then kill "$streams_pid" 2>/dev/null || true; fi
   if [[ -n "$driver_pid" ]]; then kill "$driver_pid" 2>/dev/null || true; fi
   scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 }
@@ -46,7 +53,9 @@ step "unit and integration tests"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT" cargo test --workspace
 
 step "end to end over HTTP (devstack on port $API_PORT, cargo lambda watch on $FUNCTIONS_PORT)"
-env_file=$(scripts/local-env.sh "$ROOT/.local/e2e.env" "e2e-$(date +%s)" "http://127.0.0.1:$DYNAMODB_PORT")
+table="e2e-$(date +%s)"
+env_file=$(scripts/local-env.sh "$ROOT/.local/e2e.env" "$table" "http://127.0.0.1:$DYNAMODB_PORT" \
+  "ws://127.0.0.1:$WS_PORT/live")
 cargo build --bins
 cargo build -p devstack
 (
@@ -62,12 +71,20 @@ watch_pid=$!
 target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
   > "$ROOT/.local/e2e-devstack.log" 2>&1 &
 devstack_pid=$!
+target/debug/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" \
+  > "$ROOT/.local/e2e-ws.log" 2>&1 &
+ws_pid=$!
 for _ in $(seq 1 120); do
   if curl -s -o /dev/null "http://127.0.0.1:$API_PORT/api/unread_count/"; then break; fi
   sleep 1
 done
-E2E_BASE_URL="http://127.0.0.1:$API_PORT" cargo test -p api-tests --features e2e --test e2e \
-  || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
+# Started once the functions answer, so that no stream record meets an Invoke API that is not up.
+target/debug/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$table" \
+  --invoke "http://127.0.0.1:$FUNCTIONS_PORT" > "$ROOT/.local/e2e-streams.log" 2>&1 &
+streams_pid=$!
+E2E_BASE_URL="http://127.0.0.1:$API_PORT" E2E_WEBSOCKET_URL="ws://127.0.0.1:$WS_PORT/live" \
+  cargo test -p api-tests --features e2e --test e2e \
+  || { tail -n 60 "$ROOT/.local/e2e-watch.log" "$ROOT/.local/e2e-ws.log" "$ROOT/.local/e2e-streams.log" >&2; exit 1; }
 
 step "admin panel in headless Chromium (ChromeDriver on port $DRIVER_PORT)"
 chromedriver --port="$DRIVER_PORT" > "$ROOT/.local/chromedriver.log" 2>&1 &

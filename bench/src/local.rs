@@ -59,6 +59,8 @@ impl Local {
             ("AWS_SECRET_ACCESS_KEY", "local".into()),
             ("AWS_REGION", "us-east-1".into()),
             ("RUST_LOG", "info".into()),
+            // The realtime and fanout functions' WebSocket API; their first requests post nothing.
+            ("WEBSOCKET_URL", "ws://127.0.0.1:9/live".into()),
         ]
     }
 }

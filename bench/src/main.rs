@@ -69,7 +69,7 @@ enum Command {
 
 /// The functions whose cold start is measured, and the first request each gets.
 /// `hello-world` is the budget's baseline; `hello-dynamodb` shows what the SDK alone costs.
-const COLD_FUNCTIONS: [&str; 9] = [
+const COLD_FUNCTIONS: [&str; 11] = [
     "hello-world",
     "hello-dynamodb",
     "token",
@@ -79,10 +79,13 @@ const COLD_FUNCTIONS: [&str; 9] = [
     "users",
     "admin",
     "purge",
+    "realtime",
+    "fanout",
 ];
 
 /// The functions that are deployed.
-const PACKAGED: [&str; 7] = ["token", "threads", "messages", "unread_count", "users", "admin", "purge"];
+const PACKAGED: [&str; 9] =
+    ["token", "threads", "messages", "unread_count", "users", "admin", "purge", "realtime", "fanout"];
 
 async fn first_request(function: &str, app: &shared::App, fx: &Fixture) -> (String, Value) {
     let endpoint = match function {
@@ -90,6 +93,8 @@ async fn first_request(function: &str, app: &shared::App, fx: &Fixture) -> (Stri
         "hello-dynamodb" => return ("GET / (one GetItem)".into(), http_event("GET", "/", None, None)),
         "admin" => return ("GET /admin/login/".into(), http_event("GET", "/admin/login/", None, None)),
         "purge" => return ("empty stream batch".into(), json!({ "Records": [] })),
+        "fanout" => return ("empty stream batch".into(), json!({ "Records": [] })),
+        "realtime" => return ("WebSocket ping".into(), websocket_ping_event()),
         "token" => Endpoint::Refresh,
         "threads" => Endpoint::ListThreads,
         "messages" => Endpoint::ListMessages,
@@ -98,6 +103,28 @@ async fn first_request(function: &str, app: &shared::App, fx: &Fixture) -> (Stri
         other => unreachable!("no first request for {other}"),
     };
     (endpoint.label().to_owned(), endpoint.prepare(app, fx).await.event())
+}
+
+/// A `{"action": "ping"}` message on the WebSocket API, as API Gateway hands it over.
+fn websocket_ping_event() -> Value {
+    json!({
+        "headers": {},
+        "requestContext": {
+            "routeKey": "$default",
+            "eventType": "MESSAGE",
+            "messageDirection": "IN",
+            "stage": "live",
+            "connectedAt": 1_796_000_000_000_i64,
+            "requestTimeEpoch": 1_796_000_000_001_i64,
+            "identity": {"sourceIp": "127.0.0.1"},
+            "requestId": "bench",
+            "domainName": "localhost",
+            "connectionId": "BenchConn=",
+            "apiId": "local"
+        },
+        "body": "{\"action\":\"ping\"}",
+        "isBase64Encoded": false
+    })
 }
 
 fn machine() -> Machine {
