@@ -2,3 +2,4 @@
 //! runs in AWS or inside a function.
 
 pub mod cors;
+pub mod websocket;
