@@ -392,16 +392,18 @@ impl Gateway {
             }
             Method::GET => match found {
                 Some(c) => {
-                    let mut identity = json!({ "SourceIp": c.info.source_ip });
+                    // The wire names are the model's `jsonName`s (`connectedAt`, `identity`,
+                    // `sourceIp`...), which the SDK reads into `ConnectedAt`, `Identity`...
+                    let mut identity = json!({ "sourceIp": c.info.source_ip });
                     if let Some(ua) = &c.info.user_agent {
-                        identity["UserAgent"] = json!(ua);
+                        identity["userAgent"] = json!(ua);
                     }
                     json_response(
                         StatusCode::OK,
                         &json!({
-                            "ConnectedAt": event::iso8601(c.info.connected_at),
-                            "Identity": identity,
-                            "LastActiveAt": event::iso8601(c.last_active.load(Ordering::Relaxed)),
+                            "connectedAt": event::iso8601(c.info.connected_at),
+                            "identity": identity,
+                            "lastActiveAt": event::iso8601(c.last_active.load(Ordering::Relaxed)),
                         }),
                     )
                 }
@@ -601,8 +603,9 @@ impl Gateway {
                         None => (1005, "Client-side close frame status not set".into()),
                     },
                     Some(Err(tungstenite::Error::Capacity(e))) => {
+                        eprintln!("devstack ws: {id} exceeded a quota: {e}");
                         let _ = sink.send(close_message(1009, "Message too big")).await;
-                        break (1009, format!("Message too big: {e}"));
+                        break (1009, "Message too big".into());
                     }
                     Some(Err(_)) | None => break (1006, "Connection closed abnormally".into()),
                 },
