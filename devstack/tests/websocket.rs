@@ -78,12 +78,22 @@ struct Harness {
 async fn start(limits: Limits, faults: Faults) -> Harness {
     let events: Events = Arc::default();
     let recorded = events.clone();
+    let own_addr: Arc<std::sync::OnceLock<SocketAddr>> = Arc::default();
+    let gateway_addr = own_addr.clone();
     let invoker = move |function: String, event: Value| {
         let recorded = recorded.clone();
+        let gateway_addr = gateway_addr.clone();
         async move {
             recorded.lock().unwrap().push((function, event.clone()));
             match event["requestContext"]["routeKey"].as_str().unwrap_or_default() {
                 "$connect" => match event["queryStringParameters"]["ticket"].as_str() {
+                    // Posts to itself before answering, as a $connect function must not.
+                    Some("early") => {
+                        let id = event["requestContext"]["connectionId"].as_str().unwrap();
+                        let status = raw_post(*gateway_addr.get().unwrap(), id, "early").await;
+                        recorded.lock().unwrap().push(("early post".into(), json!({ "status": status })));
+                        Ok(json!({ "statusCode": 200 }))
+                    }
                     Some("good") => {
                         let mut answer = json!({ "statusCode": 200 });
                         if let Some(p) = event["headers"]["sec-websocket-protocol"].as_str() {
@@ -110,8 +120,23 @@ async fn start(limits: Limits, faults: Faults) -> Harness {
     let gateway = Gateway::new(api, limits, faults, Arc::new(invoker));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    own_addr.set(addr).unwrap();
     tokio::spawn(gateway.clone().serve(listener));
     Harness { gateway, addr, events }
+}
+
+/// `POST /live/@connections/{id}` by hand (unsigned: the gateway ignores signatures); the status.
+async fn raw_post(addr: SocketAddr, id: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /live/%40connections/{id} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text[9..12].parse().unwrap()
 }
 
 impl Harness {
@@ -375,6 +400,18 @@ async fn management_api_through_the_real_sdk() {
 }
 
 #[tokio::test]
+async fn a_connection_is_gone_for_posts_until_connect_has_answered() {
+    let h = start(Limits::default(), Faults::default()).await;
+    let mut ws = h.connect("ticket=early").await.unwrap();
+    let early = h.events.lock().unwrap().iter().find(|(f, _)| f == "early post").cloned().unwrap();
+    assert_eq!(early.1["status"], 410);
+    assert!(silent(&mut ws, Duration::from_millis(200)).await, "the early post is not delivered later");
+    let id = h.of_route("$connect")[0]["requestContext"]["connectionId"].as_str().unwrap().to_owned();
+    assert_eq!(raw_post(h.addr, &id, "now").await, 200);
+    assert_eq!(next(&mut ws).await, Some(Message::text("now")));
+}
+
+#[tokio::test]
 async fn a_client_that_closes_is_gone_for_posts() {
     let h = start(Limits::default(), Faults::default()).await;
     let (ws, id) = h.connected().await;
@@ -397,6 +434,17 @@ async fn a_frame_over_32_kb_closes_with_1009() {
     assert_eq!(close_code(next(&mut ws).await), Some(1009));
     let gone = h.wait_for("$disconnect", 1).await.remove(0);
     assert_eq!(gone["requestContext"]["disconnectStatusCode"], 1009);
+}
+
+#[tokio::test]
+async fn a_binary_frame_closes_with_1003() {
+    let h = start(Limits::default(), Faults::default()).await;
+    let (mut ws, _) = h.connected().await;
+    ws.send(Message::binary(&b"\x00\x01"[..])).await.unwrap();
+    assert_eq!(close_code(next(&mut ws).await), Some(1003));
+    let gone = h.wait_for("$disconnect", 1).await.remove(0);
+    assert_eq!(gone["requestContext"]["disconnectStatusCode"], 1003);
+    assert!(h.of_route("$default").is_empty(), "a binary frame is not a message");
 }
 
 #[tokio::test]

@@ -38,6 +38,10 @@
 //!   a larger message (or larger frame size) is received, the connection is closed with code
 //!   1009." Posts over 128 KB are `413 PayloadTooLargeException`, posts over 32 KB go out in
 //!   32 KB frames.
+//! - "API Gateway WebSocket APIs don't currently support binary frames in incoming message
+//!   payloads. If a client app sends a binary frame, API Gateway rejects it and disconnects the
+//!   client with code 1003." ("Binary media types for WebSocket APIs in API Gateway",
+//!   websocket-api-develop-binary-media-types.html.)
 //! - `$disconnect`: "The `$disconnect` route is executed after the connection is closed. The
 //!   connection can be closed by the server or by the client. As the connection is already closed
 //!   when it is executed, `$disconnect` is a best-effort event." A client's close frame gives its
@@ -46,12 +50,18 @@
 //!   `DeleteConnection` gives `1000` "Connection Closed Normally" (API Gateway's execution log in
 //!   boto/boto3#3789).
 //!
-//! Not verified against AWS, and chosen here: pings and pongs are answered but are not activity
-//! for the idle timeout (only data messages either way are, as third-party docs describe it: "If
-//! no messages are sent between the server and client for a 10-minute period, API Gateway closes
-//! the connection", hotsock.io); the idle and lifetime closes send and report `1001` "Going
-//! away"; a socket that drops without a close frame reports `1006`; posts are sent as text frames
-//! (binary when the data is not UTF-8); header names reach the function lower-cased (hyper's
+//! Not verified against AWS, and chosen here: pings are answered (tungstenite does), but pings
+//! and pongs are not activity for the idle timeout; only data messages either way are, as users
+//! report it: "API Gateway considers an idle connection to be one where no messages have been
+//! sent on the socket for a fixed duration [...] (direction agnostic)", and "AWS API Gateway does
+//! not support WebSocket protocol level ping/pong" (andyrichardson/subscriptionless#3); "If no
+//! messages are sent between the server and client for a 10-minute period, API Gateway closes
+//! the connection" (hotsock.io, "Keep Alive"). The idle and lifetime closes send and report `1001` "Going
+//! away"; a socket that drops without a close frame reports `1006`; a binary frame's close
+//! reports `1003` "Unsupported data"; posts are sent as text frames (binary when the data is not
+//! UTF-8); a failed invocation of a message route sends the client
+//! `{"message": "Internal server error", "connectionId": .., "requestId": ..}`, and a message no
+//! route takes (no `$default`) `{"message": "Forbidden", ..}`, as API Gateway is seen to; header names reach the function lower-cased (hyper's
 //! parser does not keep their case).
 
 pub mod event;
@@ -593,9 +603,9 @@ impl Gateway {
                         idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                         self.message(&connection, text.to_string());
                     }
-                    Some(Ok(Message::Binary(data))) => {
-                        idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
-                        self.message(&connection, String::from_utf8_lossy(&data).into_owned());
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = sink.send(close_message(1003, "Unsupported data")).await;
+                        break (1003, "Unsupported data".into());
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                     Some(Ok(Message::Close(frame))) => break match frame {
