@@ -333,6 +333,37 @@ async fn connect_event_has_api_gateways_shape() {
     assert_eq!(gone.request_context.disconnect_reason.as_deref(), Some("bye"));
 }
 
+/// The functions read events through `lambda_http`, which tries the HTTP API's shape before the
+/// WebSocket API's: every event must come out as a WebSocket request, as AWS's do.
+#[tokio::test]
+async fn lambda_http_reads_every_event_as_a_websocket_request() {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let h = start(Limits::default(), Faults::default()).await;
+    let (mut ws, id) = h.connected().await;
+    ws.send(Message::text(r#"{"action":"typing","thread":"t"}"#)).await.unwrap();
+    ws.send(Message::text(r#"{"action":"ping"}"#)).await.unwrap();
+    h.wait_for("typing", 1).await;
+    h.wait_for("$default", 1).await;
+    ws.close(None).await.unwrap();
+    h.wait_for("$disconnect", 1).await;
+    let events: Vec<Value> = h.events.lock().unwrap().iter().map(|(_, e)| e.clone()).collect();
+    assert_eq!(events.len(), 4);
+    for event in events {
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        match request.request_context_ref() {
+            Some(RequestContext::WebSocket(ctx)) => {
+                assert_eq!(ctx.route_key, event["requestContext"]["routeKey"].as_str().map(str::to_owned));
+                assert_eq!(ctx.connection_id.as_deref(), Some(id.as_str()));
+            }
+            other => panic!("{other:?} for {event}"),
+        }
+        if let Some(q) = event["queryStringParameters"]["ticket"].as_str() {
+            assert_eq!(request.query_string_parameters_ref().and_then(|p| p.first("ticket")), Some(q));
+        }
+    }
+}
+
 #[tokio::test]
 async fn messages_route_by_action_and_only_the_two_way_route_answers() {
     let h = start(Limits::default(), Faults::default()).await;
