@@ -2,17 +2,24 @@
 //! Everything else passes through unchanged, `Host` included, so the API's links name this
 //! address.
 //!
+//! `devstack streams`: Lambda's event source mapping for the table's DynamoDB stream, invoking
+//! the template's stream-triggered functions through `cargo lambda watch` (see
+//! `devstack::streams`).
+//!
 //! `devstack ws`: the template's WebSocket API, handing its events to the functions that
 //! `cargo lambda watch` serves (see `devstack::websocket`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use std::time::Duration;
+
 use devstack::cors::Cors;
-use devstack::websocket::{Faults, Gateway, HttpInvoker, Limits, WebSocketApi};
+use devstack::invoke::HttpInvoker;
+use devstack::streams::{Config, Dispatcher, Mapping};
+use devstack::websocket::{Faults, Gateway, Limits, WebSocketApi};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -21,7 +28,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 #[derive(Parser)]
-#[command(about = "The local stack's stand-ins for API Gateway")]
+#[command(
+    about = "The local stack's stand-ins for API Gateway (HTTP and WebSocket APIs) and Lambda's stream event source mappings"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,6 +80,27 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         fault_seed: u64,
     },
+    /// Deliver the table's DynamoDB stream to the functions the template subscribes to it.
+    Streams {
+        /// DynamoDB Local, which also serves the DynamoDB Streams API.
+        #[arg(long, default_value = "http://127.0.0.1:8001")]
+        dynamodb_endpoint: String,
+        /// The table whose latest stream is read.
+        #[arg(long, default_value = "messaging")]
+        table: String,
+        /// The SAM template whose `Type: DynamoDB` events say which functions, with which settings.
+        #[arg(long, default_value = "template.yaml")]
+        template: std::path::PathBuf,
+        /// Where `cargo lambda watch` serves the Lambda Invoke API.
+        #[arg(long, default_value = "http://127.0.0.1:9100")]
+        invoke: String,
+        /// Pause between reads of a shard that had nothing new.
+        #[arg(long, default_value_t = 200)]
+        poll_interval_ms: u64,
+        /// Serve the mappings' counts as JSON on `GET /stats` at this address.
+        #[arg(long)]
+        stats_listen: Option<SocketAddr>,
+    },
 }
 
 type Upstream = Client<HttpConnector, Full<Bytes>>;
@@ -116,31 +146,93 @@ async fn handle(
     Ok(response)
 }
 
+/// `GET /stats`: every mapping's counts.
+async fn serve_stats(listen: SocketAddr, dispatcher: Arc<Dispatcher>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("devstack streams: stats on http://{listen}/stats");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let dispatcher = dispatcher.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let dispatcher = dispatcher.clone();
+                async move {
+                    if req.uri().path() != "/stats" {
+                        return Ok::<_, hyper::Error>(plain(StatusCode::NOT_FOUND, "only GET /stats"));
+                    }
+                    let stats: Vec<_> = dispatcher.stats().iter().map(|s| s.to_json()).collect();
+                    let mut r =
+                        Response::new(Full::new(Bytes::from(serde_json::Value::from(stats).to_string())));
+                    r.headers_mut()
+                        .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("valid"));
+                    Ok(r)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client) {
+    // DynamoDB Local takes any credentials and region.
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "devstack");
+    let dynamodb = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(credentials.clone())
+        .endpoint_url(endpoint)
+        .build();
+    let streams = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(dynamodb), aws_sdk_dynamodbstreams::Client::from_conf(streams))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
-        Command::Api { listen, upstream, template, allow_origins } => {
+        Command::Streams { dynamodb_endpoint, table, template, invoke, poll_interval_ms, stats_listen } => {
             let text = std::fs::read_to_string(&template)?;
-            let cors = Arc::new(Cors::from_template(&text, allow_origins.as_deref())?);
-            let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
-            let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            eprintln!(
-                "devstack: HTTP API on http://{listen} -> {upstream}, CORS for {:?}",
-                cors.allow_origins
-            );
-            loop {
-                let (stream, _) = listener.accept().await?;
-                let (cors, upstream, client) = (cors.clone(), upstream.clone(), client.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        handle(req, cors.clone(), upstream.clone(), client.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+            let mappings = Mapping::from_template(&text)?;
+            if mappings.is_empty() {
+                return Err(format!("{}: no function has a DynamoDB event", template.display()).into());
             }
+            for m in &mappings {
+                eprintln!(
+                    "devstack streams: {}.{} -> {} (batch {}, window {} s, {:?}, retries {}, bisect {}, \
+                     partial batch responses {}, {} filters, timeout {:?})",
+                    m.resource,
+                    m.event,
+                    m.function,
+                    m.batch_size,
+                    m.batching_window.as_secs(),
+                    m.starting_position,
+                    m.maximum_retry_attempts.map_or("until expiry".to_owned(), |n| n.to_string()),
+                    m.bisect_batch_on_function_error,
+                    m.report_batch_item_failures,
+                    m.filters.len(),
+                    m.timeout
+                );
+            }
+            let (dynamodb, streams) = clients(&dynamodb_endpoint);
+            let mut config = Config::new(&table);
+            config.poll_interval = Duration::from_millis(poll_interval_ms);
+            let invoker = Arc::new(HttpInvoker::new(&invoke));
+            eprintln!("devstack streams: table {table} at {dynamodb_endpoint}, invoking through {invoke}");
+            let dispatcher = Arc::new(Dispatcher::spawn(dynamodb, streams, invoker, mappings, config));
+            if let Some(listen) = stats_listen {
+                tokio::spawn(serve_stats(listen, dispatcher.clone()));
+            }
+            tokio::signal::ctrl_c().await?;
+            if let Ok(dispatcher) = Arc::try_unwrap(dispatcher) {
+                dispatcher.stop().await;
+            }
+            Ok(())
         }
         Command::Ws {
             listen,
@@ -170,6 +262,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             gateway.serve(listener).await?;
             Ok(())
+        }
+        Command::Api { listen, upstream, template, allow_origins } => {
+            let text = std::fs::read_to_string(&template)?;
+            let cors = Arc::new(Cors::from_template(&text, allow_origins.as_deref())?);
+            let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
+            let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            eprintln!(
+                "devstack: HTTP API on http://{listen} -> {upstream}, CORS for {:?}",
+                cors.allow_origins
+            );
+            loop {
+                let (stream, _) = listener.accept().await?;
+                let (cors, upstream, client) = (cors.clone(), upstream.clone(), client.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(req, cors.clone(), upstream.clone(), client.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use aws_sdk_apigatewaymanagement::config::{Credentials, Region};
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use devstack::websocket::{Faults, Gateway, InvokeError, Limits, WebSocketApi};
+use devstack::websocket::{Faults, FnInvoker, Gateway, InvokeError, Limits, WebSocketApi};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -80,7 +80,7 @@ async fn start(limits: Limits, faults: Faults) -> Harness {
     let recorded = events.clone();
     let own_addr: Arc<std::sync::OnceLock<SocketAddr>> = Arc::default();
     let gateway_addr = own_addr.clone();
-    let invoker = move |function: String, event: Value| {
+    let invoker = FnInvoker(move |function: String, event: Value| {
         let recorded = recorded.clone();
         let gateway_addr = gateway_addr.clone();
         async move {
@@ -102,10 +102,9 @@ async fn start(limits: Limits, faults: Faults) -> Harness {
                         }
                         Ok(answer)
                     }
-                    Some("crash") => Err(InvokeError::Function {
-                        status: 500,
-                        body: r#"{"errorType":"Panic","errorMessage":"boom"}"#.into(),
-                    }),
+                    Some("crash") => {
+                        Err(InvokeError::Function(json!({ "errorType": "Panic", "errorMessage": "boom" })))
+                    }
                     _ => Ok(json!({ "statusCode": 401, "body": "no ticket" })),
                 },
                 "$default" => Ok(json!({
@@ -115,7 +114,7 @@ async fn start(limits: Limits, faults: Faults) -> Harness {
                 _ => Ok(json!({ "statusCode": 200, "body": "never sent: one-way route" })),
             }
         }
-    };
+    });
     let api = WebSocketApi::from_template(TEMPLATE).unwrap();
     let gateway = Gateway::new(api, limits, faults, Arc::new(invoker));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -624,8 +623,8 @@ async fn the_same_seed_faults_the_same_posts() {
     assert_eq!(runs[0], runs[1]);
 }
 
-/// A stand-in for `cargo lambda watch`'s invoke endpoint: 200 with the response, or 500 with
-/// the runtime's error document when the function fails.
+/// A stand-in for `cargo lambda watch`'s invoke endpoint: 200 with the response, 500 with the
+/// runtime's error document when the function fails, 404 for an unknown function.
 async fn fake_invoke_endpoint() -> SocketAddr {
     use http_body_util::{BodyExt, Full};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -669,16 +668,16 @@ async fn http_invoker_speaks_the_lambda_invoke_api() {
     let answer = invoker.invoke("realtime", json!({ "body": "hi" })).await.unwrap();
     assert_eq!(answer, json!({ "statusCode": 200, "body": "hi" }));
     match invoker.invoke("realtime", json!({ "fail": true })).await {
-        Err(InvokeError::Function { status: 500, body }) => assert!(body.contains("boom"), "{body}"),
+        Err(InvokeError::Function(error)) => assert_eq!(error["errorMessage"], "boom"),
         other => panic!("{other:?}"),
     }
     match invoker.invoke("nosuch", json!({})).await {
-        Err(InvokeError::Function { status: 404, .. }) => {}
+        Err(InvokeError::Invoke(why)) => assert!(why.contains("404"), "{why}"),
         other => panic!("{other:?}"),
     }
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     match HttpInvoker::new(&format!("http://{closed}")).invoke("realtime", json!({})).await {
-        Err(InvokeError::Unreachable(_)) => {}
+        Err(InvokeError::Invoke(_)) => {}
         other => panic!("{other:?}"),
     }
 }

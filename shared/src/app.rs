@@ -50,10 +50,13 @@ pub async fn load_aws_config() -> aws_config::SdkConfig {
 impl App {
     /// Builds everything from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let sdk = load_aws_config().await;
-        let config = Config::from_env(&sdk).await?;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        Ok(Self::new(config, client))
+        Self::from_sdk(&load_aws_config().await).await
+    }
+
+    /// Builds everything from the environment, with an SDK configuration already loaded.
+    pub async fn from_sdk(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let config = Config::from_env(sdk).await?;
+        Ok(Self::new(config, aws_sdk_dynamodb::Client::new(sdk)))
     }
 
     /// Builds the app from explicit parts (tests use this with DynamoDB Local).

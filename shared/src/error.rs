@@ -221,7 +221,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// Prints an error with every `source()` beneath it.
-struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Debug for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

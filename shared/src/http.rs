@@ -7,7 +7,7 @@ use lambda_http::http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response, service_fn};
 use serde::Serialize;
 
-use crate::{ApiError, App};
+use crate::ApiError;
 
 /// The response type every handler returns.
 pub type HttpResponse = Response<Body>;
@@ -118,12 +118,13 @@ pub fn respond(result: Result<HttpResponse, ApiError>) -> HttpResponse {
 }
 
 /// Runs an HTTP handler on the Lambda runtime; `app` is built once, before the first request.
-pub async fn serve<F, Fut>(app: App, handler: F) -> Result<(), lambda_http::Error>
+pub async fn serve<S, F, Fut>(app: S, handler: F) -> Result<(), lambda_http::Error>
 where
-    F: Fn(&'static App, Request) -> Fut + Copy + Send + 'static,
+    S: Sync + 'static,
+    F: Fn(&'static S, Request) -> Fut + Copy + Send + 'static,
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
-    let app: &'static App = Box::leak(Box::new(app));
+    let app: &'static S = Box::leak(Box::new(app));
     lambda_http::run(service_fn(move |req: Request| async move {
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let started = std::time::Instant::now();

@@ -85,6 +85,48 @@ string_id!(
     ThreadId
 );
 
+/// API Gateway's id of one WebSocket connection (as in `L0SM9cOFvHcCIhw=`): base64 text, kept
+/// as given, bounded so a forged one cannot blow up a key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for ConnectionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl FromStr for ConnectionId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        let ok = !s.is_empty()
+            && s.len() <= MAX_ID_LEN
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b));
+        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidId) }
+    }
+}
+
+impl TryFrom<String> for ConnectionId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, InvalidId> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A message's position in its thread: 1 for the first message, then +1 per send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Seq(pub u64);
@@ -161,6 +203,15 @@ mod tests {
         assert_eq!(id.to_string(), "abc_1.42");
         for bad in ["abc", "abc.", ".1", "abc.0", "abc.-1", "abc.1x", "a b.1", "abc.99999999999999999999"] {
             assert!(bad.parse::<MessageId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn connection_ids_are_api_gateway_text() {
+        assert!("L0SM9cOFvHcCIhw=".parse::<ConnectionId>().is_ok());
+        assert!("a+b/c".parse::<ConnectionId>().is_ok());
+        for bad in ["", "a b", "a#b", "a.b", &"x".repeat(65)] {
+            assert!(bad.parse::<ConnectionId>().is_err(), "{bad:?}");
         }
     }
 

@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod model;
 pub mod pagination;
 pub mod password;
+pub mod realtime;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

@@ -24,12 +24,21 @@ pub enum Function {
     Users,
     /// `functions/admin`.
     Admin,
+    /// `functions/realtime` (also the WebSocket API's integration).
+    Realtime,
 }
 
 impl Function {
     /// Every HTTP function.
-    pub const ALL: [Function; 6] =
-        [Self::Token, Self::Threads, Self::Messages, Self::UnreadCount, Self::Users, Self::Admin];
+    pub const ALL: [Function; 7] = [
+        Self::Token,
+        Self::Threads,
+        Self::Messages,
+        Self::UnreadCount,
+        Self::Users,
+        Self::Admin,
+        Self::Realtime,
+    ];
 
     /// The crate and binary name.
     pub fn name(self) -> &'static str {
@@ -40,6 +49,7 @@ impl Function {
             Self::UnreadCount => "unread_count",
             Self::Users => "users",
             Self::Admin => "admin",
+            Self::Realtime => "realtime",
         }
     }
 }
@@ -81,6 +91,8 @@ pub enum Handler {
     SearchUsers,
     /// The caller's account.
     Me,
+    /// A single-use ticket for the WebSocket handshake.
+    RealtimeTicket,
     /// The admin panel's front page.
     AdminHome,
     /// The admin sign-in form.
@@ -170,6 +182,7 @@ pub static ROUTES: &[Route] = &[
     Route { path: "/api/unread_count/", function: F::UnreadCount, methods: &[("GET", H::UnreadCount)] },
     Route { path: "/api/users/", function: F::Users, methods: &[("GET", H::SearchUsers)] },
     Route { path: "/api/users/me/", function: F::Users, methods: &[("GET", H::Me)] },
+    Route { path: "/api/realtime/ticket/", function: F::Realtime, methods: &[("POST", H::RealtimeTicket)] },
     Route { path: "/admin/", function: F::Admin, methods: &[("GET", H::AdminHome), ("POST", H::AdminHome)] },
     Route {
         path: "/admin/login/",

@@ -35,6 +35,21 @@ pub fn client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// Where the in-process realtime function posts when a test gives it no WebSocket gateway:
+/// nothing listens there, so a post fails rather than reaching anything.
+pub const NO_GATEWAY: &str = "ws://127.0.0.1:9/live";
+
+/// SDK settings for clients other than DynamoDB's: local credentials and region.
+pub fn aws_config_for_tests() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new("local", "local", None, None, "tests"),
+        ))
+        .build()
+}
+
 /// A response as tests look at it.
 #[derive(Debug)]
 pub struct Reply {
@@ -100,6 +115,16 @@ impl TestApp {
         TestUser { id: user.id, token: pair.access, refresh: pair.refresh }
     }
 
+    /// The realtime function's state over this app, posting to the WebSocket API at `url`.
+    pub fn realtime(&self, url: &str) -> realtime::Realtime {
+        let sdk = aws_config_for_tests();
+        realtime::Realtime {
+            app: self.app.clone(),
+            pusher: shared::realtime::Pusher::new(&sdk, url),
+            websocket_url: url.to_owned(),
+        }
+    }
+
     /// Routes a request to the function the route table names (API Gateway's `$default`, the
     /// threads function, for paths it lacks), in-process.
     pub async fn send(&self, req: Request) -> Reply {
@@ -120,6 +145,7 @@ impl TestApp {
             Function::UnreadCount => Box::pin(unread_count::handle(app, req)).await,
             Function::Users => Box::pin(users::handle(app, req)).await,
             Function::Admin => Box::pin(admin::handle(app, req)).await,
+            Function::Realtime => Box::pin(realtime::handle(&self.realtime(NO_GATEWAY), req)).await,
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();

@@ -10,6 +10,7 @@ mod edits;
 mod faults;
 mod import;
 mod import_realistic;
+mod live;
 mod lockout;
 mod members;
 mod messages;

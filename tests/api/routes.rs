@@ -160,6 +160,8 @@ fn sample_paths() -> Vec<String> {
         "/api/token/other/",
         "/api/users/me/more/",
         "/api/unread_count/x/",
+        "/api/realtime/ticket/x/",
+        "/api/realtime/",
         "/api/v1/token/",
         "/admin/nothing/",
         "/",

@@ -1,7 +1,7 @@
 //! `devstack ws`: the template's API Gateway WebSocket API, locally. Neither `cargo lambda watch`
 //! nor `sam local` serves WebSocket APIs, so this accepts the connections, hands API Gateway's
-//! events to the functions through an [`Invoker`] (the Lambda Invoke API `cargo lambda watch`
-//! serves, or an in-process one in tests), and serves the `@connections` management API on the
+//! events to the functions through an [`Invoker`] (`crate::invoke`: the Lambda Invoke API
+//! `cargo lambda watch` serves, or an in-process one in tests), and serves the `@connections` management API on the
 //! same listener, where `aws-sdk-apigatewaymanagement` posts when its endpoint is
 //! `http://HOST:PORT/<stage>`.
 //!
@@ -65,7 +65,6 @@
 //! parser does not keep their case).
 
 pub mod event;
-pub mod invoke;
 pub mod template;
 
 use std::collections::HashMap;
@@ -92,8 +91,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
+pub use crate::invoke::{FnInvoker, HttpInvoker, InvokeError, Invoker};
 pub use event::ConnectionInfo;
-pub use invoke::{BoxFuture, HttpInvoker, InvokeError, Invoker};
 pub use template::{Route, WebSocketApi};
 
 type Body = Full<Bytes>;
@@ -432,10 +431,9 @@ impl Gateway {
     }
 
     async fn invoke(&self, route: &Route, event: Value) -> Result<Value, InvokeError> {
+        let limit = self.shared.limits.integration_timeout;
         let call = self.shared.invoker.invoke(&route.function, event);
-        tokio::time::timeout(self.shared.limits.integration_timeout, call)
-            .await
-            .unwrap_or(Err(InvokeError::Timeout))
+        tokio::time::timeout(limit, call).await.unwrap_or(Err(InvokeError::Timeout(limit)))
     }
 
     /// The upgrade request: `$connect` decides, then the handshake completes or is refused.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
-use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId};
 use crate::model::{Counters, Membership, Message, Thread, User};
 use crate::timestamp::Timestamp;
 
@@ -34,6 +34,10 @@ pub mod attr {
     pub const SET_HOLDER: &str = "thread";
     /// The other threads with a reserved participant set (a string set).
     pub const SET_OTHERS: &str = "others";
+    /// The user a ticket is for.
+    pub const TICKET_USER: &str = "user";
+    /// When a connection last sent a typing notice (milliseconds since the epoch).
+    pub const TYPING_AT: &str = "typing_at";
 }
 
 /// A user's profile.
@@ -362,6 +366,46 @@ impl PurgeMarkerItem {
     }
 }
 
+/// A ticket for one WebSocket handshake: single use, short-lived, stored by its hash so that a
+/// reader of the table cannot connect with it.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TicketItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user: UserId,
+    pub expires_at: i64,
+}
+
+/// One open WebSocket connection, under its user's partition, so a fan-out finds a user's
+/// connections with one query. It expires with API Gateway's two-hour limit, since
+/// `$disconnect` is best effort.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ConnectionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub connection: ConnectionId,
+    pub connected_at: Timestamp,
+    pub expires_at: i64,
+}
+
+/// The same connection under its own id, for `$disconnect` and typing, which know only the id.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ConnectionOwnerItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user: UserId,
+    pub expires_at: i64,
+    /// When the connection last sent a typing notice, in milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing_at: Option<i64>,
+}
+
 /// Decodes an item into a record type.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     Ok(serde_dynamo::from_item(item)?)
@@ -475,6 +519,29 @@ mod tests {
             expires_at: 9,
         };
         assert!(round_trip(&key).contains_key(attr::EXPIRES_AT));
+        let user: UserId = "u1".parse().unwrap();
+        let ticket =
+            TicketItem { pk: "TICKET#h".into(), sk: keys::TICKET.into(), user: user.clone(), expires_at: 5 };
+        let item = round_trip(&ticket);
+        assert!(item.contains_key(attr::EXPIRES_AT) && item.contains_key(attr::TICKET_USER));
+        let connection: ConnectionId = "L0SM9cOFvHcCIhw=".parse().unwrap();
+        let mine = ConnectionItem {
+            pk: keys::user_pk(&user),
+            sk: keys::connection_sk(&connection),
+            connection: connection.clone(),
+            connected_at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            expires_at: 7,
+        };
+        assert!(round_trip(&mine).contains_key(attr::EXPIRES_AT));
+        let owner = ConnectionOwnerItem {
+            pk: keys::connection_pk(&connection),
+            sk: keys::CONNECTION.into(),
+            user,
+            expires_at: 7,
+            typing_at: Some(9),
+        };
+        let item = round_trip(&owner);
+        assert!(item.contains_key(attr::EXPIRES_AT) && item.contains_key(attr::TYPING_AT));
     }
 
     #[test]

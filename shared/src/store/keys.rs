@@ -1,6 +1,6 @@
 //! Key builders: the single place that knows how items are addressed.
 
-use crate::ids::{Seq, ThreadId, UserId};
+use crate::ids::{ConnectionId, Seq, ThreadId, UserId};
 use crate::timestamp::Timestamp;
 
 /// Partition of a user's profile, memberships and counters.
@@ -114,6 +114,40 @@ pub fn jti_pk(jti: &str) -> String {
 /// Sort key of a used refresh token's id.
 pub const JTI: &str = "JTI";
 
+/// Partition of a WebSocket ticket: the SHA-256 of the ticket, never the ticket itself.
+pub fn ticket_pk(hash: &str) -> String {
+    format!("TICKET#{hash}")
+}
+/// Sort key of a WebSocket ticket.
+pub const TICKET: &str = "TICKET";
+
+/// Prefix of the sort keys of a user's WebSocket connections (under [`user_pk`]).
+pub const CONNECTION_PREFIX: &str = "CONN#";
+/// Sort key of one of a user's connections.
+pub fn connection_sk(connection: &ConnectionId) -> String {
+    format!("{CONNECTION_PREFIX}{connection}")
+}
+/// Partition of a connection's owner record.
+pub fn connection_pk(connection: &ConnectionId) -> String {
+    format!("{CONNECTION_PREFIX}{connection}")
+}
+/// Sort key of a connection's owner record.
+pub const CONNECTION: &str = "CONN";
+
+/// The user whose partition key this is, if it is one.
+pub fn parse_user_pk(pk: &str) -> Option<UserId> {
+    pk.strip_prefix("USER#")?.parse().ok()
+}
+/// The reader and the message of a read event's sort key, if it is one.
+pub fn parse_read_event_sk(sk: &str) -> Option<(UserId, Seq)> {
+    let (user, seq) = sk.strip_prefix("READ#")?.rsplit_once('#')?;
+    Some((user.parse().ok()?, Seq(seq.parse().ok()?)))
+}
+/// The message of a message sort key, if it is one.
+pub fn parse_message_sk(sk: &str) -> Option<Seq> {
+    Some(Seq(sk.strip_prefix(MESSAGE_PREFIX)?.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +157,16 @@ mod tests {
         assert!(message_sk(Seq(9)) < message_sk(Seq(10)));
         let u: UserId = "u1".parse().unwrap();
         assert!(read_event_sk(&u, Seq(99_999)) < read_events_end(&u));
+    }
+
+    #[test]
+    fn sort_keys_parse_back() {
+        let u: UserId = "u_1".parse().unwrap();
+        assert_eq!(parse_read_event_sk(&read_event_sk(&u, Seq(42))), Some((u.clone(), Seq(42))));
+        assert_eq!(parse_message_sk(&message_sk(Seq(7))), Some(Seq(7)));
+        assert_eq!(parse_user_pk(&user_pk(&u)), Some(u));
+        assert_eq!(parse_message_sk("META"), None);
+        assert_eq!(parse_read_event_sk("READ#u1"), None);
     }
 
     #[test]

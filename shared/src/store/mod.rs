@@ -1,5 +1,7 @@
 //! The single-table DynamoDB store. Key design and access patterns: `docs/data-model.md`.
 
+pub mod changes;
+mod connections;
 mod edits;
 mod import;
 mod items;
@@ -25,6 +27,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
 
+pub use connections::{
+    CONNECTION_TTL_SECS, ConnectError, InvalidTicket, TICKET_TTL_SECS, Ticket, TypingGate,
+};
 pub use edits::{DeleteMessageOutcome, EditOutcome};
 pub use import::{Imported, ImportedThread};
 pub use logins::Failures;
@@ -156,6 +161,10 @@ pub(crate) enum Step {
     Profile,
     /// A used refresh token's id.
     UsedToken,
+    /// A WebSocket ticket.
+    Ticket,
+    /// A WebSocket connection's records.
+    Connection,
 }
 
 /// Cancellation reasons a fresh attempt may not meet again: someone else's write got in the

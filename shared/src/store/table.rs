@@ -70,7 +70,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::KeysOnly)
+                .stream_view_type(StreamViewType::NewAndOldImages)
                 .build()
                 .expect("complete"),
         );

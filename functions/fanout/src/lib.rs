@@ -1,0 +1,313 @@
+//! Live delivery: each stream record that means something to clients becomes events, posted to
+//! every open connection of every participant of its thread, and to nobody else.
+//!
+//! The send path never waits for this: the table's stream calls it after the write. Records
+//! of one item arrive in order (per partition key), so one partition's records are handled in
+//! order; different partitions run at once. A record is reported failed, and so redelivered,
+//! only when storage failed or a post stayed throttled through every retry; then its events
+//! may reach some connections twice, with the same `id`, which clients drop.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures_util::StreamExt;
+use shared::ids::{MessageId, ThreadId, UserId};
+use shared::realtime::{Delivery, Event as LiveEvent, MessageData, Payload, Pusher};
+use shared::store::changes::{Change, WriteKind, change_of};
+use shared::store::{Store, StoreError};
+use shared::timestamp::Timestamp;
+
+/// Partitions handled at once within one batch.
+const CONCURRENT_PARTITIONS: usize = 8;
+
+/// What the function builds once per instance.
+pub struct Fanout {
+    /// The table.
+    pub store: Store,
+    /// Posts to connections.
+    pub pusher: Pusher,
+}
+
+impl Fanout {
+    /// From the environment: `TABLE_NAME` and `WEBSOCKET_URL`.
+    pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
+        let sdk = shared::app::load_aws_config().await;
+        let table = shared::config::table_name_from_env()?;
+        let websocket_url = std::env::var("WEBSOCKET_URL").map_err(|_| "WEBSOCKET_URL is not set")?;
+        Ok(Self { store: Store::connect(&sdk, table), pusher: Pusher::new(&sdk, &websocket_url) })
+    }
+}
+
+/// Who an event is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Everyone in the thread now.
+    Participants(ThreadId),
+    /// These users.
+    Users(Vec<UserId>),
+}
+
+/// The events one change makes, each with its audience. `record_id` (the stream record's
+/// `eventID`) makes the event ids: the same on every redelivery of the record.
+pub fn events_of(record_id: &str, change: Change) -> Vec<(LiveEvent, Audience)> {
+    let event = |thread: &ThreadId, payload| LiveEvent {
+        id: record_id.to_owned(),
+        thread: Some(thread.clone()),
+        payload,
+    };
+    match change {
+        Change::MessageCreated(message) => {
+            let thread = message.thread.clone();
+            vec![(
+                event(&thread, Payload::MessageCreated(MessageData::Whole { message })),
+                Audience::Participants(thread),
+            )]
+        }
+        Change::MessageEdited(message) => {
+            let thread = message.thread.clone();
+            vec![(
+                event(&thread, Payload::MessageUpdated(MessageData::Whole { message })),
+                Audience::Participants(thread),
+            )]
+        }
+        Change::MessageDeleted { id, sender, deleted } => {
+            let thread = id.thread.clone();
+            vec![(
+                event(&thread, Payload::MessageDeleted { message: id, sender, deleted }),
+                Audience::Participants(thread),
+            )]
+        }
+        Change::ThreadRead { thread, user, seq, read_at } => {
+            let message = MessageId { thread: thread.clone(), seq };
+            vec![(
+                event(&thread, Payload::ThreadRead { user, message, read_at }),
+                Audience::Participants(thread),
+            )]
+        }
+        Change::ThreadCreated(t) => {
+            let audience = Audience::Users(t.participants.clone());
+            vec![(event(&t.id.clone(), Payload::ThreadCreated { thread: t }), audience)]
+        }
+        Change::ThreadChanged { before, after } => {
+            let removed: Vec<UserId> =
+                before.participants.iter().filter(|p| !after.participants.contains(p)).cloned().collect();
+            let id = after.id.clone();
+            let mut events = vec![(
+                event(&id, Payload::ThreadUpdated { thread: after.clone() }),
+                Audience::Users(after.participants),
+            )];
+            if !removed.is_empty() {
+                // For those removed, the thread is gone: it answers them 404 from now on.
+                let mut gone = event(&id, Payload::ThreadDeleted {});
+                gone.id = format!("{record_id}-removed");
+                events.push((gone, Audience::Users(removed)));
+            }
+            events
+        }
+        Change::ThreadDeleted(t) => {
+            vec![(event(&t.id, Payload::ThreadDeleted {}), Audience::Users(t.participants))]
+        }
+        Change::CountersChanged { user, counters } => {
+            vec![(
+                LiveEvent { id: record_id.to_owned(), thread: None, payload: Payload::unread(&counters) },
+                Audience::Users(vec![user]),
+            )]
+        }
+    }
+}
+
+/// Why a record's events did not all go out.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Reading participants or connections, or forgetting a gone one, failed.
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    /// Some posts stayed throttled or failing through every retry.
+    #[error("{0} posts failed")]
+    Posts(usize),
+    /// The record is not one this code can read.
+    #[error("unreadable record: {0}")]
+    Unreadable(String),
+}
+
+/// What one invocation did, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Events built.
+    pub events: usize,
+    /// Posts API Gateway took.
+    pub delivered: usize,
+    /// Connections found gone and forgotten.
+    pub gone: usize,
+    /// Posts that failed.
+    pub failed: usize,
+}
+
+impl Totals {
+    fn add(&mut self, d: &Delivery) {
+        self.delivered += d.delivered;
+        self.gone += d.gone;
+        self.failed += d.failed + d.refused;
+    }
+}
+
+/// Handles one batch: the records that failed are reported by sequence number, so Lambda
+/// retries from the first of them rather than the whole batch (`ReportBatchItemFailures`).
+pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, Totals) {
+    let mut partitions: Vec<(String, Vec<EventRecord>)> = Vec::new();
+    for record in event.records {
+        let pk = serde_json::to_value(&record.change.keys)
+            .ok()
+            .and_then(|k| k.pointer("/PK/S").and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        match partitions.iter_mut().find(|(p, _)| *p == pk) {
+            Some((_, records)) => records.push(record),
+            None => partitions.push((pk, vec![record])),
+        }
+    }
+    let work: Vec<_> = partitions.into_iter().map(|(_, records)| partition(fanout, records)).collect();
+    let results: Vec<_> =
+        futures_util::stream::iter(work).buffer_unordered(CONCURRENT_PARTITIONS).collect().await;
+    let mut response = DynamoDbEventResponse::default();
+    let mut totals = Totals::default();
+    for (failed, t) in results {
+        response.batch_item_failures.extend(failed);
+        totals.events += t.events;
+        totals.delivered += t.delivered;
+        totals.gone += t.gone;
+        totals.failed += t.failed;
+    }
+    (response, totals)
+}
+
+/// One partition's records, in order. Participants are read once per partition: the reads
+/// happen after every write of the batch, so they are as fresh as a read per record.
+async fn partition(fanout: &Fanout, records: Vec<EventRecord>) -> (Vec<DynamoDbBatchItemFailure>, Totals) {
+    let mut participants: HashMap<ThreadId, Vec<UserId>> = HashMap::new();
+    let mut failures = Vec::new();
+    let mut totals = Totals::default();
+    for record in records {
+        if let Err(e) = one_record(fanout, &record, &mut participants, &mut totals).await {
+            tracing::warn!(event_id = %record.event_id, error = ?shared::error::ErrorChain(&e), "record not delivered");
+            // Unreadable records would fail every retry: they are logged and skipped.
+            if !matches!(e, RecordError::Unreadable(_)) {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = record.change.sequence_number.clone();
+                failures.push(failure);
+            }
+        }
+    }
+    (failures, totals)
+}
+
+async fn one_record(
+    fanout: &Fanout,
+    record: &EventRecord,
+    participants: &mut HashMap<ThreadId, Vec<UserId>>,
+    totals: &mut Totals,
+) -> Result<(), RecordError> {
+    let Some(kind) = WriteKind::parse(&record.event_name) else { return Ok(()) };
+    let c = &record.change;
+    let change = change_of(kind, &c.keys, &c.old_image, &c.new_image)
+        .map_err(|e| RecordError::Unreadable(e.to_string()))?;
+    let Some(change) = change else { return Ok(()) };
+    if let Change::ThreadChanged { after, .. } = &change {
+        participants.insert(after.id.clone(), after.participants.clone());
+    }
+    let store = &fanout.store;
+    let now = Timestamp::now();
+    let mut failed = 0;
+    for (event, audience) in events_of(&record.event_id, change) {
+        let users = match audience {
+            Audience::Users(users) => users,
+            Audience::Participants(thread) => match participants.get(&thread) {
+                Some(users) => users.clone(),
+                None => {
+                    let users = store.thread(&thread).await?.map(|t| t.participants).unwrap_or_default();
+                    participants.insert(thread, users.clone());
+                    users
+                }
+            },
+        };
+        totals.events += 1;
+        if users.is_empty() {
+            continue;
+        }
+        let targets = store.connections_of(&users, now).await?;
+        let delivery = fanout.pusher.deliver(store, &targets, &event.to_frame()).await?;
+        totals.add(&delivery);
+        failed += delivery.failed;
+    }
+    if failed > 0 { Err(RecordError::Posts(failed)) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::model::{Counters, Thread};
+
+    fn thread(participants: &[&str]) -> Thread {
+        let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        Thread {
+            id: "t1".parse().unwrap(),
+            participants: participants.iter().map(|p| p.parse().unwrap()).collect(),
+            owner: "a".parse().unwrap(),
+            created: now,
+            updated: now,
+            message_count: 0,
+            deleted_count: 0,
+            last_message: None,
+        }
+    }
+
+    fn users(names: &[&str]) -> Audience {
+        Audience::Users(names.iter().map(|p| p.parse().unwrap()).collect())
+    }
+
+    #[test]
+    fn removed_participants_hear_the_thread_is_gone_and_nothing_else() {
+        let change =
+            Change::ThreadChanged { before: thread(&["a", "b", "c"]), after: thread(&["a", "c", "d"]) };
+        let events = events_of("r1", change);
+        assert_eq!(events.len(), 2);
+        assert!(matches!(events[0].0.payload, Payload::ThreadUpdated { .. }));
+        assert_eq!(events[0].1, users(&["a", "c", "d"]));
+        assert_eq!(events[1].0.payload, Payload::ThreadDeleted {});
+        assert_eq!(events[1].1, users(&["b"]));
+        assert_ne!(events[0].0.id, events[1].0.id, "ids are unique per event");
+    }
+
+    #[test]
+    fn thread_events_go_to_their_people_and_totals_to_their_owner() {
+        let created = events_of("r2", Change::ThreadCreated(thread(&["a", "b"])));
+        assert_eq!(created[0].1, users(&["a", "b"]));
+        let deleted = events_of("r3", Change::ThreadDeleted(thread(&["a", "b"])));
+        assert_eq!(
+            (deleted[0].0.payload.clone(), deleted[0].1.clone()),
+            (Payload::ThreadDeleted {}, users(&["a", "b"]))
+        );
+        let counters = Counters { thread_count: 2, unread_total: 5, unread_threads: 1 };
+        let totals = events_of("r4", Change::CountersChanged { user: "b".parse().unwrap(), counters });
+        assert_eq!(totals[0].1, users(&["b"]));
+        assert_eq!(totals[0].0.payload, Payload::UnreadChanged { unread_count: 5, threads: 1 });
+        assert_eq!(totals[0].0.id, "r4");
+    }
+
+    #[test]
+    fn message_and_read_events_go_to_the_thread_as_it_is_now() {
+        let t: ThreadId = "t1".parse().unwrap();
+        let read = Change::ThreadRead {
+            thread: t.clone(),
+            user: "b".parse().unwrap(),
+            seq: shared::ids::Seq(3),
+            read_at: "2026-01-02T03:04:05Z".parse().unwrap(),
+        };
+        let events = events_of("r5", read);
+        assert_eq!(events[0].1, Audience::Participants(t));
+        let json: serde_json::Value = serde_json::from_slice(&events[0].0.to_frame()).unwrap();
+        assert_eq!(json["type"], "thread.read");
+        assert_eq!(json["data"]["message"], "t1.3");
+        assert_eq!(json["data"]["user"], "b");
+    }
+}

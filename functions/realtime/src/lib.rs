@@ -1,0 +1,199 @@
+//! The real-time API: `POST /api/realtime/ticket/` over HTTP, and the WebSocket API's routes.
+//!
+//! Browsers cannot set headers on a WebSocket, so the handshake carries a ticket in its query
+//! string: single use, valid for 30 seconds, issued to a JWT-authenticated caller. Unlike an
+//! access token in the URL, a ticket that ends up in a log or a browser's history is worthless.
+//! Events themselves come from the `fanout` function; this one only opens and closes
+//! connections and relays typing notices. Protocol: `docs/realtime.md`.
+
+use std::sync::Arc;
+
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::auth::authenticate;
+use shared::http::{HttpResponse, json_response, query_param, respond};
+use shared::ids::{ConnectionId, ThreadId};
+use shared::realtime::{Event, Payload, Pusher};
+use shared::routes::{self, Handler};
+use shared::store::{ConnectError, TICKET_TTL_SECS, Ticket, TypingGate};
+use shared::timestamp::Timestamp;
+use shared::{ApiError, App};
+
+/// A connection may send one typing notice per this many milliseconds; more are dropped.
+pub const TYPING_GAP_MS: i64 = 300;
+
+/// Longest WebSocket message this function reads; actions are tiny.
+const MAX_ACTION_BYTES: usize = 4096;
+
+/// What the function builds once per instance.
+pub struct Realtime {
+    /// Config, store and keys.
+    pub app: Arc<App>,
+    /// Posts to connections.
+    pub pusher: Pusher,
+    /// The WebSocket API's URL (`wss://.../live`), handed out with tickets.
+    pub websocket_url: String,
+}
+
+impl Realtime {
+    /// Builds it from the environment: the HTTP functions' settings plus `WEBSOCKET_URL`.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let sdk = shared::app::load_aws_config().await;
+        let app = Arc::new(App::from_sdk(&sdk).await?);
+        let websocket_url = std::env::var("WEBSOCKET_URL").map_err(|_| "WEBSOCKET_URL is not set")?;
+        let pusher = Pusher::new(&sdk, &websocket_url);
+        Ok(Self { app, pusher, websocket_url })
+    }
+}
+
+/// Handles one event, from the HTTP API or the WebSocket API.
+pub async fn handle(rt: &Realtime, req: Request) -> HttpResponse {
+    let websocket = match req.request_context_ref() {
+        Some(RequestContext::WebSocket(ctx)) => Some((ctx.route_key.clone(), ctx.connection_id.clone())),
+        _ => None,
+    };
+    match websocket {
+        Some((route, connection)) => {
+            let connection = connection.and_then(|c| c.parse::<ConnectionId>().ok());
+            match (route.as_deref(), connection) {
+                (Some(route), Some(connection)) => on_websocket(rt, route, &connection, &req).await,
+                _ => status(StatusCode::BAD_REQUEST),
+            }
+        }
+        None => respond(route(rt, &req).await),
+    }
+}
+
+async fn route(rt: &Realtime, req: &Request) -> Result<HttpResponse, ApiError> {
+    match routes::resolve(req)?.0 {
+        Handler::RealtimeTicket => {
+            let user = authenticate(&rt.app, req)?;
+            let ticket = rt.app.store.issue_ticket(&user, Timestamp::now()).await?;
+            let url = format!("{}?ticket={ticket}", rt.websocket_url);
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"ticket": ticket.to_string(), "expires_in": TICKET_TTL_SECS, "url": url}),
+            ))
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn status(code: StatusCode) -> HttpResponse {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = code;
+    response
+}
+
+/// A reply on a two-way route (`$default`): API Gateway sends the body back to the client.
+fn reply(body: serde_json::Value) -> HttpResponse {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+async fn on_websocket(rt: &Realtime, route: &str, connection: &ConnectionId, req: &Request) -> HttpResponse {
+    match route {
+        "$connect" => on_connect(rt, connection, req).await,
+        "$disconnect" => match rt.app.store.disconnect(connection).await {
+            Ok(_) => status(StatusCode::OK),
+            Err(e) => {
+                tracing::error!(error = ?shared::error::ErrorChain(&e), "disconnect not recorded");
+                status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        },
+        "typing" => on_typing(rt, connection, req).await,
+        _ => on_default(req),
+    }
+}
+
+/// `$connect`: a non-2xx answer makes API Gateway refuse the handshake with that status.
+async fn on_connect(rt: &Realtime, connection: &ConnectionId, req: &Request) -> HttpResponse {
+    let ticket = match query_param(req, "ticket") {
+        Ok(Some(text)) => text.parse::<Ticket>().ok(),
+        _ => None,
+    };
+    let Some(ticket) = ticket else { return status(StatusCode::UNAUTHORIZED) };
+    match rt.app.store.open_connection(&ticket, connection, Timestamp::now()).await {
+        Ok(()) => {
+            tracing::info!(user = %ticket.user(), %connection, "connected");
+            status(StatusCode::OK)
+        }
+        Err(ConnectError::BadTicket) => status(StatusCode::UNAUTHORIZED),
+        Err(ConnectError::Store(e)) => {
+            tracing::error!(error = ?shared::error::ErrorChain(&e), "connect failed");
+            status(if e.is_transient() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            })
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TypingAction {
+    thread: String,
+}
+
+fn body_text(req: &Request) -> Option<&str> {
+    match req.body() {
+        Body::Text(t) if t.len() <= MAX_ACTION_BYTES => Some(t),
+        Body::Binary(b) if b.len() <= MAX_ACTION_BYTES => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
+}
+
+/// `typing`: relayed to the other participants' connections, never stored. A notice for a
+/// thread the sender is not in, or sent too soon after the last, is dropped: typing is a hint.
+async fn on_typing(rt: &Realtime, connection: &ConnectionId, req: &Request) -> HttpResponse {
+    let thread = body_text(req)
+        .and_then(|t| serde_json::from_str::<TypingAction>(t).ok())
+        .and_then(|a| a.thread.parse::<ThreadId>().ok());
+    let Some(thread) = thread else { return status(StatusCode::OK) };
+    let store = &rt.app.store;
+    let now = Timestamp::now();
+    let result = async {
+        let user = match store.typing_gate(connection, now.unix_micros() / 1000, TYPING_GAP_MS).await? {
+            TypingGate::Allowed(user) => user,
+            TypingGate::TooSoon | TypingGate::Unknown => return Ok(0),
+        };
+        let Some(t) = store.thread(&thread).await? else { return Ok(0) };
+        if !t.participants.contains(&user) {
+            return Ok(0);
+        }
+        let others: Vec<_> = t.participants.iter().filter(|p| **p != user).cloned().collect();
+        let targets = store.connections_of(&others, now).await?;
+        let event = Event {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            thread: Some(thread.clone()),
+            payload: Payload::Typing { user },
+        };
+        Ok::<_, shared::store::StoreError>(
+            rt.pusher.deliver(store, &targets, &event.to_frame()).await?.delivered,
+        )
+    }
+    .await;
+    match result {
+        Ok(delivered) => tracing::info!(%thread, delivered, "typing relayed"),
+        Err(e) => tracing::warn!(error = ?shared::error::ErrorChain(&e), "typing not relayed"),
+    }
+    status(StatusCode::OK)
+}
+
+/// `$default`: `{"action": "ping"}` answers `{"type": "pong"}` (browsers cannot send ping
+/// frames, and API Gateway closes a connection idle for 10 minutes); anything else is an error.
+fn on_default(req: &Request) -> HttpResponse {
+    let action = body_text(req)
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_owned));
+    match action.as_deref() {
+        Some("ping") => reply(json!({"type": "pong"})),
+        _ => reply(
+            json!({"type": "error", "detail": "Unknown action: send {\"action\": \"typing\", \"thread\": id} or {\"action\": \"ping\"}."}),
+        ),
+    }
+}

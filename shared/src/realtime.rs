@@ -1,0 +1,360 @@
+//! Live events: what clients receive over their WebSocket connections (`docs/realtime.md`), and
+//! how they are posted through API Gateway's management API.
+
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::ids::{ConnectionId, MessageId, ThreadId, UserId};
+use crate::model::{Counters, Message, Thread};
+use crate::store::{Store, StoreError};
+use crate::timestamp::Timestamp;
+
+/// API Gateway refuses to post more than 128 KB to a connection ("Message payload size:
+/// 128 KB", quotas for WebSocket APIs; it splits what it sends into frames of up to 32 KB).
+pub const MAX_EVENT_BYTES: usize = 128 * 1024;
+
+/// Posts to different connections run at once, up to this many per invocation.
+const CONCURRENT_POSTS: usize = 32;
+
+/// A post that API Gateway throttles or fails is tried this many times in all.
+const POST_ATTEMPTS: u32 = 6;
+
+/// One event, as a client receives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Unique per event; a redelivered event keeps it, so clients drop duplicates by it.
+    pub id: String,
+    /// The thread it concerns, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<ThreadId>,
+    /// What happened.
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+/// The kinds of event and what each carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Payload {
+    /// A new message.
+    #[serde(rename = "message.created")]
+    MessageCreated(MessageData),
+    /// A message's new text.
+    #[serde(rename = "message.updated")]
+    MessageUpdated(MessageData),
+    /// A message was deleted: its tombstone.
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        /// The message's id.
+        message: MessageId,
+        /// Who had sent it.
+        sender: UserId,
+        /// When it was deleted.
+        deleted: Timestamp,
+    },
+    /// Someone read the thread up to a message: a live read receipt.
+    #[serde(rename = "thread.read")]
+    ThreadRead {
+        /// The reader.
+        user: UserId,
+        /// The newest message they have read.
+        message: MessageId,
+        /// When.
+        read_at: Timestamp,
+    },
+    /// A thread the receiver is in was created.
+    #[serde(rename = "thread.created")]
+    ThreadCreated {
+        /// The thread.
+        thread: Thread,
+    },
+    /// A thread's participants or owner changed.
+    #[serde(rename = "thread.updated")]
+    ThreadUpdated {
+        /// The thread now.
+        thread: Thread,
+    },
+    /// The thread is gone for the receiver: deleted, or they were removed from it.
+    #[serde(rename = "thread.deleted")]
+    ThreadDeleted {},
+    /// The receiver's unread totals, as `GET /api/unread_count/` gives them.
+    #[serde(rename = "unread.changed")]
+    UnreadChanged {
+        /// Unread messages across all threads.
+        unread_count: u64,
+        /// Threads with unread messages.
+        threads: u64,
+    },
+    /// Someone is typing in the thread.
+    #[serde(rename = "typing")]
+    Typing {
+        /// Who.
+        user: UserId,
+    },
+}
+
+/// A message in an event: whole when it fits in one post, otherwise its id for the client to
+/// fetch (`GET /api/threads/{thread}/messages/{message}/`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MessageData {
+    /// The message, as the API shows it.
+    Whole {
+        /// The message.
+        message: Message,
+    },
+    /// Too large to post: fetch it.
+    Fetch {
+        /// The message's id.
+        message_id: MessageId,
+        /// Always true: the client must fetch the message.
+        fetch: bool,
+    },
+}
+
+impl Payload {
+    /// Unread totals, shaped like the HTTP endpoint's answer.
+    pub fn unread(counters: &Counters) -> Self {
+        Self::UnreadChanged { unread_count: counters.unread_total, threads: counters.unread_threads }
+    }
+}
+
+impl Event {
+    /// The bytes to post: the event as JSON, with a message too large for one post replaced by
+    /// a notice to fetch it.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let frame = serde_json::to_vec(self).expect("events serialize");
+        if frame.len() <= MAX_EVENT_BYTES {
+            return frame;
+        }
+        let notice = |data: &MessageData| match data {
+            MessageData::Whole { message } => {
+                MessageData::Fetch { message_id: message.id.clone(), fetch: true }
+            }
+            other => other.clone(),
+        };
+        let payload = match &self.payload {
+            Payload::MessageCreated(d) => Payload::MessageCreated(notice(d)),
+            Payload::MessageUpdated(d) => Payload::MessageUpdated(notice(d)),
+            other => other.clone(),
+        };
+        serde_json::to_vec(&Event { payload, ..self.clone() }).expect("events serialize")
+    }
+}
+
+/// The management API's client for one WebSocket API stage. Its retries are ours (see
+/// [`Pusher::post`]), so they are off in the SDK.
+#[derive(Clone, Debug)]
+pub struct Pusher {
+    client: Client,
+}
+
+/// The result of one post.
+#[derive(Debug)]
+pub enum PostOutcome {
+    /// API Gateway took it for the connection.
+    Delivered,
+    /// The connection is gone (410): forget it.
+    Gone,
+    /// Every attempt failed with throttling or a server error: a later try may work.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// API Gateway refused the post in a way no retry fixes (a payload too large, say).
+    Refused(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What a fan-out did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// Posts API Gateway took.
+    pub delivered: usize,
+    /// Connections found gone and forgotten.
+    pub gone: usize,
+    /// Posts still throttled or failing after every attempt: trying the event again later
+    /// may deliver them.
+    pub failed: usize,
+    /// Posts API Gateway refused for good.
+    pub refused: usize,
+}
+
+/// The management API endpoint of a WebSocket URL: `wss://x/stage` is posted to at
+/// `https://x/stage` ("Use @connections commands in your backend service", API Gateway
+/// developer guide).
+pub fn management_endpoint(websocket_url: &str) -> String {
+    let url = websocket_url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        url.to_owned()
+    }
+}
+
+impl Pusher {
+    /// A client posting to the stage at `websocket_url`.
+    pub fn new(sdk: &aws_config::SdkConfig, websocket_url: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(management_endpoint(websocket_url))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .build(),
+            )
+            .build();
+        Self { client: Client::from_conf(config) }
+    }
+
+    /// Posts one frame. Throttling (`LimitExceededException`, also sent when the client's
+    /// buffer is full), server errors and timeouts are retried with backoff; a gone connection
+    /// and a payload API Gateway refuses are not.
+    pub async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> PostOutcome {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .post_to_connection()
+                .connection_id(connection.as_str())
+                .data(Blob::new(frame))
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return PostOutcome::Delivered,
+                Err(e) => e,
+            };
+            if error.code() == Some("GoneException") {
+                return PostOutcome::Gone;
+            }
+            let retryable = match &error {
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+                SdkError::ServiceError(s) => {
+                    s.raw().status().is_server_error() || s.err().code() == Some("LimitExceededException")
+                }
+                _ => false,
+            };
+            if !retryable {
+                return PostOutcome::Refused(Box::new(error));
+            }
+            if attempt >= POST_ATTEMPTS {
+                return PostOutcome::Failed(Box::new(error));
+            }
+            let cap_ms = (20u64 << attempt.min(5)).min(500);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
+        }
+    }
+
+    /// Posts one frame to each connection, at most [`CONCURRENT_POSTS`] at once, and forgets
+    /// the connections that are gone. One connection's failure never holds up the others.
+    pub async fn deliver(
+        &self,
+        store: &Store,
+        targets: &[(UserId, ConnectionId)],
+        frame: &[u8],
+    ) -> Result<Delivery, StoreError> {
+        // Built eagerly: a lazy `map` closure in the stream's type trips up `Send` inference.
+        let posts: Vec<_> = targets
+            .iter()
+            .map(|(user, connection)| async move { (user, connection, self.post(connection, frame).await) })
+            .collect();
+        let outcomes: Vec<_> =
+            futures_util::stream::iter(posts).buffer_unordered(CONCURRENT_POSTS).collect().await;
+        let mut delivery = Delivery::default();
+        for (user, connection, outcome) in outcomes {
+            match outcome {
+                PostOutcome::Delivered => delivery.delivered += 1,
+                PostOutcome::Gone => {
+                    store.drop_connection(user, connection).await?;
+                    delivery.gone += 1;
+                }
+                PostOutcome::Failed(error) => {
+                    tracing::warn!(%connection, error = ?crate::error::ErrorChain(&*error), "post failed");
+                    delivery.failed += 1;
+                }
+                PostOutcome::Refused(error) => {
+                    tracing::warn!(%connection, error = ?crate::error::ErrorChain(&*error), "post refused");
+                    delivery.refused += 1;
+                }
+            }
+        }
+        Ok(delivery)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Seq;
+
+    fn message(text: &str) -> Message {
+        Message {
+            id: MessageId { thread: "t1".parse().unwrap(), seq: Seq(2) },
+            thread: "t1".parse().unwrap(),
+            sender: "a".parse().unwrap(),
+            text: text.into(),
+            created: "2026-01-02T03:04:05Z".parse().unwrap(),
+            edited: None,
+        }
+    }
+
+    #[test]
+    fn events_are_flat_json_with_type_and_data() {
+        let event = Event {
+            id: "e1".into(),
+            thread: Some("t1".parse().unwrap()),
+            payload: Payload::MessageCreated(MessageData::Whole { message: message("hi") }),
+        };
+        let json: serde_json::Value = serde_json::from_slice(&event.to_frame()).unwrap();
+        assert_eq!(json["type"], "message.created");
+        assert_eq!(json["id"], "e1");
+        assert_eq!(json["thread"], "t1");
+        assert_eq!(json["data"]["message"]["id"], "t1.2");
+        assert_eq!(json["data"]["message"]["text"], "hi");
+        let typing =
+            Event { id: "e2".into(), thread: None, payload: Payload::Typing { user: "a".parse().unwrap() } };
+        let json: serde_json::Value = serde_json::from_slice(&typing.to_frame()).unwrap();
+        assert_eq!(json, serde_json::json!({"id": "e2", "type": "typing", "data": {"user": "a"}}));
+        let gone = Event {
+            id: "e3".into(),
+            thread: Some("t1".parse().unwrap()),
+            payload: Payload::ThreadDeleted {},
+        };
+        let json: serde_json::Value = serde_json::from_slice(&gone.to_frame()).unwrap();
+        assert_eq!(json["type"], "thread.deleted");
+    }
+
+    #[test]
+    fn the_longest_message_goes_whole_and_a_larger_one_as_a_notice() {
+        // 10,000 characters of four bytes each, and quotes that JSON escapes.
+        let longest = "😀".repeat(9_000) + &"\"".repeat(1_000);
+        let event = |text: &str| Event {
+            id: "e".into(),
+            thread: Some("t1".parse().unwrap()),
+            payload: Payload::MessageCreated(MessageData::Whole { message: message(text) }),
+        };
+        let frame = event(&longest).to_frame();
+        assert!(frame.len() <= MAX_EVENT_BYTES);
+        let json: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(json["data"]["message"]["text"].as_str().unwrap().chars().count(), 10_000);
+
+        let frame = event(&"x".repeat(MAX_EVENT_BYTES)).to_frame();
+        assert!(frame.len() <= MAX_EVENT_BYTES);
+        let json: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(json["data"], serde_json::json!({"message_id": "t1.2", "fetch": true}));
+    }
+
+    #[test]
+    fn management_endpoints_follow_the_websocket_url() {
+        assert_eq!(
+            management_endpoint("wss://abc.execute-api.eu-west-1.amazonaws.com/live"),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/live"
+        );
+        assert_eq!(management_endpoint("ws://127.0.0.1:9002/live/"), "http://127.0.0.1:9002/live");
+    }
+}

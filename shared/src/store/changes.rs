@@ -1,0 +1,310 @@
+//! What a change to the table means, read from a stream record's key and images. This is the
+//! other half of the key design: the fan-out learns here which item kinds make events, without
+//! knowing how they are keyed.
+
+use serde::Deserialize;
+
+use super::StoreError;
+use super::items::{CountersItem, MessageItem, ThreadItem};
+use super::keys;
+use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::model::{Counters, Message, Thread};
+use crate::timestamp::Timestamp;
+
+/// What kind of write a stream record reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A new item.
+    Insert,
+    /// A changed item.
+    Modify,
+    /// A deleted item (by a request or by TTL).
+    Remove,
+}
+
+impl WriteKind {
+    /// From a stream record's `eventName`.
+    pub fn parse(event_name: &str) -> Option<Self> {
+        match event_name {
+            "INSERT" => Some(Self::Insert),
+            "MODIFY" => Some(Self::Modify),
+            "REMOVE" => Some(Self::Remove),
+            _ => None,
+        }
+    }
+}
+
+/// A change clients hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A message was sent.
+    MessageCreated(Message),
+    /// A message's text changed.
+    MessageEdited(Message),
+    /// A message was deleted: it stays as a tombstone.
+    MessageDeleted {
+        /// The message.
+        id: MessageId,
+        /// Who had sent it.
+        sender: UserId,
+        /// When it was deleted.
+        deleted: Timestamp,
+    },
+    /// A thread was created.
+    ThreadCreated(Thread),
+    /// A thread's participants or owner changed.
+    ThreadChanged {
+        /// As it was.
+        before: Thread,
+        /// As it is now.
+        after: Thread,
+    },
+    /// A thread was deleted.
+    ThreadDeleted(Thread),
+    /// A member read a thread up to a message.
+    ThreadRead {
+        /// The thread.
+        thread: ThreadId,
+        /// The reader.
+        user: UserId,
+        /// The newest message they have read.
+        seq: Seq,
+        /// When.
+        read_at: Timestamp,
+    },
+    /// A user's unread totals changed.
+    CountersChanged {
+        /// The user.
+        user: UserId,
+        /// The totals now.
+        counters: Counters,
+    },
+}
+
+/// The images a record carries; empty maps where the view type or the write gives none.
+pub type Image = serde_dynamo::Item;
+
+#[derive(Deserialize)]
+struct Key {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+}
+
+#[derive(Deserialize)]
+struct ReadEventImage {
+    read_at: Timestamp,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(image: &Image) -> Result<T, StoreError> {
+    Ok(serde_dynamo::from_item(image.clone())?)
+}
+
+/// What one stream record means to clients, if anything. The table's stream must carry new
+/// and old images (`NEW_AND_OLD_IMAGES`).
+pub fn change_of(
+    kind: WriteKind,
+    key: &Image,
+    old: &Image,
+    new: &Image,
+) -> Result<Option<Change>, StoreError> {
+    let Key { pk, sk } = decode(key)?;
+    if let Some(thread) = keys::parse_thread_pk(&pk) {
+        if sk.starts_with(keys::MESSAGE_PREFIX) {
+            return message_change(kind, old, new);
+        }
+        if sk == keys::META {
+            return thread_change(kind, old, new);
+        }
+        if let Some((user, seq)) = keys::parse_read_event_sk(&sk) {
+            if kind != WriteKind::Insert {
+                return Ok(None);
+            }
+            let ReadEventImage { read_at } = decode(new)?;
+            return Ok(Some(Change::ThreadRead { thread, user, seq, read_at }));
+        }
+        return Ok(None);
+    }
+    if let Some(user) = keys::parse_user_pk(&pk) {
+        if sk == keys::COUNTERS && kind != WriteKind::Remove {
+            let now: CountersItem = decode(new)?;
+            let before =
+                if old.is_empty() { Counters::default() } else { decode::<CountersItem>(old)?.counters };
+            let changed = (now.counters.unread_total, now.counters.unread_threads)
+                != (before.unread_total, before.unread_threads);
+            return Ok(changed.then_some(Change::CountersChanged { user, counters: now.counters }));
+        }
+    }
+    Ok(None)
+}
+
+fn message_change(kind: WriteKind, old: &Image, new: &Image) -> Result<Option<Change>, StoreError> {
+    match kind {
+        // The purge removes messages of deleted threads; `thread.deleted` said it already.
+        WriteKind::Remove => Ok(None),
+        WriteKind::Insert => {
+            let item: MessageItem = decode(new)?;
+            Ok(item.deleted.is_none().then(|| Change::MessageCreated(item.into_message())))
+        }
+        WriteKind::Modify => {
+            let after: MessageItem = decode(new)?;
+            let before: MessageItem = decode(old)?;
+            if let (Some(deleted), None) = (after.deleted, before.deleted) {
+                let id = MessageId { thread: after.thread, seq: Seq(after.seq) };
+                return Ok(Some(Change::MessageDeleted { id, sender: after.sender, deleted }));
+            }
+            let edited =
+                after.deleted.is_none() && (after.edited != before.edited || after.text != before.text);
+            Ok(edited.then(|| Change::MessageEdited(after.into_message())))
+        }
+    }
+}
+
+fn thread_change(kind: WriteKind, old: &Image, new: &Image) -> Result<Option<Change>, StoreError> {
+    Ok(match kind {
+        WriteKind::Insert => Some(Change::ThreadCreated(decode::<ThreadItem>(new)?.thread)),
+        WriteKind::Remove => Some(Change::ThreadDeleted(decode::<ThreadItem>(old)?.thread)),
+        WriteKind::Modify => {
+            let after = decode::<ThreadItem>(new)?.thread;
+            let before = decode::<ThreadItem>(old)?.thread;
+            // Sends and deletes also touch the thread's counts; those have their own events.
+            let changed = after.participants != before.participants || after.owner != before.owner;
+            changed.then_some(Change::ThreadChanged { before, after })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::items::ReadEventItem;
+
+    fn image<T: serde::Serialize>(item: &T) -> Image {
+        serde_dynamo::to_item(item).unwrap()
+    }
+
+    fn key_of(item: &Image) -> Image {
+        let map: std::collections::HashMap<_, _> = item
+            .iter()
+            .filter(|(k, _)| *k == "PK" || *k == "SK")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        map.into()
+    }
+
+    fn thread() -> Thread {
+        let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        Thread {
+            id: "t1".parse().unwrap(),
+            participants: vec!["a".parse().unwrap(), "b".parse().unwrap()],
+            owner: "a".parse().unwrap(),
+            created: now,
+            updated: now,
+            message_count: 0,
+            deleted_count: 0,
+            last_message: None,
+        }
+    }
+
+    fn message(seq: u64) -> Message {
+        Message {
+            id: MessageId { thread: "t1".parse().unwrap(), seq: Seq(seq) },
+            thread: "t1".parse().unwrap(),
+            sender: "a".parse().unwrap(),
+            text: "hi".into(),
+            created: "2026-01-02T03:04:05Z".parse().unwrap(),
+            edited: None,
+        }
+    }
+
+    #[test]
+    fn messages_created_edited_and_deleted() {
+        let empty = Image::default();
+        let sent = image(&MessageItem::new(&message(1), 1));
+        let key = key_of(&sent);
+        assert_eq!(
+            change_of(WriteKind::Insert, &key, &empty, &sent).unwrap(),
+            Some(Change::MessageCreated(message(1)))
+        );
+        let mut edited_message = message(1);
+        edited_message.text = "hello".into();
+        edited_message.edited = Some("2026-01-02T03:04:06Z".parse().unwrap());
+        let edited = image(&MessageItem::new(&edited_message, 1));
+        assert_eq!(
+            change_of(WriteKind::Modify, &key, &sent, &edited).unwrap(),
+            Some(Change::MessageEdited(edited_message))
+        );
+        let mut tombstone = MessageItem::new(&message(1), 1);
+        tombstone.text.clear();
+        tombstone.deleted = Some("2026-01-02T03:04:07Z".parse().unwrap());
+        let deleted = image(&tombstone);
+        assert!(matches!(
+            change_of(WriteKind::Modify, &key, &edited, &deleted).unwrap(),
+            Some(Change::MessageDeleted { id, .. }) if id.seq == Seq(1)
+        ));
+        // A tombstone changing again (an index attribute, say) is no news; nor is the purge.
+        assert_eq!(change_of(WriteKind::Modify, &key, &deleted, &deleted).unwrap(), None);
+        assert_eq!(change_of(WriteKind::Remove, &key, &deleted, &empty).unwrap(), None);
+    }
+
+    #[test]
+    fn threads_change_only_with_their_people() {
+        let empty = Image::default();
+        let before = thread();
+        let item = image(&ThreadItem::new(&before, "p".into()));
+        let key = key_of(&item);
+        assert_eq!(
+            change_of(WriteKind::Insert, &key, &empty, &item).unwrap(),
+            Some(Change::ThreadCreated(before.clone()))
+        );
+        let mut busier = before.clone();
+        busier.message_count = 5;
+        let busier_item = image(&ThreadItem::new(&busier, "p".into()));
+        assert_eq!(change_of(WriteKind::Modify, &key, &item, &busier_item).unwrap(), None);
+        let mut bigger = busier.clone();
+        bigger.participants.push("c".parse().unwrap());
+        let bigger_item = image(&ThreadItem::new(&bigger, "q".into()));
+        assert_eq!(
+            change_of(WriteKind::Modify, &key, &busier_item, &bigger_item).unwrap(),
+            Some(Change::ThreadChanged { before: busier, after: bigger.clone() })
+        );
+        assert_eq!(
+            change_of(WriteKind::Remove, &key, &bigger_item, &empty).unwrap(),
+            Some(Change::ThreadDeleted(bigger))
+        );
+    }
+
+    #[test]
+    fn reads_and_totals() {
+        let empty = Image::default();
+        let t: ThreadId = "t1".parse().unwrap();
+        let b: UserId = "b".parse().unwrap();
+        let at: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let read = image(&ReadEventItem::new(&t, &b, Seq(4), at));
+        assert_eq!(
+            change_of(WriteKind::Insert, &key_of(&read), &empty, &read).unwrap(),
+            Some(Change::ThreadRead { thread: t, user: b.clone(), seq: Seq(4), read_at: at })
+        );
+        let counters = |unread_total, thread_count| CountersItem {
+            pk: keys::user_pk(&b),
+            sk: keys::COUNTERS.into(),
+            counters: Counters { thread_count, unread_total, unread_threads: unread_total.min(1) },
+        };
+        let (zero, one, one_more_thread) =
+            (image(&counters(0, 1)), image(&counters(1, 1)), image(&counters(1, 2)));
+        let key = key_of(&one);
+        assert!(matches!(
+            change_of(WriteKind::Modify, &key, &zero, &one).unwrap(),
+            Some(Change::CountersChanged { counters, .. }) if counters.unread_total == 1
+        ));
+        assert!(matches!(
+            change_of(WriteKind::Insert, &key, &empty, &one).unwrap(),
+            Some(Change::CountersChanged { .. })
+        ));
+        assert_eq!(change_of(WriteKind::Modify, &key, &one, &one_more_thread).unwrap(), None);
+        // Items that make no events.
+        let ticket = image(&crate::store::items::UsedTokenItem::new("j", 1));
+        assert_eq!(change_of(WriteKind::Insert, &key_of(&ticket), &empty, &ticket).unwrap(), None);
+    }
+}
