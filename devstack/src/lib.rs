@@ -1,6 +1,9 @@
 //! The local stack's stand-ins for what AWS does and no local tool does: API Gateway's CORS
-//! (`cors`) and Lambda's event source mapping for DynamoDB Streams (`streams`). Nothing here
-//! runs in AWS or inside a function.
+//! (`cors`), Lambda's event source mapping for DynamoDB Streams (`streams`), and API Gateway's
+//! WebSocket APIs (`websocket`), both handing events to the functions through `invoke`. Nothing
+//! here runs in AWS or inside a function.
 
 pub mod cors;
+pub mod invoke;
 pub mod streams;
+pub mod websocket;

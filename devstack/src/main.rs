@@ -5,6 +5,9 @@
 //! `devstack streams`: Lambda's event source mapping for the table's DynamoDB stream, invoking
 //! the template's stream-triggered functions through `cargo lambda watch` (see
 //! `devstack::streams`).
+//!
+//! `devstack ws`: the template's WebSocket API, handing its events to the functions that
+//! `cargo lambda watch` serves (see `devstack::websocket`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +17,9 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use devstack::cors::Cors;
-use devstack::streams::{Config, Dispatcher, HttpInvoker, Mapping};
+use devstack::invoke::HttpInvoker;
+use devstack::streams::{Config, Dispatcher, Mapping};
+use devstack::websocket::{Faults, Gateway, Limits, WebSocketApi};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -23,7 +28,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 #[derive(Parser)]
-#[command(about = "The local stack's stand-ins for API Gateway and Lambda's stream event source mappings")]
+#[command(
+    about = "The local stack's stand-ins for API Gateway (HTTP and WebSocket APIs) and Lambda's stream event source mappings"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,6 +53,32 @@ enum Command {
         /// the parameter's default when absent.
         #[arg(long, env = "CORS_ALLOW_ORIGINS")]
         allow_origins: Option<String>,
+    },
+    /// Serve the template's WebSocket API (and its `@connections` management API), invoking the
+    /// functions through `--invoke`.
+    Ws {
+        /// Address to listen on; clients connect to `ws://ADDR/<stage>`, the management API is
+        /// `http://ADDR/<stage>/@connections/{id}`, the counters `http://ADDR/@stats`.
+        #[arg(long, default_value = "127.0.0.1:9002")]
+        listen: SocketAddr,
+        /// Where `cargo lambda watch` serves the Lambda Invoke API.
+        #[arg(long, default_value = "http://127.0.0.1:9101")]
+        invoke: String,
+        /// The SAM template whose `AWS::ApiGatewayV2` WebSocket API is served.
+        #[arg(long, default_value = "template.yaml")]
+        template: std::path::PathBuf,
+        /// Close connections idle this long (API Gateway: 10 minutes).
+        #[arg(long, default_value_t = 600)]
+        idle_timeout_secs: u64,
+        /// Close connections this long after connecting (API Gateway: 2 hours).
+        #[arg(long, default_value_t = 7200)]
+        max_lifetime_secs: u64,
+        /// Fail this fraction of `@connections` posts without delivering (half 429, half 500).
+        #[arg(long, default_value_t = 0.0)]
+        post_fault_rate: f64,
+        /// Seed of the fault draw.
+        #[arg(long, default_value_t = 0)]
+        fault_seed: u64,
     },
     /// Deliver the table's DynamoDB stream to the functions the template subscribes to it.
     Streams {
@@ -199,6 +232,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Ok(dispatcher) = Arc::try_unwrap(dispatcher) {
                 dispatcher.stop().await;
             }
+            Ok(())
+        }
+        Command::Ws {
+            listen,
+            invoke,
+            template,
+            idle_timeout_secs,
+            max_lifetime_secs,
+            post_fault_rate,
+            fault_seed,
+        } => {
+            if !(0.0..=1.0).contains(&post_fault_rate) {
+                return Err(format!("--post-fault-rate {post_fault_rate} is not between 0 and 1").into());
+            }
+            let text = std::fs::read_to_string(&template)?;
+            let api = WebSocketApi::from_template(&text)?;
+            let limits = Limits {
+                idle_timeout: Duration::from_secs(idle_timeout_secs),
+                max_lifetime: Duration::from_secs(max_lifetime_secs),
+                ..Limits::default()
+            };
+            let faults = Faults { post_fault_rate, seed: fault_seed };
+            let gateway = Gateway::new(api, limits, faults, Arc::new(HttpInvoker::new(&invoke)));
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            eprintln!(
+                "devstack: WebSocket API on ws://{listen}/{stage} -> {invoke}, management API on http://{listen}/{stage}/@connections",
+                stage = gateway.stage()
+            );
+            gateway.serve(listener).await?;
             Ok(())
         }
         Command::Api { listen, upstream, template, allow_origins } => {

@@ -47,7 +47,7 @@
 
 pub mod event;
 pub mod filter;
-pub mod invoke;
+pub use crate::invoke;
 pub mod mapping;
 
 use std::collections::{HashSet, VecDeque};

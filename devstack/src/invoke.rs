@@ -1,4 +1,5 @@
-//! Invoking a function synchronously, as an event source mapping does.
+//! Invoking a function synchronously, as an event source mapping or API Gateway's Lambda proxy
+//! integration does.
 //!
 //! Over HTTP this is the Lambda Invoke API (`POST /2015-03-31/functions/<name>/invocations`,
 //! the event as the body), which `cargo lambda watch` serves. Lambda answers a function error
