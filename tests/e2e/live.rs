@@ -94,8 +94,10 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
     let (alice, _) = api.login("alice");
     let (other, _) = api.login("test_user");
     let (bob, _) = api.login("bob");
-    let other_id = api.call("GET", "/api/users/me/", Some(&other), None).body["id"].as_str().unwrap().to_owned();
-    let alice_id = api.call("GET", "/api/users/me/", Some(&alice), None).body["id"].as_str().unwrap().to_owned();
+    let other_id =
+        api.call("GET", "/api/users/me/", Some(&other), None).body["id"].as_str().unwrap().to_owned();
+    let alice_id =
+        api.call("GET", "/api/users/me/", Some(&alice), None).body["id"].as_str().unwrap().to_owned();
 
     // Refused handshakes: no ticket, a made-up one, and a used one.
     let url = std::env::var("E2E_WEBSOCKET_URL").unwrap();
@@ -119,7 +121,12 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
     let thread = created.body["id"].as_str().unwrap().to_owned();
 
     let text = format!("live {}", uuid::Uuid::new_v4());
-    let sent = api.call("POST", &format!("/api/threads/{thread}/messages/"), Some(&alice), Some(json!({"text": text})));
+    let sent = api.call(
+        "POST",
+        &format!("/api/threads/{thread}/messages/"),
+        Some(&alice),
+        Some(json!({"text": text})),
+    );
     assert_eq!(sent.status, 201, "{:?}", sent.body);
     let message = sent.body["id"].as_str().unwrap().to_owned();
     for live in [&mut a1, &mut o1, &mut o2] {
@@ -131,12 +138,15 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
     }
     // The receiver's totals moved, on both of their connections.
     for live in [&mut o1, &mut o2] {
-        live.expect("unread.changed", |e| e["type"] == "unread.changed" && e["data"]["unread_count"].as_u64() >= Some(1));
+        live.expect("unread.changed", |e| {
+            e["type"] == "unread.changed" && e["data"]["unread_count"].as_u64() >= Some(1)
+        });
     }
 
     // test_user reads the thread: alice sees the receipt.
     assert_eq!(api.call("GET", &format!("/api/threads/{thread}/messages/"), Some(&other), None).status, 200);
-    let receipt = a1.expect("thread.read", |e| is("thread.read", &thread)(e) && e["data"]["user"] == other_id.as_str());
+    let receipt =
+        a1.expect("thread.read", |e| is("thread.read", &thread)(e) && e["data"]["user"] == other_id.as_str());
     assert_eq!(receipt["data"]["message"], message.as_str());
 
     // Typing reaches the others, not the typist.
@@ -164,7 +174,12 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
     drop(o2);
     let missed: Vec<String> = (0..2)
         .map(|i| {
-            let r = api.call("POST", &format!("/api/threads/{thread}/messages/"), Some(&alice), Some(json!({"text": format!("missed {i}")})));
+            let r = api.call(
+                "POST",
+                &format!("/api/threads/{thread}/messages/"),
+                Some(&alice),
+                Some(json!({"text": format!("missed {i}")})),
+            );
             r.body["id"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -182,8 +197,12 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
     assert_eq!(newer, want, "newest first, exactly the two missed");
     let next = format!("live again {}", uuid::Uuid::new_v4());
     api.call("POST", &format!("/api/threads/{thread}/messages/"), Some(&alice), Some(json!({"text": next})));
-    o3.expect("message.created after reconnecting", |e| is("message.created", &thread)(e) && e["data"]["message"]["text"] == next.as_str());
-    o1.expect("the last message", |e| is("message.created", &thread)(e) && e["data"]["message"]["text"] == next.as_str());
+    o3.expect("message.created after reconnecting", |e| {
+        is("message.created", &thread)(e) && e["data"]["message"]["text"] == next.as_str()
+    });
+    o1.expect("the last message", |e| {
+        is("message.created", &thread)(e) && e["data"]["message"]["text"] == next.as_str()
+    });
 
     // Nobody outside the thread heard any of it, and nothing came twice.
     b1.pump(Duration::from_secs(1));

@@ -4,6 +4,8 @@
 use serde_json::{Value, json};
 use ureq::Agent;
 
+mod live;
+
 struct Api {
     base: String,
     agent: Agent,

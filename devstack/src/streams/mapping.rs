@@ -226,7 +226,13 @@ mod tests {
     #[test]
     fn a_second_function_with_partial_batch_responses() {
         let start = TEMPLATE.find("  PurgeFunction:").expect("PurgeFunction in template.yaml");
-        let end = TEMPLATE[start..].find("\n  Table:").map(|e| start + e).expect("Table after it");
+        // Up to the next resource: a line indented by exactly two spaces.
+        let after = start + "  PurgeFunction:".len();
+        let end = TEMPLATE[after..]
+            .match_indices("\n  ")
+            .map(|(i, _)| after + i)
+            .find(|i| TEMPLATE[i + 3..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            .expect("a resource after it");
         let purge = &TEMPLATE[start..end];
         let text = format!(
             "Parameters:\n  Size:\n    Type: Number\n    Default: 25\n\

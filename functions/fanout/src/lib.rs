@@ -93,10 +93,8 @@ pub fn events_of(record_id: &str, change: Change) -> Vec<(LiveEvent, Audience)> 
             let removed: Vec<UserId> =
                 before.participants.iter().filter(|p| !after.participants.contains(p)).cloned().collect();
             let id = after.id.clone();
-            let mut events = vec![(
-                event(&id, Payload::ThreadUpdated { thread: after.clone() }),
-                Audience::Users(after.participants),
-            )];
+            let audience = Audience::Users(after.participants.clone());
+            let mut events = vec![(event(&id, Payload::ThreadUpdated { thread: *after }), audience)];
             if !removed.is_empty() {
                 // For those removed, the thread is gone: it answers them 404 from now on.
                 let mut gone = event(&id, Payload::ThreadDeleted {});
@@ -267,8 +265,10 @@ mod tests {
 
     #[test]
     fn removed_participants_hear_the_thread_is_gone_and_nothing_else() {
-        let change =
-            Change::ThreadChanged { before: thread(&["a", "b", "c"]), after: thread(&["a", "c", "d"]) };
+        let change = Change::ThreadChanged {
+            before: Box::new(thread(&["a", "b", "c"])),
+            after: Box::new(thread(&["a", "c", "d"])),
+        };
         let events = events_of("r1", change);
         assert_eq!(events.len(), 2);
         assert!(matches!(events[0].0.payload, Payload::ThreadUpdated { .. }));

@@ -55,9 +55,9 @@ pub enum Change {
     /// A thread's participants or owner changed.
     ThreadChanged {
         /// As it was.
-        before: Thread,
+        before: Box<Thread>,
         /// As it is now.
-        after: Thread,
+        after: Box<Thread>,
     },
     /// A thread was deleted.
     ThreadDeleted(Thread),
@@ -126,15 +126,15 @@ pub fn change_of(
         }
         return Ok(None);
     }
-    if let Some(user) = keys::parse_user_pk(&pk) {
-        if sk == keys::COUNTERS && kind != WriteKind::Remove {
-            let now: CountersItem = decode(new)?;
-            let before =
-                if old.is_empty() { Counters::default() } else { decode::<CountersItem>(old)?.counters };
-            let changed = (now.counters.unread_total, now.counters.unread_threads)
-                != (before.unread_total, before.unread_threads);
-            return Ok(changed.then_some(Change::CountersChanged { user, counters: now.counters }));
-        }
+    if let Some(user) = keys::parse_user_pk(&pk)
+        && sk == keys::COUNTERS
+        && kind != WriteKind::Remove
+    {
+        let now: CountersItem = decode(new)?;
+        let before = if old.is_empty() { Counters::default() } else { decode::<CountersItem>(old)?.counters };
+        let changed = (now.counters.unread_total, now.counters.unread_threads)
+            != (before.unread_total, before.unread_threads);
+        return Ok(changed.then_some(Change::CountersChanged { user, counters: now.counters }));
     }
     Ok(None)
 }
@@ -170,7 +170,7 @@ fn thread_change(kind: WriteKind, old: &Image, new: &Image) -> Result<Option<Cha
             let before = decode::<ThreadItem>(old)?.thread;
             // Sends and deletes also touch the thread's counts; those have their own events.
             let changed = after.participants != before.participants || after.owner != before.owner;
-            changed.then_some(Change::ThreadChanged { before, after })
+            changed.then(|| Change::ThreadChanged { before: Box::new(before), after: Box::new(after) })
         }
     })
 }
@@ -267,7 +267,7 @@ mod tests {
         let bigger_item = image(&ThreadItem::new(&bigger, "q".into()));
         assert_eq!(
             change_of(WriteKind::Modify, &key, &busier_item, &bigger_item).unwrap(),
-            Some(Change::ThreadChanged { before: busier, after: bigger.clone() })
+            Some(Change::ThreadChanged { before: Box::new(busier), after: Box::new(bigger.clone()) })
         );
         assert_eq!(
             change_of(WriteKind::Remove, &key, &bigger_item, &empty).unwrap(),
