@@ -143,6 +143,13 @@ pub struct Totals {
 }
 
 impl Totals {
+    fn merge(&mut self, other: Totals) {
+        self.events += other.events;
+        self.delivered += other.delivered;
+        self.gone += other.gone;
+        self.failed += other.failed;
+    }
+
     fn add(&mut self, d: &Delivery) {
         self.delivered += d.delivered;
         self.gone += d.gone;
@@ -171,10 +178,7 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
     let mut totals = Totals::default();
     for (failed, t) in results {
         response.batch_item_failures.extend(failed);
-        totals.events += t.events;
-        totals.delivered += t.delivered;
-        totals.gone += t.gone;
-        totals.failed += t.failed;
+        totals.merge(t);
     }
     (response, totals)
 }

@@ -5,8 +5,9 @@ use crate::timestamp::Timestamp;
 
 /// Partition of a user's profile, memberships and counters.
 pub fn user_pk(user: &UserId) -> String {
-    format!("USER#{user}")
+    format!("{USER_PREFIX}{user}")
 }
+const USER_PREFIX: &str = "USER#";
 /// Sort key of a user's profile.
 pub const PROFILE: &str = "PROFILE";
 /// Sort key of a user's counters.
@@ -136,7 +137,7 @@ pub const CONNECTION: &str = "CONN";
 
 /// The user whose partition key this is, if it is one.
 pub fn parse_user_pk(pk: &str) -> Option<UserId> {
-    pk.strip_prefix("USER#")?.parse().ok()
+    pk.strip_prefix(USER_PREFIX)?.parse().ok()
 }
 /// The reader and the message of a read event's sort key, if it is one.
 pub fn parse_read_event_sk(sk: &str) -> Option<(UserId, Seq)> {
