@@ -180,7 +180,9 @@ async fn measure(
     let local = Local::new(dynamodb);
     let meter = Meter::default();
     let app = local.app(local.client_with(Some(meter.clone())));
-    app.store.create_table().await?;
+    // No stream: what this table measures (calls, capacity, our CPU) does not depend on one, and
+    // DynamoDB Local spends longer on every write that it records in a stream.
+    app.store.create_table_with(shared::store::table::TableStream::Disabled).await?;
     let mut results =
         Results { machine: machine(), large: (large.messages, large.threads), ..Default::default() };
     results.packages = packages(lambda_dir, bin_dir);

@@ -1,7 +1,7 @@
 //! The code, the template and the sample events agree.
 
 use serde_yaml_ng::Value;
-use shared::store::table::{INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
+use shared::store::table::{INDEXES, STREAM_VIEW, TABLE_KEYS, TTL_ATTRIBUTE};
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -46,6 +46,7 @@ fn template_table_matches_the_code() {
     assert_eq!(defined, expected);
     assert_eq!(table["TimeToLiveSpecification"]["AttributeName"].as_str(), Some(TTL_ATTRIBUTE));
     assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(table["StreamSpecification"]["StreamViewType"].as_str(), Some(STREAM_VIEW.as_str()));
 }
 
 #[test]
@@ -101,4 +102,34 @@ fn template_keeps_its_deployment_safety_settings() {
     }
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     assert!(!text.contains("JWT_SECRET:"), "no signing key in the template");
+}
+
+/// In-process tests make their tables without the stream (see `TableStream`); that must be the
+/// only difference from the deployed table.
+#[tokio::test]
+async fn test_tables_differ_from_the_deployed_table_only_by_the_stream() {
+    let (plain, streamed) =
+        tokio::join!(crate::helpers::TestApp::spawn(), crate::helpers::TestApp::spawn_with_stream());
+    let describe = |t: &crate::helpers::TestApp| {
+        let (client, name) = (t.app.store.client().clone(), t.app.store.table().to_owned());
+        async move { client.describe_table().table_name(name).send().await.unwrap().table.unwrap() }
+    };
+    let (plain, streamed) = tokio::join!(describe(&plain), describe(&streamed));
+    let spec = streamed.stream_specification.clone().expect("the deployed stream");
+    assert!(spec.stream_enabled);
+    assert_eq!(spec.stream_view_type, Some(STREAM_VIEW));
+    assert!(plain.stream_specification.as_ref().is_none_or(|s| !s.stream_enabled));
+    assert_eq!(plain.key_schema, streamed.key_schema);
+    assert_eq!(plain.attribute_definitions, streamed.attribute_definitions);
+    let indexes = |t: &aws_sdk_dynamodb::types::TableDescription| {
+        let mut v: Vec<_> = t
+            .global_secondary_indexes()
+            .iter()
+            .map(|g| (g.index_name.clone(), g.key_schema.clone(), g.projection.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(indexes(&plain), indexes(&streamed));
+    assert_eq!(indexes(&plain).len(), INDEXES.len());
 }

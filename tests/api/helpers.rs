@@ -11,6 +11,7 @@ use shared::config::{Config, Keyring, Secret};
 use shared::ids::UserId;
 use shared::routes::Function;
 use shared::store::NewUser;
+use shared::store::table::TableStream;
 
 /// Where the tests find DynamoDB Local (`make test` starts it and sets this).
 pub fn endpoint() -> String {
@@ -71,13 +72,23 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// A new app over a new, empty table.
+    /// A new app over a new, empty table without a stream (nothing in-process reads one; see
+    /// [`TableStream`]).
     pub async fn spawn() -> Self {
         Self::spawn_with(client()).await
     }
 
+    /// A new app over a new, empty table with the deployed table's stream, for tests that read it.
+    pub async fn spawn_with_stream() -> Self {
+        Self::build(client(), TableStream::Enabled).await
+    }
+
     /// A new app over a new, empty table, reached through the given client.
     pub async fn spawn_with(client: aws_sdk_dynamodb::Client) -> Self {
+        Self::build(client, TableStream::Disabled).await
+    }
+
+    async fn build(client: aws_sdk_dynamodb::Client, stream: TableStream) -> Self {
         let table = format!("test-{}", uuid::Uuid::new_v4().simple());
         let config = Config {
             table_name: table,
@@ -86,7 +97,7 @@ impl TestApp {
             refresh_ttl_secs: 7 * 24 * 3600,
         };
         let app = App::new(config, client);
-        app.store.create_table().await.unwrap_or_else(|e| {
+        app.store.create_table_with(stream).await.unwrap_or_else(|e| {
             panic!("cannot create a table in DynamoDB Local at {} (run `make test`): {e:?}", endpoint())
         });
         Self { app: Arc::new(app) }

@@ -368,9 +368,14 @@ impl Store {
         self.get(key("PING", "PING"), false).await.map(|_| ())
     }
 
-    /// Creates the table if missing.
+    /// Creates the table, as deployed, if missing.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        table::create_table(&self.client, &self.table).await
+        table::create_table(&self.client, &self.table, table::TableStream::Enabled).await
+    }
+
+    /// Creates the table if missing, with or without its stream (see [`table::TableStream`]).
+    pub async fn create_table_with(&self, stream: table::TableStream) -> Result<(), StoreError> {
+        table::create_table(&self.client, &self.table, stream).await
     }
 
     pub(crate) async fn get(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
