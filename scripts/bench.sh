@@ -18,7 +18,8 @@ LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
 LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
 FUNCTIONS=(token threads messages unread_count users admin purge realtime fanout)
 OUT="$ROOT/target/bench"
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step says how long the script has run, so a slow CI run shows where its time went.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 scripts/tools.sh install
 eval "$(scripts/tools.sh env)"

@@ -16,7 +16,8 @@ FUNCTIONS_PORT="${TEST_FUNCTIONS_PORT:-9101}"
 WS_PORT="${TEST_WS_PORT:-9003}"
 DRIVER_PORT="${TEST_DRIVER_PORT:-9515}"
 export SAM_CLI_TELEMETRY=0
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step says how long the script has run, so a slow CI run shows where its time went.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 scripts/tools.sh install
 scripts/tools.sh install-browser
@@ -100,3 +101,4 @@ E2E_BASE_URL="http://127.0.0.1:$API_PORT" WEBDRIVER_URL="http://127.0.0.1:$DRIVE
 # Last, because it hammers the login and trips the brute-force limits for the demo users.
 step "fuzzing the API against docs/openapi.yaml (Schemathesis)"
 scripts/fuzz.sh "http://127.0.0.1:$API_PORT" "$ROOT/.local/e2e-watch.log"
+step "all checks passed"
