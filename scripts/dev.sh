@@ -28,8 +28,8 @@ set +a
 
 cargo build --bins
 cargo build -p devstack
-cargo run -q -p msgctl -- create-table
-cargo run -q -p msgctl -- seed-demo
+target/debug/msgctl create-table
+target/debug/msgctl seed-demo
 
 target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" &
 devstack_pids=($!)

@@ -57,14 +57,17 @@ step "end to end over HTTP (devstack on port $API_PORT, cargo lambda watch on $F
 table="e2e-$(date +%s)"
 env_file=$(scripts/local-env.sh "$ROOT/.local/e2e.env" "$table" "http://127.0.0.1:$DYNAMODB_PORT" \
   "ws://127.0.0.1:$WS_PORT/live")
+# Cargo unifies dependency features over the packages it is asked for, so every cargo call here
+# names the same set (the workspace) and reuses what the tests above compiled; only the
+# functions' own build, the set `cargo lambda watch` runs, is compiled again.
 cargo build --bins
-cargo build -p devstack
+cargo build --workspace --bin devstack
 (
   set -a
   # shellcheck disable=SC1090
   source "$env_file"
   set +a
-  cargo run -q -p msgctl -- seed-demo
+  target/debug/msgctl seed-demo
 )
 setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
   --env-file "$env_file" > "$ROOT/.local/e2e-watch.log" 2>&1 &
@@ -84,7 +87,7 @@ target/debug/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PO
   --invoke "http://127.0.0.1:$FUNCTIONS_PORT" > "$ROOT/.local/e2e-streams.log" 2>&1 &
 streams_pid=$!
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" E2E_WEBSOCKET_URL="ws://127.0.0.1:$WS_PORT/live" \
-  cargo test -p api-tests --features e2e --test e2e \
+  cargo test --workspace --features api-tests/e2e --test e2e \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" "$ROOT/.local/e2e-ws.log" "$ROOT/.local/e2e-streams.log" >&2; exit 1; }
 
 step "admin panel in headless Chromium (ChromeDriver on port $DRIVER_PORT)"
@@ -95,7 +98,7 @@ for _ in $(seq 1 30); do
   sleep 0.5
 done
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" WEBDRIVER_URL="http://127.0.0.1:$DRIVER_PORT" \
-  cargo test -p api-tests --features browser --test browser \
+  cargo test --workspace --features api-tests/browser --test browser \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
 
 # Last, because it hammers the login and trips the brute-force limits for the demo users.
