@@ -16,6 +16,10 @@ LOAD_SECS="${BENCH_LOAD_SECS:-60}"
 LOAD_USERS="${BENCH_LOAD_USERS:-8}"
 LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
 LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
+LIVE_SENDS="${BENCH_LIVE_SENDS:-200}"
+# devstack's WebSocket API and its stream dispatcher's counts, for the live delivery run.
+WS_PORT="${BENCH_WS_PORT:-9007}"
+STREAMS_STATS_PORT="${BENCH_STREAMS_STATS_PORT:-9008}"
 FUNCTIONS=(token threads messages unread_count users admin purge realtime fanout)
 OUT="$ROOT/target/bench"
 # Each step says how long the script has run, so a slow CI run shows where its time went.
@@ -26,8 +30,10 @@ eval "$(scripts/tools.sh env)"
 mkdir -p "$OUT" "$ROOT/.local"
 
 watch_pid=""
+live_pids=()
 cleanup() {
   if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
+  if [[ ${#live_pids[@]} -gt 0 ]]; then kill "${live_pids[@]}" 2>/dev/null || true; fi
   scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -41,7 +47,7 @@ step "release builds for this machine (cold starts and the load run use these)"
 # test utilities never end up in a function.
 cargo build --release --bins
 cargo build --release -p hello-world -p hello-dynamodb
-cargo build --release -p bench -p loadgen
+cargo build --release -p bench -p loadgen -p devstack
 
 step "arm64 packages (what is deployed)"
 cargo lambda build --release --arm64 --output-format zip "${pkgs[@]}"
@@ -59,7 +65,9 @@ step "load: $LOAD_USERS users for $LOAD_SECS s through cargo lambda watch --rele
 # load run's calls in seconds instead of milliseconds.
 scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT" --in-memory
-env_file=$(scripts/local-env.sh "$ROOT/.local/bench.env" "bench-load-$(date +%s)" "http://127.0.0.1:$DYNAMODB_PORT")
+table="bench-load-$(date +%s)"
+env_file=$(scripts/local-env.sh "$ROOT/.local/bench.env" "$table" "http://127.0.0.1:$DYNAMODB_PORT" \
+  "ws://127.0.0.1:$WS_PORT/live")
 password="load-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 (
   set -a
@@ -93,8 +101,33 @@ for f in "${FUNCTIONS[@]}"; do
     if [[ -n "$kib" ]]; then echo "$f $kib" >> "$OUT/rss.txt"; fi
   done
 done
+
+step "live delivery: $LIVE_SENDS sends through devstack ws (port $WS_PORT) and devstack streams"
+# Started after the load run, so that the fan-out of its writes neither slows the load nor
+# queues ahead of the probe's events (the mappings start at LATEST, as the template says). The
+# dispatcher polls four times a second, as Lambda polls a DynamoDB stream's shards: "Lambda
+# polls shards in your DynamoDB stream for records at a base rate of four times per second"
+# (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html).
+target/release/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$API_PORT" \
+  > "$ROOT/.local/bench-ws.log" 2>&1 &
+live_pids+=($!)
+target/release/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$table" \
+  --invoke "http://127.0.0.1:$API_PORT" --poll-interval-ms 250 --stats-listen "127.0.0.1:$STREAMS_STATS_PORT" \
+  > "$ROOT/.local/bench-streams.log" 2>&1 &
+live_pids+=($!)
+for _ in $(seq 1 60); do
+  if curl -s -o /dev/null "http://127.0.0.1:$STREAMS_STATS_PORT/stats"; then break; fi
+  sleep 0.5
+done
+LOADGEN_PASSWORD="$password" target/release/loadgen --base-url "http://127.0.0.1:$API_PORT" \
+  --users 2 --user-prefix load- --live "$LIVE_SENDS" --json "$OUT/live.json" \
+  || { tail -n 40 "$ROOT/.local/bench-ws.log" "$ROOT/.local/bench-streams.log" >&2; exit 1; }
+curl -s "http://127.0.0.1:$STREAMS_STATS_PORT/stats" > "$OUT/streams.json"
+kill "${live_pids[@]}" 2>/dev/null || true
+live_pids=()
 kill -- "-$watch_pid" 2>/dev/null || true
 watch_pid=""
 
 step "report"
-target/release/bench report --results "$OUT/results.json" --load "$OUT/load.json" --rss "$OUT/rss.txt" --docs docs
+target/release/bench report --results "$OUT/results.json" --load "$OUT/load.json" --rss "$OUT/rss.txt" \
+  --live "$OUT/live.json" --streams "$OUT/streams.json" --docs docs

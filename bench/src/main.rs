@@ -9,7 +9,7 @@ use bench::coldstart::{RuntimeApi, Start, http_event};
 use bench::local::Local;
 use bench::meter::Meter;
 use bench::replay::{Recorder, Stub};
-use bench::report::{Cold, Machine, Package, Results, Rss, splice};
+use bench::report::{Cold, Live, Machine, Package, Results, Rss, splice};
 use bench::scenario::{Endpoint, Fixture, Size};
 use bench::stats::Summary;
 use clap::{Parser, Subcommand};
@@ -61,6 +61,12 @@ enum Command {
         /// Peak RSS per function: lines of `<function> <KiB>`.
         #[arg(long)]
         rss: Option<PathBuf>,
+        /// `loadgen --live`'s `--json` output.
+        #[arg(long)]
+        live: Option<PathBuf>,
+        /// `devstack streams`' `GET /stats` answer after the live run.
+        #[arg(long)]
+        streams: Option<PathBuf>,
         /// Where performance.md and cost.md are.
         #[arg(long, default_value = "docs")]
         docs: PathBuf,
@@ -248,9 +254,11 @@ fn report(
     results: &Path,
     load: Option<&Path>,
     rss: Option<&Path>,
+    live: Option<Live>,
     docs: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut r: Results = serde_json::from_str(&std::fs::read_to_string(results)?)?;
+    r.live = live;
     if let Some(load) = load {
         r.load = Some(serde_json::from_str(&std::fs::read_to_string(load)?)?);
     }
@@ -266,10 +274,12 @@ fn report(
     let budgets = r.budget_table();
     println!("{}\n\n{budgets}", r.machine_line());
     println!("{}", r.load_table());
+    println!("{}", r.live_table());
     let performance = format!(
-        "{}\n\n### Budgets\n\n{budgets}\n### Load\n\n{}\n### Cold starts\n\n{}",
+        "{}\n\n### Budgets\n\n{budgets}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Cold starts\n\n{}",
         r.machine_line(),
         r.load_table(),
+        r.live_table(),
         cold_detail(&r)
     );
     let cost = format!("{}\n\n{}", r.machine_line(), r.cost_table());
@@ -327,8 +337,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
             eprintln!("bench: wrote {}", out.display());
         }
-        Command::Report { results, load, rss, docs } => {
-            report(&results, load.as_deref(), rss.as_deref(), &docs)?
+        Command::Report { results, load, rss, live, streams, docs } => {
+            let live = Live::read(live.as_deref(), streams.as_deref())?;
+            report(&results, load.as_deref(), rss.as_deref(), live, &docs)?
         }
     }
     Ok(())

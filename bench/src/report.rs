@@ -101,6 +101,37 @@ pub struct Results {
     /// The load generator's JSON report.
     pub load: Option<Value>,
     pub rss: Vec<Rss>,
+    /// Live delivery through the local stack, when it was measured.
+    #[serde(default)]
+    pub live: Option<Live>,
+}
+
+/// `loadgen --live` and what the stream dispatcher says about its own share of the delay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Live {
+    /// `loadgen --live`'s report: sends, received, missing, p50_ms, p90_ms, p99_ms, max_ms.
+    pub probe: Value,
+    /// The `fanout` mapping's counts from `devstack streams`' `GET /stats`.
+    pub dispatcher: Option<Value>,
+}
+
+impl Live {
+    /// Reads both files; `None` when the live run was not made.
+    pub fn read(
+        probe: Option<&std::path::Path>,
+        stats: Option<&std::path::Path>,
+    ) -> std::io::Result<Option<Live>> {
+        let Some(probe) = probe else { return Ok(None) };
+        let probe: Value = serde_json::from_str(&std::fs::read_to_string(probe)?)?;
+        let dispatcher = match stats {
+            Some(path) => {
+                let all: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+                all.as_array().and_then(|a| a.iter().find(|m| m["function"] == "fanout").cloned())
+            }
+            None => None,
+        };
+        Ok(Some(Live { probe, dispatcher }))
+    }
 }
 
 fn met(ok: bool) -> &'static str {
@@ -274,6 +305,41 @@ impl Results {
         t
     }
 
+    /// Live delivery: send acknowledged to event received, and the dispatcher's share of it.
+    pub fn live_table(&self) -> String {
+        let Some(live) = &self.live else { return "No live run in this result.\n".into() };
+        let p = &live.probe;
+        let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+        let mut t = format!(
+            "From a send's 201 to its `message.created` event on the other participant's connection, \
+             through `cargo lambda watch --release`, `devstack ws` and `devstack streams`; {} of {} events \
+             arrived.\n\n| p50 | p90 | p99 | max |\n|---|---|---|---|\n| {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n",
+            p["received"],
+            p["sends"],
+            f("p50_ms"),
+            f("p90_ms"),
+            f("p99_ms"),
+            f("max_ms")
+        );
+        if let Some(d) = &live.dispatcher {
+            let g = |k: &str| d[k].as_f64().unwrap_or(f64::NAN);
+            let _ = write!(
+                t,
+                "\nNot ours: the dispatcher reads the stream every {:.0} ms, as Lambda polls a shard four times a \
+                 second, so a record waits {:.0} ms on average (up to {:.0} ms) before it is read; from `GetRecords` \
+                 to the invocation it then took {:.2} ms on average ({:.2} ms at most, {} records). The rest is \
+                 the `fanout` function, its DynamoDB queries and the post.\n",
+                g("poll_interval_ms"),
+                g("poll_interval_ms") / 2.0,
+                g("poll_interval_ms"),
+                g("delay_mean_ms"),
+                g("delay_max_ms"),
+                d["delay_samples"]
+            );
+        }
+        t
+    }
+
     /// The cost table: DynamoDB calls and units per endpoint, and dollars per million requests.
     pub fn cost_table(&self) -> String {
         let mut t = String::from(
@@ -316,6 +382,28 @@ pub fn splice(doc: &str, generated: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_table_shows_the_probe_and_what_the_dispatcher_adds() {
+        let dir = std::env::temp_dir().join(format!("bench-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (probe, stats) = (dir.join("live.json"), dir.join("streams.json"));
+        std::fs::write(&probe, r#"{"sends":30,"received":30,"missing":0,"p50_ms":179.7,"p90_ms":275.0,"p99_ms":318.6,"max_ms":318.6}"#)
+            .unwrap();
+        std::fs::write(
+            &stats,
+            r#"[{"function":"purge","poll_interval_ms":250.0},{"function":"fanout","delay_mean_ms":1.141,"delay_max_ms":7.1,"delay_samples":93,"poll_interval_ms":250.0}]"#,
+        )
+        .unwrap();
+        let r = Results { live: Live::read(Some(&probe), Some(&stats)).unwrap(), ..Default::default() };
+        let table = r.live_table();
+        assert!(table.contains("30 of 30 events"), "{table}");
+        assert!(table.contains("| 179.7 ms | 275.0 ms | 318.6 ms | 318.6 ms |"), "{table}");
+        assert!(table.contains("every 250 ms") && table.contains("125 ms on average"), "{table}");
+        assert!(table.contains("1.14 ms on average"), "{table}");
+        assert_eq!(Results::default().live_table(), "No live run in this result.\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn splice_replaces_only_the_generated_part() {

@@ -7,6 +7,7 @@
 
 mod api;
 mod client;
+mod live;
 mod report;
 mod stats;
 mod workload;
@@ -75,6 +76,12 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+
+    /// Instead of the workload, measure live delivery: account 1 sends this many messages to
+    /// account 2, who listens on a WebSocket, and the time from each send's 201 to its
+    /// `message.created` event is reported.
+    #[arg(long)]
+    live: Option<usize>,
 }
 
 /// Keeps the password out of any `Debug` output.
@@ -107,6 +114,9 @@ fn main() -> ExitCode {
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let duration = Duration::from_secs(args.duration);
 
+    if let Some(sends) = args.live {
+        return live_probe(&base_url, &args.user_prefix, &args.password.0, sends, args.json.as_deref());
+    }
     let started = Instant::now();
     let settings = Settings {
         base_url: base_url.clone(),
@@ -135,6 +145,39 @@ fn main() -> ExitCode {
     // Nothing answered 2xx: the URL, the accounts or the password are wrong, not the API slow.
     if report.total.requests == report.total.errors + report.total.transport_errors {
         eprintln!("loadgen: no request succeeded");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn live_probe(base_url: &str, prefix: &str, password: &str, sends: usize, json: Option<&Path>) -> ExitCode {
+    let sent = AtomicU64::new(0);
+    let notify = |message: &str| eprintln!("loadgen: {message}");
+    let mut client = Client::new(base_url, Duration::from_secs(15), &sent, &notify);
+    let (sender, listener) = (format!("{prefix}0001"), format!("{prefix}0002"));
+    let report = match live::run(&mut client, &sender, &listener, password, sends, Duration::from_secs(10)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("loadgen: live probe: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "live delivery, send acknowledged to event received, {} of {} events: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        report.received, report.sends, report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms
+    );
+    if let Some(path) = json {
+        let written = File::create(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| serde_json::to_writer_pretty(f, &report).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            eprintln!("loadgen: writing {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    // Every send must reach the listener: a lost event is a failure, not a statistic.
+    if report.missing > 0 {
+        eprintln!("loadgen: {} of {} events never arrived", report.missing, report.sends);
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

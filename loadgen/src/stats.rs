@@ -24,12 +24,13 @@ pub enum Endpoint {
     SendMessage,
     ThreadUnread,
     UnreadTotals,
+    Ticket,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the report lists them (the order of the discriminants, which
     /// [`Stats`] uses as indices).
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::Login,
         Endpoint::Refresh,
         Endpoint::Me,
@@ -41,6 +42,7 @@ impl Endpoint {
         Endpoint::SendMessage,
         Endpoint::ThreadUnread,
         Endpoint::UnreadTotals,
+        Endpoint::Ticket,
     ];
 
     pub fn label(self) -> &'static str {
@@ -56,6 +58,7 @@ impl Endpoint {
             Endpoint::SendMessage => "POST /api/threads/{id}/messages/",
             Endpoint::ThreadUnread => "GET /api/threads/{id}/messages/unread_count/",
             Endpoint::UnreadTotals => "GET /api/unread_count/",
+            Endpoint::Ticket => "POST /api/realtime/ticket/",
         }
     }
 }
