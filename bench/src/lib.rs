@@ -2,6 +2,7 @@
 //! `docs/performance.md` explains each measurement.
 
 pub mod coldstart;
+pub mod fanout;
 pub mod local;
 pub mod meter;
 pub mod replay;
