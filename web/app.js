@@ -309,6 +309,7 @@ async function openThread(id) {
   closeThread();
   state.openId = id;
   $('thread-view').hidden = false;
+  $('no-thread').hidden = true;
   renderOpenTitle();
   renderThreads();
   await loadNewestPage(id);
@@ -327,6 +328,7 @@ function closeThread() {
   state.typers.clear();
   $('messages').replaceChildren();
   $('thread-view').hidden = true;
+  $('no-thread').hidden = false;
   renderTyping();
 }
 
