@@ -160,10 +160,12 @@ impl Site {
             let (stream, _) = listener.accept().await?;
             let site = site.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let site = site.clone();
-                    async move { Ok::<_, hyper::Error>(site.respond(req.method(), req.uri().path()).await) }
-                });
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let site = site.clone();
+                        async move { Ok::<_, hyper::Error>(site.respond(req.method(), req.uri().path()).await) }
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -271,7 +273,10 @@ mod tests {
         let (site, _dir) = site();
         let (status, ct, body) = get(&site, "/config.js").await;
         assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/javascript; charset=utf-8"));
-        assert!(body.contains(r#"window.MESSAGING_CONFIG = { apiBase: "http://127.0.0.1:9000" };"#), "{body}");
+        assert!(
+            body.contains(r#"window.MESSAGING_CONFIG = { apiBase: "http://127.0.0.1:9000" };"#),
+            "{body}"
+        );
         let hostile = config_js(r#"https://x/"};alert(1);</script>"#);
         assert!(hostile.contains(r#"apiBase: "https://x/\"};alert(1);\u003c/script>""#), "{hostile}");
     }
