@@ -2,6 +2,13 @@
 // read it as a recipe: log in, list threads, read and write messages, and stay live over the
 // WebSocket API (docs/realtime.md). Nothing from the API is ever put in innerHTML: every string
 // goes in through textContent or an attribute, so a message cannot inject markup.
+//
+// Stable hooks for tests (tests/browser/web_client.rs uses them; keep them when restyling):
+//   #live[data-state=connecting|open|offline]      #total-unread[data-unread][data-threads]
+//   #threads li.thread[data-thread-id][data-unread] > button.open > .title, .preview, .badge
+//   #messages li.message[data-message-id][data-sender] > .text, .edited, .receipt[data-users],
+//     button.edit, button.delete; while editing: .edit-form > input.edit-text, button.save
+//   #typing.typing[data-users]    #composer > input#text    #login-form > #username, #password
 'use strict';
 
 // config.js (written per deployment) names the API; without it, the page's own origin.

@@ -203,9 +203,10 @@ async fn two_users_talk_live_in_the_web_client() {
 
     // Bob's list shows one more unread in that thread, and the new total, without a reload.
     let want = unread_before + 1;
+    let badge = want.to_string();
     let after = bob
         .until("the unread badge going up by one", THREAD_ENTRY, vec![json!(thread)], |v| {
-            v["unread"] == want && v["badge"] == want.to_string() && v["shown"] == true
+            v["unread"] == want && v["badge"] == badge && v["shown"] == true
         })
         .await;
     assert!(after["preview"].as_str().unwrap().ends_with(&text), "{after}");
