@@ -14,6 +14,9 @@ FUNCTIONS_PORT="${FUNCTIONS_PORT:-9100}"
 TABLE="${TABLE_NAME:-messaging}"
 # devstack's WebSocket API, and its stream dispatcher that runs the fanout and purge functions.
 WS_PORT="${WS_PORT:-9004}"
+# The reference web client (web/), on an origin of its own as in production, so the API's CORS
+# allow-list gets its origins.
+WEB_PORT="${WEB_PORT:-9005}"
 
 scripts/tools.sh install
 eval "$(scripts/tools.sh env)"
@@ -31,8 +34,11 @@ cargo build -p devstack
 target/debug/msgctl create-table
 target/debug/msgctl seed-demo
 
-target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" &
+target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
+  --allow-origins "$(scripts/cors-origins.sh "http://localhost:$WEB_PORT" "http://127.0.0.1:$WEB_PORT")" &
 devstack_pids=($!)
+target/debug/devstack web --listen "127.0.0.1:$WEB_PORT" --root web --api-base "http://localhost:$API_PORT" &
+devstack_pids+=($!)
 target/debug/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" &
 devstack_pids+=($!)
 # The dispatcher waits for the functions: `cargo lambda watch` below compiles before it answers.
@@ -45,5 +51,6 @@ devstack_pids+=($!)
 trap 'kill "${devstack_pids[@]}" 2>/dev/null || true' EXIT
 echo "dev: serving the API on http://localhost:$API_PORT (try: curl -X POST localhost:$API_PORT/api/token/ -d username=alice -d password=super_pass)" >&2
 echo "dev: WebSocket API on ws://localhost:$WS_PORT/live (connect with ?ticket= from POST /api/realtime/ticket/; docs/realtime.md)" >&2
-echo "dev: browser origins allowed (CORS): template.yaml's CorsAllowOrigins default; set CORS_ALLOW_ORIGINS=a,b to change" >&2
+echo "dev: web client on http://localhost:$WEB_PORT (log in as alice or bob, password super_pass)" >&2
+echo "dev: browser origins allowed (CORS): template.yaml's CorsAllowOrigins default (set CORS_ALLOW_ORIGINS=a,b to change) and the web client's" >&2
 cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --env-file "$env_file"

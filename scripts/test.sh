@@ -15,6 +15,8 @@ FUNCTIONS_PORT="${TEST_FUNCTIONS_PORT:-9101}"
 # source mapping) hand events to the functions through `cargo lambda watch`'s Invoke API.
 WS_PORT="${TEST_WS_PORT:-9003}"
 DRIVER_PORT="${TEST_DRIVER_PORT:-9515}"
+# The web client (devstack web), on an origin of its own, which the API's allow-list includes.
+WEB_PORT="${TEST_WEB_PORT:-9006}"
 export SAM_CLI_TELEMETRY=0
 # Each step says how long the script has run, so a slow CI run shows where its time went.
 step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
@@ -36,12 +38,14 @@ devstack_pid=""
 ws_pid=""
 streams_pid=""
 driver_pid=""
+web_pid=""
 cleanup() {
   if [[ -n "$watch_pid" ]]; then kill -- "-$watch_pid" 2>/dev/null || true; fi
   if [[ -n "$devstack_pid" ]]; then kill "$devstack_pid" 2>/dev/null || true; fi
   if [[ -n "$ws_pid" ]]; then kill "$ws_pid" 2>/dev/null || true; fi
   if [[ -n "$streams_pid" ]]; then kill "$streams_pid" 2>/dev/null || true; fi
   if [[ -n "$driver_pid" ]]; then kill "$driver_pid" 2>/dev/null || true; fi
+  if [[ -n "$web_pid" ]]; then kill "$web_pid" 2>/dev/null || true; fi
   scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -73,6 +77,7 @@ setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0
   --env-file "$env_file" > "$ROOT/.local/e2e-watch.log" 2>&1 &
 watch_pid=$!
 target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
+  --allow-origins "$(scripts/cors-origins.sh "http://127.0.0.1:$WEB_PORT" "http://localhost:$WEB_PORT")" \
   > "$ROOT/.local/e2e-devstack.log" 2>&1 &
 devstack_pid=$!
 target/debug/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" \
@@ -90,15 +95,18 @@ E2E_BASE_URL="http://127.0.0.1:$API_PORT" E2E_WEBSOCKET_URL="ws://127.0.0.1:$WS_
   cargo test --workspace --features api-tests/e2e --test e2e \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" "$ROOT/.local/e2e-ws.log" "$ROOT/.local/e2e-streams.log" >&2; exit 1; }
 
-step "admin panel in headless Chromium (ChromeDriver on port $DRIVER_PORT)"
+step "admin panel and web client in headless Chromium (ChromeDriver on port $DRIVER_PORT, web client on $WEB_PORT)"
 chromedriver --port="$DRIVER_PORT" > "$ROOT/.local/chromedriver.log" 2>&1 &
 driver_pid=$!
+target/debug/devstack web --listen "127.0.0.1:$WEB_PORT" --root web --api-base "http://127.0.0.1:$API_PORT" \
+  > "$ROOT/.local/e2e-web.log" 2>&1 &
+web_pid=$!
 for _ in $(seq 1 30); do
   if curl -s -o /dev/null "http://127.0.0.1:$DRIVER_PORT/status"; then break; fi
   sleep 0.5
 done
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" WEBDRIVER_URL="http://127.0.0.1:$DRIVER_PORT" \
-  cargo test --workspace --features api-tests/browser --test browser \
+  WEB_CLIENT_URL="http://127.0.0.1:$WEB_PORT" cargo test --workspace --features api-tests/browser --test browser \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
 
 # Last, because it hammers the login and trips the brute-force limits for the demo users.

@@ -1,9 +1,11 @@
 //! The local stack's stand-ins for what AWS does and no local tool does: API Gateway's CORS
 //! (`cors`), Lambda's event source mapping for DynamoDB Streams (`streams`), and API Gateway's
-//! WebSocket APIs (`websocket`), both handing events to the functions through `invoke`. Nothing
-//! here runs in AWS or inside a function.
+//! WebSocket APIs (`websocket`), both handing events to the functions through `invoke`, and a
+//! static host for the web client on its own origin (`web`, as S3 + CloudFront would serve it).
+//! Nothing here runs in AWS or inside a function.
 
 pub mod cors;
 pub mod invoke;
 pub mod streams;
+pub mod web;
 pub mod websocket;

@@ -8,6 +8,9 @@
 //!
 //! `devstack ws`: the template's WebSocket API, handing its events to the functions that
 //! `cargo lambda watch` serves (see `devstack::websocket`).
+//!
+//! `devstack web`: the web client's static files on their own origin, with a generated
+//! `/config.js` naming the API (see `devstack::web`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use devstack::cors::Cors;
 use devstack::invoke::HttpInvoker;
 use devstack::streams::{Config, Dispatcher, Mapping};
+use devstack::web::Site;
 use devstack::websocket::{Faults, Gateway, Limits, WebSocketApi};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -100,6 +104,18 @@ enum Command {
         /// Serve the mappings' counts as JSON on `GET /stats` at this address.
         #[arg(long)]
         stats_listen: Option<SocketAddr>,
+    },
+    /// Serve the web client's static files (and a generated `/config.js`) on their own origin.
+    Web {
+        /// Address to listen on; add `http://ADDR` to the API's allowed origins.
+        #[arg(long, default_value = "127.0.0.1:9005")]
+        listen: SocketAddr,
+        /// The folder to serve.
+        #[arg(long, default_value = "web")]
+        root: std::path::PathBuf,
+        /// The API's base URL, which `/config.js` hands to the page.
+        #[arg(long, default_value = "http://localhost:9000")]
+        api_base: String,
     },
 }
 
@@ -196,6 +212,15 @@ fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
+        Command::Web { listen, root, api_base } => {
+            if !root.join("index.html").is_file() {
+                return Err(format!("{}: no index.html to serve", root.display()).into());
+            }
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            eprintln!("devstack: web client on http://{listen} from {}, API {api_base}", root.display());
+            Site::new(root, &api_base).serve(listener).await?;
+            Ok(())
+        }
         Command::Streams { dynamodb_endpoint, table, template, invoke, poll_interval_ms, stats_listen } => {
             let text = std::fs::read_to_string(&template)?;
             let mappings = Mapping::from_template(&text)?;

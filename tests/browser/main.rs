@@ -1,196 +1,51 @@
-//! The admin panel in headless Chromium through ChromeDriver, against the local stack with the
-//! demo data (`make test` starts both and sets `E2E_BASE_URL` and `WEBDRIVER_URL`).
+//! Headless Chromium through ChromeDriver, against the local stack with the demo data
+//! (`make test` starts it all and sets `E2E_BASE_URL`, `WEBDRIVER_URL` and `WEB_CLIENT_URL`):
+//! the admin panel (`admin`) and the reference web client in `web/` (`web_client`).
 //! Screenshots of the main pages land in `target/screenshots/`.
 
 use std::path::PathBuf;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
+use fantoccini::{Client, ClientBuilder};
+use serde_json::json;
 
-struct Panel {
-    browser: Client,
-    base: String,
-    shots: PathBuf,
+mod admin;
+mod web_client;
+
+/// The tests share the demo users and threads (the admin test deletes a thread the web client
+/// test talks in), so they take turns.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A new headless Chromium session with a profile of its own (no shared cookies or storage).
+async fn chromium() -> Client {
+    let webdriver = std::env::var("WEBDRIVER_URL").expect("WEBDRIVER_URL (run `make test`)");
+    let profile = std::env::temp_dir().join(format!("chromium-profile-{}", uuid::Uuid::new_v4().simple()));
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1200,900",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), json!({ "binary": "/usr/bin/chromium", "args": args }));
+    ClientBuilder::rustls()
+        .expect("TLS roots")
+        .capabilities(caps)
+        .connect(&webdriver)
+        .await
+        .expect("ChromeDriver session")
 }
 
-impl Panel {
-    async fn open() -> Self {
-        let base = std::env::var("E2E_BASE_URL").expect("E2E_BASE_URL (run `make test`)");
-        let webdriver = std::env::var("WEBDRIVER_URL").expect("WEBDRIVER_URL (run `make test`)");
-        let profile =
-            std::env::temp_dir().join(format!("chromium-profile-{}", uuid::Uuid::new_v4().simple()));
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--window-size=1200,900",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([format!("--user-data-dir={}", profile.display())])
-        .collect::<Vec<_>>();
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), json!({ "binary": "/usr/bin/chromium", "args": args }));
-        let browser = ClientBuilder::rustls()
-            .expect("TLS roots")
-            .capabilities(caps)
-            .connect(&webdriver)
-            .await
-            .expect("ChromeDriver session");
-        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-        std::fs::create_dir_all(&shots).unwrap();
-        Self { browser, base, shots }
-    }
-
-    async fn go(&self, path: &str) {
-        self.browser.goto(&format!("{}{path}", self.base)).await.unwrap();
-    }
-
-    async fn path(&self) -> String {
-        self.browser.current_url().await.unwrap().path().to_owned()
-    }
-
-    async fn text(&self) -> String {
-        self.browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
-    }
-
-    async fn fill(&self, css: &str, value: &str) {
-        let field = self.browser.find(Locator::Css(css)).await.unwrap();
-        field.clear().await.unwrap();
-        field.send_keys(value).await.unwrap();
-    }
-
-    /// Clicks something that loads a new page, and waits until the old page is gone.
-    async fn click(&self, css: &str) {
-        let old = self.browser.find(Locator::Css("html")).await.unwrap();
-        self.browser.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
-        for _ in 0..200 {
-            if old.tag_name().await.is_err() {
-                self.browser.wait().for_element(Locator::Css("main")).await.unwrap();
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("clicking {css} loaded no new page");
-    }
-
-    async fn shot(&self, name: &str) {
-        let png = self.browser.screenshot().await.unwrap();
-        std::fs::write(self.shots.join(format!("admin-{name}.png")), png).unwrap();
-    }
-
-    async fn log_in(&self, username: &str, password: &str) {
-        self.go("/admin/").await;
-        assert_eq!(self.path().await, "/admin/login/");
-        self.fill("#username", username).await;
-        self.fill("#password", password).await;
-        self.click("main form button[type=submit]").await;
-    }
-}
-
-fn api(method: &str, url: &str, body: Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = match method {
-        "POST" => agent.post(url).send_json(body).unwrap(),
-        _ => agent.get(url).call().unwrap(),
-    };
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-#[tokio::test]
-async fn staff_manage_threads_and_users_in_the_browser() {
-    let panel = Panel::open().await;
-    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-
-    // Only staff get in.
-    panel.log_in("alice", "super_pass").await;
-    assert_eq!(panel.path().await, "/admin/login/");
-    assert!(
-        panel.text().await.contains("Please enter the correct username and password for a staff account.")
-    );
-    panel.shot("login-refused").await;
-    panel.log_in("admin", "super_pass").await;
-    assert_eq!(panel.path().await, "/admin/threads/");
-    let session = panel.browser.get_named_cookie("admin_session").await.unwrap();
-    assert_eq!(session.http_only(), Some(true));
-    assert_eq!(session.secure(), Some(true));
-    panel.shot("threads").await;
-    panel.browser.set_window_size(390, 844).await.unwrap();
-    panel.shot("threads-phone").await;
-    panel.browser.set_window_size(1200, 900).await.unwrap();
-
-    // Search threads by participant username, open one, see its messages.
-    panel.fill("#q", "bob").await;
-    panel.click("form[role=search] button[type=submit]").await;
-    let listed = panel.text().await;
-    assert!(listed.contains("alice") && listed.contains("bob") && listed.contains("test_user"), "{listed}");
-    panel.click("tbody tr td a").await;
-    let thread_path = panel.path().await;
-    assert!(thread_path.starts_with("/admin/threads/"), "{thread_path}");
-    let page = panel.text().await;
-    assert!(page.contains("hello both") && page.contains("hey"), "{page}");
-    panel.shot("thread").await;
-
-    // Add a participant, then remove them again; the owner has no remove button.
-    panel.fill("#add-username", "admin").await;
-    panel.click("form[action$='/participants/add/'] button").await;
-    assert!(panel.text().await.contains("The participant was added."));
-    let rows = panel.browser.find_all(Locator::Css("form[action$='/participants/remove/']")).await.unwrap();
-    assert_eq!(rows.len(), 3, "bob, test_user and admin can be removed; alice owns it");
-    panel.click("button[aria-label='Remove admin']").await;
-    assert!(panel.text().await.contains("The participant was removed."));
-    assert!(panel.browser.find(Locator::Css("button[aria-label='Remove admin']")).await.is_err());
-
-    // A forged post without the CSRF token is refused, even with the session cookie.
-    let forged = format!("{}{thread_path}delete/", panel.base);
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let refused = agent
-        .post(&forged)
-        .header("Cookie", format!("admin_session={}", session.value()))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send("confirm=yes")
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 403);
-    panel.go(&thread_path).await;
-    assert!(panel.text().await.contains("hello both"), "the thread survived the forged post");
-
-    // Delete the thread from its page.
-    panel.click("form[action$='/delete/'] button").await;
-    assert_eq!(panel.path().await, "/admin/threads/");
-    assert!(panel.text().await.contains("The thread was deleted."));
-    panel.go(&thread_path).await;
-    assert!(panel.text().await.contains("Not found."));
-
-    // Create a user, who can then get a token from the API.
-    panel.go("/admin/users/").await;
-    panel.shot("users").await;
-    panel.click("a[href='/admin/users/new/']").await;
-    let username = format!("carol_{run}");
-    panel.fill("#username", &username).await;
-    panel.fill("#password", "carol-pass-1").await;
-    panel.click("main form button[type=submit]").await;
-    assert!(panel.text().await.contains("The user was created."));
-    panel.shot("user").await;
-    let (status, body) = api(
-        "POST",
-        &format!("{}/api/token/", panel.base),
-        json!({"username": username, "password": "carol-pass-1"}),
-    );
-    assert_eq!(status, 200, "{body}");
-    assert!(body["access"].is_string());
-
-    // Search users, and log out.
-    panel.go(&format!("/admin/users/?q=carol_{run}")).await;
-    assert!(panel.text().await.contains(&username));
-    panel.click("header form button").await;
-    assert_eq!(panel.path().await, "/admin/login/");
-    panel.go("/admin/threads/").await;
-    assert_eq!(panel.path().await, "/admin/login/");
-    panel.browser.close().await.unwrap();
+/// `target/screenshots/`, created if need be.
+fn screenshots() -> PathBuf {
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
 }
