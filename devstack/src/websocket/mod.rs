@@ -67,7 +67,7 @@
 pub mod event;
 pub mod template;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -220,6 +220,7 @@ struct Shared {
     connections: Mutex<HashMap<String, Arc<Connection>>>,
     ids: Mutex<fastrand::Rng>,
     faults: Mutex<fastrand::Rng>,
+    throttled: Mutex<HashSet<String>>,
     counters: Counters,
 }
 
@@ -268,6 +269,7 @@ impl Gateway {
                 connections: Mutex::new(HashMap::new()),
                 ids: Mutex::new(ids),
                 faults: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
+                throttled: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
             }),
         }
@@ -294,6 +296,13 @@ impl Gateway {
             payload_too_large: get(&c.payload_too_large),
             open: self.shared.connections.lock().expect("connections lock").len() as u64,
         }
+    }
+
+    /// From now on, every post to connection `id` fails with `429 LimitExceededException`
+    /// (counted in [`Stats::faults_throttled`]), as API Gateway answers while a client's buffer
+    /// stays full: a post that keeps failing, for tests.
+    pub fn throttle_connection(&self, id: &str) {
+        self.shared.throttled.lock().expect("throttled lock").insert(id.to_owned());
     }
 
     /// Serves WebSocket clients and the management API on `listener` until accepting fails.
@@ -366,6 +375,14 @@ impl Gateway {
                             body.len(),
                             shared.limits.message_bytes
                         ),
+                    );
+                }
+                if shared.throttled.lock().expect("throttled lock").contains(id) {
+                    bump(&shared.counters.faults_throttled);
+                    return aws_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "LimitExceededException",
+                        "Rate exceeded",
                     );
                 }
                 if shared.fault_rate > 0.0 {
