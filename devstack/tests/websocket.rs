@@ -441,6 +441,16 @@ async fn a_connection_is_gone_for_posts_until_connect_has_answered() {
     assert_eq!(next(&mut ws).await, Some(Message::text("now")));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_takes_posts_as_soon_as_its_handshake_is_done() {
+    let h = start(Limits::default(), Faults::default()).await;
+    for i in 0..30 {
+        let (mut ws, id) = h.connected().await;
+        assert_eq!(raw_post(h.addr, &id, "first").await, 200, "post {i} right after the handshake");
+        assert_eq!(next(&mut ws).await, Some(Message::text("first")));
+    }
+}
+
 #[tokio::test]
 async fn a_client_that_closes_is_gone_for_posts() {
     let h = start(Limits::default(), Faults::default()).await;

@@ -557,6 +557,18 @@ impl Gateway {
         {
             rh.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
+        // Open before the 101 goes out: a post made as soon as the client has its handshake
+        // is queued for the socket, not answered 410.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let connection =
+            Arc::new(Connection { info: info.clone(), last_active: AtomicI64::new(event::now_ms()), tx });
+        shared
+            .connections
+            .lock()
+            .expect("connections lock")
+            .insert(connection_id.clone(), connection.clone());
+        bump(&shared.counters.connects);
+        eprintln!("devstack ws: connect {connection_id} from {}", info.source_ip);
         let gateway = self.clone();
         tokio::spawn(async move {
             match on_upgrade.await {
@@ -567,24 +579,27 @@ impl Gateway {
                     let ws =
                         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                             .await;
-                    gateway.run(ws, info).await;
+                    gateway.run(ws, connection, rx).await;
                 }
-                Err(e) => eprintln!("devstack ws: upgrade of {} failed: {e}", info.connection_id),
+                Err(e) => {
+                    gateway.shared.connections.lock().expect("connections lock").remove(&info.connection_id);
+                    eprintln!("devstack ws: upgrade of {} failed: {e}", info.connection_id);
+                }
             }
         });
         response
     }
 
     /// One open connection, until it closes; then `$disconnect`.
-    async fn run(self, ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, info: ConnectionInfo) {
+    async fn run(
+        self,
+        ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+        connection: Arc<Connection>,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+    ) {
         let shared = self.shared.clone();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let connection =
-            Arc::new(Connection { info: info.clone(), last_active: AtomicI64::new(event::now_ms()), tx });
+        let info = connection.info.clone();
         let id = info.connection_id.clone();
-        shared.connections.lock().expect("connections lock").insert(id.clone(), connection.clone());
-        bump(&shared.counters.connects);
-        eprintln!("devstack ws: connect {id} from {}", info.source_ip);
 
         let (mut sink, mut stream) = ws.split();
         let limits = shared.limits;
