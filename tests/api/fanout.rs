@@ -302,7 +302,7 @@ async fn a_connection_that_died_without_disconnect_is_forgotten_at_the_next_post
     wait_until(
         "thread.created on all three",
         || [&a, &dead, &alive].iter().all(|l| l.of_thread(&thread).len() == 1),
-        || String::new(),
+        String::new,
     )
     .await;
 
@@ -346,11 +346,15 @@ async fn a_connection_that_died_without_disconnect_is_forgotten_at_the_next_post
     // Forgotten: the next event is not posted to it at all.
     let gone_before = s.gateway.stats().gone;
     t.say(&thread, &alice, "and again").await;
-    wait_until("the second message", || alive.of_type("message.created").len() == 2, || String::new()).await;
+    wait_until("the second message", || alive.of_type("message.created").len() == 2, String::new).await;
     settle().await;
     assert_eq!(s.gateway.stats().gone, gone_before, "no more posts to the dead connection");
-    let live_ids =
-        t.app.store.connections_of(&[bob.id.clone()], shared::timestamp::Timestamp::now()).await.unwrap();
+    let live_ids = t
+        .app
+        .store
+        .connections_of(std::slice::from_ref(&bob.id), shared::timestamp::Timestamp::now())
+        .await
+        .unwrap();
     assert_eq!(live_ids.len(), 1);
     assert_eq!(live_ids[0].1.to_string(), alive.connection);
     s.stop().await;
@@ -490,7 +494,7 @@ async fn a_post_that_keeps_failing_does_not_keep_the_others_from_their_events() 
     wait_until(
         "thread.created on all three",
         || [&a, &stuck, &b].iter().all(|l| l.of_thread(&thread).len() == 1),
-        || String::new(),
+        String::new,
     )
     .await;
 
