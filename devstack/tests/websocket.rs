@@ -441,6 +441,16 @@ async fn a_connection_is_gone_for_posts_until_connect_has_answered() {
     assert_eq!(next(&mut ws).await, Some(Message::text("now")));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_takes_posts_as_soon_as_its_handshake_is_done() {
+    let h = start(Limits::default(), Faults::default()).await;
+    for i in 0..30 {
+        let (mut ws, id) = h.connected().await;
+        assert_eq!(raw_post(h.addr, &id, "first").await, 200, "post {i} right after the handshake");
+        assert_eq!(next(&mut ws).await, Some(Message::text("first")));
+    }
+}
+
 #[tokio::test]
 async fn a_client_that_closes_is_gone_for_posts() {
     let h = start(Limits::default(), Faults::default()).await;
@@ -621,6 +631,29 @@ async fn the_same_seed_faults_the_same_posts() {
         runs.push(outcomes);
     }
     assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test]
+async fn a_throttled_connection_fails_every_post_and_the_others_do_not() {
+    let h = start(Limits::default(), Faults::default()).await;
+    let (_stuck, stuck_id) = h.connected().await;
+    let (mut ws, id) = h.connected().await;
+    h.gateway.throttle_connection(&stuck_id);
+    let sdk = h.management().await;
+    for i in 0..5 {
+        let r = sdk.post_to_connection().connection_id(&stuck_id).data(Blob::new("x")).send().await;
+        match r {
+            Err(SdkError::ServiceError(e)) => {
+                assert!(matches!(e.err(), PostToConnectionError::LimitExceededException(_)), "{i}");
+                assert_eq!(e.raw().status().as_u16(), 429);
+            }
+            other => panic!("{other:?}"),
+        }
+        sdk.post_to_connection().connection_id(&id).data(Blob::new(i.to_string())).send().await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text(i.to_string())));
+    }
+    let stats = h.gateway.stats();
+    assert_eq!((stats.faults_throttled, stats.posts_delivered), (5, 5));
 }
 
 /// A stand-in for `cargo lambda watch`'s invoke endpoint: 200 with the response, 500 with the

@@ -67,7 +67,7 @@
 pub mod event;
 pub mod template;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -220,6 +220,7 @@ struct Shared {
     connections: Mutex<HashMap<String, Arc<Connection>>>,
     ids: Mutex<fastrand::Rng>,
     faults: Mutex<fastrand::Rng>,
+    throttled: Mutex<HashSet<String>>,
     counters: Counters,
 }
 
@@ -268,6 +269,7 @@ impl Gateway {
                 connections: Mutex::new(HashMap::new()),
                 ids: Mutex::new(ids),
                 faults: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
+                throttled: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
             }),
         }
@@ -294,6 +296,13 @@ impl Gateway {
             payload_too_large: get(&c.payload_too_large),
             open: self.shared.connections.lock().expect("connections lock").len() as u64,
         }
+    }
+
+    /// From now on, every post to connection `id` fails with `429 LimitExceededException`
+    /// (counted in [`Stats::faults_throttled`]), as API Gateway answers while a client's buffer
+    /// stays full: a post that keeps failing, for tests.
+    pub fn throttle_connection(&self, id: &str) {
+        self.shared.throttled.lock().expect("throttled lock").insert(id.to_owned());
     }
 
     /// Serves WebSocket clients and the management API on `listener` until accepting fails.
@@ -366,6 +375,14 @@ impl Gateway {
                             body.len(),
                             shared.limits.message_bytes
                         ),
+                    );
+                }
+                if shared.throttled.lock().expect("throttled lock").contains(id) {
+                    bump(&shared.counters.faults_throttled);
+                    return aws_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "LimitExceededException",
+                        "Rate exceeded",
                     );
                 }
                 if shared.fault_rate > 0.0 {
@@ -540,6 +557,18 @@ impl Gateway {
         {
             rh.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
+        // Open before the 101 goes out: a post made as soon as the client has its handshake
+        // is queued for the socket, not answered 410.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let connection =
+            Arc::new(Connection { info: info.clone(), last_active: AtomicI64::new(event::now_ms()), tx });
+        shared
+            .connections
+            .lock()
+            .expect("connections lock")
+            .insert(connection_id.clone(), connection.clone());
+        bump(&shared.counters.connects);
+        eprintln!("devstack ws: connect {connection_id} from {}", info.source_ip);
         let gateway = self.clone();
         tokio::spawn(async move {
             match on_upgrade.await {
@@ -550,24 +579,27 @@ impl Gateway {
                     let ws =
                         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                             .await;
-                    gateway.run(ws, info).await;
+                    gateway.run(ws, connection, rx).await;
                 }
-                Err(e) => eprintln!("devstack ws: upgrade of {} failed: {e}", info.connection_id),
+                Err(e) => {
+                    gateway.shared.connections.lock().expect("connections lock").remove(&info.connection_id);
+                    eprintln!("devstack ws: upgrade of {} failed: {e}", info.connection_id);
+                }
             }
         });
         response
     }
 
     /// One open connection, until it closes; then `$disconnect`.
-    async fn run(self, ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, info: ConnectionInfo) {
+    async fn run(
+        self,
+        ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+        connection: Arc<Connection>,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+    ) {
         let shared = self.shared.clone();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let connection =
-            Arc::new(Connection { info: info.clone(), last_active: AtomicI64::new(event::now_ms()), tx });
+        let info = connection.info.clone();
         let id = info.connection_id.clone();
-        shared.connections.lock().expect("connections lock").insert(id.clone(), connection.clone());
-        bump(&shared.counters.connects);
-        eprintln!("devstack ws: connect {id} from {}", info.source_ip);
 
         let (mut sink, mut stream) = ws.split();
         let limits = shared.limits;
