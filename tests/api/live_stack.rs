@@ -86,7 +86,7 @@ fn proxy_answer(response: &shared::http::HttpResponse) -> Value {
 impl LiveStack {
     /// A fresh table, gateway (with `faults` on its posts) and dispatcher, all running.
     pub async fn start(faults: Faults) -> Self {
-        let t = TestApp::spawn().await;
+        let t = TestApp::spawn_with_stream().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let api = WebSocketApi::from_template(TEMPLATE).expect("the template's WebSocket API");
