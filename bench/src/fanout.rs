@@ -22,8 +22,8 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use shared::ids::{ConnectionId, UserId};
 use shared::realtime::Pusher;
-use shared::store::{CreateThreadOutcome, NewUser};
 use shared::store::table::TableStream;
+use shared::store::{CreateThreadOutcome, NewUser};
 use shared::timestamp::Timestamp;
 
 use crate::local::Local;
@@ -47,6 +47,8 @@ pub struct FanoutWork {
     pub events: usize,
     /// Posts the `@connections` API took.
     pub posts: usize,
+    /// The invocations' wall time, summed: what Lambda would bill, in ms.
+    pub invocation_ms: f64,
     /// The fan-out's DynamoDB calls and capacity.
     pub work: Work,
 }
@@ -93,15 +95,19 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
         store: metered.store.clone(),
         pusher: Pusher::new(&sdk_config(), &format!("ws://{stub}/live")),
     });
-    let events = Arc::new(Mutex::new(0usize));
+    // (events built, milliseconds spent in the handler)
+    let handled = Arc::new(Mutex::new((0usize, 0.0f64)));
     let invoker = {
-        let (fanout, events) = (fanout.clone(), events.clone());
+        let (fanout, handled) = (fanout.clone(), handled.clone());
         Arc::new(FnInvoker(move |_function: String, event: serde_json::Value| {
-            let (fanout, events) = (fanout.clone(), events.clone());
+            let (fanout, handled) = (fanout.clone(), handled.clone());
             async move {
                 let event = serde_json::from_value(event).map_err(|e| InvokeError::Invoke(e.to_string()))?;
+                let started = Instant::now();
                 let (response, totals) = fanout::handle(&fanout, event).await;
-                *events.lock().expect("not poisoned") += totals.events;
+                let mut h = handled.lock().expect("not poisoned");
+                h.0 += totals.events;
+                h.1 += started.elapsed().as_secs_f64() * 1000.0;
                 serde_json::to_value(response).map_err(|e| InvokeError::Invoke(e.to_string()))
             }
         }))
@@ -148,7 +154,7 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
     let stats = dispatcher.stats().into_iter().next().ok_or("no mapping stats")?;
     dispatcher.stop().await;
     let work = Work::of(&meter.take());
-    let events = *events.lock().expect("not poisoned");
+    let (events, invocation_ms) = *handled.lock().expect("not poisoned");
     Ok(FanoutWork {
         participants,
         connections: participants * CONNECTIONS_EACH,
@@ -156,6 +162,7 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
         invocations: stats.invocations,
         events,
         posts: posts.load(Ordering::Relaxed),
+        invocation_ms,
         work,
     })
 }
@@ -163,7 +170,8 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
 /// Opens one connection as `$connect` does: a ticket, spent.
 async fn connect(store: &shared::store::Store, user: &UserId, now: Timestamp) -> Result<(), String> {
     let ticket = store.issue_ticket(user, now).await.map_err(|e| format!("ticket: {e:?}"))?;
-    let id: ConnectionId = format!("{}=", uuid::Uuid::new_v4().simple()).parse().map_err(|e| format!("{e:?}"))?;
+    let id: ConnectionId =
+        format!("{}=", uuid::Uuid::new_v4().simple()).parse().map_err(|e| format!("{e:?}"))?;
     store.open_connection(&ticket, &id, now).await.map_err(|e| format!("connect: {e:?}"))
 }
 
@@ -177,13 +185,16 @@ async fn stub() -> std::io::Result<(std::net::SocketAddr, Arc<AtomicUsize>)> {
         while let Ok((stream, _)) = listener.accept().await {
             let counted = counted.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    if req.method() == hyper::Method::POST {
-                        counted.fetch_add(1, Ordering::Relaxed);
-                    }
-                    async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let service =
+                    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        if req.method() == hyper::Method::POST {
+                            counted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -194,9 +205,9 @@ fn sdk_config() -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            "local", "local", None, None, "bench",
-        )))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new("local", "local", None, None, "bench"),
+        ))
         .build()
 }
 
@@ -204,7 +215,9 @@ fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new("local", "local", None, None, "bench"))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "local", "local", None, None, "bench",
+        ))
         .endpoint_url(endpoint)
         .build();
     aws_sdk_dynamodbstreams::Client::from_conf(config)

@@ -47,6 +47,9 @@ enum Command {
         /// Threads of the large case's reader.
         #[arg(long, default_value_t = Size::LARGE.threads)]
         large_threads: usize,
+        /// The SAM template, whose stream mapping the fan-out measurement uses.
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
         /// The results file.
         #[arg(long, default_value = "target/bench/results.json")]
         out: PathBuf,
@@ -275,14 +278,17 @@ fn report(
     println!("{}\n\n{budgets}", r.machine_line());
     println!("{}", r.load_table());
     println!("{}", r.live_table());
+    println!("{}", r.fanout_table());
     let performance = format!(
-        "{}\n\n### Budgets\n\n{budgets}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Cold starts\n\n{}",
+        "{}\n\n### Budgets\n\n{budgets}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Fan-out per send\n\n{}\n### Cold starts\n\n{}",
         r.machine_line(),
         r.load_table(),
         r.live_table(),
+        r.fanout_table(),
         cold_detail(&r)
     );
-    let cost = format!("{}\n\n{}", r.machine_line(), r.cost_table());
+    let cost =
+        format!("{}\n\n{}\n### Live events\n\n{}", r.machine_line(), r.cost_table(), r.live_cost_table());
     for (file, generated) in [("performance.md", performance), ("cost.md", cost)] {
         let path = docs.join(file);
         let doc = std::fs::read_to_string(&path).unwrap_or_default();
@@ -316,6 +322,9 @@ fn cold_detail(r: &Results) -> String {
     t
 }
 
+/// Thread sizes the fan-out is measured at (each participant with 3 connections).
+const FANOUT_PARTICIPANTS: [usize; 2] = [2, 32];
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
@@ -327,10 +336,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             warm_iterations,
             large_messages,
             large_threads,
+            template,
             out,
         } => {
             let large = Size { messages: large_messages, threads: large_threads };
-            let results = measure(&dynamodb, &bin_dir, &lambda_dir, starts, warm_iterations, large).await?;
+            let mut results =
+                measure(&dynamodb, &bin_dir, &lambda_dir, starts, warm_iterations, large).await?;
+            let template = std::fs::read_to_string(&template)?;
+            for participants in FANOUT_PARTICIPANTS {
+                eprintln!("bench: fan-out of one send to {participants} participants");
+                let local = Local::new(&dynamodb);
+                results.fanout.push(bench::fanout::measure(&local, &template, participants).await?);
+            }
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;
             }

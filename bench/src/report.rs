@@ -32,6 +32,10 @@ pub mod price {
     pub const LAMBDA_GB_SECONDS: f64 = 13.3334;
     /// API Gateway HTTP API requests.
     pub const HTTP_API_REQUESTS: f64 = 1.00;
+    /// API Gateway WebSocket API messages (each post to a connection, in 32 KB increments).
+    pub const WEBSOCKET_MESSAGES: f64 = 1.00;
+    /// API Gateway WebSocket API connection minutes.
+    pub const WEBSOCKET_CONNECTION_MINUTES: f64 = 0.25;
 }
 
 /// Billed Lambda duration assumed per request besides our measured CPU time: DynamoDB round
@@ -104,6 +108,9 @@ pub struct Results {
     /// Live delivery through the local stack, when it was measured.
     #[serde(default)]
     pub live: Option<Live>,
+    /// The fan-out of one send, per thread size.
+    #[serde(default)]
+    pub fanout: Vec<crate::fanout::FanoutWork>,
 }
 
 /// `loadgen --live` and what the stream dispatcher says about its own share of the delay.
@@ -335,6 +342,77 @@ impl Results {
                 g("delay_mean_ms"),
                 g("delay_max_ms"),
                 d["delay_samples"]
+            );
+        }
+        t
+    }
+
+    /// The fan-out of one send: records, invocations, DynamoDB work and posts.
+    pub fn fanout_table(&self) -> String {
+        if self.fanout.is_empty() {
+            return "No fan-out measurement in this result.\n".into();
+        }
+        let mut t = String::from(
+            "One send into a thread whose participants each have 3 open connections, through the \
+             template's stream mapping and the real `fanout` handler (in-process, against DynamoDB Local).\n\n\
+             | Participants | Connections | Stream records | Invocations | Events | Posts | DynamoDB calls | RRU | WRU | Handler time |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for f in &self.fanout {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} ms |",
+                f.participants,
+                f.connections,
+                f.records,
+                f.invocations,
+                f.events,
+                f.posts,
+                f.work.calls(),
+                f.work.read_units,
+                f.work.write_units,
+                f.invocation_ms
+            );
+        }
+        t
+    }
+
+    /// Dollars per million delivered events (posts), from the fan-out measurements.
+    pub fn live_cost_table(&self) -> String {
+        if self.fanout.is_empty() {
+            return "No fan-out measurement in this result.\n".into();
+        }
+        let memory = 128.0;
+        let mut t = format!(
+            "Per million events delivered to a connection, from the fan-out of one send (above, in \
+             performance.md). A post is one WebSocket API message (${:.2} per million); `fanout` runs at \
+             {memory:.0} MB and is billed for its handler time; Lambda's reads of the stream are free. \
+             Connections cost ${:.2} per million connection-minutes besides: a device connected 8 hours a day \
+             costs ${:.4} a month.\n\n\
+             | Participants | Posts per send | WebSocket $ | Lambda $ | DynamoDB $ | Total $ per million events |\n\
+             |---|---|---|---|---|---|\n",
+            price::WEBSOCKET_MESSAGES,
+            price::WEBSOCKET_CONNECTION_MINUTES,
+            8.0 * 60.0 * 30.0 * price::WEBSOCKET_CONNECTION_MINUTES / 1e6
+        );
+        for f in &self.fanout {
+            if f.posts == 0 {
+                continue;
+            }
+            let per = 1.0 / f.posts as f64;
+            let websocket = price::WEBSOCKET_MESSAGES;
+            let billed_s = f.invocation_ms.ceil() / 1000.0;
+            let lambda = (f.invocations as f64 * price::LAMBDA_REQUESTS
+                + memory / 1024.0 * billed_s * price::LAMBDA_GB_SECONDS)
+                * per;
+            let dynamodb =
+                (f.work.read_units * price::READ_UNITS + f.work.write_units * price::WRITE_UNITS) * per;
+            let _ = writeln!(
+                t,
+                "| {} | {} | {websocket:.2} | {lambda:.3} | {dynamodb:.3} | **{:.2}** |",
+                f.participants,
+                f.posts,
+                websocket + lambda + dynamodb
             );
         }
         t

@@ -8,6 +8,7 @@ use bench::local::Local;
 use bench::meter::Meter;
 use bench::replay::{Recorder, Stub};
 use bench::scenario::{Endpoint, Fixture, Size};
+use shared::store::table::TableStream;
 
 fn endpoint() -> String {
     std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8001".into())
@@ -18,7 +19,7 @@ async fn meter_counts_every_call_of_every_endpoint() {
     let local = Local::new(&endpoint());
     let meter = Meter::default();
     let app = local.app(local.client_with(Some(meter.clone())));
-    app.store.create_table().await.expect("DynamoDB Local (run `make test`)");
+    app.store.create_table_with(TableStream::Disabled).await.expect("DynamoDB Local (run `make test`)");
     let fx = Fixture::build(&app, Size { messages: 12, threads: 3 }, |_, _| {}).await;
     let work = bench::work::measure(&app, &meter, &fx).await;
     assert_eq!(work.len(), Endpoint::ALL.len());
@@ -72,4 +73,18 @@ fn cost_model_uses_the_template_memory_sizes() {
         assert_eq!(memory_size(template, function), None, "{function} sets its own MemorySize");
     }
     assert_eq!(bench::report::memory_mb(Endpoint::ListThreads), 128.0);
+}
+
+#[tokio::test]
+async fn the_fan_out_of_a_send_is_measured_through_the_stream() {
+    let local = Local::new(&endpoint());
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let f = bench::fanout::measure(&local, &template, 3).await.expect("the fan-out measurement");
+    eprintln!("fan-out of one send to 3 participants: {f:?}");
+    assert_eq!(f.connections, 9);
+    // message.created to all 9 connections, unread.changed to the other two members' 6.
+    assert!(f.posts >= 15, "{f:?}");
+    assert!(f.events >= 3 && f.records >= 3 && f.invocations >= 1, "{f:?}");
+    assert!(f.work.calls() >= 3 && f.work.read_units > 0.0, "{f:?}");
+    assert!(f.invocation_ms > 0.0, "{f:?}");
 }
