@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
 use devstack::streams::{Config, Dispatcher, FnInvoker, InvokeError, Mapping};
 use http_body_util::Full;
@@ -93,7 +92,7 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
     let metered = local.app(local.client_with(Some(meter.clone())));
     let fanout = Arc::new(fanout::Fanout {
         store: metered.store.clone(),
-        pusher: Pusher::new(&sdk_config(), &format!("ws://{stub}/live")),
+        pusher: Pusher::new(&devstack::local::sdk_config(), &format!("ws://{stub}/live")),
     });
     // (events built, milliseconds spent in the handler)
     let handled = Arc::new(Mutex::new((0usize, 0.0f64)));
@@ -122,7 +121,7 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
     config.quiet = true;
     let dispatcher = Dispatcher::spawn(
         app.store.client().clone(),
-        streams_client(&local.endpoint),
+        devstack::local::streams(&local.endpoint),
         invoker,
         vec![mapping],
         config,
@@ -199,26 +198,4 @@ async fn stub() -> std::io::Result<(std::net::SocketAddr, Arc<AtomicUsize>)> {
         }
     });
     Ok((addr, posts))
-}
-
-fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            Credentials::new("local", "local", None, None, "bench"),
-        ))
-        .build()
-}
-
-fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
-    let config = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            "local", "local", None, None, "bench",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodbstreams::Client::from_conf(config)
 }

@@ -6,6 +6,7 @@
 
 pub mod cors;
 pub mod invoke;
+pub mod local;
 pub mod streams;
 pub mod web;
 pub mod websocket;

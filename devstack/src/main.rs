@@ -191,24 +191,6 @@ async fn serve_stats(listen: SocketAddr, dispatcher: Arc<Dispatcher>) -> std::io
     }
 }
 
-fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodbstreams::Client) {
-    // DynamoDB Local takes any credentials and region.
-    let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "devstack");
-    let dynamodb = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(credentials.clone())
-        .endpoint_url(endpoint)
-        .build();
-    let streams = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .endpoint_url(endpoint)
-        .build();
-    (aws_sdk_dynamodb::Client::from_conf(dynamodb), aws_sdk_dynamodbstreams::Client::from_conf(streams))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
@@ -244,7 +226,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     m.timeout
                 );
             }
-            let (dynamodb, streams) = clients(&dynamodb_endpoint);
+            let (dynamodb, streams) =
+                (devstack::local::dynamodb(&dynamodb_endpoint), devstack::local::streams(&dynamodb_endpoint));
             let mut config = Config::new(&table);
             config.poll_interval = Duration::from_millis(poll_interval_ms);
             let invoker = Arc::new(HttpInvoker::new(&invoke));

@@ -42,13 +42,7 @@ pub const NO_GATEWAY: &str = "ws://127.0.0.1:9/live";
 
 /// SDK settings for clients other than DynamoDB's: local credentials and region.
 pub fn aws_config_for_tests() -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            Credentials::new("local", "local", None, None, "tests"),
-        ))
-        .build()
+    devstack::local::sdk_config()
 }
 
 /// A response as tests look at it.
@@ -214,6 +208,21 @@ impl TestApp {
             .await;
         assert_eq!(r.status, 201, "{r:?}");
         r.body
+    }
+
+    /// Sends a message as a client that retries a 503 with the same `client_id` (so a retry of
+    /// a send that landed returns the original); for sends that race others into one thread.
+    pub async fn say_retrying(&self, thread: &str, sender: &TestUser, text: &str) -> Value {
+        let body = serde_json::json!({ "text": text, "client_id": uuid::Uuid::new_v4().to_string() });
+        for _ in 0..60 {
+            let r = self.post(&format!("/api/threads/{thread}/messages/"), sender, body.clone()).await;
+            if r.status != 503 {
+                assert!(r.status == 201 || r.status == 200, "{r:?}");
+                return r.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("a send stayed 503");
     }
 
     pub async fn unread(&self, user: &TestUser) -> (u64, u64) {
