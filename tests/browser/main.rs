@@ -35,6 +35,9 @@ async fn chromium() -> Client {
     .collect::<Vec<_>>();
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), json!({ "binary": "/usr/bin/chromium", "args": args }));
+    // With every workspace member's features unified (as `make test` builds), rustls has both
+    // of its crypto backends and cannot pick one by itself; ChromeDriver is plain HTTP anyway.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     ClientBuilder::rustls()
         .expect("TLS roots")
         .capabilities(caps)
