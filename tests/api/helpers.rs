@@ -103,12 +103,24 @@ impl TestApp {
     }
 
     pub async fn user_with(&self, username: &str, active: bool, staff: bool) -> TestUser {
+        self.user_hashed(username, shared::password::hash(&format!("pw-{username}")), active, staff).await
+    }
+
+    /// Creates a user with the given password hash (for tests that make many: Argon2 per user
+    /// is slow) and tokens for them.
+    pub async fn user_hashed(
+        &self,
+        username: &str,
+        password_hash: String,
+        active: bool,
+        staff: bool,
+    ) -> TestUser {
         let user = self
             .app
             .store
             .create_user(NewUser {
                 username: username.to_owned(),
-                password_hash: shared::password::hash(&format!("pw-{username}")),
+                password_hash,
                 is_staff: staff,
                 is_active: active,
                 id: None,

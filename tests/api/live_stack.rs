@@ -16,7 +16,6 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use lambda_http::request::LambdaRequest;
 use serde_json::{Value, json};
-use shared::store::NewUser;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -289,21 +288,7 @@ pub async fn users(t: &TestApp, prefix: &str, n: usize) -> Vec<TestUser> {
     let hash = shared::password::hash("pw");
     let mut made = Vec::new();
     for i in 0..n {
-        let user = t
-            .app
-            .store
-            .create_user(NewUser {
-                username: format!("{prefix}{i}"),
-                password_hash: hash.clone(),
-                is_staff: false,
-                is_active: true,
-                id: None,
-                date_joined: None,
-            })
-            .await
-            .unwrap();
-        let pair = t.app.jwt.issue_pair(&user.id, user.token_version);
-        made.push(TestUser { id: user.id, token: pair.access, refresh: pair.refresh });
+        made.push(t.user_hashed(&format!("{prefix}{i}"), hash.clone(), true, false).await);
     }
     made
 }
