@@ -35,6 +35,7 @@ const state = {
   messages: new Map(), // message id -> message, of the open thread
   olderUrl: null, // the open thread's `next` link (older messages)
   pagedOlder: false, // whether "Older messages" was used
+  since: null, // the open thread's version as of what we hold, for `?since=`
   reads: new Map(), // user id -> id of the newest message of the open thread they have read
   typers: new Map(), // user id -> timer hiding their "is typing"
   editing: null, // id of the message whose edit form is open
@@ -222,11 +223,43 @@ function learnNames(ids) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Catching up. One function, so that it can switch to `?since=` once the message list has it.
+// Catching up after every (re)connect: the thread list and totals again, and for the open
+// thread exactly what was sent, edited or deleted since the version we hold (`?since=`).
 
 async function catchUp() {
   await Promise.all([loadThreads(), loadTotals()]);
-  if (state.openId) await loadNewestPage(state.openId);
+  if (state.openId) await (state.since ? loadChanges(state.openId) : loadNewestPage(state.openId));
+}
+
+// Each answer holds every message touched since `state.since`, once, as it is now; a deleted
+// one is a tombstone. An edit of a message older than what we show is left for "older" to load.
+async function loadChanges(id) {
+  let url = `/api/threads/${enc(id)}/messages/?since=${enc(state.since)}`;
+  const lowest = Math.min(...[...state.messages.keys()].map(seq));
+  let added = false;
+  while (url) {
+    let changes;
+    try {
+      changes = await api('GET', url);
+    } catch (err) {
+      if (err.status === 404) dropThread(id);
+      throw err;
+    }
+    if (state.openId !== id) return;
+    for (const m of changes.results) {
+      if (m.deleted) { removeMessage(m.id); continue; }
+      if (state.messages.has(m.id) || !state.messages.size || seq(m.id) > lowest) {
+        added = added || !state.messages.has(m.id);
+        const { deleted, ...message } = m;
+        putMessage(message);
+      }
+    }
+    state.since = changes.since;
+    url = changes.next;
+  }
+  renderReceipts();
+  refreshThread(id); // catching up marks read, as the list does
+  if (added) scrollToEnd();
 }
 
 async function loadTotals() {
@@ -330,6 +363,7 @@ function closeThread() {
   state.reads.clear();
   state.olderUrl = null;
   state.pagedOlder = false;
+  state.since = null;
   state.editing = null;
   for (const timer of state.typers.values()) clearTimeout(timer);
   state.typers.clear();
@@ -360,6 +394,7 @@ async function loadNewestPage(id) {
     throw err;
   }
   if (state.openId !== id) return;
+  state.since = page.since;
   // Messages in the page's range that it no longer has were deleted while we were away.
   const lowest = page.results.length ? seq(page.results[page.results.length - 1].id) : 0;
   for (const m of [...state.messages.values()]) {

@@ -138,6 +138,43 @@ impl Seq {
     }
 }
 
+/// A thread's change version: +1 for every send, edit and delete in it, in the order they
+/// committed, so "what changed since version v" is exact. Changes of participants do not
+/// count: they change no message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// The version a change makes.
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    /// Fixed-width text, so that sort keys order like the numbers.
+    pub fn padded(self) -> String {
+        format!("{:020}", self.0)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Version {
+    type Err = InvalidId;
+    /// Only plain decimal digits, as the API writes them: no sign, no spaces, at most 19 (so
+    /// that every string of that shape, as the OpenAPI spec describes it, fits a `u64`).
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidId);
+        }
+        s.parse().map(Self).map_err(|_| InvalidId)
+    }
+}
+
 /// A message's id: its thread and its place there, shown as `<thread>.<seq>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MessageId {
@@ -177,6 +214,17 @@ impl Serialize for MessageId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_plain_digits_that_fit() {
+        assert_eq!("0".parse::<Version>(), Ok(Version(0)));
+        assert_eq!("9999999999999999999".parse::<Version>(), Ok(Version(9_999_999_999_999_999_999)));
+        for bad in ["", "-1", "+1", " 1", "1 ", "1e3", "0x1", "10000000000000000000"] {
+            assert!(bad.parse::<Version>().is_err(), "{bad:?}");
+        }
+        assert!(Version(9).padded() < Version(10).padded());
+        assert_eq!(Version(4).next(), Version(5));
+    }
 
     #[test]
     fn ids_accept_safe_text_only() {

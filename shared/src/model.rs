@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::ids::{MessageId, Seq, ThreadId, UserId, Version};
 use crate::timestamp::Timestamp;
 
 /// Most participants a thread may have (caller included); keeps every thread-wide
@@ -97,6 +97,17 @@ mod message_id_text {
     }
 }
 
+/// A message as it is now, in the list of what changed since a version: a deleted one is a
+/// tombstone (no text, `deleted` set) so that a client that held it can drop it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageChange {
+    /// The message (with empty text once deleted).
+    #[serde(flatten)]
+    pub message: Message,
+    /// When it was deleted, if it was.
+    pub deleted: Option<Timestamp>,
+}
+
 /// One reader of a message and when they first read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReadBy {
@@ -138,6 +149,9 @@ pub struct Thread {
     /// The newest message that is not deleted.
     #[serde(default)]
     pub last_message: Option<Message>,
+    /// How many sends, edits and deletes the thread has seen: the key of its change log.
+    #[serde(default)]
+    pub version: Version,
 }
 
 impl Thread {

@@ -43,6 +43,23 @@ impl PageRequest {
     pub fn spec(&self) -> &PageSpec {
         &self.spec
     }
+
+    /// True for the first page (no cursor): the newest items of a newest-first list.
+    pub fn is_first(&self) -> bool {
+        self.spec.after.is_none()
+    }
+}
+
+/// Reads `?limit=`: 1 to [`MAX_LIMIT`], `default` when absent.
+pub fn limit_param(req: &Request, default: usize) -> Result<usize, ApiError> {
+    match query_param(req, "limit")? {
+        None => Ok(default),
+        Some(s) => {
+            s.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}."))
+            })
+        }
+    }
 }
 
 /// Reads `?limit=` and `?cursor=` for the list named by `scope`.
@@ -52,12 +69,7 @@ pub fn page_request(
     scope: String,
     keep: Vec<(&'static str, String)>,
 ) -> Result<PageRequest, ApiError> {
-    let limit = match query_param(req, "limit")? {
-        None => DEFAULT_LIMIT,
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-            ApiError::BadRequest(format!("limit must be an integer from 1 to {MAX_LIMIT}."))
-        })?,
-    };
+    let limit = limit_param(req, DEFAULT_LIMIT)?;
     let cursor = match query_param(req, "cursor")? {
         None => None,
         Some(s) if s.is_empty() => None,

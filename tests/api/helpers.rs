@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::App;
 use shared::config::{Config, Keyring, Secret};
 use shared::ids::UserId;
@@ -285,4 +285,94 @@ pub async fn partition(t: &TestApp, thread: &str) -> Vec<shared::store::Item> {
         .await
         .unwrap();
     out.items.unwrap_or_default()
+}
+
+/// A client holding one thread's messages and keeping them current with `?since=`, as
+/// `docs/realtime.md`'s reconnect recipe says: load the pages once, then only the changes.
+#[derive(Debug, Default)]
+pub struct Follower {
+    /// Every message it knows, by seq, as last heard: tombstones have `deleted` set.
+    pub held: std::collections::BTreeMap<u64, Value>,
+    /// The version to ask from next.
+    pub since: String,
+    /// How many change answers it read, and how many changes they held.
+    pub calls: u64,
+    pub changes: u64,
+}
+
+fn seq_of(message: &Value) -> u64 {
+    message["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap()
+}
+
+impl Follower {
+    /// Loads every page, newest first, taking `since` from the newest. `None` on a 503.
+    pub async fn load(t: &TestApp, thread: &str, user: &TestUser) -> Option<Self> {
+        let mut me = Self::default();
+        let mut page = Some(format!("/api/threads/{thread}/messages/?limit=100"));
+        while let Some(p) = page {
+            let r = t.get(&p, user).await;
+            if r.status == 503 {
+                return None;
+            }
+            assert_eq!(r.status, 200, "{r:?}");
+            if me.since.is_empty() {
+                me.since = r.body["since"].as_str().expect("the newest page says since when").to_owned();
+            } else {
+                assert!(r.body.get("since").is_none(), "only the newest page has since: {r:?}");
+            }
+            for m in r.body["results"].as_array().unwrap() {
+                me.held.insert(seq_of(m), m.clone());
+            }
+            page = r.body["next"].as_str().map(|u| path_of(&json!(u)));
+        }
+        Some(me)
+    }
+
+    /// Applies every change after `since`, following `next`. `Err` with the answer on a 503
+    /// (call again: nothing was applied past what the last good answer said).
+    pub async fn catch_up(
+        &mut self,
+        t: &TestApp,
+        thread: &str,
+        user: &TestUser,
+        limit: usize,
+    ) -> Result<(), Reply> {
+        loop {
+            let r = t
+                .get(&format!("/api/threads/{thread}/messages/?since={}&limit={limit}", self.since), user)
+                .await;
+            if r.status == 503 {
+                return Err(r);
+            }
+            assert_eq!(r.status, 200, "{r:?}");
+            self.calls += 1;
+            for m in r.body["results"].as_array().unwrap() {
+                self.changes += 1;
+                self.held.insert(seq_of(m), m.clone());
+            }
+            let since = r.body["since"].as_str().unwrap().to_owned();
+            assert!(
+                since.parse::<u64>().unwrap() >= self.since.parse::<u64>().unwrap(),
+                "since never goes back"
+            );
+            self.since = since;
+            if r.body["next"].is_null() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// What it shows: the messages not deleted, newest first, as the list gives them.
+    pub fn live(&self) -> Vec<Value> {
+        self.held
+            .values()
+            .rev()
+            .filter(|m| m.get("deleted").is_none_or(Value::is_null))
+            .map(|m| {
+                let mut m = m.clone();
+                m.as_object_mut().unwrap().remove("deleted");
+                m
+            })
+            .collect()
+    }
 }

@@ -7,7 +7,7 @@ use crate::helpers::{TestApp, TestUser};
 
 /// The Django app's real export (a copy of the team's `shared/fixtures/django-dumpdata.json`,
 /// kept in the repository so that a fresh clone runs this test).
-fn fixture() -> String {
+pub fn fixture() -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/django-dumpdata.json");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }

@@ -5,6 +5,7 @@ mod hostile;
 
 mod admin;
 mod auth;
+mod catch_up;
 mod contract;
 mod edits;
 mod fanout;

@@ -8,7 +8,7 @@ use lambda_http::http::Method;
 use serde_json::{Value, json};
 
 use crate::faults::FaultProxy;
-use crate::helpers::{Reply, TestApp, TestUser, client_at, path_of, unseen};
+use crate::helpers::{Follower, Reply, TestApp, TestUser, client_at, path_of, unseen};
 
 /// Calls until the answer is not a 503, as a client obeying `Retry-After` would (a bounded
 /// number of times). Returns the answer and whether an earlier attempt was a 503, after which
@@ -48,7 +48,9 @@ struct Done {
 
 /// Three members send, edit and delete their own messages while the owner also deletes
 /// others' and two members keep reading; then everything listed must be exactly what was
-/// acknowledged, with exact counts for everyone.
+/// acknowledged, with exact counts for everyone. Meanwhile two clients follow the thread with
+/// `?since=`, one from the start and one from pages it loads midway; once they catch up, each
+/// holds exactly what the thread lists.
 async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (Vec<Done>, u64) {
     let users = [t.user("own").await, t.user("ari").await, t.user("bo").await, t.user("reader").await];
     let id = t.thread(&users[0], &[&users[1], &users[2], &users[3]]).await;
@@ -129,17 +131,59 @@ async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (V
             }
         }
     });
-    let (done, _) =
-        tokio::join!(futures_util::future::join_all(work), futures_util::future::join_all(reading));
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let work = async {
+        let done = futures_util::future::join_all(work).await;
+        writing.store(false, std::sync::atomic::Ordering::SeqCst);
+        done
+    };
+    let following = [0, 400].map(|wait_ms| {
+        let (t, id, reader, writing) = (t, id.clone(), &users[3], &writing);
+        async move {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            let mut follower = None;
+            while writing.load(std::sync::atomic::Ordering::SeqCst) {
+                match &mut follower {
+                    None => follower = Follower::load(t, &id, reader).await,
+                    // A 503 applied nothing past the last good answer: the next round goes on.
+                    Some(f) => drop(f.catch_up(t, &id, reader, 7).await),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            follower
+        }
+    });
+    let (done, _, followers) = tokio::join!(
+        work,
+        futures_util::future::join_all(reading),
+        futures_util::future::join_all(following)
+    );
     if let Some(proxy) = faults {
         proxy.set_rate(0);
     }
-    check(t, &users, &id, &done).await;
+    let listed = check(t, &users, &id, &done).await;
+    let sent: usize = done.iter().map(|d| d.sent.len()).sum();
+    for (i, follower) in followers.into_iter().enumerate() {
+        let mut f = follower.expect("the follower loaded the thread while the work ran");
+        let during = (f.calls, f.changes);
+        f.catch_up(t, &id, &users[3], 7).await.expect("no faults now");
+        assert_eq!(f.live(), listed, "follower {i} holds exactly what the thread lists");
+        eprintln!("follower {i}: {} change answers ({} changes) while the work ran", during.0, during.1);
+        assert!(during.0 >= 3 && during.1 >= 10, "follower {i} followed while the work ran: {during:?}");
+        if i == 0 {
+            // From the empty thread on, it heard of every message: the deleted ones as tombstones.
+            assert_eq!(f.held.len(), sent, "every acknowledged message, once");
+            let tombstones = f.held.values().filter(|m| m["deleted"].is_string()).count();
+            assert_eq!(tombstones, sent - listed.len());
+            assert!(f.held.values().filter(|m| m["deleted"].is_string()).all(|m| m["text"] == ""));
+        }
+    }
     let retried = done.iter().map(|d| d.retried).sum();
     (done, retried)
 }
 
-async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) {
+/// Checks the thread against what was acknowledged; returns what it lists, newest first.
+async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) -> Vec<Value> {
     let uri = format!("/api/threads/{id}/messages/");
     let mut listed: Vec<Value> = Vec::new();
     let mut page = Some(format!("{uri}?limit=100"));
@@ -199,6 +243,7 @@ async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) {
         listed_ids.len()
     );
     assert!(sent.len() >= 90 && edits >= 20 && deletes >= 15, "the mix happened");
+    listed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

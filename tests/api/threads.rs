@@ -212,8 +212,8 @@ async fn purge_removes_a_deleted_threads_messages_in_bounded_steps() {
     assert_eq!(t.delete(&format!("/api/threads/{id}/"), &alice).await.status, 204);
 
     let thread_items = || crate::helpers::partition(&t, &id);
-    // 7 messages, 1 read event, and the purge marker remain after the delete.
-    assert_eq!(thread_items().await.len(), 9);
+    // 7 messages, their 7 change log entries, 1 read event, and the purge marker remain.
+    assert_eq!(thread_items().await.len(), 16);
 
     let mut record = EventRecord::default();
     record.event_name = "INSERT".into();
@@ -228,13 +228,13 @@ async fn purge_removes_a_deleted_threads_messages_in_bounded_steps() {
     let mut steps = 0;
     loop {
         steps += 1;
-        match t.app.store.purge_step(&id.parse().unwrap(), 3).await.unwrap() {
-            shared::store::purge::PurgeProgress::More { deleted } => assert_eq!(deleted, 3),
+        match t.app.store.purge_step(&id.parse().unwrap(), 4).await.unwrap() {
+            shared::store::purge::PurgeProgress::More { deleted } => assert_eq!(deleted, 4),
             shared::store::purge::PurgeProgress::Done { .. } => break,
         }
         assert!(steps < 10);
     }
-    assert_eq!(steps, 3);
+    assert_eq!(steps, 4, "15 items, 4 a step");
     assert!(thread_items().await.is_empty());
     // Through the handler, a second event for the same marker is harmless.
     purge::handle(&t.app.store, event).await.unwrap();

@@ -257,9 +257,15 @@ async fn two_users_talk_live_in_the_web_client() {
     bob.shot("deleted").await;
     alice.shot("deleted").await;
 
-    // Bob's connection drops (his next attempt backs off 2 to 4 s) and alice sends meanwhile:
-    // bob's page reconnects with a new ticket and catches up through the API.
-    bob.js("state.attempts = 2; state.socket.close()", vec![]).await;
+    // Bob's connection drops and stays down (his reconnect is held back) while alice sends a
+    // message and edits it: once bob reconnects, his page catches up through `?since=`, with
+    // no event having reached him.
+    // (Letting go of the socket first makes its close schedule no reconnect.)
+    bob.js(
+        "const ws = state.socket; state.socket = null; clearInterval(state.pingTimer); ws.close(); setLive('offline')",
+        vec![],
+    )
+    .await;
     bob.until("the connection lost", LIVE, vec![], |v| v != "open").await;
     let missed = format!("sent while bob was away {run}");
     alice.type_into("#text", &missed).await;
@@ -267,9 +273,27 @@ async fn two_users_talk_live_in_the_web_client() {
     let missed_id =
         alice.until("the second message listed", FIND_TEXT, vec![json!(missed)], Value::is_string).await;
     let missed_id = missed_id.as_str().unwrap().to_owned();
+    let fixed = format!("edited while bob was away {run}");
+    alice.click(&format!("[data-message-id=\"{missed_id}\"] button.edit")).await;
+    alice.type_into(&format!("[data-message-id=\"{missed_id}\"] .edit-text"), &fixed).await;
+    alice.click(&format!("[data-message-id=\"{missed_id}\"] button.save")).await;
+    alice.until("her edit shown", MESSAGE, vec![json!(missed_id)], |v| v["text"] == fixed).await;
+    let away = bob.js("return state.since", vec![]).await;
+    assert!(away.is_string(), "bob's page holds a version: {away}");
+    bob.until("still away", LIVE, vec![], |v| v != "open").await;
+    bob.js("connect()", vec![]).await;
     bob.until("live again", LIVE, vec![], |v| v == "open").await;
-    bob.until("the missed message caught up", FIND_TEXT, vec![json!(missed)], |v| v == missed_id.as_str())
-        .await;
+    bob.until("the missed message caught up, edited", MESSAGE, vec![json!(missed_id)], |v| {
+        v["text"] == fixed && v["edited"] == true
+    })
+    .await;
+    let caught_up = bob.js("return state.since", vec![]).await;
+    assert!(
+        caught_up.as_str().unwrap().parse::<u64>().unwrap()
+            >= away.as_str().unwrap().parse::<u64>().unwrap() + 2,
+        "bob's version moved past the send and the edit: {away} -> {caught_up}"
+    );
+    bob.shot("caught-up").await;
     alice.click(&format!("[data-message-id=\"{missed_id}\"] button.delete")).await;
     bob.until("the second message gone", FIND_TEXT, vec![json!(missed)], Value::is_null).await;
 

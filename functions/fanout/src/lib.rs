@@ -260,6 +260,7 @@ mod tests {
             message_count: 0,
             deleted_count: 0,
             last_message: None,
+            version: Default::default(),
         }
     }
 

@@ -3,14 +3,15 @@
 
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
+use serde::Serialize;
 use serde_json::json;
 use shared::auth::authenticate;
 use shared::body;
 use shared::error::FieldErrors;
-use shared::http::{HttpResponse, json_response, no_content, ok, respond};
-use shared::ids::{MessageId, Seq, ThreadId, UserId};
-use shared::model::{MAX_TEXT_CHARS, Membership, MessageDetail};
-use shared::pagination::{envelope, page_request};
+use shared::http::{HttpResponse, absolute_url, json_response, no_content, ok, query_param, respond};
+use shared::ids::{MessageId, Seq, ThreadId, UserId, Version};
+use shared::model::{MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail};
+use shared::pagination::{MAX_LIMIT, Page, envelope, limit_param, page_request};
 use shared::routes::{self, Handler};
 use shared::store::{DeleteMessageOutcome, EditOutcome, SendOutcome};
 use shared::{ApiError, App};
@@ -96,17 +97,83 @@ async fn member(app: &App, user: &UserId, thread: &ThreadId) -> Result<Membershi
     app.store.membership(user, thread).await?.ok_or(ApiError::NotFound)
 }
 
+/// A page of messages, newest first; the newest page also says from which version to ask
+/// for changes (`?since=`), as read before the page, so that nothing falls between the two.
+#[derive(Serialize)]
+struct MessagePage {
+    #[serde(flatten)]
+    page: Page<Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+}
+
+/// What changed since a version: each message touched, once, as it is now.
+#[derive(Serialize)]
+struct Changes {
+    /// The version to ask from next.
+    since: String,
+    /// The rest of the changes, if this answer holds only the first `limit` of them.
+    next: Option<String>,
+    results: Vec<MessageChange>,
+}
+
+/// `?since=` as the API writes it: a version from an earlier answer about this thread.
+fn since_param(req: &Request) -> Result<Option<Version>, ApiError> {
+    let Some(text) = query_param(req, "since")? else { return Ok(None) };
+    text.parse().map(Some).map_err(|_| {
+        ApiError::Validation(FieldErrors::one("since", "A version from an earlier answer is required."))
+    })
+}
+
 async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
+    let scope = format!("messages:{thread}:{user}");
+    if let Some(since) = since_param(req)? {
+        if query_param(req, "cursor")?.is_some() {
+            // A stranger's thread and a forged cursor answer as they do without `since`.
+            member(app, user, thread).await?;
+            page_request(app, req, scope, vec![])?;
+            return Err(ApiError::Validation(FieldErrors::one("since", "Cannot be combined with cursor.")));
+        }
+        return changes(app, req, user, thread, since).await;
+    }
     let membership = member(app, user, thread).await?;
-    let page = page_request(app, req, format!("messages:{thread}:{user}"), vec![])?;
+    let page = page_request(app, req, scope, vec![])?;
+    let since = page.is_first().then(|| membership.thread.version.to_string());
     let slice = app.store.list_messages(thread, page.spec()).await?;
     let newest = slice.items.iter().map(|m| m.id.seq).max();
     let count = membership.thread.live_count();
     if let Some(newest) = newest {
         app.store.mark_read(membership, newest).await?;
     }
-    let body = envelope(app, req, &page, count, slice, |m| m);
-    Ok(ok(&body))
+    let page = envelope(app, req, &page, count, slice, |m| m);
+    Ok(ok(&MessagePage { page, since }))
+}
+
+/// `?since=<version>`: the messages sent, edited or deleted after it, oldest change first,
+/// deleted ones as tombstones. Like the list, it marks what it shows as read.
+async fn changes(
+    app: &App,
+    req: &Request,
+    user: &UserId,
+    thread: &ThreadId,
+    since: Version,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit_param(req, MAX_LIMIT)?;
+    let (membership, found) =
+        tokio::try_join!(app.store.membership(user, thread), app.store.changes_since(thread, since, limit))?;
+    let membership = membership.ok_or(ApiError::NotFound)?;
+    let newest = found.messages.iter().filter(|c| c.deleted.is_none()).map(|c| c.message.id.seq).max();
+    if let Some(newest) = newest {
+        app.store.mark_read(membership, newest).await?;
+    }
+    let next = found.more.then(|| {
+        let mut query = vec![("since", found.upto.to_string())];
+        if limit != MAX_LIMIT {
+            query.push(("limit", limit.to_string()));
+        }
+        absolute_url(req, &query)
+    });
+    Ok(ok(&Changes { since: found.upto.to_string(), next, results: found.messages }))
 }
 
 async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {

@@ -1,18 +1,21 @@
 //! Editing and deleting messages.
 //!
 //! Both serialise with sends and with each other on the thread's metadata: every transaction
-//! that changes which message is last, or how many there are, checks `message_count` and
-//! `deleted_count` there, so a concurrent change makes it re-read and try again. A deleted
+//! that changes a message checks the thread's `version` (and `message_count`,
+//! `deleted_count`) there and moves it on, so a concurrent change makes it re-read and try
+//! again, and the change log entry it writes under that version is in commit order. A deleted
 //! message stays as a tombstone (no text, `deleted` set, listed under GSI1's
 //! `keys::deleted_index_pk`) so that ids and sender counts never move and read markers can
 //! count the deletions after them.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 
-use super::items::{DeletedEntry, MessageItem, attr, decode};
-use super::{Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_update, update};
-use crate::ids::{Seq, ThreadId, UserId};
-use crate::model::{Membership, Message, Thread};
+use super::items::{ChangeItem, DeletedEntry, MessageItem, attr, decode, encode};
+use super::{
+    Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put, tx_update, update,
+};
+use crate::ids::{Seq, ThreadId, UserId, Version};
+use crate::model::{Membership, Message};
 use crate::timestamp::Timestamp;
 
 /// The result of an edit.
@@ -47,6 +50,17 @@ pub(crate) fn deleted_count_is(deleted: u64) -> &'static str {
     }
 }
 
+/// The condition that a thread (or membership) item is still at `version` = `:ver`; items
+/// written before versions existed have none, which counts as 0.
+pub(crate) fn version_is(version: Version) -> String {
+    let v = attr::VERSION;
+    if version == Version(0) {
+        format!("(attribute_not_exists({v}) OR {v} = :ver)")
+    } else {
+        format!("{v} = :ver")
+    }
+}
+
 /// What the caller saw of a thread and one of its messages.
 struct Seen {
     mine: Membership,
@@ -61,23 +75,6 @@ impl Store {
             (Some(mine), Some(item)) if item.deleted.is_none() => Some(Seen { mine, item }),
             _ => None,
         })
-    }
-
-    /// A condition check that the thread's metadata still counts what `thread` counts.
-    fn thread_unchanged(&self, thread: &Thread) -> TransactWriteItem {
-        let check = ConditionCheck::builder()
-            .table_name(self.table())
-            .set_key(Some(key(keys::thread_pk(&thread.id), keys::META)))
-            .condition_expression(format!(
-                "message_count = :n AND size(participants) = :k AND {}",
-                deleted_count_is(thread.deleted_count)
-            ))
-            .expression_attribute_values(":k", n(thread.participants.len()))
-            .expression_attribute_values(":n", n(thread.message_count))
-            .expression_attribute_values(":d", n(thread.deleted_count))
-            .build()
-            .expect("complete");
-        TransactWriteItem::builder().condition_check(check).build()
     }
 
     /// Changes the text of a message its sender wrote. If it is the thread's last message, the
@@ -105,7 +102,21 @@ impl Store {
             message.text = text.to_owned();
             message.edited = Some(now);
             let is_last = mine.thread.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
+            let t = &mine.thread;
+            let version = t.version.next();
             let table = self.table();
+            // Every edit moves the version on the thread and on every membership (where the
+            // message list reads it); the last message's text moves with it.
+            let last: Option<AttributeValue> =
+                if is_last { Some(serde_dynamo::to_attribute_value(&message)?) } else { None };
+            let set = if is_last { "SET version = :ver1, last_message = :m" } else { "SET version = :ver1" };
+            let with_values = |mut b: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
+                b = b.update_expression(set).expression_attribute_values(":ver1", n(version.0));
+                if let Some(m) = &last {
+                    b = b.expression_attribute_values(":m", m.clone());
+                }
+                b
+            };
 
             let mut tx = Tx::default();
             tx.push(
@@ -121,36 +132,37 @@ impl Store {
                         .expression_attribute_values(":e", s(now.to_string())),
                 ),
             );
-            if is_last {
-                let last: AttributeValue = serde_dynamo::to_attribute_value(&message)?;
+            tx.push(
+                Step::ChangeLog,
+                tx_put(
+                    table,
+                    encode(&ChangeItem::new(thread, version, seq))?,
+                    Some("attribute_not_exists(PK)"),
+                ),
+            );
+            tx.push(
+                Step::Thread,
+                tx_update(
+                    with_values(update(table, key(keys::thread_pk(thread), keys::META)))
+                        .condition_expression(format!(
+                            "message_count = :n AND size(participants) = :k AND {} AND {}",
+                            deleted_count_is(t.deleted_count),
+                            version_is(t.version)
+                        ))
+                        .expression_attribute_values(":k", n(t.participants.len()))
+                        .expression_attribute_values(":n", n(t.message_count))
+                        .expression_attribute_values(":d", n(t.deleted_count))
+                        .expression_attribute_values(":ver", n(t.version.0)),
+                ),
+            );
+            for p in &t.participants {
                 tx.push(
-                    Step::Thread,
+                    Step::Membership,
                     tx_update(
-                        update(table, key(keys::thread_pk(thread), keys::META))
-                            .update_expression("SET last_message = :m")
-                            .condition_expression(format!(
-                                "message_count = :n AND size(participants) = :k AND {}",
-                                deleted_count_is(mine.thread.deleted_count)
-                            ))
-                            .expression_attribute_values(":k", n(mine.thread.participants.len()))
-                            .expression_attribute_values(":m", last.clone())
-                            .expression_attribute_values(":n", n(mine.thread.message_count))
-                            .expression_attribute_values(":d", n(mine.thread.deleted_count)),
+                        with_values(update(table, key(keys::user_pk(p), keys::membership_sk(thread))))
+                            .condition_expression("attribute_exists(PK)"),
                     ),
                 );
-                for p in &mine.thread.participants {
-                    tx.push(
-                        Step::Membership,
-                        tx_update(
-                            update(table, key(keys::user_pk(p), keys::membership_sk(thread)))
-                                .update_expression("SET last_message = :m")
-                                .condition_expression("attribute_exists(PK)")
-                                .expression_attribute_values(":m", last.clone()),
-                        ),
-                    );
-                }
-            } else {
-                tx.push(Step::Thread, self.thread_unchanged(&mine.thread));
             }
             match self.transact(tx).await {
                 Ok(()) => return Ok(EditOutcome::Edited(message)),
@@ -201,14 +213,17 @@ impl Store {
             };
             // Tombstone, thread, memberships: each counts the deletion and, if it was the last
             // message, shows the one before it.
+            let version = t.version.next();
             let set_last = match (is_last, &last) {
-                (false, _) => "",
-                (true, Some(_)) => " SET last_message = :m",
-                (true, None) => " REMOVE last_message",
+                (false, _) => " SET version = :ver1",
+                (true, Some(_)) => " SET version = :ver1, last_message = :m",
+                (true, None) => " SET version = :ver1 REMOVE last_message",
             };
             let counted = |builder: aws_sdk_dynamodb::types::builders::UpdateBuilder, extra: &str| {
                 let mut b = builder.update_expression(format!("ADD deleted_count :one{extra}{set_last}"));
-                b = b.expression_attribute_values(":one", n(1));
+                b = b
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":ver1", n(version.0));
                 if let (true, Some(m)) = (is_last, &last) {
                     b = b.expression_attribute_values(":m", m.clone());
                 }
@@ -233,13 +248,23 @@ impl Store {
                 ),
             );
             tx.push(
+                Step::ChangeLog,
+                tx_put(
+                    table,
+                    encode(&ChangeItem::new(thread, version, seq))?,
+                    Some("attribute_not_exists(PK)"),
+                ),
+            );
+            tx.push(
                 Step::Thread,
                 tx_update(
                     counted(update(table, key(keys::thread_pk(thread), keys::META)), "")
                         .condition_expression(format!(
-                            "message_count = :n AND size(participants) = :k AND {}",
-                            deleted_count_is(t.deleted_count)
+                            "message_count = :n AND size(participants) = :k AND {} AND {}",
+                            deleted_count_is(t.deleted_count),
+                            version_is(t.version)
                         ))
+                        .expression_attribute_values(":ver", n(t.version.0))
                         .expression_attribute_values(":k", n(t.participants.len()))
                         .expression_attribute_values(":n", n(t.message_count))
                         .expression_attribute_values(":d", n(t.deleted_count)),

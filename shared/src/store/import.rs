@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
 use super::items::{
-    MembershipItem, MessageItem, ParticipantSetItem, ReadEventItem, ThreadItem, attr, encode,
+    ChangeItem, MembershipItem, MessageItem, ParticipantSetItem, ReadEventItem, ThreadItem, attr, encode,
 };
 use super::threads::{participant_set_hash, thread_set};
 use super::{Item, Step, Store, StoreError, Tx, attempts, backoff, key, keys, s, tx_put, tx_update, update};
-use crate::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::ids::{MessageId, Seq, ThreadId, UserId, Version};
 use crate::model::{Message, Thread};
 use crate::timestamp::Timestamp;
 
@@ -113,6 +113,8 @@ impl Store {
                 edited: None,
             };
             puts.push(encode(&MessageItem::new(&message, *sender_seq))?);
+            // Each imported message is a change of its own, so the log starts whole.
+            puts.push(encode(&ChangeItem::new(&thread.id, Version(message.id.seq.0), message.id.seq))?);
             last = Some(message);
         }
         for (user, index, read_at) in &thread.reads {
@@ -146,6 +148,7 @@ impl Store {
             message_count: thread.messages.len() as u64,
             deleted_count: 0,
             last_message: last,
+            version: Version(thread.messages.len() as u64),
         };
         let pset = participant_set_hash(&thread.participants);
         let meta = encode(&ThreadItem::new(&record, pset.clone()))?;

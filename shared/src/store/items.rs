@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
-use crate::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId};
+use crate::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
 use crate::model::{Counters, Membership, Message, Thread, User};
 use crate::timestamp::Timestamp;
 
@@ -38,6 +38,10 @@ pub mod attr {
     pub const TICKET_USER: &str = "user";
     /// When a connection last sent a typing notice (milliseconds since the epoch).
     pub const TYPING_AT: &str = "typing_at";
+    /// A thread's change version, on its metadata and every membership.
+    pub const VERSION: &str = "version";
+    /// The message a change log entry points to.
+    pub const SEQ: &str = "seq";
 }
 
 /// A user's profile.
@@ -242,6 +246,25 @@ pub(crate) struct SendKeyItem {
     /// SHA-256 of the text, so a reused key with another text is told apart.
     pub text_hash: String,
     pub expires_at: i64,
+}
+
+/// One entry of a thread's change log: the change that made the version in the sort key
+/// touched this message (sent, edited or deleted it). Written in the transaction of that
+/// change, which also moves the thread's version, so versions commit in order and a strongly
+/// consistent query of the log misses nothing committed before it.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChangeItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub seq: u64,
+}
+
+impl ChangeItem {
+    pub fn new(thread: &ThreadId, version: Version, seq: Seq) -> Self {
+        Self { pk: keys::thread_pk(thread), sk: keys::change_sk(version), seq: seq.0 }
+    }
 }
 
 /// A member's read marker moved to `seq` (in the sort key) at `read_at`.
@@ -452,6 +475,7 @@ mod tests {
             message_count: 3,
             deleted_count: 1,
             last_message: Some(message),
+            version: Version(4),
         }
     }
 
@@ -504,6 +528,10 @@ mod tests {
         assert!(item[OTHERS].as_ss().is_ok(), "a string set, for ADD and DELETE: {item:?}");
         assert!(!round_trip(&ParticipantSetItem::new("abc", &t.id)).contains_key(OTHERS));
         round_trip(&PurgeMarkerItem::new(&t.id));
+        let change = round_trip(&ChangeItem::new(&t.id, t.version, Seq(3)));
+        assert!(change.contains_key(attr::SEQ));
+        assert!(encode(&ThreadItem::new(&t, "abc".into())).unwrap().contains_key(attr::VERSION));
+        assert!(encode(&m).unwrap().contains_key(attr::VERSION));
     }
 
     #[test]

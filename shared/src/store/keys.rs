@@ -1,6 +1,6 @@
 //! Key builders: the single place that knows how items are addressed.
 
-use crate::ids::{ConnectionId, Seq, ThreadId, UserId};
+use crate::ids::{ConnectionId, Seq, ThreadId, UserId, Version};
 use crate::timestamp::Timestamp;
 
 /// Partition of a user's profile, memberships and counters.
@@ -68,6 +68,12 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 /// Sort key of a message.
 pub fn message_sk(seq: Seq) -> String {
     format!("{MESSAGE_PREFIX}{}", seq.padded())
+}
+/// Prefix of the sort keys of a thread's change log.
+pub const CHANGE_PREFIX: &str = "CHG#";
+/// Sort key of the change log entry of the change that made `version`.
+pub fn change_sk(version: Version) -> String {
+    format!("{CHANGE_PREFIX}{}", version.padded())
 }
 /// Sort key of a read event: the member's read marker moved to `seq`.
 pub fn read_event_sk(user: &UserId, seq: Seq) -> String {
@@ -144,6 +150,10 @@ pub fn parse_read_event_sk(sk: &str) -> Option<(UserId, Seq)> {
     let (user, seq) = sk.strip_prefix("READ#")?.rsplit_once('#')?;
     Some((user.parse().ok()?, Seq(seq.parse().ok()?)))
 }
+/// The version of a change log sort key, if it is one.
+pub fn parse_change_sk(sk: &str) -> Option<Version> {
+    Some(Version(sk.strip_prefix(CHANGE_PREFIX)?.parse().ok()?))
+}
 /// The message of a message sort key, if it is one.
 pub fn parse_message_sk(sk: &str) -> Option<Seq> {
     Some(Seq(sk.strip_prefix(MESSAGE_PREFIX)?.parse().ok()?))
@@ -168,6 +178,16 @@ mod tests {
         assert_eq!(parse_user_pk(&user_pk(&u)), Some(u));
         assert_eq!(parse_message_sk("META"), None);
         assert_eq!(parse_read_event_sk("READ#u1"), None);
+    }
+
+    #[test]
+    fn change_keys_sort_by_version_and_stay_apart_from_messages() {
+        assert!(change_sk(Version(9)) < change_sk(Version(10)));
+        assert!(change_sk(Version(u64::MAX)).starts_with(CHANGE_PREFIX));
+        assert!(!change_sk(Version(1)).starts_with(MESSAGE_PREFIX));
+        assert!(!change_sk(Version(1)).starts_with("READ#"));
+        assert_eq!(parse_change_sk(&change_sk(Version(u64::MAX))), Some(Version(u64::MAX)));
+        assert_eq!(parse_change_sk(&message_sk(Seq(1))), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Every change is one transaction over the thread's metadata, its participant-set
 //! reservations, every membership and the counters of those who join or leave. It checks the
-//! metadata's `pset`, `owner`, `message_count` and `deleted_count` as it read them, so it
+//! metadata's `pset`, `owner`, `message_count`, `deleted_count` and `version` as it read them, so it
 //! serialises with sends, edits and deletes; those in turn check the metadata's
 //! `size(participants)`, and a change that keeps the size either removes someone (whose
 //! membership the racing write then finds gone) or only changes the owner (which touches no
@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use super::edits::deleted_count_is;
+use super::edits::{deleted_count_is, version_is};
 use super::items::{MembershipItem, ParticipantSetItem, encode};
 use super::threads::participant_set_hash;
 use super::{Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, tx_put, tx_update, update};
@@ -173,10 +173,14 @@ impl Store {
                 tx_update(
                     update(table, key(keys::thread_pk(thread), keys::META))
                         .update_expression("SET participants = :list, pset = :new, #owner = :owner")
+                        // The version too: a joiner's membership copies it, and must not miss an
+                        // edit committed since the read.
                         .condition_expression(format!(
-                            "pset = :old AND #owner = :was AND message_count = :n AND {}",
-                            deleted_count_is(t.deleted_count)
+                            "pset = :old AND #owner = :was AND message_count = :n AND {} AND {}",
+                            deleted_count_is(t.deleted_count),
+                            version_is(t.version)
                         ))
+                        .expression_attribute_values(":ver", n(t.version.0))
                         .expression_attribute_names("#owner", "owner")
                         .expression_attribute_values(":list", list.clone())
                         .expression_attribute_values(":new", s(&pset))

@@ -1,7 +1,9 @@
 //! Messages: sending, listing, read markers and read receipts.
 
-use super::edits::deleted_count_is;
-use super::items::{MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode};
+use super::edits::{deleted_count_is, version_is};
+use super::items::{
+    ChangeItem, MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode,
+};
 use super::page::{PageSpec, Slice};
 use super::{
     ListSpec, Skip, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put,
@@ -67,6 +69,7 @@ impl Store {
                 mine.thread.participants.iter().filter(|p| *p != sender).cloned().collect();
             let members = self.memberships(thread, &others).await?;
             let seq = Seq(mine.thread.message_count + 1);
+            let version = mine.thread.version.next();
             let now = Timestamp::now().max(mine.thread.updated);
             let message = Message {
                 id: crate::ids::MessageId { thread: thread.clone(), seq },
@@ -98,15 +101,29 @@ impl Store {
                 ),
             );
             tx.push(
+                Step::ChangeLog,
+                tx_put(
+                    table,
+                    encode(&ChangeItem::new(thread, version, seq))?,
+                    Some("attribute_not_exists(PK)"),
+                ),
+            );
+            tx.push(
                 Step::Thread,
                 tx_update(
                     update(table, key(keys::thread_pk(thread), keys::META))
                         .update_expression(
-                            "SET message_count = :n1, updated = :now, last_message = :m, GSI1SK = :g",
+                            "SET message_count = :n1, updated = :now, last_message = :m, GSI1SK = :g, version = :ver1",
                         )
                         // The size catches a join committed since the memberships were read
-                        // (see `members`): the joiner would miss this message.
-                        .condition_expression("message_count = :n AND size(participants) = :k")
+                        // (see `members`): the joiner would miss this message. The version
+                        // puts this send in order with edits and deletes.
+                        .condition_expression(format!(
+                            "message_count = :n AND size(participants) = :k AND {}",
+                            version_is(mine.thread.version)
+                        ))
+                        .expression_attribute_values(":ver", n(mine.thread.version.0))
+                        .expression_attribute_values(":ver1", n(version.0))
                         .expression_attribute_values(":k", n(mine.thread.participants.len()))
                         .expression_attribute_values(":n", n(mine.thread.message_count))
                         .expression_attribute_values(":n1", n(seq.0))
@@ -123,10 +140,11 @@ impl Store {
                     .expression_attribute_values(":g", s(activity.clone()))
                     .expression_attribute_values(":m", last.clone())
                     .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":ver1", n(version.0))
             };
             tx.push(Step::Membership, tx_update(
                 activity_update(sender)
-                    .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD sent :one")
+                    .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m, version = :ver1 ADD sent :one")
                     .condition_expression("message_count = :n"),
             ));
             let mut changing = false;
@@ -146,7 +164,7 @@ impl Store {
                     if m.unread == 0 { ("unread = :zero", 0) } else { ("unread > :zero", 0) };
                 tx.push(Step::Membership, tx_update(
                     activity_update(other)
-                        .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m ADD unread :one")
+                        .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m, version = :ver1 ADD unread :one")
                         .condition_expression(format!("message_count = :n AND {condition}"))
                         .expression_attribute_values(":zero", n(zero)),
                 ));

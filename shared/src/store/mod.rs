@@ -1,5 +1,6 @@
 //! The single-table DynamoDB store. Key design and access patterns: `docs/data-model.md`.
 
+mod changelog;
 pub mod changes;
 mod connections;
 mod edits;
@@ -27,6 +28,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
 
+pub use changelog::ChangesSince;
 pub use connections::{
     CONNECTION_TTL_SECS, ConnectError, InvalidTicket, TICKET_TTL_SECS, Ticket, TypingGate,
 };
@@ -141,6 +143,8 @@ pub(crate) enum Step {
     SendKey,
     /// A message.
     Message,
+    /// An entry of a thread's change log.
+    ChangeLog,
     /// A thread's metadata item.
     Thread,
     /// A member's view of a thread.

@@ -147,6 +147,7 @@ impl Store {
                 message_count: 0,
                 deleted_count: 0,
                 last_message: None,
+                version: Default::default(),
             };
             let meta = ThreadItem::new(&thread, pset.clone());
             let exists_not = Some("attribute_not_exists(PK)");

@@ -1,0 +1,80 @@
+//! A thread's change log: what changed since a version, for clients catching up.
+//!
+//! Every send, edit and delete writes one entry, `CHG#<version>` under the thread, in the same
+//! transaction that moves the thread's `version` from the one it read. So versions commit one
+//! at a time and in order, and a strongly consistent query of the log after version `v` sees
+//! every change committed before it, with nothing skipped. An eventually consistent index
+//! could not promise that: an entry could show up after a later one was read.
+
+use super::items::{ChangeItem, MessageItem, attr, decode};
+use super::{Store, StoreError, key, keys, s};
+use crate::ids::{Seq, ThreadId, Version};
+use crate::model::MessageChange;
+
+/// The changes of a thread after a version, oldest first.
+#[derive(Debug)]
+pub struct ChangesSince {
+    /// Each message touched, once, as it is now (tombstones included), in the order of the
+    /// latest change to it.
+    pub messages: Vec<MessageChange>,
+    /// The version to ask from next time: the last change read, or the version asked from.
+    pub upto: Version,
+    /// True when there are more changes after `upto` than this call read.
+    pub more: bool,
+}
+
+impl Store {
+    /// The changes of `thread` after `since`, at most `limit` log entries (at most 100, so that
+    /// the messages are one batch read). Two round trips: the log, then the messages.
+    pub async fn changes_since(
+        &self,
+        thread: &ThreadId,
+        since: Version,
+        limit: usize,
+    ) -> Result<ChangesSince, StoreError> {
+        let limit = limit.clamp(1, 100);
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::thread_pk(thread)))
+            .expression_attribute_values(":from", s(keys::change_sk(since.next())))
+            .expression_attribute_values(":to", s(keys::change_sk(Version(u64::MAX))))
+            .projection_expression("PK, SK, #seq")
+            .expression_attribute_names("#seq", attr::SEQ)
+            .consistent_read(true)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let mut upto = since;
+        // The latest change of each message decides its place.
+        let mut order: Vec<Seq> = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let entry: ChangeItem = decode(item)?;
+            upto = keys::parse_change_sk(&entry.sk)
+                .ok_or_else(|| StoreError::Corrupt(format!("change log key {:?}", entry.sk)))?;
+            let seq = Seq(entry.seq);
+            order.retain(|s| *s != seq);
+            order.push(seq);
+        }
+        let more = out.last_evaluated_key.is_some();
+        let keys_wanted =
+            order.iter().map(|seq| key(keys::thread_pk(thread), keys::message_sk(*seq))).collect();
+        let mut found = std::collections::HashMap::new();
+        for item in self.batch_get(keys_wanted).await? {
+            let item: MessageItem = decode(item)?;
+            found.insert(Seq(item.seq), item);
+        }
+        let mut messages = Vec::with_capacity(order.len());
+        for seq in order {
+            // A purge under way takes messages away: a thread being deleted changes no more.
+            if let Some(item) = found.remove(&seq) {
+                let deleted = item.deleted;
+                messages.push(MessageChange { message: item.into_message(), deleted });
+            }
+        }
+        Ok(ChangesSince { messages, upto, more })
+    }
+}
