@@ -69,8 +69,6 @@ impl App {
 
     /// Opens the connection to DynamoDB during init, so the first request does not pay the TLS handshake.
     pub async fn warm_up(&self) {
-        if let Err(e) = self.store.ping().await {
-            tracing::warn!(error = %e, "warm-up read failed");
-        }
+        self.store.warm_up().await;
     }
 }

@@ -63,6 +63,9 @@ pub struct TestUser {
 
 pub struct TestApp {
     pub app: Arc<App>,
+    /// The realtime function's state for requests that post nowhere, built at the first one
+    /// (as a function builds its clients once, not per request).
+    realtime: std::sync::OnceLock<realtime::Realtime>,
 }
 
 impl TestApp {
@@ -94,7 +97,12 @@ impl TestApp {
         app.store.create_table_with(stream).await.unwrap_or_else(|e| {
             panic!("cannot create a table in DynamoDB Local at {} (run `make test`): {e:?}", endpoint())
         });
-        Self { app: Arc::new(app) }
+        Self::over(Arc::new(app))
+    }
+
+    /// Another handle on an app, as another instance of the same functions would be.
+    pub fn over(app: Arc<App>) -> Self {
+        Self { app, realtime: std::sync::OnceLock::new() }
     }
 
     /// Creates an active user with password `pw-<username>` and tokens for them.
@@ -162,7 +170,10 @@ impl TestApp {
             Function::UnreadCount => Box::pin(unread_count::handle(app, req)).await,
             Function::Users => Box::pin(users::handle(app, req)).await,
             Function::Admin => Box::pin(admin::handle(app, req)).await,
-            Function::Realtime => Box::pin(realtime::handle(&self.realtime(NO_GATEWAY), req)).await,
+            Function::Realtime => {
+                let state = self.realtime.get_or_init(|| self.realtime(NO_GATEWAY));
+                Box::pin(realtime::handle(state, req)).await
+            }
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();

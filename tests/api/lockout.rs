@@ -52,7 +52,7 @@ impl Answers {
 async fn all_at_once(t: &TestApp, logins: Vec<(String, String, String)>) -> Answers {
     let retried = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks = logins.into_iter().map(|(address, username, password)| {
-        let app = TestApp { app: t.app.clone() };
+        let app = TestApp::over(t.app.clone());
         let retried = retried.clone();
         tokio::spawn(async move {
             for _ in 0..20 {

@@ -83,11 +83,6 @@ impl Live {
     }
 }
 
-/// A message id's place in its thread.
-fn seq(id: &str) -> u64 {
-    id.rsplit_once('.').unwrap().1.parse().unwrap()
-}
-
 fn is(kind: &'static str, thread: &str) -> impl Fn(&Value) -> bool {
     let thread = thread.to_owned();
     move |e| e["type"] == kind && e["thread"] == thread.as_str()
@@ -174,9 +169,11 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
         assert_eq!(e["data"]["message"], message.as_str());
     }
 
-    // A dropped connection catches up over HTTP: it misses two messages, reconnects, and the
-    // newest page holds exactly what was sent after the last message it had seen (that one was
-    // deleted, so it is not listed itself).
+    // A dropped connection catches up over HTTP with `?since=`: it holds the newest page's
+    // version, misses two messages and an edit of the first, reconnects, and gets exactly those
+    // two, each once and as they are now, in the order of their latest change.
+    let held = api.call("GET", &format!("/api/threads/{thread}/messages/?limit=10"), Some(&other), None);
+    let since = held.body["since"].as_str().expect("the newest page says since when").to_owned();
     drop(o2);
     let missed: Vec<String> = (0..2)
         .map(|i| {
@@ -189,18 +186,30 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
             r.body["id"].as_str().unwrap().to_owned()
         })
         .collect();
+    let edit = api.call(
+        "PATCH",
+        &format!("/api/threads/{thread}/messages/{}/", missed[0]),
+        Some(&alice),
+        Some(json!({"text": "missed 0, edited"})),
+    );
+    assert_eq!(edit.status, 200, "{}", edit.body);
     let mut o3 = Live::connect(&ticket_url(&api, &other));
-    let page = api.call("GET", &format!("/api/threads/{thread}/messages/?limit=10"), Some(&other), None);
-    let newer: Vec<String> = page.body["results"]
+    let changes =
+        api.call("GET", &format!("/api/threads/{thread}/messages/?since={since}"), Some(&other), None);
+    assert_eq!(changes.status, 200, "{}", changes.body);
+    let got: Vec<(String, String)> = changes.body["results"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .filter(|id| seq(id) > seq(&message))
+        .map(|m| (m["id"].as_str().unwrap().to_owned(), m["text"].as_str().unwrap().to_owned()))
         .collect();
-    let mut want = missed.clone();
-    want.reverse();
-    assert_eq!(newer, want, "newest first, exactly the two missed");
+    assert_eq!(
+        got,
+        [(missed[1].clone(), "missed 1".to_owned()), (missed[0].clone(), "missed 0, edited".to_owned())],
+        "exactly what was missed"
+    );
+    let after: u64 = changes.body["since"].as_str().unwrap().parse().unwrap();
+    assert_eq!(after, since.parse::<u64>().unwrap() + 3, "two sends and an edit");
     let next = format!("live again {}", uuid::Uuid::new_v4());
     api.call("POST", &format!("/api/threads/{thread}/messages/"), Some(&alice), Some(json!({"text": next})));
     o3.expect("message.created after reconnecting", |e| {

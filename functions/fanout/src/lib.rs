@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures_util::StreamExt;
-use shared::ids::{MessageId, ThreadId, UserId};
+use shared::ids::{ConnectionId, MessageId, ThreadId, UserId};
 use shared::realtime::{Delivery, Event as LiveEvent, MessageData, Payload, Pusher};
 use shared::store::changes::{Change, WriteKind, change_of};
 use shared::store::{Store, StoreError};
@@ -127,6 +127,9 @@ pub enum RecordError {
     /// The record is not one this code can read.
     #[error("unreadable record: {0}")]
     Unreadable(String),
+    /// The batch's connections could not be read (logged once, with the cause).
+    #[error("the connections could not be read")]
+    ConnectionsUnread,
 }
 
 /// What one invocation did, for logs and tests.
@@ -159,6 +162,12 @@ impl Totals {
 
 /// Handles one batch: the records that failed are reported by sequence number, so Lambda
 /// retries from the first of them rather than the whole batch (`ReportBatchItemFailures`).
+///
+/// In three steps: each partition's records become events with their recipients (in order,
+/// participants read once per partition); the recipients' connections are read once for the
+/// whole batch (a send to 32 participants makes 32 counter records besides the message, all
+/// for the same people); then each partition's events are posted, in order, partitions at once.
+/// Every read happens after every write of the batch, so once is as fresh as per record.
 pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, Totals) {
     let mut partitions: Vec<(String, Vec<EventRecord>)> = Vec::new();
     for record in event.records {
@@ -171,7 +180,35 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
             None => partitions.push((pk, vec![record])),
         }
     }
-    let work: Vec<_> = partitions.into_iter().map(|(_, records)| partition(fanout, records)).collect();
+    // Built eagerly: a lazy `map` closure in the stream's type trips up `Send` inference.
+    let planning: Vec<_> = partitions.iter().map(|(_, records)| plan(fanout, records)).collect();
+    let plans: Vec<Vec<Planned>> =
+        futures_util::stream::iter(planning).buffered(CONCURRENT_PARTITIONS).collect().await;
+
+    let mut users: Vec<UserId> = plans
+        .iter()
+        .flatten()
+        .filter_map(|p| p.events.as_ref().ok())
+        .flatten()
+        .flat_map(|(_, users)| users.iter().cloned())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    let connections = match fanout.store.connections_of(&users, Timestamp::now()).await {
+        Ok(found) => {
+            let mut by_user: HashMap<UserId, Vec<ConnectionId>> = HashMap::new();
+            for (user, connection) in found {
+                by_user.entry(user).or_default().push(connection);
+            }
+            Some(by_user)
+        }
+        Err(e) => {
+            tracing::warn!(error = ?shared::error::ErrorChain(&e), "reading connections failed");
+            None
+        }
+    };
+
+    let work: Vec<_> = plans.into_iter().map(|plan| deliver(fanout, plan, connections.as_ref())).collect();
     let results: Vec<_> =
         futures_util::stream::iter(work).buffer_unordered(CONCURRENT_PARTITIONS).collect().await;
     let mut response = DynamoDbEventResponse::default();
@@ -183,14 +220,70 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
     (response, totals)
 }
 
-/// One partition's records, in order. Participants are read once per partition: the reads
-/// happen after every write of the batch, so they are as fresh as a read per record.
-async fn partition(fanout: &Fanout, records: Vec<EventRecord>) -> (Vec<DynamoDbBatchItemFailure>, Totals) {
+/// One record's events, each with the users it is for; or why there are none to send.
+struct Planned<'a> {
+    record: &'a EventRecord,
+    events: Result<Vec<(LiveEvent, Vec<UserId>)>, RecordError>,
+}
+
+/// One partition's records, in order, as events with their recipients. Participants are read
+/// once per partition, and a change of participants in it counts for the records after it.
+async fn plan<'a>(fanout: &Fanout, records: &'a [EventRecord]) -> Vec<Planned<'a>> {
     let mut participants: HashMap<ThreadId, Vec<UserId>> = HashMap::new();
+    let mut planned = Vec::with_capacity(records.len());
+    for record in records {
+        let events = events_for(fanout, record, &mut participants).await;
+        planned.push(Planned { record, events });
+    }
+    planned
+}
+
+async fn events_for(
+    fanout: &Fanout,
+    record: &EventRecord,
+    participants: &mut HashMap<ThreadId, Vec<UserId>>,
+) -> Result<Vec<(LiveEvent, Vec<UserId>)>, RecordError> {
+    let Some(kind) = WriteKind::parse(&record.event_name) else { return Ok(Vec::new()) };
+    let c = &record.change;
+    let change = change_of(kind, &c.keys, &c.old_image, &c.new_image)
+        .map_err(|e| RecordError::Unreadable(e.to_string()))?;
+    let Some(change) = change else { return Ok(Vec::new()) };
+    if let Change::ThreadChanged { after, .. } = &change {
+        participants.insert(after.id.clone(), after.participants.clone());
+    }
+    let mut events = Vec::new();
+    for (event, audience) in events_of(&record.event_id, change) {
+        let users = match audience {
+            Audience::Users(users) => users,
+            Audience::Participants(thread) => match participants.get(&thread) {
+                Some(users) => users.clone(),
+                None => {
+                    let users =
+                        fanout.store.thread(&thread).await?.map(|t| t.participants).unwrap_or_default();
+                    participants.insert(thread, users.clone());
+                    users
+                }
+            },
+        };
+        events.push((event, users));
+    }
+    Ok(events)
+}
+
+/// Posts one partition's events, in order, to the connections read for the batch.
+async fn deliver(
+    fanout: &Fanout,
+    plan: Vec<Planned<'_>>,
+    connections: Option<&HashMap<UserId, Vec<ConnectionId>>>,
+) -> (Vec<DynamoDbBatchItemFailure>, Totals) {
     let mut failures = Vec::new();
     let mut totals = Totals::default();
-    for record in records {
-        if let Err(e) = one_record(fanout, &record, &mut participants, &mut totals).await {
+    for Planned { record, events } in plan {
+        let result = match events {
+            Ok(events) => post_all(fanout, events, connections, &mut totals).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             tracing::warn!(event_id = %record.event_id, error = ?shared::error::ErrorChain(&e), "record not delivered");
             // Unreadable records would fail every retry: they are logged and skipped.
             if !matches!(e, RecordError::Unreadable(_)) {
@@ -203,41 +296,27 @@ async fn partition(fanout: &Fanout, records: Vec<EventRecord>) -> (Vec<DynamoDbB
     (failures, totals)
 }
 
-async fn one_record(
+async fn post_all(
     fanout: &Fanout,
-    record: &EventRecord,
-    participants: &mut HashMap<ThreadId, Vec<UserId>>,
+    events: Vec<(LiveEvent, Vec<UserId>)>,
+    connections: Option<&HashMap<UserId, Vec<ConnectionId>>>,
     totals: &mut Totals,
 ) -> Result<(), RecordError> {
-    let Some(kind) = WriteKind::parse(&record.event_name) else { return Ok(()) };
-    let c = &record.change;
-    let change = change_of(kind, &c.keys, &c.old_image, &c.new_image)
-        .map_err(|e| RecordError::Unreadable(e.to_string()))?;
-    let Some(change) = change else { return Ok(()) };
-    if let Change::ThreadChanged { after, .. } = &change {
-        participants.insert(after.id.clone(), after.participants.clone());
-    }
-    let store = &fanout.store;
-    let now = Timestamp::now();
     let mut failed = 0;
-    for (event, audience) in events_of(&record.event_id, change) {
-        let users = match audience {
-            Audience::Users(users) => users,
-            Audience::Participants(thread) => match participants.get(&thread) {
-                Some(users) => users.clone(),
-                None => {
-                    let users = store.thread(&thread).await?.map(|t| t.participants).unwrap_or_default();
-                    participants.insert(thread, users.clone());
-                    users
-                }
-            },
-        };
+    for (event, users) in events {
         totals.events += 1;
         if users.is_empty() {
             continue;
         }
-        let targets = store.connections_of(&users, now).await?;
-        let delivery = fanout.pusher.deliver(store, &targets, &event.to_frame()).await?;
+        let connections = connections.ok_or(RecordError::ConnectionsUnread)?;
+        let targets: Vec<(UserId, ConnectionId)> = users
+            .iter()
+            .flat_map(|u| connections.get(u).into_iter().flatten().map(move |c| (u.clone(), c.clone())))
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let delivery = fanout.pusher.deliver(&fanout.store, &targets, &event.to_frame()).await?;
         totals.add(&delivery);
         failed += delivery.failed;
     }

@@ -5,9 +5,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let fanout: &'static fanout::Fanout = Box::leak(Box::new(fanout::Fanout::from_env().await?));
-    if let Err(e) = fanout.store.ping().await {
-        tracing::warn!(error = %e, "warm-up read failed");
-    }
+    fanout.store.warm_up().await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         let records = event.payload.records.len();
         let (response, totals) = fanout::handle(fanout, event.payload).await;

@@ -372,6 +372,14 @@ impl Store {
         self.get(key("PING", "PING"), false).await.map(|_| ())
     }
 
+    /// Opens the connection to DynamoDB during a function's init, so that the first request
+    /// does not pay the TLS handshake; a failure only costs that, so it is logged, not fatal.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.ping().await {
+            tracing::warn!(error = ?crate::error::ErrorChain(&e), "warm-up read failed");
+        }
+    }
+
     /// Creates the table, as deployed, if missing.
     pub async fn create_table(&self) -> Result<(), StoreError> {
         table::create_table(&self.client, &self.table, table::TableStream::Enabled).await
