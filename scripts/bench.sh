@@ -3,7 +3,7 @@
 # load run with peak memory; prints the budget table and writes it into docs/performance.md and
 # docs/cost.md. Starts its own DynamoDB Local and API, and stops them however it ends.
 #
-#   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=8 make bench
+#   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=8 BENCH_PROCESS_INVOCATIONS=2000 make bench
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -17,6 +17,8 @@ LOAD_USERS="${BENCH_LOAD_USERS:-8}"
 LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
 LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
 LIVE_SENDS="${BENCH_LIVE_SENDS:-200}"
+# Warm invocations per endpoint of each whole function process (a tenth for the login).
+PROCESS_INVOCATIONS="${BENCH_PROCESS_INVOCATIONS:-2000}"
 # devstack's WebSocket API and its stream dispatcher's counts, for the live delivery run.
 WS_PORT="${BENCH_WS_PORT:-9007}"
 STREAMS_STATS_PORT="${BENCH_STREAMS_STATS_PORT:-9008}"
@@ -56,8 +58,9 @@ step "DynamoDB Local (in memory, port $DYNAMODB_PORT)"
 scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT" --in-memory
 
-step "cold start, warm overhead, DynamoDB work and scale"
+step "cold start, warm overhead (in-process and whole process), DynamoDB work and scale"
 target/release/bench measure --dynamodb "http://127.0.0.1:$DYNAMODB_PORT" --starts "$STARTS" \
+  --process-invocations "$PROCESS_INVOCATIONS" \
   --large-messages "$LARGE_MESSAGES" --large-threads "$LARGE_THREADS" --out "$OUT/results.json"
 
 step "load: $LOAD_USERS users for $LOAD_SECS s through cargo lambda watch --release on port $API_PORT"

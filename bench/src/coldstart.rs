@@ -1,6 +1,9 @@
-//! Cold starts: a minimal Lambda Runtime API on loopback hands one event to a freshly started
-//! function process; the time from spawning the process to its posted response is one start.
+//! A minimal Lambda Runtime API on loopback. Cold starts: it hands one event to a freshly
+//! started function process, and the time from spawning the process to its posted response is
+//! one start. Warm invocations: it hands one process event after event, as Lambda does to a warm
+//! instance, and `/proc` says what the process spent on them (`crate::process`).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::path::Path;
 use std::process::Stdio;
@@ -25,18 +28,21 @@ enum Outcome {
     Error(String),
 }
 
-/// The Runtime API's state: the next event to hand out, and where outcomes go.
+/// The Runtime API's state: the events to hand out, and where outcomes go.
 struct Shared {
-    next: Mutex<Option<(String, Vec<u8>)>>,
-    /// When the event was handed out: the end of the function's init.
+    queue: Mutex<VecDeque<(String, Vec<u8>)>>,
+    /// Wakes a poll for the next event when one is queued.
+    ready: tokio::sync::Notify,
+    /// When the last event was handed out (for a cold start, the end of the function's init).
     handed_out: Mutex<Option<Instant>>,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    /// Each outcome with when it arrived.
+    outcomes: mpsc::UnboundedSender<(Outcome, Instant)>,
 }
 
-/// A Runtime API serving one event per start.
+/// A Runtime API for one function process at a time.
 pub struct RuntimeApi {
     shared: Arc<Shared>,
-    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    outcomes: mpsc::UnboundedReceiver<(Outcome, Instant)>,
     /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
 }
@@ -61,21 +67,36 @@ pub enum StartError {
     Failed(String),
     #[error("the function answered HTTP {0}")]
     Status(u64),
+    #[error("reading the process's CPU time: {0}")]
+    Proc(std::io::Error),
+}
+
+/// What a warm run measured: the process's CPU before and after the timed invocations, and
+/// each one's time from handing out the event to receiving the response.
+#[derive(Debug, Clone)]
+pub struct WarmRun {
+    pub before: crate::process::CpuTime,
+    pub after: crate::process::CpuTime,
+    pub walls: Vec<Duration>,
 }
 
 async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let ok = |body: Vec<u8>| Response::new(Full::new(Bytes::from(body)));
     if path.ends_with("/invocation/next") {
-        let next = shared.next.lock().expect("runtime lock").take();
-        if next.is_some() {
-            *shared.handed_out.lock().expect("runtime lock") = Some(Instant::now());
-        }
-        let Some((id, event)) = next else {
-            // One event per process: later polls wait until the bench kills it.
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            return Ok(ok(vec![]));
+        let next = loop {
+            // Registered before looking, so an event queued in between still wakes this poll.
+            let queued = shared.ready.notified();
+            if let Some(next) = shared.queue.lock().expect("runtime lock").pop_front() {
+                break Some(next);
+            }
+            // A poll with nothing to do waits, as on Lambda, until the bench kills the process.
+            if tokio::time::timeout(Duration::from_secs(60), queued).await.is_err() {
+                break None;
+            }
         };
+        let Some((id, event)) = next else { return Ok(ok(vec![])) };
+        *shared.handed_out.lock().expect("runtime lock") = Some(Instant::now());
         let deadline = (std::time::SystemTime::now() + Duration::from_secs(10))
             .duration_since(std::time::UNIX_EPOCH)
             .expect("after 1970")
@@ -101,7 +122,7 @@ async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<F
     } else {
         Outcome::Error(String::from_utf8_lossy(&body).into_owned())
     };
-    let _ = shared.outcomes.send(outcome);
+    let _ = shared.outcomes.send((outcome, Instant::now()));
     Ok(Response::builder().status(202).body(Full::new(Bytes::new())).expect("a valid response"))
 }
 
@@ -111,7 +132,12 @@ impl RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?.to_string();
         let (tx, rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared { next: Mutex::new(None), handed_out: Mutex::new(None), outcomes: tx });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            ready: tokio::sync::Notify::new(),
+            handed_out: Mutex::new(None),
+            outcomes: tx,
+        });
         let accept_shared = shared.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -127,17 +153,8 @@ impl RuntimeApi {
         Ok(Self { shared, outcomes: rx, address })
     }
 
-    /// Starts `binary` with `env`, hands it `event`, and returns the time until it asked for
-    /// its first event (its init) and until it answered.
-    pub async fn cold_start(
-        &mut self,
-        binary: &Path,
-        env: &[(&str, String)],
-        event: &Value,
-    ) -> Result<Start, StartError> {
-        while self.outcomes.try_recv().is_ok() {}
-        let id = uuid::Uuid::new_v4().to_string();
-        *self.shared.next.lock().expect("runtime lock") = Some((id, event.to_string().into_bytes()));
+    /// The function's process, with Lambda's environment and nothing on stdin or stdout.
+    fn command(&self, binary: &Path, env: &[(&str, String)]) -> tokio::process::Command {
         let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut command = tokio::process::Command::new(binary);
         command
@@ -152,23 +169,93 @@ impl RuntimeApi {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let started = Instant::now();
-        let mut child = command.spawn().map_err(|e| StartError::Spawn(name, e))?;
+        command
+    }
+
+    /// Forgets what an earlier process left: unclaimed events and outcomes.
+    fn reset(&mut self) {
+        while self.outcomes.try_recv().is_ok() {}
+        self.shared.queue.lock().expect("runtime lock").clear();
+        self.shared.handed_out.lock().expect("runtime lock").take();
+    }
+
+    fn spawn(&self, binary: &Path, env: &[(&str, String)]) -> Result<tokio::process::Child, StartError> {
+        let name = binary.display().to_string();
+        self.command(binary, env).spawn().map_err(|e| StartError::Spawn(name, e))
+    }
+
+    fn queue(&self, event: &Value) {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.shared.queue.lock().expect("runtime lock").push_back((id, event.to_string().into_bytes()));
+        self.shared.ready.notify_one();
+    }
+
+    /// The next outcome, within 10 s; an error or a status outside 2xx fails it.
+    async fn outcome(&mut self) -> Result<Instant, StartError> {
         let outcome = tokio::time::timeout(Duration::from_secs(10), self.outcomes.recv()).await;
-        let elapsed = started.elapsed();
-        let _ = child.kill().await;
         match outcome {
             Err(_) | Ok(None) => Err(StartError::Timeout),
-            Ok(Some(Outcome::Error(e))) => Err(StartError::Failed(e)),
-            Ok(Some(Outcome::Response(body))) => match body.get("statusCode").and_then(Value::as_u64) {
+            Ok(Some((Outcome::Error(e), _))) => Err(StartError::Failed(e)),
+            Ok(Some((Outcome::Response(body), at))) => match body.get("statusCode").and_then(Value::as_u64) {
                 Some(status) if !(200..300).contains(&status) => Err(StartError::Status(status)),
-                _ => {
-                    let handed_out = self.shared.handed_out.lock().expect("runtime lock").take();
-                    let init = handed_out.map_or(elapsed, |t| t.duration_since(started));
-                    Ok(Start { init, total: elapsed })
-                }
+                _ => Ok(at),
             },
         }
+    }
+
+    /// Starts `binary` with `env`, hands it `event`, and returns the time until it asked for
+    /// its first event (its init) and until it answered.
+    pub async fn cold_start(
+        &mut self,
+        binary: &Path,
+        env: &[(&str, String)],
+        event: &Value,
+    ) -> Result<Start, StartError> {
+        self.reset();
+        self.queue(event);
+        let started = Instant::now();
+        let mut child = self.spawn(binary, env)?;
+        let outcome = self.outcome().await;
+        let _ = child.kill().await;
+        let answered = outcome?;
+        let total = answered.duration_since(started);
+        let handed_out = self.shared.handed_out.lock().expect("runtime lock").take();
+        let init = handed_out.map_or(total, |t| t.duration_since(started));
+        Ok(Start { init, total })
+    }
+
+    /// Starts `binary` and hands it `warmup` and then `invocations` events, one after another
+    /// (cycling through `events`; give one per invocation for requests that can be made only
+    /// once). Returns the process's CPU around the timed invocations and each one's time.
+    pub async fn warm_run(
+        &mut self,
+        binary: &Path,
+        env: &[(&str, String)],
+        events: &[Value],
+        warmup: usize,
+        invocations: usize,
+    ) -> Result<WarmRun, StartError> {
+        assert!(!events.is_empty(), "no events");
+        self.reset();
+        let mut child = self.spawn(binary, env)?;
+        let pid = child.id().ok_or_else(|| StartError::Proc(std::io::Error::other("no pid")))?;
+        let mut walls = Vec::with_capacity(invocations);
+        let mut before = None;
+        for i in 0..warmup + invocations {
+            if i == warmup {
+                before = Some(crate::process::cpu_of(pid).map_err(StartError::Proc)?);
+            }
+            self.queue(&events[i % events.len()]);
+            let answered = self.outcome().await?;
+            let handed_out = self.shared.handed_out.lock().expect("runtime lock").take().unwrap_or(answered);
+            if i >= warmup {
+                walls.push(answered.duration_since(handed_out));
+            }
+        }
+        let after = crate::process::cpu_of(pid).map_err(StartError::Proc)?;
+        let _ = child.kill().await;
+        let before = before.unwrap_or(after);
+        Ok(WarmRun { before, after, walls })
     }
 }
 

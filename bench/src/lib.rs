@@ -5,6 +5,7 @@ pub mod coldstart;
 pub mod fanout;
 pub mod local;
 pub mod meter;
+pub mod process;
 pub mod replay;
 pub mod report;
 pub mod scenario;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bench::coldstart::{RuntimeApi, Start, http_event};
 use bench::local::Local;
 use bench::meter::Meter;
+use bench::process::ProcessWarm;
 use bench::replay::{Recorder, Stub};
 use bench::report::{Cold, Live, Machine, Package, Results, Rss, splice};
 use bench::scenario::{Endpoint, Fixture, Size};
@@ -41,6 +42,10 @@ enum Command {
         /// Timed requests per endpoint in the warm bench (fewer if its time budget runs out).
         #[arg(long, default_value_t = 3000)]
         warm_iterations: usize,
+        /// Timed warm invocations per endpoint of a whole function process (a tenth of that
+        /// for the login, whose password hash alone takes tens of milliseconds).
+        #[arg(long, default_value_t = 2000)]
+        process_invocations: usize,
         /// Messages in the large case's thread.
         #[arg(long, default_value_t = Size::LARGE.messages)]
         large_messages: usize,
@@ -184,6 +189,7 @@ async fn measure(
     lambda_dir: &Path,
     starts: usize,
     warm_iterations: usize,
+    process_invocations: usize,
     large: Size,
 ) -> Result<Results, Box<dyn std::error::Error>> {
     let local = Local::new(dynamodb);
@@ -241,6 +247,9 @@ async fn measure(
         })
         .collect();
 
+    eprintln!("bench: warm invocations of whole processes ({process_invocations} per endpoint)");
+    results.process = process_runs(&mut runtime, bin_dir, &env, &app, &small, process_invocations).await?;
+
     eprintln!("bench: DynamoDB work, {} messages and {} threads", large.messages, large.threads);
     let big = Fixture::build(&app, large, |done, all| {
         if done % 250 == 0 || done == all {
@@ -251,6 +260,63 @@ async fn measure(
     eprintln!();
     results.work_large = bench::work::measure(&app, &meter, &big).await;
     Ok(results)
+}
+
+/// Warm invocations of `hello-world`, `hello-dynamodb` and every endpoint's function, each in a
+/// process of its own that serves `invocations` requests after a tenth as many untimed.
+async fn process_runs(
+    runtime: &mut RuntimeApi,
+    bin_dir: &Path,
+    env: &[(&str, String)],
+    app: &shared::App,
+    fx: &Fixture,
+    invocations: usize,
+) -> Result<Vec<ProcessWarm>, Box<dyn std::error::Error>> {
+    /// One process's run: the binary, what it is asked, and the events for it.
+    struct Planned {
+        function: String,
+        request: String,
+        endpoint: Option<Endpoint>,
+        events: Vec<Value>,
+        invocations: usize,
+    }
+    let hello = vec![http_event("GET", "/", None, None)];
+    let mut runs: Vec<Planned> = [("hello-world", "GET /"), ("hello-dynamodb", "GET / (one GetItem)")]
+        .into_iter()
+        .map(|(function, request)| Planned {
+            function: function.to_owned(),
+            request: request.to_owned(),
+            endpoint: None,
+            events: hello.clone(),
+            invocations,
+        })
+        .collect();
+    for endpoint in Endpoint::ALL {
+        let n = if endpoint == Endpoint::Login { (invocations / 10).max(10) } else { invocations };
+        let mut events = Vec::new();
+        for _ in 0..if endpoint.once_only() { n + n / 10 } else { 1 } {
+            events.push(endpoint.prepare(app, fx).await.event());
+        }
+        runs.push(Planned {
+            function: endpoint.function().binary().to_owned(),
+            request: endpoint.label().to_owned(),
+            endpoint: Some(endpoint),
+            events,
+            invocations: n,
+        });
+    }
+    let mut out = Vec::new();
+    for p in runs {
+        let binary = bin_dir.join(&p.function);
+        let run = runtime
+            .warm_run(&binary, env, &p.events, p.invocations / 10, p.invocations)
+            .await
+            .map_err(|e| format!("{} warm ({}): {e}", p.function, p.request))?;
+        let warm = ProcessWarm::of(&p.function, &p.request, p.endpoint, &run);
+        eprintln!("bench: {} {}: {:.0} µs CPU per invocation", p.function, p.request, warm.cpu_us);
+        out.push(warm);
+    }
+    Ok(out)
 }
 
 fn report(
@@ -279,9 +345,11 @@ fn report(
     println!("{}", r.load_table());
     println!("{}", r.live_table());
     println!("{}", r.fanout_table());
+    println!("{}", r.process_table());
     let performance = format!(
-        "{}\n\n### Budgets\n\n{budgets}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Fan-out per send\n\n{}\n### Cold starts\n\n{}",
+        "{}\n\n### Budgets\n\n{budgets}\n### Warm invocations, whole process\n\n{}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Fan-out per send\n\n{}\n### Cold starts\n\n{}",
         r.machine_line(),
+        r.process_table(),
         r.load_table(),
         r.live_table(),
         r.fanout_table(),
@@ -302,9 +370,9 @@ fn report(
 }
 
 fn cold_detail(r: &Results) -> String {
-    let hello = r.cold.iter().find(|c| c.function == "hello-world").map_or(f64::NAN, |c| c.init.p50_us);
+    let hello = r.cold.iter().find(|c| c.function == "hello-dynamodb").map_or(f64::NAN, |c| c.init.p50_us);
     let mut t = String::from(
-        "| Function | First request | init p50 | init vs hello-world | total min | total p50 | total p90 |\n\
+        "| Function | First request | init p50 | init vs hello-dynamodb | total min | total p50 | total p90 |\n\
          |---|---|---|---|---|---|---|\n",
     );
     for c in &r.cold {
@@ -334,14 +402,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lambda_dir,
             starts,
             warm_iterations,
+            process_invocations,
             large_messages,
             large_threads,
             template,
             out,
         } => {
             let large = Size { messages: large_messages, threads: large_threads };
-            let mut results =
-                measure(&dynamodb, &bin_dir, &lambda_dir, starts, warm_iterations, large).await?;
+            let mut results = measure(
+                &dynamodb,
+                &bin_dir,
+                &lambda_dir,
+                starts,
+                warm_iterations,
+                process_invocations,
+                large,
+            )
+            .await?;
             let template = std::fs::read_to_string(&template)?;
             for participants in FANOUT_PARTICIPANTS {
                 eprintln!("bench: fan-out of one send to {participants} participants");

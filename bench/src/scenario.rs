@@ -181,6 +181,17 @@ pub enum Function {
 }
 
 impl Function {
+    /// Its binary's name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Threads => "threads",
+            Self::Messages => "messages",
+            Self::UnreadCount => "unread_count",
+            Self::Users => "users",
+        }
+    }
+
     /// Calls the function's handler in-process.
     pub async fn handle(self, app: &App, req: Request) -> HttpResponse {
         match self {
@@ -253,6 +264,15 @@ impl Endpoint {
             Self::SearchUsers => "GET /api/users/?search=",
             Self::Me => "GET /api/users/me/",
         }
+    }
+
+    /// True when a request can be made only once (it uses up what it acts on, or a refresh
+    /// token), so that a run of many needs one [`Endpoint::prepare`] each.
+    pub fn once_only(self) -> bool {
+        matches!(
+            self,
+            Self::EditMessage | Self::DeleteMessage | Self::Refresh | Self::CreateThread | Self::DeleteThread
+        )
     }
 
     /// The function that serves it.
