@@ -53,4 +53,4 @@ echo "dev: serving the API on http://localhost:$API_PORT (try: curl -X POST loca
 echo "dev: WebSocket API on ws://localhost:$WS_PORT/live (connect with ?ticket= from POST /api/realtime/ticket/; docs/realtime.md)" >&2
 echo "dev: web client on http://localhost:$WEB_PORT (log in as alice or bob, password super_pass)" >&2
 echo "dev: browser origins allowed (CORS): template.yaml's CorsAllowOrigins default (set CORS_ALLOW_ORIGINS=a,b to change) and the web client's" >&2
-cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --env-file "$env_file"
+cargo lambda watch --disable-cors --concurrency 4 --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" --env-file "$env_file"

@@ -73,7 +73,8 @@ cargo build --workspace --bin devstack
   set +a
   target/debug/msgctl seed-demo
 )
-setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
+# Several instances per function, as Lambda scales out: races in the tests cross processes.
+setsid cargo lambda watch --ignore-changes --disable-cors --concurrency 4 --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
   --env-file "$env_file" > "$ROOT/.local/e2e-watch.log" 2>&1 &
 watch_pid=$!
 target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use ureq::Agent;
 
 mod live;
+mod races;
 
 struct Api {
     base: String,
