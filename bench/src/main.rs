@@ -272,48 +272,33 @@ async fn process_runs(
     fx: &Fixture,
     invocations: usize,
 ) -> Result<Vec<ProcessWarm>, Box<dyn std::error::Error>> {
-    /// One process's run: the binary, what it is asked, and the events for it.
-    struct Planned {
-        function: String,
-        request: String,
-        endpoint: Option<Endpoint>,
-        events: Vec<Value>,
-        invocations: usize,
-    }
     let hello = vec![http_event("GET", "/", None, None)];
-    let mut runs: Vec<Planned> = [("hello-world", "GET /"), ("hello-dynamodb", "GET / (one GetItem)")]
+    let floors = [("hello-world", "GET /"), ("hello-dynamodb", "GET / (one GetItem)")];
+    let runs = floors
         .into_iter()
-        .map(|(function, request)| Planned {
-            function: function.to_owned(),
-            request: request.to_owned(),
-            endpoint: None,
-            events: hello.clone(),
-            invocations,
-        })
-        .collect();
-    for endpoint in Endpoint::ALL {
-        let n = if endpoint == Endpoint::Login { (invocations / 10).max(10) } else { invocations };
-        let mut events = Vec::new();
-        for _ in 0..if endpoint.once_only() { n + n / 10 } else { 1 } {
-            events.push(endpoint.prepare(app, fx).await.event());
-        }
-        runs.push(Planned {
-            function: endpoint.function().binary().to_owned(),
-            request: endpoint.label().to_owned(),
-            endpoint: Some(endpoint),
-            events,
-            invocations: n,
-        });
-    }
+        .map(|(f, r)| (f, r, None))
+        .chain(Endpoint::ALL.into_iter().map(|e| (e.function().binary(), e.label(), Some(e))));
     let mut out = Vec::new();
-    for p in runs {
-        let binary = bin_dir.join(&p.function);
+    for (function, request, endpoint) in runs {
+        // Each run's events are made just before it, so that what one run writes (the users
+        // and threads of the create and delete runs) is not there for the runs before it.
+        let (events, n) = match endpoint {
+            None => (hello.clone(), invocations),
+            Some(endpoint) => {
+                let n = if endpoint == Endpoint::Login { (invocations / 10).max(10) } else { invocations };
+                let mut events = Vec::new();
+                for _ in 0..if endpoint.once_only() { n + n / 10 } else { 1 } {
+                    events.push(endpoint.prepare(app, fx).await.event());
+                }
+                (events, n)
+            }
+        };
         let run = runtime
-            .warm_run(&binary, env, &p.events, p.invocations / 10, p.invocations)
+            .warm_run(&bin_dir.join(function), env, &events, n / 10, n)
             .await
-            .map_err(|e| format!("{} warm ({}): {e}", p.function, p.request))?;
-        let warm = ProcessWarm::of(&p.function, &p.request, p.endpoint, &run);
-        eprintln!("bench: {} {}: {:.0} µs CPU per invocation", p.function, p.request, warm.cpu_us);
+            .map_err(|e| format!("{function} warm ({request}): {e}"))?;
+        let warm = ProcessWarm::of(function, request, endpoint, &run);
+        eprintln!("bench: {function} {request}: {:.0} µs CPU per invocation", warm.cpu_us);
         out.push(warm);
     }
     Ok(out)
