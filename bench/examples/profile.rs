@@ -33,7 +33,7 @@ async fn main() {
             stub.replay.load(recorder.take());
             let t = std::time::Instant::now();
             for _ in 0..n {
-                let response = e.function().handle(&stub.app, prepared.to_request()).await;
+                let response = bench::scenario::handle(e.function(), &stub.app, prepared.to_request()).await;
                 assert!(response.status().is_success(), "{e:?} answered {}", response.status());
             }
             eprintln!("{name}: {:?} per request (whole handler)", t.elapsed() / n.max(1) as u32);

@@ -277,7 +277,7 @@ async fn process_runs(
     let runs = floors
         .into_iter()
         .map(|(f, r)| (f, r, None))
-        .chain(Endpoint::ALL.into_iter().map(|e| (e.function().binary(), e.label(), Some(e))));
+        .chain(Endpoint::ALL.into_iter().map(|e| (e.function().name(), e.label(), Some(e))));
     let mut out = Vec::new();
     for (function, request, endpoint) in runs {
         // Each run's events are made just before it, so that what one run writes (the users

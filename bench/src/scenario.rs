@@ -165,42 +165,18 @@ async fn import_with_retry(app: &App, thread: &ImportedThread) -> Result<(), sha
     }
 }
 
-/// The function (Lambda) that serves an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    /// `functions/token`.
-    Token,
-    /// `functions/threads`.
-    Threads,
-    /// `functions/messages`.
-    Messages,
-    /// `functions/unread_count`.
-    UnreadCount,
-    /// `functions/users`.
-    Users,
-}
+/// The function (Lambda) that serves an endpoint: the route table's.
+pub use shared::routes::Function;
 
-impl Function {
-    /// Its binary's name.
-    pub fn binary(self) -> &'static str {
-        match self {
-            Self::Token => "token",
-            Self::Threads => "threads",
-            Self::Messages => "messages",
-            Self::UnreadCount => "unread_count",
-            Self::Users => "users",
-        }
-    }
-
-    /// Calls the function's handler in-process.
-    pub async fn handle(self, app: &App, req: Request) -> HttpResponse {
-        match self {
-            Self::Token => token::handle(app, req).await,
-            Self::Threads => threads::handle(app, req).await,
-            Self::Messages => messages::handle(app, req).await,
-            Self::UnreadCount => unread_count::handle(app, req).await,
-            Self::Users => users::handle(app, req).await,
-        }
+/// Calls the handler of the function that serves a bench endpoint, in-process.
+pub async fn handle(function: Function, app: &App, req: Request) -> HttpResponse {
+    match function {
+        Function::Token => token::handle(app, req).await,
+        Function::Threads => threads::handle(app, req).await,
+        Function::Messages => messages::handle(app, req).await,
+        Function::UnreadCount => unread_count::handle(app, req).await,
+        Function::Users => users::handle(app, req).await,
+        Function::Admin | Function::Realtime => unreachable!("no bench endpoint is served by {function:?}"),
     }
 }
 
@@ -403,6 +379,6 @@ impl Prepared {
 
     /// Calls the endpoint's handler in-process.
     pub async fn send(&self, app: &App) -> HttpResponse {
-        self.endpoint.function().handle(app, self.to_request()).await
+        handle(self.endpoint.function(), app, self.to_request()).await
     }
 }

@@ -63,7 +63,7 @@ pub async fn run(
             let request = prepared.to_request();
             clock.take();
             let t = Instant::now();
-            let response = endpoint.function().handle(stubbed, request).await;
+            let response = crate::scenario::handle(endpoint.function(), stubbed, request).await;
             let elapsed = t.elapsed();
             let in_sdk = clock.take();
             let got = response.status().as_u16();

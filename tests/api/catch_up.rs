@@ -17,6 +17,12 @@ async fn since(t: &TestApp, thread: &str, user: &TestUser, version: &str) -> Val
     r.body
 }
 
+/// Edits message `mid` of `thread` as `user`; the answer's status.
+async fn edit(t: &TestApp, thread: &str, mid: &str, user: &TestUser, text: &str) -> u16 {
+    let uri = format!("{}{mid}/", messages_uri(thread));
+    t.call(Method::PATCH, &uri, Some(&user.token), Some(json!({ "text": text }))).await.status
+}
+
 fn ids(changes: &Value) -> Vec<&str> {
     changes["results"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect()
 }
@@ -34,15 +40,7 @@ async fn sends_edits_and_deletes_since_a_version_come_once_each_as_they_are_now(
     // While bob is away: a send, an edit of an older message, a send that is then deleted.
     let second = t.say(&id, &alice, "two").await;
     let mid = first["id"].as_str().unwrap();
-    let r = t
-        .call(
-            Method::PATCH,
-            &format!("{}{mid}/", messages_uri(&id)),
-            Some(&alice.token),
-            Some(json!({"text": "uno"})),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(edit(&t, &id, mid, &alice, "uno").await, 200);
     let third = t.say(&id, &bob, "three").await;
     let r = t.delete(&format!("{}{}/", messages_uri(&id), third["id"].as_str().unwrap()), &bob).await;
     assert_eq!(r.status, 204);
@@ -70,30 +68,14 @@ async fn sends_edits_and_deletes_since_a_version_come_once_each_as_they_are_now(
     // Nothing new: the same version back, no results. Later changes start from there.
     let none = since(&t, &id, &bob, "5").await;
     assert_eq!((ids(&none).len(), &none["since"]), (0, &json!("5")));
-    let again = t
-        .call(
-            Method::PATCH,
-            &format!("{}{mid}/", messages_uri(&id)),
-            Some(&alice.token),
-            Some(json!({"text": "one again"})),
-        )
-        .await;
-    assert_eq!(again.status, 200);
+    assert_eq!(edit(&t, &id, mid, &alice, "one again").await, 200);
     let latest = since(&t, &id, &bob, "5").await;
     assert_eq!((ids(&latest), &latest["since"]), (vec![mid], &json!("6")));
     // From the start, every message is there once, at its latest change.
     let all = since(&t, &id, &bob, "0").await;
     assert_eq!(ids(&all), [second["id"].as_str().unwrap(), third["id"].as_str().unwrap(), mid]);
     // An edit that changes nothing is no change.
-    let same = t
-        .call(
-            Method::PATCH,
-            &format!("{}{mid}/", messages_uri(&id)),
-            Some(&alice.token),
-            Some(json!({"text": "one again"})),
-        )
-        .await;
-    assert_eq!(same.status, 200);
+    assert_eq!(edit(&t, &id, mid, &alice, "one again").await, 200);
     assert_eq!(since(&t, &id, &bob, "6").await["results"], json!([]));
 }
 
@@ -169,9 +151,8 @@ async fn joiners_catch_up_and_send_after_edits_they_did_not_see() {
     let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
     let id = t.thread(&alice, &[&bob]).await;
     let first = t.say(&id, &alice, "hello").await;
-    let uri = format!("{}{}/", messages_uri(&id), first["id"].as_str().unwrap());
-    let r = t.call(Method::PATCH, &uri, Some(&alice.token), Some(json!({"text": "hello all"}))).await;
-    assert_eq!(r.status, 200);
+    let mid = first["id"].as_str().unwrap();
+    assert_eq!(edit(&t, &id, mid, &alice, "hello all").await, 200);
     let r = t
         .call(
             Method::PATCH,
@@ -185,8 +166,7 @@ async fn joiners_catch_up_and_send_after_edits_they_did_not_see() {
     let follower = Follower::load(&t, &id, &carol).await.unwrap();
     assert_eq!(follower.since, "2");
     let sent = t.say(&id, &carol, "hi").await;
-    let r = t.call(Method::PATCH, &uri, Some(&alice.token), Some(json!({"text": "hello everyone"}))).await;
-    assert_eq!(r.status, 200);
+    assert_eq!(edit(&t, &id, mid, &alice, "hello everyone").await, 200);
     let mut follower = follower;
     follower.catch_up(&t, &id, &carol, 100).await.unwrap();
     let texts: Vec<String> = follower.live().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();

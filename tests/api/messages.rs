@@ -162,11 +162,12 @@ async fn counts_stay_exact_under_concurrent_sends_and_reads() {
     let id = t.thread(&alice, &[&bob, &carol]).await;
     let uri = format!("/api/threads/{id}/messages/");
     let sender = |user: &crate::helpers::TestUser, n: usize| {
-        let (t, uri, user) = (&t, uri.clone(), user.clone());
+        let (t, id, user) = (&t, id.clone(), user.clone());
         async move {
+            // A send that loses too many races answers 503; a client retries it with its
+            // client_id, which makes the retry return the original if the first one landed.
             for i in 0..n {
-                let r = t.post(&uri, &user, json!({"text": format!("{} {i}", user.id)})).await;
-                assert_eq!(r.status, 201, "{r:?}");
+                t.say_retrying(&id, &user, &format!("{} {i}", user.id)).await;
             }
         }
     };
@@ -174,7 +175,8 @@ async fn counts_stay_exact_under_concurrent_sends_and_reads() {
         let (t, uri, user) = (&t, uri.clone(), user.clone());
         async move {
             for _ in 0..5 {
-                assert_eq!(t.get(&uri, &user).await.status, 200);
+                let status = t.get(&uri, &user).await.status;
+                assert!(status == 200 || status == 503, "a read answers, or asks to be retried: {status}");
             }
         }
     };

@@ -6,10 +6,23 @@
 //! every change committed before it, with nothing skipped. An eventually consistent index
 //! could not promise that: an entry could show up after a later one was read.
 
-use super::items::{ChangeItem, MessageItem, attr, decode};
-use super::{Store, StoreError, key, keys, s};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::items::{ChangeItem, MessageItem, attr, decode, encode};
+use super::{Store, StoreError, key, keys, s, tx_put};
 use crate::ids::{Seq, ThreadId, Version};
 use crate::model::MessageChange;
+
+/// The log entry of the change that makes `version` by touching message `seq`, for the
+/// transaction of that change (which also moves the thread to `version`, conditionally).
+pub(crate) fn log_entry(
+    table: &str,
+    thread: &ThreadId,
+    version: Version,
+    seq: Seq,
+) -> Result<TransactWriteItem, StoreError> {
+    Ok(tx_put(table, encode(&ChangeItem::new(thread, version, seq))?, Some("attribute_not_exists(PK)")))
+}
 
 /// The changes of a thread after a version, oldest first.
 #[derive(Debug)]

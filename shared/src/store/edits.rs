@@ -10,10 +10,9 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 
-use super::items::{ChangeItem, DeletedEntry, MessageItem, attr, decode, encode};
-use super::{
-    Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put, tx_update, update,
-};
+use super::changelog::log_entry;
+use super::items::{DeletedEntry, MessageItem, attr, decode};
+use super::{Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_update, update};
 use crate::ids::{Seq, ThreadId, UserId, Version};
 use crate::model::{Membership, Message};
 use crate::timestamp::Timestamp;
@@ -132,14 +131,7 @@ impl Store {
                         .expression_attribute_values(":e", s(now.to_string())),
                 ),
             );
-            tx.push(
-                Step::ChangeLog,
-                tx_put(
-                    table,
-                    encode(&ChangeItem::new(thread, version, seq))?,
-                    Some("attribute_not_exists(PK)"),
-                ),
-            );
+            tx.push(Step::ChangeLog, log_entry(table, thread, version, seq)?);
             tx.push(
                 Step::Thread,
                 tx_update(
@@ -247,14 +239,7 @@ impl Store {
                         .expression_attribute_values(":gsk", s(seq.padded())),
                 ),
             );
-            tx.push(
-                Step::ChangeLog,
-                tx_put(
-                    table,
-                    encode(&ChangeItem::new(thread, version, seq))?,
-                    Some("attribute_not_exists(PK)"),
-                ),
-            );
+            tx.push(Step::ChangeLog, log_entry(table, thread, version, seq)?);
             tx.push(
                 Step::Thread,
                 tx_update(

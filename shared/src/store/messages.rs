@@ -1,9 +1,8 @@
 //! Messages: sending, listing, read markers and read receipts.
 
+use super::changelog::log_entry;
 use super::edits::{deleted_count_is, version_is};
-use super::items::{
-    ChangeItem, MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode,
-};
+use super::items::{MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode};
 use super::page::{PageSpec, Slice};
 use super::{
     ListSpec, Skip, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put,
@@ -100,14 +99,7 @@ impl Store {
                     Some("attribute_not_exists(PK)"),
                 ),
             );
-            tx.push(
-                Step::ChangeLog,
-                tx_put(
-                    table,
-                    encode(&ChangeItem::new(thread, version, seq))?,
-                    Some("attribute_not_exists(PK)"),
-                ),
-            );
+            tx.push(Step::ChangeLog, log_entry(table, thread, version, seq)?);
             tx.push(
                 Step::Thread,
                 tx_update(
