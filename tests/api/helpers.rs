@@ -272,10 +272,7 @@ pub fn path_of(url: &Value) -> String {
 pub fn unseen(listed: &[Value], member: &shared::model::Membership) -> u64 {
     listed
         .iter()
-        .filter(|msg| {
-            let seq: u64 = msg["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap();
-            seq > member.read_seq.0 && msg["sender"] != member.user.as_str()
-        })
+        .filter(|msg| seq_of(msg) > member.read_seq.0 && msg["sender"] != member.user.as_str())
         .count() as u64
 }
 
@@ -311,6 +308,7 @@ pub struct Follower {
     pub changes: u64,
 }
 
+/// A listed message's place in its thread, from its id `<thread>.<seq>`.
 fn seq_of(message: &Value) -> u64 {
     message["id"].as_str().unwrap().rsplit_once('.').unwrap().1.parse().unwrap()
 }
