@@ -4,6 +4,10 @@
 # docs/cost.md. Starts its own DynamoDB Local and API, and stops them however it ends.
 #
 #   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=8 BENCH_PROCESS_INVOCATIONS=2000 make bench
+#
+# BENCH_PROFILE picks the cargo profile of this machine's binaries (default `release`, what is
+# deployed); CI's short form uses `ci-bench`, the same profile with thin LTO, which builds in
+# about half the time. The arm64 packages are always built with `release`.
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -14,6 +18,10 @@ API_PORT="${BENCH_API_PORT:-9002}"
 STARTS="${BENCH_STARTS:-21}"
 LOAD_SECS="${BENCH_LOAD_SECS:-60}"
 LOAD_USERS="${BENCH_LOAD_USERS:-8}"
+# The load runs: instances per function, one run each (Lambda scales out one per concurrent request).
+LOAD_INSTANCES="${BENCH_LOAD_INSTANCES:-1 4}"
+PROFILE="${BENCH_PROFILE:-release}"
+BIN="target/$PROFILE"
 LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-100000}"
 LARGE_THREADS="${BENCH_LARGE_THREADS:-5000}"
 LIVE_SENDS="${BENCH_LIVE_SENDS:-200}"
@@ -44,12 +52,12 @@ pkgs=()
 for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
 
 step "release builds for this machine (cold starts and the load run use these)"
-# The workspace's default members, exactly as `cargo lambda watch --release` builds them, so the
-# load run starts without compiling; the bench's own crates in a separate invocation so their
-# test utilities never end up in a function.
-cargo build --release --bins
-cargo build --release -p hello-world -p hello-dynamodb
-cargo build --release -p bench -p loadgen -p devstack
+# The workspace's default members, exactly as `cargo lambda watch --profile "$PROFILE"` builds
+# them, so the load run starts without compiling; the bench's own crates in a separate invocation
+# so their test utilities never end up in a function.
+cargo build --profile "$PROFILE" --bins
+cargo build --profile "$PROFILE" -p hello-world -p hello-dynamodb
+cargo build --profile "$PROFILE" -p bench -p loadgen -p devstack
 
 step "arm64 packages (what is deployed)"
 cargo lambda build --release --arm64 --output-format zip "${pkgs[@]}"
@@ -59,11 +67,11 @@ scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
 scripts/dynamodb-local.sh start --port "$DYNAMODB_PORT" --in-memory
 
 step "cold start, warm overhead (in-process and whole process), DynamoDB work and scale"
-target/release/bench measure --dynamodb "http://127.0.0.1:$DYNAMODB_PORT" --starts "$STARTS" \
+"$BIN/bench" measure --dynamodb "http://127.0.0.1:$DYNAMODB_PORT" --starts "$STARTS" --bin-dir "$BIN" \
   --process-invocations "$PROCESS_INVOCATIONS" \
   --large-messages "$LARGE_MESSAGES" --large-threads "$LARGE_THREADS" --out "$OUT/results.json"
 
-step "load: $LOAD_USERS users for $LOAD_SECS s through cargo lambda watch --release on port $API_PORT"
+step "load: $LOAD_USERS users for $LOAD_SECS s per run, at $LOAD_INSTANCES instances per function"
 # A fresh DynamoDB Local: with the scale case's 100,000 messages still in it, it answered the
 # load run's calls in seconds instead of milliseconds.
 scripts/dynamodb-local.sh stop --port "$DYNAMODB_PORT" >/dev/null 2>&1 || true
@@ -77,26 +85,42 @@ password="load-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   # shellcheck disable=SC1090
   source "$env_file"
   set +a
-  target/release/msgctl create-table
+  "$BIN/msgctl" create-table
   for i in $(seq -f '%04g' 1 "$LOAD_USERS"); do
-    MSGCTL_PASSWORD="$password" target/release/msgctl create-user "load-$i" >/dev/null
+    MSGCTL_PASSWORD="$password" "$BIN/msgctl" create-user "load-$i" >/dev/null
   done
 )
-setsid cargo lambda watch --release --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
-  --env-file "$env_file" > "$ROOT/.local/bench-watch.log" 2>&1 &
-watch_pid=$!
-# The first request to each function starts its process; do that before the clock runs.
-for path in /api/unread_count/ /api/threads/ /api/threads/x/messages/ /api/users/me/ /api/token/refresh/; do
-  for _ in $(seq 1 300); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X GET "http://127.0.0.1:$API_PORT$path" || true)
-    if [[ "$code" =~ ^[1-5][0-9][0-9]$ && "$code" != 000 && "$code" != 502 ]]; then break; fi
-    sleep 1
+# Starts the API with up to $1 processes per function and waits until each function answers.
+start_api() {
+  setsid cargo lambda watch --profile "$PROFILE" --ignore-changes --concurrency "$1" \
+    --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$env_file" \
+    > "$ROOT/.local/bench-watch-$1.log" 2>&1 &
+  watch_pid=$!
+  # The first request to each function starts its process; do that before the clock runs.
+  for path in /api/unread_count/ /api/threads/ /api/threads/x/messages/ /api/users/me/ /api/token/refresh/; do
+    for _ in $(seq 1 300); do
+      code=$(curl -s -o /dev/null -w '%{http_code}' -X GET "http://127.0.0.1:$API_PORT$path" || true)
+      if [[ "$code" =~ ^[1-5][0-9][0-9]$ && "$code" != 000 && "$code" != 502 ]]; then break; fi
+      sleep 1
+    done
   done
+}
+stop_api() {
+  kill -- "-$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" 2>/dev/null || true
+  watch_pid=""
+}
+load_args=()
+for instances in $LOAD_INSTANCES; do
+  if [[ -n "$watch_pid" ]]; then stop_api; fi
+  start_api "$instances"
+  echo "bench: load run with up to $instances instances per function" >&2
+  LOADGEN_PASSWORD="$password" "$BIN/loadgen" --base-url "http://127.0.0.1:$API_PORT" \
+    --users "$LOAD_USERS" --user-prefix load- --duration "$LOAD_SECS" --json "$OUT/load-$instances.json"
+  load_args+=(--load "$instances=$OUT/load-$instances.json")
 done
-LOADGEN_PASSWORD="$password" target/release/loadgen --base-url "http://127.0.0.1:$API_PORT" \
-  --users "$LOAD_USERS" --user-prefix load- --duration "$LOAD_SECS" --json "$OUT/load.json"
 
-# Peak resident memory (VmHWM) of each function process that served the load.
+# Peak resident memory (VmHWM) of each function process that served the last load run.
 : > "$OUT/rss.txt"
 for f in "${FUNCTIONS[@]}"; do
   for pid in $(pgrep -x "$f" || true); do
@@ -111,10 +135,10 @@ step "live delivery: $LIVE_SENDS sends through devstack ws (port $WS_PORT) and d
 # dispatcher polls four times a second, as Lambda polls a DynamoDB stream's shards: "Lambda
 # polls shards in your DynamoDB stream for records at a base rate of four times per second"
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html).
-target/release/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$API_PORT" \
+"$BIN/devstack" ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$API_PORT" \
   > "$ROOT/.local/bench-ws.log" 2>&1 &
 live_pids+=($!)
-target/release/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$table" \
+"$BIN/devstack" streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$table" \
   --invoke "http://127.0.0.1:$API_PORT" --poll-interval-ms 250 --stats-listen "127.0.0.1:$STREAMS_STATS_PORT" \
   > "$ROOT/.local/bench-streams.log" 2>&1 &
 live_pids+=($!)
@@ -122,15 +146,14 @@ for _ in $(seq 1 60); do
   if curl -s -o /dev/null "http://127.0.0.1:$STREAMS_STATS_PORT/stats"; then break; fi
   sleep 0.5
 done
-LOADGEN_PASSWORD="$password" target/release/loadgen --base-url "http://127.0.0.1:$API_PORT" \
+LOADGEN_PASSWORD="$password" "$BIN/loadgen" --base-url "http://127.0.0.1:$API_PORT" \
   --users 2 --user-prefix load- --live "$LIVE_SENDS" --json "$OUT/live.json" \
   || { tail -n 40 "$ROOT/.local/bench-ws.log" "$ROOT/.local/bench-streams.log" >&2; exit 1; }
 curl -s "http://127.0.0.1:$STREAMS_STATS_PORT/stats" > "$OUT/streams.json"
 kill "${live_pids[@]}" 2>/dev/null || true
 live_pids=()
-kill -- "-$watch_pid" 2>/dev/null || true
-watch_pid=""
+stop_api
 
 step "report"
-target/release/bench report --results "$OUT/results.json" --load "$OUT/load.json" --rss "$OUT/rss.txt" \
+"$BIN/bench" report --results "$OUT/results.json" "${load_args[@]}" --rss "$OUT/rss.txt" \
   --live "$OUT/live.json" --streams "$OUT/streams.json" --docs docs

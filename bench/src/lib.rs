@@ -4,6 +4,7 @@
 pub mod coldstart;
 pub mod fanout;
 pub mod local;
+pub mod memory;
 pub mod meter;
 pub mod process;
 pub mod replay;

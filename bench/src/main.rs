@@ -59,13 +59,33 @@ enum Command {
         #[arg(long, default_value = "target/bench/results.json")]
         out: PathBuf,
     },
+    /// Only the whole-process warm invocations, of the binaries in `bin_dir`: for comparing
+    /// builds (one release profile against another) without the rest of the bench.
+    Process {
+        /// DynamoDB Local's URL.
+        #[arg(long, default_value = "http://127.0.0.1:8002")]
+        dynamodb: String,
+        /// Where the host release binaries are.
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        /// Timed warm invocations per endpoint (a tenth of that for the login).
+        #[arg(long, default_value_t = 2000)]
+        invocations: usize,
+        /// Only these functions (`hello-world`, `messages`, ...); all when none is named.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Where to write the runs as JSON.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the budget table and write the docs from a results file and a load run.
     Report {
         #[arg(long, default_value = "target/bench/results.json")]
         results: PathBuf,
-        /// The load generator's `--json` output.
+        /// A load run: `<instances per function>=<the load generator's --json output>`; once
+        /// per run.
         #[arg(long)]
-        load: Option<PathBuf>,
+        load: Vec<String>,
         /// Peak RSS per function: lines of `<function> <KiB>`.
         #[arg(long)]
         rss: Option<PathBuf>,
@@ -248,7 +268,8 @@ async fn measure(
         .collect();
 
     eprintln!("bench: warm invocations of whole processes ({process_invocations} per endpoint)");
-    results.process = process_runs(&mut runtime, bin_dir, &env, &app, &small, process_invocations).await?;
+    results.process =
+        process_runs(&mut runtime, bin_dir, &env, &app, &small, process_invocations, &[]).await?;
 
     eprintln!("bench: DynamoDB work, {} messages and {} threads", large.messages, large.threads);
     let big = Fixture::build(&app, large, |done, all| {
@@ -263,7 +284,8 @@ async fn measure(
 }
 
 /// Warm invocations of `hello-world`, `hello-dynamodb` and every endpoint's function, each in a
-/// process of its own that serves `invocations` requests after a tenth as many untimed.
+/// process of its own that serves `invocations` requests after a tenth as many untimed; only
+/// the functions in `only`, unless it is empty.
 async fn process_runs(
     runtime: &mut RuntimeApi,
     bin_dir: &Path,
@@ -271,6 +293,7 @@ async fn process_runs(
     app: &shared::App,
     fx: &Fixture,
     invocations: usize,
+    only: &[String],
 ) -> Result<Vec<ProcessWarm>, Box<dyn std::error::Error>> {
     let hello = vec![http_event("GET", "/", None, None)];
     let floors = [("hello-world", "GET /"), ("hello-dynamodb", "GET / (one GetItem)")];
@@ -280,6 +303,9 @@ async fn process_runs(
         .chain(Endpoint::ALL.into_iter().map(|e| (e.function().name(), e.label(), Some(e))));
     let mut out = Vec::new();
     for (function, request, endpoint) in runs {
+        if !only.is_empty() && !only.iter().any(|f| f == function) {
+            continue;
+        }
         // Each run's events are made just before it, so that what one run writes (the users
         // and threads of the create and delete runs) is not there for the runs before it.
         let (events, n) = match endpoint {
@@ -306,15 +332,18 @@ async fn process_runs(
 
 fn report(
     results: &Path,
-    load: Option<&Path>,
+    loads: &[String],
     rss: Option<&Path>,
     live: Option<Live>,
     docs: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut r: Results = serde_json::from_str(&std::fs::read_to_string(results)?)?;
     r.live = live;
-    if let Some(load) = load {
-        r.load = Some(serde_json::from_str(&std::fs::read_to_string(load)?)?);
+    for load in loads {
+        let (instances, path) =
+            load.split_once('=').ok_or_else(|| format!("--load {load}: expected <instances>=<file>"))?;
+        let report = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+        r.loads.push(bench::report::LoadRun { instances: instances.parse()?, report });
     }
     if let Some(rss) = rss {
         r.rss = std::fs::read_to_string(rss)?
@@ -331,6 +360,7 @@ fn report(
     println!("{}", r.live_table());
     println!("{}", r.fanout_table());
     println!("{}", r.process_table());
+    println!("{}", r.memory_table());
     let performance = format!(
         "{}\n\n### Budgets\n\n{budgets}\n### Warm invocations, whole process\n\n{}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Fan-out per send\n\n{}\n### Cold starts\n\n{}",
         r.machine_line(),
@@ -340,8 +370,13 @@ fn report(
         r.fanout_table(),
         cold_detail(&r)
     );
-    let cost =
-        format!("{}\n\n{}\n### Live events\n\n{}", r.machine_line(), r.cost_table(), r.live_cost_table());
+    let cost = format!(
+        "{}\n\n{}\n### Memory size\n\n{}\n### Live events\n\n{}",
+        r.machine_line(),
+        r.cost_table(),
+        r.memory_table(),
+        r.live_cost_table()
+    );
     for (file, generated) in [("performance.md", performance), ("cost.md", cost)] {
         let path = docs.join(file);
         let doc = std::fs::read_to_string(&path).unwrap_or_default();
@@ -405,6 +440,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
             let template = std::fs::read_to_string(&template)?;
+            results.memory = bench::memory::template_sizes(&template)?;
             for participants in FANOUT_PARTICIPANTS {
                 eprintln!("bench: fan-out of one send to {participants} participants");
                 let local = Local::new(&dynamodb);
@@ -416,9 +452,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
             eprintln!("bench: wrote {}", out.display());
         }
+        Command::Process { dynamodb, bin_dir, invocations, only, out } => {
+            let local = Local::new(&dynamodb);
+            let app = local.app(local.client_with(Some(Meter::default())));
+            app.store.create_table_with(shared::store::table::TableStream::Disabled).await?;
+            let fx = Fixture::build(&app, Size::SMALL, |_, _| {}).await;
+            let mut runtime = RuntimeApi::start().await?;
+            let runs = process_runs(&mut runtime, &bin_dir, &local.env(), &app, &fx, invocations, &only).await?;
+            let results = Results { machine: machine(), process: runs, ..Default::default() };
+            println!("{}", results.process_table());
+            if let Some(out) = out {
+                std::fs::write(&out, serde_json::to_string_pretty(&results.process)?)?;
+            }
+        }
         Command::Report { results, load, rss, live, streams, docs } => {
             let live = Live::read(live.as_deref(), streams.as_deref())?;
-            report(&results, load.as_deref(), rss.as_deref(), live, &docs)?
+            report(&results, &load, rss.as_deref(), live, &docs)?
         }
     }
     Ok(())

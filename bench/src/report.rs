@@ -46,16 +46,7 @@ pub mod price {
 /// trips from Lambda are a few milliseconds each, so 20 ms covers the endpoints' 1 to 3
 /// sequential rounds with margin.
 pub const ASSUMED_IO_MS: f64 = 20.0;
-/// Memory at which Lambda gives a function one whole vCPU, MB.
-pub const FULL_CPU_MB: f64 = 1769.0;
-
-/// The memory size `template.yaml` gives the function serving an endpoint, MB.
-pub fn memory_mb(endpoint: Endpoint) -> f64 {
-    match endpoint.function() {
-        Function::Token => 512.0,
-        _ => 128.0,
-    }
-}
+pub use crate::memory::FULL_CPU_MB;
 
 /// Where and when a run happened.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -106,8 +97,9 @@ pub struct Results {
     pub work_large: Vec<EndpointWork>,
     /// Messages and threads of the large case.
     pub large: (usize, usize),
-    /// The load generator's JSON report.
-    pub load: Option<Value>,
+    /// The load runs, one per number of instances per function.
+    #[serde(default)]
+    pub loads: Vec<LoadRun>,
     pub rss: Vec<Rss>,
     /// Live delivery through the local stack, when it was measured.
     #[serde(default)]
@@ -118,6 +110,17 @@ pub struct Results {
     /// Warm invocations of whole processes: the floors and every endpoint.
     #[serde(default)]
     pub process: Vec<crate::process::ProcessWarm>,
+    /// Each function's `MemorySize` in `template.yaml`, MB.
+    #[serde(default)]
+    pub memory: std::collections::BTreeMap<String, u64>,
+}
+
+/// One load run: the load generator's JSON report, against `cargo lambda watch` running up to
+/// `instances` processes of each function.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadRun {
+    pub instances: usize,
+    pub report: Value,
 }
 
 /// `loadgen --live` and what the stream dispatcher says about its own share of the delay.
@@ -160,6 +163,18 @@ fn mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / 1e6)
 }
 
+/// One function's memory size, as its measured CPU implies it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sizing {
+    pub function: Function,
+    /// The request that needs the most memory.
+    pub endpoint: Endpoint,
+    pub cpu_us: f64,
+    pub bound_ms: f64,
+    pub implied_mb: u64,
+    pub template_mb: u64,
+}
+
 /// Dollars per million requests of an endpoint, by part.
 #[derive(Debug, Clone, Copy)]
 pub struct Cost {
@@ -171,10 +186,9 @@ pub struct Cost {
 impl Cost {
     /// From a request's capacity and its CPU time on a whole core, which Lambda stretches
     /// below 1,769 MB in proportion to memory.
-    pub fn of(w: &EndpointWork, cpu_us: f64) -> Self {
+    pub fn of(w: &EndpointWork, cpu_us: f64, memory: f64) -> Self {
         let dynamodb = w.work.read_units * price::READ_UNITS + w.work.write_units * price::WRITE_UNITS;
-        let memory = memory_mb(w.endpoint);
-        let cpu_ms = cpu_us / 1000.0 * (FULL_CPU_MB / memory).max(1.0);
+        let cpu_ms = crate::memory::stretched_ms(cpu_us, memory);
         let billed_s = (ASSUMED_IO_MS + cpu_ms).ceil() / 1000.0;
         let lambda = price::LAMBDA_REQUESTS + memory / 1024.0 * billed_s * price::LAMBDA_GB_SECONDS;
         Self { dynamodb, lambda, api: price::HTTP_API_REQUESTS }
@@ -203,6 +217,88 @@ impl Results {
         let calls = self.work_small.iter().find(|w| w.endpoint == endpoint)?.work.calls();
         let extra = calls.saturating_sub(1);
         Some((PROCESS_CPU_RATIO_BUDGET * floor + extra as f64 * (floor - bare).max(0.0), extra))
+    }
+
+    /// The memory size the template gives a function, MB (128, Lambda's default, for results
+    /// recorded before sizes were).
+    pub fn memory_mb(&self, function: &str) -> f64 {
+        self.memory.get(function).map_or(128.0, |&mb| mb as f64)
+    }
+
+    /// What one warm request of an endpoint costs in CPU, µs: the whole process's figure when it
+    /// was measured, else the in-process handler's.
+    pub fn cpu_us(&self, e: Endpoint) -> f64 {
+        self.process
+            .iter()
+            .find(|p| p.endpoint == Some(e))
+            .map(|p| p.cpu_us)
+            .or_else(|| self.warm_of(e).map(|w| w.total.p50_us))
+            .unwrap_or(0.0)
+    }
+
+    /// Per API function: its heaviest endpoint's whole-process CPU, the size that implies, and
+    /// the template's size. Empty without whole-process runs.
+    pub fn memory_sizing(&self) -> Vec<Sizing> {
+        let mut out: Vec<Sizing> = Vec::new();
+        for p in self.process.iter().filter(|p| p.endpoint.is_some()) {
+            let endpoint = p.endpoint.expect("filtered");
+            let function = endpoint.function();
+            let bound = if endpoint == Endpoint::Login {
+                crate::memory::LOGIN_CPU_BOUND_MS
+            } else {
+                crate::memory::REQUEST_CPU_BOUND_MS
+            };
+            let implied = crate::memory::size_for(p.cpu_us, bound);
+            let row = Sizing {
+                function,
+                endpoint,
+                cpu_us: p.cpu_us,
+                bound_ms: bound,
+                implied_mb: implied,
+                template_mb: self.memory_mb(function.name()) as u64,
+            };
+            match out.iter_mut().find(|s| s.function == function) {
+                Some(s) if s.implied_mb < implied || (s.implied_mb == implied && s.cpu_us < p.cpu_us) => *s = row,
+                Some(_) => {}
+                None => out.push(row),
+            }
+        }
+        out
+    }
+
+    /// The memory sizes: what each function's measured CPU implies, against the template.
+    pub fn memory_table(&self) -> String {
+        let rows = self.memory_sizing();
+        if rows.is_empty() {
+            return "No whole-process measurement in this result.\n".into();
+        }
+        let mut t = format!(
+            "Lambda gives CPU in proportion to memory, one whole vCPU at {FULL_CPU_MB:.0} MB, so a warm \
+             invocation's CPU on a whole core here takes {FULL_CPU_MB:.0} / memory times as long there. \
+             Below {FULL_CPU_MB:.0} MB that CPU costs the same GB-seconds at any size, and only the wait on \
+             DynamoDB costs more at a larger one: each function gets the smallest size at which its \
+             heaviest request's CPU takes at most {:.0} ms ({:.0} ms for the login, which hashes a password \
+             on purpose, once per session).\n\n\
+             | Function | Heaviest request | CPU per invocation | at 128 MB | at its size | Bound | Implied | `template.yaml` |\n\
+             |---|---|---|---|---|---|---|---|\n",
+            crate::memory::REQUEST_CPU_BOUND_MS,
+            crate::memory::LOGIN_CPU_BOUND_MS
+        );
+        for s in rows {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {:.0} µs | {:.1} ms | {:.1} ms | {:.0} ms | {} MB | {} MB |",
+                s.function.name(),
+                s.endpoint.label(),
+                s.cpu_us,
+                crate::memory::stretched_ms(s.cpu_us, 128.0),
+                crate::memory::stretched_ms(s.cpu_us, s.template_mb as f64),
+                s.bound_ms,
+                s.implied_mb,
+                s.template_mb
+            );
+        }
+        t
     }
 
     fn warm_of(&self, e: Endpoint) -> Option<&Warm> {
@@ -265,6 +361,20 @@ impl Results {
                 p.user_us,
                 p.system_us,
                 in_process.map_or("—".to_owned(), |us| format!("{us:.0} µs")),
+            );
+        }
+        for s in self.memory_sizing() {
+            let _ = writeln!(
+                t,
+                "| `MemorySize` from warm CPU | {} | {} MB ({} at {:.0} µs: {:.1} ms at {} MB) | the template's {} MB | {} |",
+                s.function.name(),
+                s.implied_mb,
+                s.endpoint.label(),
+                s.cpu_us,
+                crate::memory::stretched_ms(s.cpu_us, s.implied_mb as f64),
+                s.implied_mb,
+                s.template_mb,
+                met(s.implied_mb == s.template_mb)
             );
         }
         for w in &self.warm {
@@ -354,18 +464,42 @@ impl Results {
         )
     }
 
-    /// The load run's table.
+    /// The load runs: throughput at each number of instances, then the endpoints of the run
+    /// with the most.
     pub fn load_table(&self) -> String {
-        let Some(load) = &self.load else { return "No load run in this result.\n".into() };
+        let Some(widest) = self.loads.iter().max_by_key(|l| l.instances) else {
+            return "No load run in this result.\n".into();
+        };
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "Against `{}`: {} virtual users for {} s.\n",
-            load["base_url"].as_str().unwrap_or("?"),
-            load["concurrency"],
-            load["duration_secs"]
+            "Against `{}`: {} virtual users for {} s each run, `cargo lambda watch --release` starting \
+             up to N processes of each function, as Lambda scales out one instance per concurrent request.\n",
+            widest.report["base_url"].as_str().unwrap_or("?"),
+            widest.report["concurrency"],
+            widest.report["duration_secs"]
         );
+        t.push_str("| Instances per function | Requests | Errors | req/s | vs 1 | p50 | p90 | p99 |\n|---|---|---|---|---|---|---|---|\n");
+        let single = self.loads.iter().find(|l| l.instances == 1).and_then(|l| l.report["total"]["rps"].as_f64());
+        for run in &self.loads {
+            let r = &run.report["total"];
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {:.1} | {:.2}x | {:.1} ms | {:.1} ms | {:.1} ms |",
+                run.instances,
+                r["requests"],
+                r["errors"],
+                f("rps"),
+                single.map_or(f64::NAN, |s| f("rps") / s),
+                f("p50_ms"),
+                f("p90_ms"),
+                f("p99_ms")
+            );
+        }
+        let _ = writeln!(t, "\nPer endpoint, at {} instances per function:\n", widest.instances);
         t.push_str("| Endpoint | Requests | Errors | req/s | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n");
+        let load = &widest.report;
         let rows = load["endpoints"].as_array().cloned().unwrap_or_default();
         for r in rows.iter().chain(std::iter::once(&load["total"])) {
             let name = r["endpoint"].as_str().unwrap_or("total");
@@ -455,7 +589,7 @@ impl Results {
         if self.fanout.is_empty() {
             return "No fan-out measurement in this result.\n".into();
         }
-        let memory = 128.0;
+        let memory = self.memory_mb("fanout");
         let mut t = format!(
             "Per million events delivered to a connection, from the fan-out of one send (above, in \
              performance.md). A post is one WebSocket API message (${:.2} per million); `fanout` runs at \
@@ -498,8 +632,7 @@ impl Results {
              |---|---|---|---|---|---|---|---|---|\n",
         );
         for w in &self.work_small {
-            let cpu = self.warm_of(w.endpoint).map_or(0.0, |x| x.total.p50_us);
-            let c = Cost::of(w, cpu);
+            let c = Cost::of(w, self.cpu_us(w.endpoint), self.memory_mb(w.endpoint.function().name()));
             let _ = writeln!(
                 t,
                 "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | **{:.2}** |",
@@ -602,6 +735,47 @@ mod tests {
             "{}",
             r.process_table()
         );
+
+        // Memory: each function's heaviest request sets its size; the login has its own bound.
+        let r = Results {
+            process: vec![
+                run("messages", Some(Endpoint::ListMessages), 1500.0),
+                run("messages", Some(Endpoint::SendMessage), 4000.0),
+                run("token", Some(Endpoint::Refresh), 800.0),
+                run("token", Some(Endpoint::Login), 50_000.0),
+            ],
+            memory: [("messages".to_owned(), 128), ("token".to_owned(), 512)].into(),
+            ..Default::default()
+        };
+        let sizing = r.memory_sizing();
+        let of = |f: Function| sizing.iter().find(|s| s.function == f).copied().unwrap();
+        // 4 ms is 55 ms at 128 MB, over 50; 28 ms at 256.
+        assert_eq!((of(Function::Messages).endpoint, of(Function::Messages).implied_mb), (Endpoint::SendMessage, 256));
+        assert_eq!((of(Function::Token).endpoint, of(Function::Token).implied_mb), (Endpoint::Login, 512));
+        let table = r.budget_table();
+        let row = |subject: &str| table.lines().find(|l| l.contains(subject)).unwrap().to_owned();
+        assert!(row("from warm CPU | messages").contains("**NOT MET**"), "{table}");
+        assert!(row("from warm CPU | token").ends_with("| met |"), "{table}");
+    }
+
+    #[test]
+    fn the_load_table_compares_each_run_with_one_instance() {
+        let report = |rps: f64| {
+            serde_json::json!({
+                "base_url": "http://x", "concurrency": 8, "duration_secs": 60,
+                "endpoints": [{"endpoint": "GET /api/unread_count/", "requests": 10, "errors": 0, "rps": rps}],
+                "total": {"requests": 10, "errors": 0, "rps": rps, "p50_ms": 5.0, "p90_ms": 9.0, "p99_ms": 20.0},
+            })
+        };
+        let r = Results {
+            loads: vec![LoadRun { instances: 1, report: report(100.0) }, LoadRun { instances: 4, report: report(150.0) }],
+            ..Default::default()
+        };
+        let t = r.load_table();
+        assert!(t.contains("| 1 | 10 | 0 | 100.0 | 1.00x |"), "{t}");
+        assert!(t.contains("| 4 | 10 | 0 | 150.0 | 1.50x |"), "{t}");
+        assert!(t.contains("at 4 instances per function"), "{t}");
+        assert_eq!(Results::default().load_table(), "No load run in this result.\n");
     }
 
     #[test]

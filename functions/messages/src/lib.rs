@@ -136,15 +136,39 @@ async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
         }
         return changes(app, req, user, thread, since).await;
     }
-    let membership = member(app, user, thread).await?;
-    let page = page_request(app, req, scope, vec![])?;
-    let since = page.is_first().then(|| membership.thread.version.to_string());
-    let slice = app.store.list_messages(thread, page.spec()).await?;
-    let newest = slice.items.iter().map(|m| m.id.seq).max();
-    let count = membership.thread.live_count();
-    if let Some(newest) = newest {
-        app.store.mark_read(membership, newest).await?;
-    }
+    let requested = page_request(app, req, scope, vec![]);
+    let (page, slice, since, count) = match requested {
+        Ok(page) if !page.is_first() => {
+            // An older page carries no `since`, so nothing orders the two reads: they run together,
+            // and a stranger gets the membership's 404 whatever the page held.
+            let list = async { Ok::<_, ApiError>(app.store.list_messages(thread, page.spec()).await?) };
+            let (membership, slice) = tokio::try_join!(member(app, user, thread), list)?;
+            let count = membership.thread.live_count();
+            if let Some(newest) = slice.items.iter().map(|m| m.id.seq).max() {
+                app.store.mark_read(membership, newest).await?;
+            }
+            (page, slice, None, count)
+        }
+        requested => {
+            // The newest page's `since` must be read before the page, so that every change up to
+            // it is on the page. The marker moves to the newest message of that same view, which
+            // needs nothing from the page, so the move runs beside the page's query.
+            let membership = member(app, user, thread).await?;
+            let page = requested?;
+            let since = membership.thread.version.to_string();
+            let count = membership.thread.live_count();
+            let newest = Seq(membership.thread.message_count);
+            let list = async { Ok::<_, ApiError>(app.store.list_messages(thread, page.spec()).await?) };
+            let mark = async {
+                if newest.0 > 0 {
+                    app.store.mark_read(membership, newest).await?;
+                }
+                Ok::<_, ApiError>(())
+            };
+            let (slice, ()) = tokio::try_join!(list, mark)?;
+            (page, slice, Some(since), count)
+        }
+    };
     let page = envelope(app, req, &page, count, slice, |m| m);
     Ok(ok(&MessagePage { page, since }))
 }
@@ -159,13 +183,21 @@ async fn changes(
     since: Version,
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit_param(req, MAX_LIMIT)?;
-    let (membership, found) =
-        tokio::try_join!(app.store.membership(user, thread), app.store.changes_since(thread, since, limit))?;
+    let (membership, log) =
+        tokio::try_join!(app.store.membership(user, thread), app.store.change_log(thread, since, limit))?;
     let membership = membership.ok_or(ApiError::NotFound)?;
-    let newest = found.messages.iter().filter(|c| c.deleted.is_none()).map(|c| c.message.id.seq).max();
-    if let Some(newest) = newest {
-        app.store.mark_read(membership, newest).await?;
-    }
+    // The log already says which messages the answer shows, so the marker moves to the newest of
+    // them while they are read (a deleted one among them is as good: it counts as unread for
+    // no one).
+    let newest = log.touched.iter().max().copied();
+    let read = async { Ok::<_, ApiError>(app.store.changed_messages(thread, log).await?) };
+    let mark = async {
+        if let Some(newest) = newest {
+            app.store.mark_read(membership, newest).await?;
+        }
+        Ok::<_, ApiError>(())
+    };
+    let (found, ()) = tokio::try_join!(read, mark)?;
     let next = found.more.then(|| {
         let mut query = vec![("since", found.upto.to_string())];
         if limit != MAX_LIMIT {
@@ -199,8 +231,11 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
 
 async fn detail(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result<HttpResponse, ApiError> {
     let seq = message_seq(thread, id)?;
-    let membership = member(app, user, thread).await?;
-    let message = app.store.message(thread, seq).await?.ok_or(ApiError::NotFound)?;
+    // The message does not depend on the membership, so both are read at once; a stranger gets
+    // the membership's 404 whatever the message read found.
+    let message = async { Ok::<_, ApiError>(app.store.message(thread, seq).await?) };
+    let (membership, message) = tokio::try_join!(member(app, user, thread), message)?;
+    let message = message.ok_or(ApiError::NotFound)?;
     let read_by = app.store.read_by(&message, &membership.thread.participants).await?;
     Ok(ok(&MessageDetail { message, read_by }))
 }

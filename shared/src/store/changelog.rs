@@ -24,6 +24,17 @@ pub(crate) fn log_entry(
     Ok(tx_put(table, encode(&ChangeItem::new(thread, version, seq))?, Some("attribute_not_exists(PK)")))
 }
 
+/// The entries of a thread's change log after a version: which messages changed, not yet how.
+#[derive(Debug)]
+pub struct ChangeLog {
+    /// Each message touched, once, in the order of the latest change to it.
+    pub touched: Vec<Seq>,
+    /// The version to ask from next time: the last change read, or the version asked from.
+    pub upto: Version,
+    /// True when there are more changes after `upto` than this call read.
+    pub more: bool,
+}
+
 /// The changes of a thread after a version, oldest first.
 #[derive(Debug)]
 pub struct ChangesSince {
@@ -37,14 +48,9 @@ pub struct ChangesSince {
 }
 
 impl Store {
-    /// The changes of `thread` after `since`, at most `limit` log entries (at most 100, so that
-    /// the messages are one batch read). Two round trips: the log, then the messages.
-    pub async fn changes_since(
-        &self,
-        thread: &ThreadId,
-        since: Version,
-        limit: usize,
-    ) -> Result<ChangesSince, StoreError> {
+    /// The log of `thread` after `since`, at most `limit` entries (at most 100, so that the
+    /// messages are one batch read): one strongly consistent query.
+    pub async fn change_log(&self, thread: &ThreadId, since: Version, limit: usize) -> Result<ChangeLog, StoreError> {
         let limit = limit.clamp(1, 100);
         let out = self
             .client()
@@ -63,31 +69,35 @@ impl Store {
             .map_err(StoreError::from_sdk)?;
         let mut upto = since;
         // The latest change of each message decides its place.
-        let mut order: Vec<Seq> = Vec::new();
+        let mut touched: Vec<Seq> = Vec::new();
         for item in out.items.unwrap_or_default() {
             let entry: ChangeItem = decode(item)?;
             upto = keys::parse_change_sk(&entry.sk)
                 .ok_or_else(|| StoreError::Corrupt(format!("change log key {:?}", entry.sk)))?;
             let seq = Seq(entry.seq);
-            order.retain(|s| *s != seq);
-            order.push(seq);
+            touched.retain(|s| *s != seq);
+            touched.push(seq);
         }
-        let more = out.last_evaluated_key.is_some();
+        Ok(ChangeLog { touched, upto, more: out.last_evaluated_key.is_some() })
+    }
+
+    /// The messages a log names, as they are now: one batch read.
+    pub async fn changed_messages(&self, thread: &ThreadId, log: ChangeLog) -> Result<ChangesSince, StoreError> {
         let keys_wanted =
-            order.iter().map(|seq| key(keys::thread_pk(thread), keys::message_sk(*seq))).collect();
+            log.touched.iter().map(|seq| key(keys::thread_pk(thread), keys::message_sk(*seq))).collect();
         let mut found = std::collections::HashMap::new();
         for item in self.batch_get(keys_wanted).await? {
             let item: MessageItem = decode(item)?;
             found.insert(Seq(item.seq), item);
         }
-        let mut messages = Vec::with_capacity(order.len());
-        for seq in order {
+        let mut messages = Vec::with_capacity(log.touched.len());
+        for seq in log.touched {
             // A purge under way takes messages away: a thread being deleted changes no more.
             if let Some(item) = found.remove(&seq) {
                 let deleted = item.deleted;
                 messages.push(MessageChange { message: item.into_message(), deleted });
             }
         }
-        Ok(ChangesSince { messages, upto, more })
+        Ok(ChangesSince { messages, upto: log.upto, more: log.more })
     }
 }

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
 
-pub use changelog::ChangesSince;
+pub use changelog::{ChangeLog, ChangesSince};
 pub use connections::{
     CONNECTION_TTL_SECS, ConnectError, InvalidTicket, TICKET_TTL_SECS, Ticket, TypingGate,
 };
