@@ -258,7 +258,9 @@ impl Results {
                 template_mb: self.memory_mb(function.name()) as u64,
             };
             match out.iter_mut().find(|s| s.function == function) {
-                Some(s) if s.implied_mb < implied || (s.implied_mb == implied && s.cpu_us < p.cpu_us) => *s = row,
+                Some(s) if s.implied_mb < implied || (s.implied_mb == implied && s.cpu_us < p.cpu_us) => {
+                    *s = row
+                }
                 Some(_) => {}
                 None => out.push(row),
             }
@@ -480,7 +482,8 @@ impl Results {
             widest.report["duration_secs"]
         );
         t.push_str("| Instances per function | Requests | Errors | req/s | vs 1 | p50 | p90 | p99 |\n|---|---|---|---|---|---|---|---|\n");
-        let single = self.loads.iter().find(|l| l.instances == 1).and_then(|l| l.report["total"]["rps"].as_f64());
+        let single =
+            self.loads.iter().find(|l| l.instances == 1).and_then(|l| l.report["total"]["rps"].as_f64());
         for run in &self.loads {
             let r = &run.report["total"];
             let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
@@ -750,7 +753,10 @@ mod tests {
         let sizing = r.memory_sizing();
         let of = |f: Function| sizing.iter().find(|s| s.function == f).copied().unwrap();
         // 4 ms is 55 ms at 128 MB, over 50; 28 ms at 256.
-        assert_eq!((of(Function::Messages).endpoint, of(Function::Messages).implied_mb), (Endpoint::SendMessage, 256));
+        assert_eq!(
+            (of(Function::Messages).endpoint, of(Function::Messages).implied_mb),
+            (Endpoint::SendMessage, 256)
+        );
         assert_eq!((of(Function::Token).endpoint, of(Function::Token).implied_mb), (Endpoint::Login, 512));
         let table = r.budget_table();
         let row = |subject: &str| table.lines().find(|l| l.contains(subject)).unwrap().to_owned();
@@ -768,7 +774,10 @@ mod tests {
             })
         };
         let r = Results {
-            loads: vec![LoadRun { instances: 1, report: report(100.0) }, LoadRun { instances: 4, report: report(150.0) }],
+            loads: vec![
+                LoadRun { instances: 1, report: report(100.0) },
+                LoadRun { instances: 4, report: report(150.0) },
+            ],
             ..Default::default()
         };
         let t = r.load_table();

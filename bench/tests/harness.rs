@@ -54,25 +54,15 @@ async fn replay_answers_every_endpoint_as_dynamodb_local_did() {
     }
 }
 
-/// The `MemorySize` a resource (or `Globals`) block of `template.yaml` sets, if any.
-fn memory_size(template: &str, block: &str) -> Option<f64> {
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut lines = template.lines().skip_while(|l| l.trim() != format!("{block}:"));
-    let header = indent(lines.next()?);
-    lines
-        .take_while(|l| l.trim().is_empty() || indent(l) > header)
-        .find_map(|l| l.trim().strip_prefix("MemorySize:")?.trim().parse().ok())
-}
-
 #[test]
 fn cost_model_uses_the_template_memory_sizes() {
     let template = include_str!("../../template.yaml");
-    assert_eq!(memory_size(template, "Globals"), Some(128.0));
-    assert_eq!(memory_size(template, "TokenFunction"), Some(bench::report::memory_mb(Endpoint::Login)));
-    for function in ["ThreadsFunction", "MessagesFunction", "UnreadCountFunction", "UsersFunction"] {
-        assert_eq!(memory_size(template, function), None, "{function} sets its own MemorySize");
-    }
-    assert_eq!(bench::report::memory_mb(Endpoint::ListThreads), 128.0);
+    let r = bench::report::Results {
+        memory: bench::memory::template_sizes(template).unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(r.memory_mb("token"), 512.0);
+    assert_eq!(r.memory_mb("threads"), 128.0, "from Globals");
 }
 
 #[tokio::test]

@@ -50,7 +50,12 @@ pub struct ChangesSince {
 impl Store {
     /// The log of `thread` after `since`, at most `limit` entries (at most 100, so that the
     /// messages are one batch read): one strongly consistent query.
-    pub async fn change_log(&self, thread: &ThreadId, since: Version, limit: usize) -> Result<ChangeLog, StoreError> {
+    pub async fn change_log(
+        &self,
+        thread: &ThreadId,
+        since: Version,
+        limit: usize,
+    ) -> Result<ChangeLog, StoreError> {
         let limit = limit.clamp(1, 100);
         let out = self
             .client()
@@ -82,7 +87,11 @@ impl Store {
     }
 
     /// The messages a log names, as they are now: one batch read.
-    pub async fn changed_messages(&self, thread: &ThreadId, log: ChangeLog) -> Result<ChangesSince, StoreError> {
+    pub async fn changed_messages(
+        &self,
+        thread: &ThreadId,
+        log: ChangeLog,
+    ) -> Result<ChangesSince, StoreError> {
         let keys_wanted =
             log.touched.iter().map(|seq| key(keys::thread_pk(thread), keys::message_sk(*seq))).collect();
         let mut found = std::collections::HashMap::new();
