@@ -74,6 +74,9 @@ enum Command {
         /// Only these functions (`hello-world`, `messages`, ...); all when none is named.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// `NAME=VALUE` over the environment the functions get (`RUST_LOG=off`, ...).
+        #[arg(long = "env")]
+        env: Vec<String>,
         /// Where to write the runs as JSON.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -452,8 +455,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
             eprintln!("bench: wrote {}", out.display());
         }
-        Command::Process { dynamodb, bin_dir, invocations, only, out } => {
+        Command::Process { dynamodb, bin_dir, invocations, only, env, out } => {
             let local = Local::new(&dynamodb);
+            let mut vars: Vec<(&str, String)> = local.env();
+            for setting in &env {
+                let (name, value) =
+                    setting.split_once('=').ok_or_else(|| format!("--env {setting}: expected NAME=VALUE"))?;
+                vars.retain(|(n, _)| *n != name);
+                vars.push((name, value.to_owned()));
+            }
             let app = local.app(local.client_with(Some(Meter::default())));
             app.store.create_table_with(shared::store::table::TableStream::Disabled).await?;
             let fx = Fixture::build(&app, Size::SMALL, |_, _| {}).await;
