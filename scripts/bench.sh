@@ -6,8 +6,8 @@
 #   BENCH_STARTS=21 BENCH_LOAD_SECS=60 BENCH_LOAD_USERS=8 BENCH_PROCESS_INVOCATIONS=2000 make bench
 #
 # BENCH_PROFILE picks the cargo profile of this machine's binaries (default `release`, what is
-# deployed); CI's short form uses `ci-bench`, the same profile with thin LTO, which builds in
-# about half the time. The arm64 packages are always built with `release`.
+# deployed); CI's short form uses `ci-bench`, the same profile without LTO, which builds
+# faster. The arm64 packages are always built with `release`.
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
