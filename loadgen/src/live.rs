@@ -76,6 +76,15 @@ pub fn run(
         .json::<HasId>()
         .ok_or("GET /api/users/me/ failed")?
         .id;
+    // Connected before the thread exists: an event posted to a connection whose `$connect` has
+    // not returned yet is refused as gone, and the fan-out then forgets the connection.
+    let ticket = client
+        .post(Endpoint::Ticket, "/api/realtime/ticket/", Some(&to), &serde_json::json!({}))
+        .json::<TicketAnswer>()
+        .ok_or("POST /api/realtime/ticket/ failed")?;
+    let (mut socket, _) =
+        tungstenite::connect(&ticket.url).map_err(|e| format!("connecting to the WebSocket: {e}"))?;
+    set_read_timeout(&socket, Some(Duration::from_millis(200)));
     let thread = client
         .post(
             Endpoint::CreateThread,
@@ -86,13 +95,6 @@ pub fn run(
         .json::<HasId>()
         .ok_or("creating the probe's thread failed")?
         .id;
-    let ticket = client
-        .post(Endpoint::Ticket, "/api/realtime/ticket/", Some(&to), &serde_json::json!({}))
-        .json::<TicketAnswer>()
-        .ok_or("POST /api/realtime/ticket/ failed")?;
-    let (mut socket, _) =
-        tungstenite::connect(&ticket.url).map_err(|e| format!("connecting to the WebSocket: {e}"))?;
-    set_read_timeout(&socket, Some(Duration::from_millis(200)));
 
     let path = format!("/api/threads/{thread}/messages/");
     let mut rng = Rng::with_seed(sends as u64);
