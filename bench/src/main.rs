@@ -468,8 +468,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             app.store.create_table_with(shared::store::table::TableStream::Disabled).await?;
             let fx = Fixture::build(&app, Size::SMALL, |_, _| {}).await;
             let mut runtime = RuntimeApi::start().await?;
-            let runs =
-                process_runs(&mut runtime, &bin_dir, &local.env(), &app, &fx, invocations, &only).await?;
+            let runs = process_runs(&mut runtime, &bin_dir, &vars, &app, &fx, invocations, &only).await?;
             let results = Results { machine: machine(), process: runs, ..Default::default() };
             println!("{}", results.process_table());
             if let Some(out) = out {
