@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{MessageId, Seq, ThreadId, UserId, Version};
+use crate::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
 use crate::timestamp::Timestamp;
 
 /// Most participants a thread may have (caller included); keeps every thread-wide
@@ -222,4 +222,16 @@ pub struct Counters {
     /// Threads with at least one unread message.
     #[serde(default)]
     pub unread_threads: u64,
+}
+
+/// One of a user's open WebSocket connections, as the fan-out reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenConnection {
+    /// Whose it is.
+    pub user: UserId,
+    /// API Gateway's id for it.
+    pub id: ConnectionId,
+    /// When its `$connect` recorded it: a post that finds it gone soon after may have come
+    /// before API Gateway finished the handshake, not after it closed.
+    pub connected_at: Timestamp,
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::ids::{ConnectionId, MessageId, ThreadId, UserId};
-use crate::model::{Counters, Message, Thread};
+use crate::model::{Counters, Message, OpenConnection, Thread};
 use crate::store::{Store, StoreError};
 use crate::timestamp::Timestamp;
 
@@ -23,6 +23,19 @@ const CONCURRENT_POSTS: usize = 32;
 
 /// A post that API Gateway throttles or fails is tried this many times in all.
 const POST_ATTEMPTS: u32 = 6;
+
+/// How long after its `$connect` recorded it a connection may still be connecting.
+///
+/// API Gateway answers `410 GoneException` to a post "before the connection was established"
+/// (AWS knowledge center, 410-gone-api-gateway), and the connection is established only once
+/// the `$connect` integration has returned ("Until execution of the integration associated
+/// with the `$connect` route is completed, the upgrade request is pending", developer guide,
+/// apigateway-websocket-api-route-keys-connect-disconnect.html). Our `$connect` records the
+/// connection before it returns, and an integration may run up to 29 seconds ("Integration
+/// timeout | 50 milliseconds - 29 seconds", WebSocket API quotas). So a fan-out that reads a
+/// connection recorded less than this long ago and is answered 410 may have come in that
+/// window: the post is retried, and the connection is never forgotten for it.
+pub const HANDSHAKE_GRACE_SECS: i64 = 30;
 
 /// One event, as a client receives it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -161,6 +174,9 @@ pub enum PostOutcome {
     Delivered,
     /// The connection is gone (410): forget it.
     Gone,
+    /// Answered 410 on every attempt, but recorded within [`HANDSHAKE_GRACE_SECS`]: its
+    /// handshake may still be under way, so it is kept (the client catches up with `?since=`).
+    Connecting,
     /// Every attempt failed with throttling or a server error: a later try may work.
     Failed(Box<dyn std::error::Error + Send + Sync>),
     /// API Gateway refused the post in a way no retry fixes (a payload too large, say).
@@ -174,6 +190,8 @@ pub struct Delivery {
     pub delivered: usize,
     /// Connections found gone and forgotten.
     pub gone: usize,
+    /// Connections that answered 410 while they may still have been connecting: kept.
+    pub connecting: usize,
     /// Posts still throttled or failing after every attempt: trying the event again later
     /// may deliver them.
     pub failed: usize,
@@ -212,9 +230,10 @@ impl Pusher {
     }
 
     /// Posts one frame. Throttling (`LimitExceededException`, also sent when the client's
-    /// buffer is full), server errors and timeouts are retried with backoff; a gone connection
-    /// and a payload API Gateway refuses are not.
-    pub async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> PostOutcome {
+    /// buffer is full), server errors and timeouts are retried with backoff, and so is a 410
+    /// when `connecting` (the connection may not be established yet); a gone connection and a
+    /// payload API Gateway refuses are not.
+    pub async fn post(&self, connection: &ConnectionId, frame: &[u8], connecting: bool) -> PostOutcome {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -229,21 +248,25 @@ impl Pusher {
                 Ok(_) => return PostOutcome::Delivered,
                 Err(e) => e,
             };
-            if error.code() == Some("GoneException") {
+            let gone = error.code() == Some("GoneException");
+            if gone && !connecting {
                 return PostOutcome::Gone;
             }
-            let retryable = match &error {
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-                SdkError::ServiceError(s) => {
-                    s.raw().status().is_server_error() || s.err().code() == Some("LimitExceededException")
-                }
-                _ => false,
-            };
+            let retryable = gone
+                || match &error {
+                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                        true
+                    }
+                    SdkError::ServiceError(s) => {
+                        s.raw().status().is_server_error() || s.err().code() == Some("LimitExceededException")
+                    }
+                    _ => false,
+                };
             if !retryable {
                 return PostOutcome::Refused(Box::new(error));
             }
             if attempt >= POST_ATTEMPTS {
-                return PostOutcome::Failed(Box::new(error));
+                return if gone { PostOutcome::Connecting } else { PostOutcome::Failed(Box::new(error)) };
             }
             let cap_ms = (20u64 << attempt.min(5)).min(500);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
@@ -255,13 +278,18 @@ impl Pusher {
     pub async fn deliver(
         &self,
         store: &Store,
-        targets: &[(UserId, ConnectionId)],
+        targets: &[OpenConnection],
         frame: &[u8],
+        now: Timestamp,
     ) -> Result<Delivery, StoreError> {
+        let grace_start = now.plus_seconds(-HANDSHAKE_GRACE_SECS);
         // Built eagerly: a lazy `map` closure in the stream's type trips up `Send` inference.
         let posts: Vec<_> = targets
             .iter()
-            .map(|(user, connection)| async move { (user, connection, self.post(connection, frame).await) })
+            .map(|c| async move {
+                let connecting = c.connected_at > grace_start;
+                (&c.user, &c.id, self.post(&c.id, frame, connecting).await)
+            })
             .collect();
         let outcomes: Vec<_> =
             futures_util::stream::iter(posts).buffer_unordered(CONCURRENT_POSTS).collect().await;
@@ -272,6 +300,10 @@ impl Pusher {
                 PostOutcome::Gone => {
                     store.drop_connection(user, connection).await?;
                     delivery.gone += 1;
+                }
+                PostOutcome::Connecting => {
+                    tracing::info!(%connection, "post answered 410 while the connection may be connecting: kept");
+                    delivery.connecting += 1;
                 }
                 PostOutcome::Failed(error) => {
                     tracing::warn!(%connection, error = ?crate::error::ErrorChain(&*error), "post failed");

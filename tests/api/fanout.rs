@@ -11,6 +11,7 @@ use lambda_http::http::Method;
 use serde_json::{Value, json};
 use shared::ids::ConnectionId;
 use shared::store::keys;
+use shared::timestamp::Timestamp;
 
 use crate::helpers::{TestApp, TestUser};
 use crate::live_stack::{DEADLINE, Live, LiveStack, settle, users, wait_until};
@@ -64,6 +65,25 @@ async fn connection_records(t: &TestApp, user: &TestUser, connection: &str) -> (
         exists(keys::user_pk(&user.id), keys::connection_sk(&c)).await,
         exists(keys::connection_pk(&c), keys::CONNECTION.to_owned()).await,
     )
+}
+
+/// Makes a connection's record under its user say it was opened `secs` ago.
+async fn backdate(t: &TestApp, user: &TestUser, connection: &str, secs: i64) {
+    let c: ConnectionId = connection.parse().unwrap();
+    let then = Timestamp::now().plus_seconds(-secs);
+    t.app
+        .store
+        .client()
+        .update_item()
+        .table_name(t.app.store.table())
+        .key("PK", AttributeValue::S(keys::user_pk(&user.id)))
+        .key("SK", AttributeValue::S(keys::connection_sk(&c)))
+        .update_expression("SET connected_at = :then")
+        .condition_expression("attribute_exists(PK)")
+        .expression_attribute_values(":then", AttributeValue::S(then.to_string()))
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Every post the gateway took, the fanout function counted as delivered (once its last
@@ -318,6 +338,8 @@ async fn a_connection_that_died_without_disconnect_is_forgotten_at_the_next_post
     .await;
     assert_eq!(connection_records(t, &bob, &dead.connection).await, (true, true), "records left behind");
     assert_eq!(s.gateway.stats().gone, 0);
+    // A minute old: past the grace in which a 410 may mean the handshake is still under way.
+    backdate(t, &bob, &dead.connection, 60).await;
 
     let message = t.say(&thread, &alice, "still there?").await["id"].as_str().unwrap().to_owned();
     wait_until(
@@ -349,14 +371,48 @@ async fn a_connection_that_died_without_disconnect_is_forgotten_at_the_next_post
     wait_until("the second message", || alive.of_type("message.created").len() == 2, String::new).await;
     settle().await;
     assert_eq!(s.gateway.stats().gone, gone_before, "no more posts to the dead connection");
-    let live_ids = t
-        .app
-        .store
-        .connections_of(std::slice::from_ref(&bob.id), shared::timestamp::Timestamp::now())
-        .await
-        .unwrap();
+    let live_ids = t.app.store.connections_of(std::slice::from_ref(&bob.id), Timestamp::now()).await.unwrap();
     assert_eq!(live_ids.len(), 1);
-    assert_eq!(live_ids[0].1.to_string(), alive.connection);
+    assert_eq!(live_ids[0].id.to_string(), alive.connection);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_still_connecting_is_kept_and_hears_what_follows() {
+    let s = LiveStack::start(Faults::default()).await;
+    let t = &s.t;
+    let (alice, bob) = (t.user("alice").await, t.user("bob").await);
+    let a = s.connect(&alice).await;
+
+    // Bob's `$connect` has recorded his connection, but the gateway has not finished the
+    // handshake: the fan-out reads the connection and its posts are answered 410.
+    let hold = s.hold_next_connect();
+    let while_connecting = async {
+        hold.recorded.notified().await;
+        let thread = t.thread(&alice, &[&bob]).await;
+        wait_until(
+            "the fan-out to meet bob's connection while it connects",
+            || s.fanout_totals().connecting >= 1 && !a.of_type("thread.created").is_empty(),
+            || format!("{:?} {:?}", s.fanout_totals(), s.gateway.stats()),
+        )
+        .await;
+        assert!(s.gateway.stats().gone >= 1, "posts were answered 410: {:?}", s.gateway.stats());
+        hold.release.notify_one();
+        thread
+    };
+    let (b, thread) = tokio::join!(s.connect(&bob), while_connecting);
+    assert_eq!(s.fanout_totals().gone, 0, "nothing was forgotten: {:?}", s.fanout_totals());
+    assert_eq!(connection_records(t, &bob, &b.connection).await, (true, true), "kept");
+
+    let message = t.say(&thread, &alice, "are you there?").await["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the message on bob's connection",
+        || b.of_type("message.created").len() == 1,
+        || format!("{:#?} {:?}", b.events(), s.fanout_totals()),
+    )
+    .await;
+    assert_eq!(b.of_type("message.created")[0]["data"]["message"]["id"], message.as_str());
+    assert_eq!(s.fanout_totals().failed_records, 0, "a connecting connection fails no record");
     s.stop().await;
 }
 

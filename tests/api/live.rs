@@ -72,7 +72,7 @@ async fn connect(t: &TestApp, connection: &str, ticket: &str) -> u16 {
 
 async fn connections(t: &TestApp, user: &TestUser) -> Vec<String> {
     let found = t.app.store.connections_of(std::slice::from_ref(&user.id), Timestamp::now()).await.unwrap();
-    let mut ids: Vec<String> = found.into_iter().map(|(_, c)| c.to_string()).collect();
+    let mut ids: Vec<String> = found.into_iter().map(|c| c.id.to_string()).collect();
     ids.sort();
     ids
 }

@@ -38,6 +38,8 @@ pub struct FanoutTotals {
     pub delivered: u64,
     /// Connections found gone (410) and forgotten.
     pub gone: u64,
+    /// Connections answered 410 while they may still have been connecting, kept.
+    pub connecting: u64,
     /// Posts that failed after every attempt.
     pub failed: u64,
     /// Records reported in `batchItemFailures`.
@@ -50,6 +52,8 @@ struct Recorder {
     connections: Mutex<HashMap<String, String>>,
     /// Connections whose `$disconnect` never reaches the function.
     lost_disconnects: Mutex<HashSet<String>>,
+    /// Holds the next successful `$connect` answer back from the gateway.
+    hold: Mutex<Option<ConnectHold>>,
     fanout: Mutex<FanoutTotals>,
 }
 
@@ -171,6 +175,15 @@ impl LiveStack {
         futures_util::stream::iter(wanted.into_iter().map(|u| self.connect(u))).buffered(8).collect().await
     }
 
+    /// The next successful `$connect` records its connection and then holds its answer back
+    /// from the gateway until `release` is notified: the handshake stays pending, as it does on
+    /// AWS until the `$connect` integration returns.
+    pub fn hold_next_connect(&self) -> ConnectHold {
+        let hold = ConnectHold::default();
+        *self.recorder.hold.lock().unwrap() = Some(hold.clone());
+        hold
+    }
+
     /// From now on, the `$disconnect` of `connection` never reaches the function (the gateway
     /// still closes it): its records stay, as after a lost `$disconnect`.
     pub fn lose_disconnect_of(&self, connection: &str) {
@@ -205,6 +218,11 @@ async fn on_realtime(rt: &realtime::Realtime, seen: &Recorder, event: Value) -> 
         && let Some(ticket) = ticket
     {
         seen.connections.lock().unwrap().insert(ticket, connection);
+        let hold = seen.hold.lock().unwrap().take();
+        if let Some(hold) = hold {
+            hold.recorded.notify_one();
+            hold.release.notified().await;
+        }
     }
     Ok(proxy_answer(&response))
 }
@@ -219,10 +237,20 @@ async fn on_fanout(f: &::fanout::Fanout, seen: &Recorder, event: Value) -> Resul
         sum.events += totals.events as u64;
         sum.delivered += totals.delivered as u64;
         sum.gone += totals.gone as u64;
+        sum.connecting += totals.connecting as u64;
         sum.failed += totals.failed as u64;
         sum.failed_records += response.batch_item_failures.len() as u64;
     }
     serde_json::to_value(&response).map_err(|e| function_error("Serialize", e))
+}
+
+/// A `$connect` held between its function's return and the gateway's handshake.
+#[derive(Clone, Default)]
+pub struct ConnectHold {
+    /// Notified once the connection is recorded and its answer held.
+    pub recorded: Arc<tokio::sync::Notify>,
+    /// Notify to let the answer through.
+    pub release: Arc<tokio::sync::Notify>,
 }
 
 type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures_util::StreamExt;
-use shared::ids::{ConnectionId, MessageId, ThreadId, UserId};
+use shared::ids::{MessageId, ThreadId, UserId};
+use shared::model::OpenConnection;
 use shared::realtime::{Delivery, Event as LiveEvent, MessageData, Payload, Pusher};
 use shared::store::changes::{Change, WriteKind, change_of};
 use shared::store::{Store, StoreError};
@@ -141,6 +142,8 @@ pub struct Totals {
     pub delivered: usize,
     /// Connections found gone and forgotten.
     pub gone: usize,
+    /// Connections that answered 410 while they may still have been connecting, kept.
+    pub connecting: usize,
     /// Posts that failed.
     pub failed: usize,
 }
@@ -150,12 +153,14 @@ impl Totals {
         self.events += other.events;
         self.delivered += other.delivered;
         self.gone += other.gone;
+        self.connecting += other.connecting;
         self.failed += other.failed;
     }
 
     fn add(&mut self, d: &Delivery) {
         self.delivered += d.delivered;
         self.gone += d.gone;
+        self.connecting += d.connecting;
         self.failed += d.failed + d.refused;
     }
 }
@@ -196,9 +201,9 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
     users.dedup();
     let connections = match fanout.store.connections_of(&users, Timestamp::now()).await {
         Ok(found) => {
-            let mut by_user: HashMap<UserId, Vec<ConnectionId>> = HashMap::new();
-            for (user, connection) in found {
-                by_user.entry(user).or_default().push(connection);
+            let mut by_user: HashMap<UserId, Vec<OpenConnection>> = HashMap::new();
+            for connection in found {
+                by_user.entry(connection.user.clone()).or_default().push(connection);
             }
             Some(by_user)
         }
@@ -274,7 +279,7 @@ async fn events_for(
 async fn deliver(
     fanout: &Fanout,
     plan: Vec<Planned<'_>>,
-    connections: Option<&HashMap<UserId, Vec<ConnectionId>>>,
+    connections: Option<&HashMap<UserId, Vec<OpenConnection>>>,
 ) -> (Vec<DynamoDbBatchItemFailure>, Totals) {
     let mut failures = Vec::new();
     let mut totals = Totals::default();
@@ -299,7 +304,7 @@ async fn deliver(
 async fn post_all(
     fanout: &Fanout,
     events: Vec<(LiveEvent, Vec<UserId>)>,
-    connections: Option<&HashMap<UserId, Vec<ConnectionId>>>,
+    connections: Option<&HashMap<UserId, Vec<OpenConnection>>>,
     totals: &mut Totals,
 ) -> Result<(), RecordError> {
     let mut failed = 0;
@@ -309,14 +314,13 @@ async fn post_all(
             continue;
         }
         let connections = connections.ok_or(RecordError::ConnectionsUnread)?;
-        let targets: Vec<(UserId, ConnectionId)> = users
-            .iter()
-            .flat_map(|u| connections.get(u).into_iter().flatten().map(move |c| (u.clone(), c.clone())))
-            .collect();
+        let targets: Vec<OpenConnection> =
+            users.iter().flat_map(|u| connections.get(u).into_iter().flatten().cloned()).collect();
         if targets.is_empty() {
             continue;
         }
-        let delivery = fanout.pusher.deliver(&fanout.store, &targets, &event.to_frame()).await?;
+        let delivery =
+            fanout.pusher.deliver(&fanout.store, &targets, &event.to_frame(), Timestamp::now()).await?;
         totals.add(&delivery);
         failed += delivery.failed;
     }

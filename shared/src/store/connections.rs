@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::items::{ConnectionItem, ConnectionOwnerItem, TicketItem, attr, decode, encode};
 use super::{Step, Store, StoreError, Tx, key, keys, n, s, tx_put};
 use crate::ids::{ConnectionId, UserId};
+use crate::model::OpenConnection;
 use crate::timestamp::Timestamp;
 
 /// How long a ticket may wait for its handshake: long enough for a slow network, short enough
@@ -212,7 +213,7 @@ impl Store {
         &self,
         users: &[UserId],
         now: Timestamp,
-    ) -> Result<Vec<(UserId, ConnectionId)>, StoreError> {
+    ) -> Result<Vec<OpenConnection>, StoreError> {
         let queries = users.iter().map(|user| async move {
             let mut found = Vec::new();
             let mut start = None;
@@ -234,7 +235,12 @@ impl Store {
                     .await
                     .map_err(StoreError::from_sdk)?;
                 for item in out.items.unwrap_or_default() {
-                    found.push((user.clone(), decode::<ConnectionItem>(item)?.connection));
+                    let item: ConnectionItem = decode(item)?;
+                    found.push(OpenConnection {
+                        user: user.clone(),
+                        id: item.connection,
+                        connected_at: item.connected_at,
+                    });
                 }
                 start = out.last_evaluated_key;
                 if start.is_none() {
