@@ -37,6 +37,23 @@ const POST_ATTEMPTS: u32 = 6;
 /// window: the post is retried, and the connection is never forgotten for it.
 pub const HANDSHAKE_GRACE_SECS: i64 = 30;
 
+/// A post answered 410 by a connection that may still be connecting is tried this many times
+/// in all (about 60 ms of backoff on average): the handshake completes within milliseconds of
+/// `$connect` returning, and every later event of the same partition waits behind these tries
+/// when the connection is in fact dead.
+const CONNECTING_ATTEMPTS: u32 = 3;
+
+/// What a post does with a 410.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnGone {
+    /// The connection is gone: forget it.
+    Forget,
+    /// It may still be connecting: try again a few times, then keep it.
+    Retry,
+    /// It may still be connecting: keep it, without trying again.
+    Keep,
+}
+
 /// One event, as a client receives it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -174,8 +191,8 @@ pub enum PostOutcome {
     Delivered,
     /// The connection is gone (410): forget it.
     Gone,
-    /// Answered 410 on every attempt, but recorded within [`HANDSHAKE_GRACE_SECS`]: its
-    /// handshake may still be under way, so it is kept (the client catches up with `?since=`).
+    /// Answered 410, but recorded within [`HANDSHAKE_GRACE_SECS`]: its handshake may still be
+    /// under way, so it is kept (the client catches up with `?since=`).
     Connecting,
     /// Every attempt failed with throttling or a server error: a later try may work.
     Failed(Box<dyn std::error::Error + Send + Sync>),
@@ -230,10 +247,9 @@ impl Pusher {
     }
 
     /// Posts one frame. Throttling (`LimitExceededException`, also sent when the client's
-    /// buffer is full), server errors and timeouts are retried with backoff, and so is a 410
-    /// when `connecting` (the connection may not be established yet); a gone connection and a
-    /// payload API Gateway refuses are not.
-    pub async fn post(&self, connection: &ConnectionId, frame: &[u8], connecting: bool) -> PostOutcome {
+    /// buffer is full), server errors and timeouts are retried with backoff; a payload API
+    /// Gateway refuses is not; a 410 is handled as `on_gone` says.
+    pub async fn post(&self, connection: &ConnectionId, frame: &[u8], on_gone: OnGone) -> PostOutcome {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -248,12 +264,15 @@ impl Pusher {
                 Ok(_) => return PostOutcome::Delivered,
                 Err(e) => e,
             };
-            let gone = error.code() == Some("GoneException");
-            if gone && !connecting {
-                return PostOutcome::Gone;
-            }
-            let retryable = gone
-                || match &error {
+            if error.code() == Some("GoneException") {
+                match on_gone {
+                    OnGone::Forget => return PostOutcome::Gone,
+                    OnGone::Keep => return PostOutcome::Connecting,
+                    OnGone::Retry if attempt >= CONNECTING_ATTEMPTS => return PostOutcome::Connecting,
+                    OnGone::Retry => {}
+                }
+            } else {
+                let retryable = match &error {
                     SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                         true
                     }
@@ -262,11 +281,12 @@ impl Pusher {
                     }
                     _ => false,
                 };
-            if !retryable {
-                return PostOutcome::Refused(Box::new(error));
-            }
-            if attempt >= POST_ATTEMPTS {
-                return if gone { PostOutcome::Connecting } else { PostOutcome::Failed(Box::new(error)) };
+                if !retryable {
+                    return PostOutcome::Refused(Box::new(error));
+                }
+                if attempt >= POST_ATTEMPTS {
+                    return PostOutcome::Failed(Box::new(error));
+                }
             }
             let cap_ms = (20u64 << attempt.min(5)).min(500);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
@@ -274,21 +294,29 @@ impl Pusher {
     }
 
     /// Posts one frame to each connection, at most [`CONCURRENT_POSTS`] at once, and forgets
-    /// the connections that are gone. One connection's failure never holds up the others.
+    /// the connections that are gone. One connection's failure never holds up the others. A
+    /// 410 from a connection that may still be connecting is retried a little when
+    /// `retry_connecting` (an event the client should get), and not at all otherwise (a typing
+    /// notice, stale by then).
     pub async fn deliver(
         &self,
         store: &Store,
         targets: &[OpenConnection],
         frame: &[u8],
         now: Timestamp,
+        retry_connecting: bool,
     ) -> Result<Delivery, StoreError> {
         let grace_start = now.plus_seconds(-HANDSHAKE_GRACE_SECS);
         // Built eagerly: a lazy `map` closure in the stream's type trips up `Send` inference.
         let posts: Vec<_> = targets
             .iter()
             .map(|c| async move {
-                let connecting = c.connected_at > grace_start;
-                (&c.user, &c.id, self.post(&c.id, frame, connecting).await)
+                let on_gone = match (c.connected_at > grace_start, retry_connecting) {
+                    (false, _) => OnGone::Forget,
+                    (true, true) => OnGone::Retry,
+                    (true, false) => OnGone::Keep,
+                };
+                (&c.user, &c.id, self.post(&c.id, frame, on_gone).await)
             })
             .collect();
         let outcomes: Vec<_> =

@@ -320,7 +320,7 @@ async fn post_all(
             continue;
         }
         let delivery =
-            fanout.pusher.deliver(&fanout.store, &targets, &event.to_frame(), Timestamp::now()).await?;
+            fanout.pusher.deliver(&fanout.store, &targets, &event.to_frame(), Timestamp::now(), true).await?;
         totals.add(&delivery);
         failed += delivery.failed;
     }

@@ -179,7 +179,7 @@ async fn on_typing(rt: &Realtime, connection: &ConnectionId, req: &Request) -> H
             payload: Payload::Typing { user },
         };
         Ok::<_, shared::store::StoreError>(
-            rt.pusher.deliver(store, &targets, &event.to_frame(), now).await?.delivered,
+            rt.pusher.deliver(store, &targets, &event.to_frame(), now, false).await?.delivered,
         )
     }
     .await;
