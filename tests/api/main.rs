@@ -12,6 +12,7 @@ mod fanout;
 mod faults;
 mod import;
 mod import_realistic;
+mod instances;
 mod live;
 mod live_stack;
 mod lockout;

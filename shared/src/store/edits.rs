@@ -176,14 +176,21 @@ impl Store {
         seq: Seq,
     ) -> Result<DeleteMessageOutcome, StoreError> {
         for attempt in attempts() {
-            let Some(Seen { mine, item }) = self.seen(by, thread, seq).await? else {
+            // Every member's view is needed (who had not read the message loses an unread):
+            // read beside the message, in one batch when the participants are known here.
+            let (found, item) =
+                tokio::try_join!(self.member_and_others(by, thread), self.message_item(thread, seq, true))?;
+            let (Some((mine, mut members)), Some(item)) = (found, item) else {
                 return Ok(DeleteMessageOutcome::NotFound);
             };
+            if item.deleted.is_some() {
+                return Ok(DeleteMessageOutcome::NotFound);
+            }
             if &item.sender != by && &mine.thread.owner != by {
                 return Ok(DeleteMessageOutcome::Forbidden);
             }
+            members.insert(by.clone(), mine.clone());
             let t = &mine.thread;
-            let members = self.memberships(thread, &t.participants).await?;
             if members.len() != t.participants.len() {
                 if self.participants_changed(t).await? {
                     // A delete of the thread or a change of participants is under way.

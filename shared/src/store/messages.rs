@@ -61,12 +61,11 @@ impl Store {
         let (guard_pk, ttl) = send_key(thread, sender, client_id);
         let text_hash = sha256_hex(text);
         for attempt in attempts() {
-            let Some(mine) = self.membership(sender, thread).await? else {
+            let Some((mine, members)) = self.member_and_others(sender, thread).await? else {
                 return Ok(SendOutcome::NotFound);
             };
             let others: Vec<UserId> =
                 mine.thread.participants.iter().filter(|p| *p != sender).cloned().collect();
-            let members = self.memberships(thread, &others).await?;
             let seq = Seq(mine.thread.message_count + 1);
             let version = mine.thread.version.next();
             let now = Timestamp::now().max(mine.thread.updated);

@@ -4,6 +4,7 @@ mod changelog;
 pub mod changes;
 mod connections;
 mod edits;
+mod hints;
 mod import;
 mod items;
 pub mod keys;
@@ -312,11 +313,13 @@ pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([(items::attr::PK.to_owned(), s(pk)), (items::attr::SK.to_owned(), s(sk))])
 }
 
-/// The store: a client and the table name, built once at init.
+/// The store: a client, the table name and what the instance remembers, built once at init.
 #[derive(Clone, Debug)]
 pub struct Store {
     client: Client,
     table: String,
+    /// Per instance: what earlier requests read, to read less now (see `hints`).
+    hints: std::sync::Arc<hints::Hints>,
 }
 
 /// What to list and in which order, for keyset pagination over one partition.
@@ -349,7 +352,7 @@ pub(crate) enum Skip {
 impl Store {
     /// A store over `table`.
     pub fn new(client: Client, table: String) -> Self {
-        Self { client, table }
+        Self { client, table, hints: std::sync::Arc::default() }
     }
 
     /// A store over `table` with a client from the given SDK configuration.

@@ -98,7 +98,12 @@ impl Store {
         thread: &ThreadId,
     ) -> Result<Option<Membership>, StoreError> {
         let item = self.get(key(keys::user_pk(user), keys::membership_sk(thread)), true).await?;
-        item.map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership)).transpose()
+        let membership =
+            item.map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership)).transpose()?;
+        if let Some(m) = &membership {
+            self.hints.remember(thread, &m.thread.participants);
+        }
+        Ok(membership)
     }
 
     /// Several members' views of one thread, in one batch read.
@@ -117,6 +122,43 @@ impl Store {
             found.insert(m.user.clone(), m);
         }
         Ok(found)
+    }
+
+    /// A member's view of a thread and every other member's, read consistently, for a write
+    /// that changes them all. With a hint of the participants (`hints`), all in one batch, and
+    /// anyone the hint missed after it; without one, the member's first, then the others'.
+    /// `None` if `member` is not in the thread.
+    pub(crate) async fn member_and_others(
+        &self,
+        member: &UserId,
+        thread: &ThreadId,
+    ) -> Result<Option<(Membership, HashMap<UserId, Membership>)>, StoreError> {
+        let mut members = match self.hints.participants(thread) {
+            Some(mut hinted) => {
+                if !hinted.contains(member) {
+                    hinted.push(member.clone());
+                }
+                self.memberships(thread, &hinted).await?
+            }
+            None => match self.membership(member, thread).await? {
+                Some(mine) => HashMap::from([(member.clone(), mine)]),
+                None => return Ok(None),
+            },
+        };
+        let Some(mine) = members.remove(member) else { return Ok(None) };
+        self.hints.remember(thread, &mine.thread.participants);
+        members.retain(|user, _| mine.thread.participants.contains(user));
+        let missed: Vec<UserId> = mine
+            .thread
+            .participants
+            .iter()
+            .filter(|p| *p != member && !members.contains_key(*p))
+            .cloned()
+            .collect();
+        if !missed.is_empty() {
+            members.extend(self.memberships(thread, &missed).await?);
+        }
+        Ok(Some((mine, members)))
     }
 
     /// A thread's metadata (administration; the API reads memberships instead).

@@ -1,0 +1,150 @@
+//! What a warm instance remembers between requests (each thread's participants, so that a send
+//! or a message's delete reads every member's view in one batch) saves round trips and never
+//! changes an answer: other instances change the participants under it, and its sends and
+//! deletes still count exactly the right people.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::{batch_get_item, get_item, query, transact_write_items};
+use serde_json::json;
+use shared::App;
+
+use crate::helpers::{TestApp, TestUser, client_at, endpoint};
+
+/// The DynamoDB operations a client made, in order.
+#[derive(Debug, Clone, Default)]
+struct Calls(Arc<Mutex<Vec<&'static str>>>);
+
+impl Calls {
+    fn take(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "tests::Calls"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let name = if input.downcast_ref::<get_item::GetItemInput>().is_some() {
+            "GetItem"
+        } else if input.downcast_ref::<batch_get_item::BatchGetItemInput>().is_some() {
+            "BatchGetItem"
+        } else if input.downcast_ref::<transact_write_items::TransactWriteItemsInput>().is_some() {
+            "TransactWriteItems"
+        } else if input.downcast_ref::<query::QueryInput>().is_some() {
+            "Query"
+        } else {
+            "other"
+        };
+        self.0.lock().unwrap().push(name);
+        Ok(())
+    }
+}
+
+/// Another instance of the functions over the same table: its own store, so its own memory,
+/// with its DynamoDB calls counted.
+fn another_instance(t: &TestApp) -> (TestApp, Calls) {
+    let calls = Calls::default();
+    let config = client_at(&endpoint()).config().to_builder().interceptor(calls.clone()).build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let app = App::new(t.app.config.clone(), client);
+    (TestApp::over(Arc::new(app)), calls)
+}
+
+async fn participants(t: &TestApp, thread: &str, owner: &TestUser, who: &[&TestUser]) {
+    let ids: Vec<&str> = who.iter().map(|u| u.id.as_str()).collect();
+    let r = t
+        .call(
+            lambda_http::http::Method::PATCH,
+            &format!("/api/threads/{thread}/"),
+            Some(&owner.token),
+            Some(json!({ "participants": ids })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_warm_instance_sends_in_two_round_trips_and_counts_the_participants_as_they_are_now() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol, dave) =
+        (t.user("alice").await, t.user("bob").await, t.user("carol").await, t.user("dave").await);
+    let thread = t.thread(&alice, &[&bob]).await;
+    let (a, calls) = another_instance(&t);
+
+    // The first send on an instance reads the sender's view, then the others'; after it, the
+    // instance knows the participants and reads every view in one batch.
+    a.say(&thread, &alice, "one").await;
+    assert_eq!(calls.take(), ["GetItem", "BatchGetItem", "TransactWriteItems"]);
+    a.say(&thread, &alice, "two").await;
+    assert_eq!(calls.take(), ["BatchGetItem", "TransactWriteItems"]);
+    assert_eq!(t.thread_unread(&thread, &bob).await, 2);
+
+    // Elsewhere, bob leaves the thread and carol joins: this instance's memory is stale.
+    participants(&t, &thread, &alice, &[&alice, &carol]).await;
+    a.say(&thread, &alice, "three").await;
+    assert_eq!(calls.take(), ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "carol was read after");
+    assert_eq!(t.thread_unread(&thread, &carol).await, 1, "joiners count what is sent after they join");
+    assert_eq!(t.unread(&carol).await, (1, 1));
+    assert_eq!(t.unread(&bob).await, (0, 0), "bob is out, and nothing of it counts for him");
+    assert_eq!(t.get(&format!("/api/threads/{thread}/"), &bob).await.status, 404);
+    a.say(&thread, &alice, "four").await;
+    assert_eq!(calls.take(), ["BatchGetItem", "TransactWriteItems"], "and now it knows");
+
+    // Someone outside the thread gets a 404 from a warm instance too, and nothing is written.
+    let r = a.post(&format!("/api/threads/{thread}/messages/"), &dave, json!({"text": "hi"})).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (404, &json!({"detail": "Not found."})),
+        "as for a thread that does not exist"
+    );
+    assert!(!calls.take().contains(&"TransactWriteItems"));
+    assert_eq!(t.unread(&carol).await, (2, 1));
+    assert_eq!(t.get(&format!("/api/threads/{thread}/messages/"), &alice).await.body["count"], 4);
+}
+
+#[tokio::test]
+async fn a_warm_instance_deletes_a_message_for_exactly_the_members_who_had_not_read_it() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let thread = t.thread(&alice, &[&bob]).await;
+    let (a, calls) = another_instance(&t);
+    let first = a.say(&thread, &alice, "first").await["id"].as_str().unwrap().to_owned();
+    let second = a.say(&thread, &alice, "second").await["id"].as_str().unwrap().to_owned();
+    calls.take();
+
+    // Bob reads both; carol joins after (she has nothing unread); then alice deletes the first,
+    // which is not the last message: the members' views come in the batch beside the message.
+    assert_eq!(t.get(&format!("/api/threads/{thread}/messages/"), &bob).await.status, 200);
+    participants(&t, &thread, &alice, &[&alice, &bob, &carol]).await;
+    let third = a.say(&thread, &alice, "third").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(calls.take(), ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "carol was read after");
+    assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((1, 1), (1, 1)));
+
+    assert_eq!(a.delete(&format!("/api/threads/{thread}/messages/{first}/"), &alice).await.status, 204);
+    let mut made = calls.take();
+    made.sort_unstable();
+    assert_eq!(made, ["BatchGetItem", "GetItem", "TransactWriteItems"], "2 round trips");
+    assert_eq!(
+        (t.unread(&bob).await, t.unread(&carol).await),
+        ((1, 1), (1, 1)),
+        "both had read it or never had it"
+    );
+
+    // The third is unread by both: deleting it takes one from each.
+    assert_eq!(a.delete(&format!("/api/threads/{thread}/messages/{third}/"), &alice).await.status, 204);
+    assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((0, 0), (0, 0)));
+    let listed = t.get(&format!("/api/threads/{thread}/messages/"), &alice).await.body;
+    assert_eq!(listed["count"], 1);
+    assert_eq!(listed["results"][0]["id"], second.as_str());
+}
