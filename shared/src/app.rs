@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use crate::config::{Config, ConfigError};
@@ -40,16 +39,10 @@ pub fn timeout_config() -> TimeoutConfig {
 }
 
 /// Loads the AWS SDK configuration with bounded retries and timeouts that fit in a Lambda budget.
-///
-/// Stalled stream protection is off: it wraps every request and response body in a throughput
-/// monitor with a timer of its own, to cut streams slower than a byte a second for five seconds,
-/// and no call of ours can stall that long, since each attempt is cut at 3 seconds anyway. What
-/// that saved per call is in docs/performance.md.
 pub async fn load_aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
         .timeout_config(timeout_config())
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
 }
