@@ -1,7 +1,7 @@
-//! What a warm instance remembers between requests (each thread's participants, so that a send
-//! or a message's delete reads every member's view in one batch) saves round trips and never
-//! changes an answer: other instances change the participants under it, and its sends and
-//! deletes still count exactly the right people.
+//! What a warm instance remembers between requests (each thread's participants, so that a send,
+//! a message's delete or a thread's delete reads every member's view in the first round trip)
+//! saves round trips and never changes an answer: other instances change the participants under
+//! it, and its sends and deletes still count exactly the right people.
 
 use std::sync::{Arc, Mutex};
 
@@ -147,4 +147,38 @@ async fn a_warm_instance_deletes_a_message_for_exactly_the_members_who_had_not_r
     let listed = t.get(&format!("/api/threads/{thread}/messages/"), &alice).await.body;
     assert_eq!(listed["count"], 1);
     assert_eq!(listed["results"][0]["id"], second.as_str());
+}
+
+#[tokio::test]
+async fn a_warm_instance_deletes_a_thread_for_the_participants_as_they_are_now() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let thread = t.thread(&alice, &[&bob]).await;
+    let (a, calls) = another_instance(&t);
+    a.say(&thread, &alice, "hi").await;
+
+    // Carol joins elsewhere and hears something: the instance's memory of the thread is stale,
+    // so what it read beside the thread is read again for the participants as they are.
+    participants(&t, &thread, &alice, &[&alice, &bob, &carol]).await;
+    t.say(&thread, &alice, "hello carol").await;
+    assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((2, 1), (1, 1)));
+    calls.take();
+    assert_eq!(a.delete(&format!("/api/threads/{thread}/"), &alice).await.status, 204);
+    let mut made = calls.take();
+    made.sort_unstable();
+    assert_eq!(made, ["BatchGetItem", "BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((0, 0), (0, 0)), "nothing of it counts");
+    for user in [&alice, &bob, &carol] {
+        assert_eq!(t.get(&format!("/api/threads/{thread}/"), user).await.status, 404);
+    }
+
+    // Known and unchanged: the views and the set come beside the thread, once.
+    let other = t.thread(&alice, &[&bob, &carol]).await;
+    a.say(&other, &bob, "new").await;
+    calls.take();
+    assert_eq!(a.delete(&format!("/api/threads/{other}/"), &alice).await.status, 204);
+    let mut made = calls.take();
+    made.sort_unstable();
+    assert_eq!(made, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"], "2 round trips");
+    assert_eq!((t.unread(&alice).await, t.unread(&carol).await), ((0, 0), (0, 0)));
 }

@@ -429,7 +429,21 @@ impl Store {
         by: Option<&UserId>,
     ) -> Result<(), DeleteThreadError> {
         for attempt in attempts() {
-            let Some(meta) = self.thread_item(thread).await? else {
+            // The members' views and the set's reservation depend on the participants: read
+            // beside the thread when they are known here (`hints`), and after it otherwise.
+            let hinted = self.hints.participants(thread);
+            let guessed = async {
+                let Some(participants) = &hinted else { return Ok(None) };
+                let pset = participant_set_hash(participants);
+                let (members, reserved) = futures_util::future::try_join(
+                    self.memberships(thread, participants),
+                    self.participant_set(&pset),
+                )
+                .await?;
+                Ok::<_, StoreError>(Some((pset, members, reserved)))
+            };
+            let (meta, guessed) = tokio::try_join!(self.thread_item(thread), guessed)?;
+            let Some(meta) = meta else {
                 return Err(DeleteThreadError::NotFound);
             };
             let current = &meta.thread;
@@ -441,11 +455,18 @@ impl Store {
                     return Err(DeleteThreadError::NotOwner);
                 }
             }
-            let (members, reserved) = futures_util::future::try_join(
-                self.memberships(thread, &current.participants),
-                self.participant_set(&meta.pset),
-            )
-            .await?;
+            self.hints.remember(thread, &current.participants);
+            let (members, reserved) = match guessed {
+                // The same set: the hash names it, in any order.
+                Some((pset, members, reserved)) if pset == meta.pset => (members, reserved),
+                _ => {
+                    futures_util::future::try_join(
+                        self.memberships(thread, &current.participants),
+                        self.participant_set(&meta.pset),
+                    )
+                    .await?
+                }
+            };
             let table = self.table();
             let mut tx = Tx::default();
             tx.push(
