@@ -5,8 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::{batch_get_item, get_item, query, transact_write_items};
 use serde_json::json;
@@ -14,13 +16,27 @@ use shared::App;
 
 use crate::helpers::{TestApp, TestUser, client_at, endpoint};
 
-/// The DynamoDB operations a client made, in order.
+/// The DynamoDB operations a client made, and in how many sequential round trips: a call that
+/// starts while none is in flight starts a round trip; calls run together share one.
 #[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<Vec<&'static str>>>);
+struct Calls(Arc<Mutex<Made>>);
+
+#[derive(Debug, Default)]
+struct Made {
+    names: Vec<&'static str>,
+    in_flight: usize,
+    rounds: usize,
+}
 
 impl Calls {
-    fn take(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+    /// The operations since the last call, sorted (concurrent calls start in any order), and
+    /// their round trips.
+    fn take(&self) -> (Vec<&'static str>, usize) {
+        let mut made = self.0.lock().unwrap();
+        assert_eq!(made.in_flight, 0, "a call is still in flight");
+        let mut names = std::mem::take(&mut made.names);
+        names.sort_unstable();
+        (names, std::mem::take(&mut made.rounds))
     }
 }
 
@@ -46,7 +62,22 @@ impl Intercept for Calls {
         } else {
             "other"
         };
-        self.0.lock().unwrap().push(name);
+        let mut made = self.0.lock().unwrap();
+        made.names.push(name);
+        if made.in_flight == 0 {
+            made.rounds += 1;
+        }
+        made.in_flight += 1;
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.lock().unwrap().in_flight -= 1;
         Ok(())
     }
 }
@@ -85,21 +116,25 @@ async fn a_warm_instance_sends_in_two_round_trips_and_counts_the_participants_as
     // The first send on an instance reads the sender's view, then the others'; after it, the
     // instance knows the participants and reads every view in one batch.
     a.say(&thread, &alice, "one").await;
-    assert_eq!(calls.take(), ["GetItem", "BatchGetItem", "TransactWriteItems"]);
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "GetItem", "TransactWriteItems"], 3));
     a.say(&thread, &alice, "two").await;
-    assert_eq!(calls.take(), ["BatchGetItem", "TransactWriteItems"]);
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "TransactWriteItems"], 2));
     assert_eq!(t.thread_unread(&thread, &bob).await, 2);
 
     // Elsewhere, bob leaves the thread and carol joins: this instance's memory is stale.
     participants(&t, &thread, &alice, &[&alice, &carol]).await;
     a.say(&thread, &alice, "three").await;
-    assert_eq!(calls.take(), ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "carol was read after");
+    assert_eq!(
+        calls.take(),
+        (vec!["BatchGetItem", "BatchGetItem", "TransactWriteItems"], 3),
+        "carol was read after"
+    );
     assert_eq!(t.thread_unread(&thread, &carol).await, 1, "joiners count what is sent after they join");
     assert_eq!(t.unread(&carol).await, (1, 1));
     assert_eq!(t.unread(&bob).await, (0, 0), "bob is out, and nothing of it counts for him");
     assert_eq!(t.get(&format!("/api/threads/{thread}/"), &bob).await.status, 404);
     a.say(&thread, &alice, "four").await;
-    assert_eq!(calls.take(), ["BatchGetItem", "TransactWriteItems"], "and now it knows");
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "TransactWriteItems"], 2), "and now it knows");
 
     // Someone outside the thread gets a 404 from a warm instance too, and nothing is written.
     let r = a.post(&format!("/api/threads/{thread}/messages/"), &dave, json!({"text": "hi"})).await;
@@ -108,7 +143,7 @@ async fn a_warm_instance_sends_in_two_round_trips_and_counts_the_participants_as
         (404, &json!({"detail": "Not found."})),
         "as for a thread that does not exist"
     );
-    assert!(!calls.take().contains(&"TransactWriteItems"));
+    assert!(!calls.take().0.contains(&"TransactWriteItems"));
     assert_eq!(t.unread(&carol).await, (2, 1));
     assert_eq!(t.get(&format!("/api/threads/{thread}/messages/"), &alice).await.body["count"], 4);
 }
@@ -128,13 +163,15 @@ async fn a_warm_instance_deletes_a_message_for_exactly_the_members_who_had_not_r
     assert_eq!(t.get(&format!("/api/threads/{thread}/messages/"), &bob).await.status, 200);
     participants(&t, &thread, &alice, &[&alice, &bob, &carol]).await;
     let third = a.say(&thread, &alice, "third").await["id"].as_str().unwrap().to_owned();
-    assert_eq!(calls.take(), ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "carol was read after");
+    assert_eq!(
+        calls.take(),
+        (vec!["BatchGetItem", "BatchGetItem", "TransactWriteItems"], 3),
+        "carol was read after"
+    );
     assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((1, 1), (1, 1)));
 
     assert_eq!(a.delete(&format!("/api/threads/{thread}/messages/{first}/"), &alice).await.status, 204);
-    let mut made = calls.take();
-    made.sort_unstable();
-    assert_eq!(made, ["BatchGetItem", "GetItem", "TransactWriteItems"], "2 round trips");
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "GetItem", "TransactWriteItems"], 2));
     assert_eq!(
         (t.unread(&bob).await, t.unread(&carol).await),
         ((1, 1), (1, 1)),
@@ -164,21 +201,74 @@ async fn a_warm_instance_deletes_a_thread_for_the_participants_as_they_are_now()
     assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((2, 1), (1, 1)));
     calls.take();
     assert_eq!(a.delete(&format!("/api/threads/{thread}/"), &alice).await.status, 204);
-    let mut made = calls.take();
-    made.sort_unstable();
-    assert_eq!(made, ["BatchGetItem", "BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"]);
+    let stale = vec!["BatchGetItem", "BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"];
+    assert_eq!(calls.take(), (stale, 3));
     assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((0, 0), (0, 0)), "nothing of it counts");
     for user in [&alice, &bob, &carol] {
         assert_eq!(t.get(&format!("/api/threads/{thread}/"), user).await.status, 404);
     }
 
-    // Known and unchanged: the views and the set come beside the thread, once.
-    let other = t.thread(&alice, &[&bob, &carol]).await;
+    // Known and unchanged: the views and the set come beside the thread, once. (The deleted
+    // thread gave its set up: the same set makes a new thread.)
+    let r = t
+        .post("/api/threads/", &alice, json!({ "participants": [bob.id.as_str(), carol.id.as_str()] }))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let other = r.body["id"].as_str().unwrap().to_owned();
     a.say(&other, &bob, "new").await;
     calls.take();
     assert_eq!(a.delete(&format!("/api/threads/{other}/"), &alice).await.status, 204);
-    let mut made = calls.take();
-    made.sort_unstable();
-    assert_eq!(made, ["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"], "2 round trips");
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"], 2));
     assert_eq!((t.unread(&alice).await, t.unread(&carol).await), ((0, 0), (0, 0)));
+}
+
+#[tokio::test]
+async fn a_warm_instance_lets_a_participant_leave_in_two_round_trips() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol, dave) =
+        (t.user("alice").await, t.user("bob").await, t.user("carol").await, t.user("dave").await);
+    let thread = t.thread(&alice, &[&bob, &carol]).await;
+    t.say(&thread, &alice, "hi").await;
+    let (a, calls) = another_instance(&t);
+    let leave = |who: &TestUser| {
+        let (a, uri) = (&a, format!("/api/threads/{thread}/leave/"));
+        let who = who.clone();
+        async move { a.post(&uri, &who, json!({})).await.status }
+    };
+
+    // Never seen here: the thread, then the leaver's view and the set, then the write.
+    assert_eq!(leave(&carol).await, 204);
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"], 3));
+    assert_eq!(t.unread(&carol).await, (0, 0), "her unread message went with her");
+    assert_eq!(t.get(&format!("/api/threads/{thread}/"), &carol).await.status, 404);
+
+    // Dave joins elsewhere: the instance remembers the set without him, so its guess of the
+    // reservation is wrong and the set is read again.
+    participants(&t, &thread, &alice, &[&alice, &bob, &dave]).await;
+    t.say(&thread, &alice, "hello dave").await;
+    assert_eq!(leave(&dave).await, 204);
+    let stale = vec!["BatchGetItem", "BatchGetItem", "GetItem", "GetItem", "GetItem", "TransactWriteItems"];
+    assert_eq!(calls.take(), (stale, 3));
+    assert_eq!(t.unread(&dave).await, (0, 0));
+
+    // Known and unchanged: everything beside the thread.
+    participants(&t, &thread, &alice, &[&alice, &bob, &carol]).await;
+    assert_eq!(a.get(&format!("/api/threads/{thread}/"), &bob).await.status, 200);
+    calls.take();
+    assert_eq!(leave(&carol).await, 204);
+    assert_eq!(calls.take(), (vec!["BatchGetItem", "GetItem", "GetItem", "TransactWriteItems"], 2));
+    assert_eq!(t.unread(&bob).await, (2, 1));
+    assert_eq!(t.get(&format!("/api/threads/{thread}/"), &carol).await.status, 404);
+    assert_eq!(
+        t.get(&format!("/api/threads/{thread}/"), &alice).await.body["participants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The last other participant cannot leave; the set the leaves gave up makes a new thread.
+    assert_eq!(leave(&bob).await, 409);
+    let create = |who: Vec<&str>| t.post("/api/threads/", &alice, json!({ "participants": who }));
+    assert_eq!(create(vec![bob.id.as_str(), carol.id.as_str()]).await.status, 201);
+    assert_eq!(create(vec![bob.id.as_str()]).await.body["id"], thread.as_str(), "the thread left behind");
 }

@@ -3,12 +3,16 @@
 //!
 //! A send must read every other member's view of the thread (whether each has unread messages
 //! decides their counters), and whose views those are is known only once the sender's own
-//! membership has been read: two round trips before the write. A Lambda instance serves many
-//! requests, mostly for threads it has seen, so it keeps each thread's participants as a hint
-//! and reads the sender's membership and the others' in one batch. A hint is only a guess of
-//! which keys to read: the sender's membership read in the same batch says who the participants
-//! are now, anyone the hint missed is read after it, and the write is conditional on what was
-//! read, as without hints. A stale hint costs a round trip, never a wrong answer.
+//! membership has been read: two round trips before the write. The deletes of a message and
+//! of a thread, and a leave, likewise read what the participants name (their views, the
+//! reservation of their set) after the thread. A Lambda instance serves many requests, mostly
+//! for threads it has seen, so it keeps each thread's participants as a hint and reads those
+//! beside the caller's membership or the thread's metadata. A hint is only a guess of which
+//! keys to read: what is read beside it says who the participants are now, whatever the hint
+//! missed is read after it, and the write is conditional on what was read, as without hints;
+//! where a write could not notice an item missing from what was read (a thread's delete, a
+//! leave), the reads are used only when complete. A stale hint costs a round trip, never a
+//! wrong answer.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -313,6 +313,11 @@ pub(crate) struct ParticipantSetItem {
 }
 
 impl ParticipantSetItem {
+    /// True when the reservation is held by `thread` or lists it among the others.
+    pub(crate) fn names(&self, thread: &ThreadId) -> bool {
+        &self.thread == thread || self.others.contains(thread)
+    }
+
     pub fn new(pset: &str, thread: &ThreadId) -> Self {
         Self {
             pk: keys::participant_set_pk(pset),

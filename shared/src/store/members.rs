@@ -8,7 +8,7 @@
 //! membership the racing write then finds gone) or only changes the owner (which touches no
 //! attribute they write). Either way the racing writer re-reads, and nobody misses a message.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::edits::{deleted_count_is, version_is};
 use super::items::{MembershipItem, ParticipantSetItem, encode};
@@ -70,7 +70,7 @@ impl Store {
         by: Option<&UserId>,
         change: &MemberChange,
     ) -> Result<Option<Membership>, MembersError> {
-        self.apply(thread, by, |t| {
+        self.apply(thread, by, None, |t| {
             if let Some(user) = by
                 && &t.owner != user
             {
@@ -92,7 +92,7 @@ impl Store {
 
     /// `user`, who is not the owner, leaves the thread.
     pub async fn leave_thread(&self, thread: &ThreadId, user: &UserId) -> Result<(), MembersError> {
-        self.apply(thread, Some(user), |t| {
+        self.apply(thread, Some(user), Some(user), |t| {
             if &t.owner == user {
                 return Err(MembersError::OwnerLeaving);
             }
@@ -107,18 +107,38 @@ impl Store {
     }
 
     /// Reads the thread, asks `decide` for the new participants and owner, and writes them.
+    /// `leaver` names the one participant a leave takes out, known before the thread is read.
     async fn apply(
         &self,
         thread: &ThreadId,
         by: Option<&UserId>,
+        leaver: Option<&UserId>,
         decide: impl Fn(&Thread) -> Result<(Vec<UserId>, UserId), MembersError>,
     ) -> Result<Option<Membership>, MembersError> {
         for attempt in attempts() {
-            let meta = self.thread_item(thread).await?.ok_or(MembersError::NotFound)?;
+            // A leave knows whose view it needs, and an instance that has read the thread knows
+            // which set's reservation (`hints`): both are read beside the thread, and used if
+            // the thread's set is the one guessed.
+            let guessed = async {
+                let (Some(leaver), Some(hinted)) = (leaver, self.hints.participants(thread)) else {
+                    return Ok(None);
+                };
+                let old = participant_set_hash(&hinted);
+                let read = futures_util::future::try_join(
+                    self.memberships(thread, std::slice::from_ref(leaver)),
+                    self.participant_set(&old),
+                )
+                .await;
+                // A guess that fails to be read is no guess: the reads are made again after.
+                Ok::<_, StoreError>(read.ok().map(|(gone, reserved)| (old, gone, reserved)))
+            };
+            let (meta, guessed) = tokio::try_join!(self.thread_item(thread), guessed)?;
+            let meta = meta.ok_or(MembersError::NotFound)?;
             let t = &meta.thread;
             if by.is_some_and(|u| !t.participants.contains(u)) {
                 return Err(MembersError::NotFound);
             }
+            self.hints.remember(thread, &t.participants);
             let (mut participants, owner) = decide(t)?;
             let mut seen = HashSet::new();
             participants.retain(|p| seen.insert(p.clone()));
@@ -143,22 +163,41 @@ impl Store {
             }
 
             let leavers: Vec<UserId> = leaving.iter().map(|u| (*u).clone()).collect();
-            let (gone, reserved, own_counts) = tokio::try_join!(
-                self.memberships(thread, &leavers),
-                async {
-                    match set_changes {
-                        true => self.participant_set(&meta.pset).await,
-                        false => Ok(None),
-                    }
-                },
-                // A member who comes back keeps counting their own messages where they left off.
-                futures_util::future::try_join_all(joining.iter().map(|u| self.sent_up_to(
-                    thread,
-                    u,
-                    Seq(t.message_count)
-                )),),
-            )?;
-            if gone.len() != leaving.len() {
+            // The leaver's view and the old set's reservation naming the thread, or a change of
+            // participants landed between the reads (one that put the set back, too): nothing
+            // the transaction's conditions would catch, so they are read again.
+            let complete = |gone: &HashMap<UserId, Membership>, reserved: &Option<ParticipantSetItem>| {
+                gone.len() == leaving.len()
+                    && (!set_changes || reserved.as_ref().is_some_and(|r| r.names(thread)))
+            };
+            let guess_holds =
+                |old: &str, gone: &HashMap<UserId, Membership>, reserved: &Option<ParticipantSetItem>| {
+                    old == meta.pset
+                        && joining.is_empty()
+                        && leaver.is_some_and(|l| leavers.len() == 1 && &leavers[0] == l)
+                        && complete(gone, reserved)
+                };
+            let (gone, reserved, own_counts) = match guessed {
+                Some((old, gone, reserved)) if guess_holds(&old, &gone, &reserved) => {
+                    (gone, reserved, Vec::new())
+                }
+                _ => tokio::try_join!(
+                    self.memberships(thread, &leavers),
+                    async {
+                        match set_changes {
+                            true => self.participant_set(&meta.pset).await,
+                            false => Ok(None),
+                        }
+                    },
+                    // A member who comes back keeps counting their own messages where they left off.
+                    futures_util::future::try_join_all(joining.iter().map(|u| self.sent_up_to(
+                        thread,
+                        u,
+                        Seq(t.message_count)
+                    )),),
+                )?,
+            };
+            if !complete(&gone, &reserved) {
                 backoff(attempt).await;
                 continue;
             }
@@ -235,6 +274,7 @@ impl Store {
             }
             match self.transact(tx).await {
                 Ok(()) => {
+                    self.hints.remember(thread, &participants);
                     return Ok(match by.filter(|u| new.contains(u)) {
                         Some(u) => self.membership(u, thread).await?,
                         None => None,

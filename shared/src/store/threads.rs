@@ -432,15 +432,16 @@ impl Store {
             // The members' views and the set's reservation depend on the participants: read
             // beside the thread when they are known here (`hints`), and after it otherwise.
             let hinted = self.hints.participants(thread);
+            // A guess that fails to be read is no guess: the reads are made again after.
             let guessed = async {
                 let Some(participants) = &hinted else { return Ok(None) };
                 let pset = participant_set_hash(participants);
-                let (members, reserved) = futures_util::future::try_join(
+                let read = futures_util::future::try_join(
                     self.memberships(thread, participants),
                     self.participant_set(&pset),
                 )
-                .await?;
-                Ok::<_, StoreError>(Some((pset, members, reserved)))
+                .await;
+                Ok::<_, StoreError>(read.ok().map(|(members, reserved)| (pset, members, reserved)))
             };
             let (meta, guessed) = tokio::try_join!(self.thread_item(thread), guessed)?;
             let Some(meta) = meta else {
@@ -456,9 +457,18 @@ impl Store {
                 }
             }
             self.hints.remember(thread, &current.participants);
+            // Every participant's view and a reservation naming the thread, or a change of
+            // participants landed between the reads (one that put the set back, too): nothing the
+            // transaction's conditions would catch, so whatever is missing is read again.
+            let complete = |members: &HashMap<UserId, Membership>, reserved: &Option<ParticipantSetItem>| {
+                current.participants.iter().all(|p| members.contains_key(p))
+                    && reserved.as_ref().is_some_and(|r| r.names(thread))
+            };
             let (members, reserved) = match guessed {
                 // The same set: the hash names it, in any order.
-                Some((pset, members, reserved)) if pset == meta.pset => (members, reserved),
+                Some((pset, members, reserved)) if pset == meta.pset && complete(&members, &reserved) => {
+                    (members, reserved)
+                }
                 _ => {
                     futures_util::future::try_join(
                         self.memberships(thread, &current.participants),
@@ -467,6 +477,10 @@ impl Store {
                     .await?
                 }
             };
+            if !complete(&members, &reserved) {
+                backoff(attempt).await;
+                continue;
+            }
             let table = self.table();
             let mut tx = Tx::default();
             tx.push(
