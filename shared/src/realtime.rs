@@ -295,27 +295,23 @@ impl Pusher {
 
     /// Posts one frame to each connection, at most [`CONCURRENT_POSTS`] at once, and forgets
     /// the connections that are gone. One connection's failure never holds up the others. A
-    /// 410 from a connection that may still be connecting is retried a little when
-    /// `retry_connecting` (an event the client should get), and not at all otherwise (a typing
-    /// notice, stale by then).
+    /// 410 from a connection recorded within [`HANDSHAKE_GRACE_SECS`] of `now`, which may still
+    /// be connecting, is handled as `if_connecting` says: [`OnGone::Retry`] for an event the
+    /// client should get, [`OnGone::Keep`] for a typing notice, stale by the time a retry lands.
     pub async fn deliver(
         &self,
         store: &Store,
         targets: &[OpenConnection],
         frame: &[u8],
         now: Timestamp,
-        retry_connecting: bool,
+        if_connecting: OnGone,
     ) -> Result<Delivery, StoreError> {
         let grace_start = now.plus_seconds(-HANDSHAKE_GRACE_SECS);
         // Built eagerly: a lazy `map` closure in the stream's type trips up `Send` inference.
         let posts: Vec<_> = targets
             .iter()
             .map(|c| async move {
-                let on_gone = match (c.connected_at > grace_start, retry_connecting) {
-                    (false, _) => OnGone::Forget,
-                    (true, true) => OnGone::Retry,
-                    (true, false) => OnGone::Keep,
-                };
+                let on_gone = if c.connected_at > grace_start { if_connecting } else { OnGone::Forget };
                 (&c.user, &c.id, self.post(&c.id, frame, on_gone).await)
             })
             .collect();

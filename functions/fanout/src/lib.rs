@@ -14,7 +14,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures_util::StreamExt;
 use shared::ids::{MessageId, ThreadId, UserId};
 use shared::model::OpenConnection;
-use shared::realtime::{Delivery, Event as LiveEvent, MessageData, Payload, Pusher};
+use shared::realtime::{Delivery, Event as LiveEvent, MessageData, OnGone, Payload, Pusher};
 use shared::store::changes::{Change, WriteKind, change_of};
 use shared::store::{Store, StoreError};
 use shared::timestamp::Timestamp;
@@ -319,8 +319,10 @@ async fn post_all(
         if targets.is_empty() {
             continue;
         }
-        let delivery =
-            fanout.pusher.deliver(&fanout.store, &targets, &event.to_frame(), Timestamp::now(), true).await?;
+        let delivery = fanout
+            .pusher
+            .deliver(&fanout.store, &targets, &event.to_frame(), Timestamp::now(), OnGone::Retry)
+            .await?;
         totals.add(&delivery);
         failed += delivery.failed;
     }

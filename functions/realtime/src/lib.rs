@@ -16,7 +16,7 @@ use serde_json::json;
 use shared::auth::authenticate;
 use shared::http::{HttpResponse, json_response, query_param, respond};
 use shared::ids::{ConnectionId, ThreadId};
-use shared::realtime::{Event, Payload, Pusher};
+use shared::realtime::{Event, OnGone, Payload, Pusher};
 use shared::routes::{self, Handler};
 use shared::store::{ConnectError, TICKET_TTL_SECS, Ticket, TypingGate};
 use shared::timestamp::Timestamp;
@@ -179,7 +179,7 @@ async fn on_typing(rt: &Realtime, connection: &ConnectionId, req: &Request) -> H
             payload: Payload::Typing { user },
         };
         Ok::<_, shared::store::StoreError>(
-            rt.pusher.deliver(store, &targets, &event.to_frame(), now, false).await?.delivered,
+            rt.pusher.deliver(store, &targets, &event.to_frame(), now, OnGone::Keep).await?.delivered,
         )
     }
     .await;

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::edits::{deleted_count_is, version_is};
 use super::items::{MembershipItem, ParticipantSetItem, encode};
-use super::threads::participant_set_hash;
+use super::threads::{SetReads, participant_set_hash};
 use super::{Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, tx_put, tx_update, update};
 use crate::ids::{Seq, ThreadId, UserId};
 use crate::model::{MAX_PARTICIPANTS, Membership, Thread};
@@ -117,23 +117,14 @@ impl Store {
     ) -> Result<Option<Membership>, MembersError> {
         for attempt in attempts() {
             // A leave knows whose view it needs, and an instance that has read the thread knows
-            // which set's reservation (`hints`): both are read beside the thread, and used if
-            // the thread's set is the one guessed.
+            // which set's reservation: both are read beside the thread, and used if the
+            // thread's set is the one guessed.
             let guessed = async {
-                let (Some(leaver), Some(hinted)) = (leaver, self.hints.participants(thread)) else {
-                    return Ok(None);
-                };
-                let old = participant_set_hash(&hinted);
-                let read = futures_util::future::try_join(
-                    self.memberships(thread, std::slice::from_ref(leaver)),
-                    self.participant_set(&old),
-                )
-                .await;
-                // A guess that fails to be read is no guess: the reads are made again after.
-                Ok::<_, StoreError>(read.ok().map(|(gone, reserved)| (old, gone, reserved)))
+                let leaver = leaver?;
+                self.guess_set_reads(thread, |_| vec![leaver.clone()]).await
             };
-            let (meta, guessed) = tokio::try_join!(self.thread_item(thread), guessed)?;
-            let meta = meta.ok_or(MembersError::NotFound)?;
+            let (meta, guessed) = tokio::join!(self.thread_item(thread), guessed);
+            let meta = meta?.ok_or(MembersError::NotFound)?;
             let t = &meta.thread;
             if by.is_some_and(|u| !t.participants.contains(u)) {
                 return Err(MembersError::NotFound);
@@ -170,17 +161,14 @@ impl Store {
                 gone.len() == leaving.len()
                     && (!set_changes || reserved.as_ref().is_some_and(|r| r.names(thread)))
             };
-            let guess_holds =
-                |old: &str, gone: &HashMap<UserId, Membership>, reserved: &Option<ParticipantSetItem>| {
-                    old == meta.pset
-                        && joining.is_empty()
-                        && leaver.is_some_and(|l| leavers.len() == 1 && &leavers[0] == l)
-                        && complete(gone, reserved)
-                };
+            let guess_holds = |g: &SetReads| {
+                g.pset == meta.pset
+                    && joining.is_empty()
+                    && leaver.is_some_and(|l| leavers.len() == 1 && &leavers[0] == l)
+                    && complete(&g.members, &g.reserved)
+            };
             let (gone, reserved, own_counts) = match guessed {
-                Some((old, gone, reserved)) if guess_holds(&old, &gone, &reserved) => {
-                    (gone, reserved, Vec::new())
-                }
+                Some(g) if guess_holds(&g) => (g.members, g.reserved, Vec::new()),
                 _ => tokio::try_join!(
                     self.memberships(thread, &leavers),
                     async {

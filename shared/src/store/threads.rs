@@ -81,6 +81,16 @@ pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What [`Store::guess_set_reads`] read for a guessed participant set.
+pub(crate) struct SetReads {
+    /// The guessed set's hash: the write uses these reads only if the thread's is the same.
+    pub pset: String,
+    /// The views read, by member.
+    pub members: HashMap<UserId, Membership>,
+    /// The set's reservation, if there is one.
+    pub reserved: Option<ParticipantSetItem>,
+}
+
 fn reservation(pset: &str, thread: &ThreadId) -> Result<Item, StoreError> {
     encode(&ParticipantSetItem::new(pset, thread))
 }
@@ -159,6 +169,26 @@ impl Store {
             members.extend(self.memberships(thread, &missed).await?);
         }
         Ok(Some((mine, members)))
+    }
+
+    /// For a write that reads from a thread's participants (their views, their set's
+    /// reservation) only after its metadata: those reads made beside the metadata instead, for
+    /// the participants the instance remembers (`hints`), with the views of `views(participants)`.
+    /// `None` without a hint, or when the reads fail: they are then made after the metadata.
+    pub(crate) async fn guess_set_reads(
+        &self,
+        thread: &ThreadId,
+        views: impl FnOnce(&[UserId]) -> Vec<UserId>,
+    ) -> Option<SetReads> {
+        let participants = self.hints.participants(thread)?;
+        let pset = participant_set_hash(&participants);
+        let (members, reserved) = futures_util::future::try_join(
+            self.memberships(thread, &views(&participants)),
+            self.participant_set(&pset),
+        )
+        .await
+        .ok()?;
+        Some(SetReads { pset, members, reserved })
     }
 
     /// A thread's metadata (administration; the API reads memberships instead).
@@ -430,21 +460,10 @@ impl Store {
     ) -> Result<(), DeleteThreadError> {
         for attempt in attempts() {
             // The members' views and the set's reservation depend on the participants: read
-            // beside the thread when they are known here (`hints`), and after it otherwise.
-            let hinted = self.hints.participants(thread);
-            // A guess that fails to be read is no guess: the reads are made again after.
-            let guessed = async {
-                let Some(participants) = &hinted else { return Ok(None) };
-                let pset = participant_set_hash(participants);
-                let read = futures_util::future::try_join(
-                    self.memberships(thread, participants),
-                    self.participant_set(&pset),
-                )
-                .await;
-                Ok::<_, StoreError>(read.ok().map(|(members, reserved)| (pset, members, reserved)))
-            };
-            let (meta, guessed) = tokio::try_join!(self.thread_item(thread), guessed)?;
-            let Some(meta) = meta else {
+            // beside the thread when they are known here, and after it otherwise.
+            let (meta, guessed) =
+                tokio::join!(self.thread_item(thread), self.guess_set_reads(thread, <[UserId]>::to_vec));
+            let Some(meta) = meta? else {
                 return Err(DeleteThreadError::NotFound);
             };
             let current = &meta.thread;
@@ -466,8 +485,8 @@ impl Store {
             };
             let (members, reserved) = match guessed {
                 // The same set: the hash names it, in any order.
-                Some((pset, members, reserved)) if pset == meta.pset && complete(&members, &reserved) => {
-                    (members, reserved)
+                Some(g) if g.pset == meta.pset && complete(&g.members, &g.reserved) => {
+                    (g.members, g.reserved)
                 }
                 _ => {
                     futures_util::future::try_join(
