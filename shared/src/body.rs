@@ -190,11 +190,21 @@ impl Fields {
         self.map.contains_key(name)
     }
 
-    /// A required list field, returned as raw values for the caller to check item by item.
-    pub fn list(&self, name: &str, errors: &mut FieldErrors) -> Option<Vec<Value>> {
+    /// True when the body has the field and it is null (JSON `null`).
+    pub fn is_null(&self, name: &str) -> bool {
+        matches!(self.map.get(name), Some(Value::Null))
+    }
+
+    /// A required list field of at most `max_items` entries (as the schema's `maxItems` says),
+    /// returned as raw values for the caller to check item by item.
+    pub fn list(&self, name: &str, max_items: usize, errors: &mut FieldErrors) -> Option<Vec<Value>> {
         match self.map.get(name) {
             None => {
                 errors.add(name, "This field is required.");
+                None
+            }
+            Some(Value::Array(items)) if items.len() > max_items => {
+                errors.add(name, format!("Ensure this field has no more than {max_items} elements."));
                 None
             }
             Some(Value::Array(items)) => Some(items.clone()),
@@ -245,9 +255,11 @@ mod tests {
     async fn repeated_form_keys_make_lists() {
         let f = parse(&req("application/x-www-form-urlencoded", "p=2&p=3&t=a&t=b")).await.unwrap();
         let mut errors = FieldErrors::default();
-        assert_eq!(f.list("p", &mut errors).unwrap(), vec![Value::from("2"), Value::from("3")]);
+        assert_eq!(f.list("p", 2, &mut errors).unwrap(), vec![Value::from("2"), Value::from("3")]);
         assert_eq!(f.string("t", 10, &mut errors).as_deref(), Some("b"));
         assert!(errors.is_empty());
+        assert_eq!(f.list("p", 1, &mut errors), None, "more entries than the schema allows");
+        assert!(!errors.is_empty());
     }
 
     #[tokio::test]

@@ -6,7 +6,9 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::http::{HttpResponse, json_response};
-use crate::store::StoreError;
+use crate::model::MAX_PARTICIPANTS;
+use crate::rules::Refusal;
+use crate::store::{StoreError, WriteError};
 
 /// Field name -> messages, as DRF's 400 bodies carry them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -211,6 +213,46 @@ impl ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        let field = |name: &str, message: String| Self::Validation(FieldErrors::one(name, message));
+        match r {
+            Refusal::NotFound => Self::NotFound,
+            Refusal::NotOwner | Refusal::NotSender | Refusal::NotSenderOrOwner => Self::PermissionDenied,
+            Refusal::OwnerLeaving => Self::Forbidden(
+                "The owner cannot leave: hand ownership to another participant or delete the thread.",
+            ),
+            Refusal::LastOther => Self::Conflict(
+                "A thread keeps at least two participants: the last other one cannot leave.".into(),
+            ),
+            Refusal::OwnerLeftOut => field(
+                "participants",
+                "The owner must stay a participant: hand ownership to another participant first.".into(),
+            ),
+            Refusal::OwnerNotParticipant => {
+                field("owner", "The owner must be one of the participants.".into())
+            }
+            Refusal::Size => field(
+                "participants",
+                format!(
+                    "A thread has 2 to {MAX_PARTICIPANTS} participants, and at most {MAX_PARTICIPANTS} may join or leave at once."
+                ),
+            ),
+            Refusal::AlreadyIn => field("participants", "That user is already a participant.".into()),
+            Refusal::NotIn => field("participants", "That user is not a participant.".into()),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Refused(r) => r.into(),
+            WriteError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod password;
 pub mod realtime;
 pub mod routes;
+pub mod rules;
 pub mod store;
 pub mod telemetry;
 pub mod timestamp;

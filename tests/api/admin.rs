@@ -3,6 +3,8 @@
 use lambda_http::Body;
 use lambda_http::http::Method;
 use serde_json::Value;
+use shared::rules::Refusal;
+use shared::store::WriteError;
 
 use crate::helpers::{Reply, TestApp};
 
@@ -149,11 +151,11 @@ async fn participants_change_for_everyone_with_exact_counts() {
 
     assert!(matches!(
         store.add_participant(&thread, &carol.id).await,
-        Err(shared::store::ParticipantError::AlreadyIn)
+        Err(WriteError::Refused(Refusal::AlreadyIn))
     ));
     assert!(matches!(
         store.remove_participant(&thread, &alice.id).await,
-        Err(shared::store::ParticipantError::Owner)
+        Err(WriteError::Refused(Refusal::OwnerLeftOut))
     ));
 
     assert_eq!(t.unread(&bob).await, (2, 1));
@@ -165,7 +167,7 @@ async fn participants_change_for_everyone_with_exact_counts() {
     assert_eq!(view["participants"], serde_json::json!([alice.id.as_str(), carol.id.as_str()]));
     assert!(matches!(
         store.remove_participant(&thread, &carol.id).await,
-        Err(shared::store::ParticipantError::Size)
+        Err(WriteError::Refused(Refusal::Size))
     ));
 
     // The participant set moved: {alice, bob} is free again, {alice, carol} is now this thread.
@@ -176,10 +178,17 @@ async fn participants_change_for_everyone_with_exact_counts() {
     assert_eq!(fresh.status, 201);
     let other: shared::ids::ThreadId = fresh.body["id"].as_str().unwrap().parse().unwrap();
     assert!(matches!(store.add_participant(&other, &carol.id).await, Ok(())));
-    assert!(matches!(
-        store.remove_participant(&other, &bob.id).await,
-        Err(shared::store::ParticipantError::SetTaken)
-    ));
+    // Removing bob gives `other` the set {alice, carol} that `id` has: the threads share it,
+    // and asking for that set finds the more recently active of them.
+    store.remove_participant(&other, &bob.id).await.unwrap();
+    let view = t.get(&format!("/api/threads/{other}/"), &carol).await.body;
+    assert_eq!(view["participants"], serde_json::json!([alice.id.as_str(), carol.id.as_str()]));
+    for (newest, older) in [(&other.to_string(), &id), (&id, &other.to_string())] {
+        t.say(newest, &carol, "latest").await;
+        let found =
+            t.post("/api/threads/", &carol, serde_json::json!({"participants": [alice.id.as_str()]})).await;
+        assert_eq!((found.status, found.body["id"].as_str()), (200, Some(newest.as_str())), "not {older}");
+    }
 }
 
 #[tokio::test]

@@ -158,7 +158,7 @@ async fn joiners_catch_up_and_send_after_edits_they_did_not_see() {
             Method::PATCH,
             &format!("/api/threads/{id}/"),
             Some(&alice.token),
-            Some(json!({"participants": [bob.id.as_str(), carol.id.as_str()]})),
+            Some(json!({"participants": [alice.id.as_str(), bob.id.as_str(), carol.id.as_str()]})),
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");

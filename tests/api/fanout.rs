@@ -259,7 +259,10 @@ async fn a_removed_participant_hears_the_thread_is_gone_and_nothing_more() {
     .await;
 
     let uri = format!("/api/threads/{thread}/");
-    assert_eq!(patch(t, &uri, &alice, json!({"participants": [bob.id.as_str()]})).await, 200);
+    assert_eq!(
+        patch(t, &uri, &alice, json!({"participants": [alice.id.as_str(), bob.id.as_str()]})).await,
+        200
+    );
     wait_until(
         "thread.deleted for carol, thread.updated for the others",
         || {

@@ -322,8 +322,9 @@ async fn concurrent_deletes_of_threads_sharing_a_set_free_it_exactly_once() {
     let t = TestApp::spawn().await;
     import(&t, &three_threads_one_set(), TextPolicy::default()).await;
     let store = &t.app.store;
-    let deletes =
-        ["1", "2", "3"].map(|id| async move { store.delete_thread(&id.parse().unwrap(), None).await });
+    let deletes = ["1", "2", "3"].map(|id| async move {
+        store.delete_thread(&id.parse().unwrap(), &shared::rules::Actor::Staff).await
+    });
     for result in futures_util::future::join_all(deletes).await {
         result.unwrap();
     }
@@ -458,4 +459,24 @@ async fn a_rerun_with_another_choice_removes_what_an_interrupted_run_left_behind
     let got = t.get("/api/threads/1/messages/", &me).await.body;
     assert_eq!(got["count"], 2, "{got}");
     assert_eq!(t.say("1", &me, "next").await["id"], "1.3", "no stray message in the way");
+}
+
+#[tokio::test]
+async fn a_change_into_a_set_imported_threads_share_joins_them() {
+    let t = TestApp::spawn().await;
+    import(&t, &three_threads_one_set(), TextPolicy::default()).await;
+    let owner = token(&t, 1);
+    // Thread 4 has users 1, 2 and 3; without 3 it has the set threads 1, 2 and 3 share.
+    let r = t
+        .call(
+            lambda_http::http::Method::PATCH,
+            "/api/threads/4/",
+            Some(&owner.token),
+            Some(serde_json::json!({"participants": ["1", "2"]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Thread 4 is the most recently active of the four now sharing the set.
+    assert_eq!(create(&t, 2, &[1]).await, (200, "4".to_owned()));
+    assert_eq!(t.get("/api/threads/", &owner).await.body["count"], 4);
 }

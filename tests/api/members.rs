@@ -28,8 +28,9 @@ async fn the_owner_sets_the_participants_and_joiners_and_leavers_are_exact() {
     }
     assert_eq!(t.unread(&bob).await, (3, 1));
 
-    // Carol joins and bob leaves, in one change; the owner is kept even if not named.
-    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&carol]), "created": "ignored"})).await;
+    // Carol joins and bob leaves, in one change.
+    let r =
+        patch(&t, &id, &alice, json!({"participants": ids(&[&alice, &carol]), "created": "ignored"})).await;
     assert_eq!(r.status, 200, "{r:?}");
     let mut got: Vec<&str> =
         r.body["participants"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
@@ -56,7 +57,7 @@ async fn the_owner_sets_the_participants_and_joiners_and_leavers_are_exact() {
 
     // Bob comes back: his earlier messages still count as his own.
     t.say(&id, &carol, "carol speaks").await;
-    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&bob, &carol])})).await;
+    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&alice, &bob, &carol])})).await;
     assert_eq!(r.status, 200);
     assert_eq!(t.unread(&bob).await, (0, 0));
     t.say(&id, &bob, "bob is back").await;
@@ -104,23 +105,27 @@ async fn only_the_owner_changes_members_and_bad_input_changes_nothing() {
     assert_eq!(view["participants"].as_array().unwrap().len(), 2);
     assert_eq!(view["owner"], alice.id.as_str());
 
-    // A set another thread has exactly is a 409 that names it.
+    // A set another thread has exactly is shared, never refused: the answer names no other
+    // thread, and the caller's change is made.
     let other = t.thread(&alice, &[&carol]).await;
-    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&carol])})).await;
-    assert_eq!(r.status, 409);
-    assert!(r.body["detail"].as_str().unwrap().contains(&other), "{r:?}");
+    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&alice, &carol])})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!format!("{r:?}").contains(&other), "{r:?}");
+    assert_eq!(t.get(&format!("/api/threads/{id}/"), &bob).await.status, 404, "bob left with the change");
+    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&alice, &bob])})).await;
+    assert_eq!(r.status, 200, "and back: {r:?}");
     // The same set again is no change; PUT works like PATCH.
     let same = t
         .call(
             Method::PUT,
             &format!("/api/threads/{id}/"),
             Some(&alice.token),
-            Some(json!({"participants": ids(&[&bob])})),
+            Some(json!({"participants": ids(&[&alice, &bob])})),
         )
         .await;
     assert_eq!(same.status, 200);
     // After the change, creating with the old set makes a new thread, the new set finds this one.
-    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&bob, &eve])})).await;
+    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&alice, &bob, &eve])})).await;
     assert_eq!(r.status, 200);
     let again = t.post("/api/threads/", &alice, json!({"participants": ids(&[&bob, &eve])})).await;
     assert_eq!((again.status, again.body["id"].as_str()), (200, Some(id.as_str())));
@@ -180,8 +185,8 @@ async fn concurrent_changes_never_mix_sets_and_races_with_sends_stay_exact() {
     let mut changes = 0;
     for round in 0..6 {
         // Two set changes by the owner race each other and three sends.
-        let a = ids(&[&bob, &others[round % 4]]);
-        let b = ids(&[&bob, &others[(round + 1) % 4], &others[(round + 2) % 4]]);
+        let a = ids(&[&alice, &bob, &others[round % 4]]);
+        let b = ids(&[&alice, &bob, &others[(round + 1) % 4], &others[(round + 2) % 4]]);
         let (ra, rb, sends) = tokio::join!(
             patch(&t, &id, &alice, json!({"participants": a.clone()})),
             patch(&t, &id, &alice, json!({"participants": b.clone()})),
@@ -202,12 +207,11 @@ async fn concurrent_changes_never_mix_sets_and_races_with_sends_stay_exact() {
         let mut now: Vec<String> =
             view["participants"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
         now.sort();
-        let with_owner = |mut set: Vec<String>| {
-            set.push(alice.id.as_str().to_owned());
+        let sorted = |mut set: Vec<String>| {
             set.sort();
             set
         };
-        assert!(now == with_owner(a) || now == with_owner(b), "a set nobody asked for: {now:?}");
+        assert!(now == sorted(a) || now == sorted(b), "a set nobody asked for: {now:?}");
     }
     // Everyone's counts agree with the memberships that exist and the messages they show.
     let listed = t.get(&format!("{uri}?limit=100"), &bob).await.body["results"].clone();
@@ -221,4 +225,99 @@ async fn concurrent_changes_never_mix_sets_and_races_with_sends_stay_exact() {
     }
     eprintln!("{changes} of 12 racing membership changes went through");
     assert!(changes >= 6, "the changes happened");
+}
+
+#[tokio::test]
+async fn leaving_or_removal_into_a_set_another_thread_has_works_and_names_nothing() {
+    let t = TestApp::spawn().await;
+    let (o, x, p, q) = (t.user("o").await, t.user("x").await, t.user("p").await, t.user("q").await);
+    let private = t.thread(&o, &[&x]).await;
+    let group = t.thread(&o, &[&x, &p]).await;
+    t.say(&group, &o, "hi all").await;
+
+    // P leaves: the set left behind, {O, X}, is the one O and X's own thread has.
+    let r = t.post(&format!("/api/threads/{group}/leave/"), &p, json!({})).await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert!(!format!("{r:?}").contains(&private), "{r:?}");
+    assert_eq!(t.get(&format!("/api/threads/{private}/"), &p).await.status, 404);
+    assert_eq!(t.unread(&p).await, (0, 0));
+    assert_eq!(thread_count(&t, &p).await, 0);
+
+    // The owner removes a participant into the same set: made, not refused.
+    let third = t.thread(&o, &[&x, &q]).await;
+    let r = patch(&t, &third, &o, json!({"participants": ids(&[&o, &x])})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!format!("{r:?}").contains(&private) && !format!("{r:?}").contains(&group), "{r:?}");
+    assert_eq!(thread_count(&t, &o).await, 3);
+
+    // Three threads share {O, X}, all working; asking for the set finds the most recently
+    // active, whichever it is.
+    for (i, newest) in [&group, &private, &third].into_iter().enumerate() {
+        t.say(newest, &x, &format!("latest {i}")).await;
+        let found = t.post("/api/threads/", &o, json!({"participants": ids(&[&x])})).await;
+        assert_eq!((found.status, found.body["id"].as_str()), (200, Some(newest.as_str())));
+    }
+    assert_eq!(t.unread(&o).await, (3, 3), "one unread in each");
+
+    // A stranger probing a pair: a thread with both, handed to one of them, then left. Nothing
+    // in any answer names their thread.
+    let probe = t.thread(&p, &[&o, &x]).await;
+    let handed = patch(&t, &probe, &p, json!({"owner": o.id.as_str()})).await;
+    assert_eq!(handed.status, 200, "{handed:?}");
+    let left = t.post(&format!("/api/threads/{probe}/leave/"), &p, json!({})).await;
+    assert_eq!(left.status, 204, "{left:?}");
+    for reply in [&handed, &left] {
+        for other in [&private, &group, &third] {
+            assert!(!format!("{reply:?}").contains(other.as_str()), "{reply:?} names {other}");
+        }
+    }
+
+    // Deleting one of the threads keeps the set for the others.
+    assert_eq!(t.delete(&format!("/api/threads/{third}/"), &o).await.status, 204);
+    let found = t.post("/api/threads/", &o, json!({"participants": ids(&[&x])})).await;
+    assert_eq!(found.status, 200, "{found:?}");
+    assert_ne!(found.body["id"].as_str(), Some(third.as_str()));
+}
+
+#[tokio::test]
+async fn an_owner_left_out_of_the_participants_is_refused_not_put_back() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let id = t.thread(&alice, &[&bob, &carol]).await;
+    let r = patch(&t, &id, &alice, json!({"participants": ids(&[&bob, &carol])})).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body["participants"][0].as_str().unwrap().contains("hand ownership"), "{r:?}");
+    let view = t.get(&format!("/api/threads/{id}/"), &alice).await;
+    assert_eq!((view.status, view.body["participants"].as_array().unwrap().len()), (200, 3));
+
+    // Handing over in the same change is leaving it: allowed, and the caller is out.
+    let r =
+        patch(&t, &id, &alice, json!({"participants": ids(&[&bob, &carol]), "owner": bob.id.as_str()})).await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(t.get(&format!("/api/threads/{id}/"), &alice).await.status, 404);
+    assert_eq!(t.get(&format!("/api/threads/{id}/"), &bob).await.body["owner"], bob.id.as_str());
+}
+
+#[tokio::test]
+async fn bounds_the_schema_states_are_enforced() {
+    let t = TestApp::spawn().await;
+    let (alice, bob, carol) = (t.user("alice").await, t.user("bob").await, t.user("carol").await);
+    let id = t.thread(&alice, &[&bob]).await;
+    let r = patch(&t, &id, &alice, json!({"owner": null})).await;
+    assert_eq!((r.status, &r.body), (400, &json!({"owner": ["This field may not be null."]})));
+    // 1,002 entries of 3 distinct ids: the schema's maxItems is 32 entries, not 32 people.
+    let many: Vec<&str> =
+        [alice.id.as_str(), bob.id.as_str(), carol.id.as_str()].into_iter().cycle().take(1002).collect();
+    let r = patch(&t, &id, &alice, json!({"participants": many})).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["participants"], json!(["Ensure this field has no more than 32 elements."]));
+    let r = t.post("/api/threads/", &alice, json!({"participants": many})).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    // Nothing changed.
+    let view = t.get(&format!("/api/threads/{id}/"), &bob).await.body;
+    assert_eq!(
+        (view["participants"].as_array().unwrap().len(), &view["owner"]),
+        (2, &json!(alice.id.as_str()))
+    );
+    assert_eq!(t.get("/api/threads/", &carol).await.body["count"], 0);
 }

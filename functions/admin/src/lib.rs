@@ -16,7 +16,8 @@ use shared::ids::{ThreadId, UserId};
 use shared::model::{Thread, User, is_username_char};
 use shared::pagination::{envelope, page_request};
 use shared::routes::{self, Handler};
-use shared::store::{DeleteThreadError, ParticipantError};
+use shared::rules::{Actor, Refusal};
+use shared::store::WriteError;
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -136,12 +137,10 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
             let add = handler == Handler::AdminAddParticipant;
             participants(app, ctx, &thread_id()?, add, &form).await
         }
-        Handler::AdminDeleteThread => match app.store.delete_thread(&thread_id()?, None).await {
-            Ok(()) => Ok(ctx.redirect("/admin/threads/?done=deleted")),
-            Err(DeleteThreadError::NotFound) => Err(ApiError::NotFound),
-            Err(DeleteThreadError::NotOwner) => unreachable!("administrators delete any thread"),
-            Err(DeleteThreadError::Store(e)) => Err(e.into()),
-        },
+        Handler::AdminDeleteThread => {
+            app.store.delete_thread(&thread_id()?, &Actor::Staff).await?;
+            Ok(ctx.redirect("/admin/threads/?done=deleted"))
+        }
         Handler::AdminUsers => users(app, req, ctx, &staff).await,
         Handler::AdminNewUser => new_user(app, ctx, &staff, post.then_some(&form)).await,
         Handler::AdminUser | Handler::AdminUserFlags | Handler::AdminUserPassword => {
@@ -185,7 +184,6 @@ fn notice(req: &Request) -> Result<Option<&'static str>, ApiError> {
         Some("no-user") => Some("No active user has that username."),
         Some("already-in") => Some("That user is already a participant."),
         Some("size") => Some("A thread needs 2 to 32 participants."),
-        Some("set-taken") => Some("Another thread already has exactly these participants."),
         Some("owner") => Some("The owner cannot be removed."),
         _ => None,
     })
@@ -307,12 +305,10 @@ async fn participants(
     let code = match result {
         Ok(()) if add => "added",
         Ok(()) => "removed",
-        Err(ParticipantError::NoThread) => return Err(ApiError::NotFound),
-        Err(ParticipantError::AlreadyIn | ParticipantError::NotIn) => "already-in",
-        Err(ParticipantError::Owner) => "owner",
-        Err(ParticipantError::Size) => "size",
-        Err(ParticipantError::SetTaken) => "set-taken",
-        Err(ParticipantError::Store(e)) => return Err(e.into()),
+        Err(WriteError::Refused(Refusal::AlreadyIn | Refusal::NotIn)) => "already-in",
+        Err(WriteError::Refused(Refusal::OwnerLeftOut)) => "owner",
+        Err(WriteError::Refused(Refusal::Size)) => "size",
+        Err(e) => return Err(e.into()),
     };
     Ok(ctx.redirect(&back(code)))
 }

@@ -13,7 +13,8 @@ use shared::ids::{MessageId, Seq, ThreadId, UserId, Version};
 use shared::model::{MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail};
 use shared::pagination::{MAX_LIMIT, Page, envelope, limit_param, page_request};
 use shared::routes::{self, Handler};
-use shared::store::{DeleteMessageOutcome, EditOutcome, SendOutcome};
+use shared::rules::Actor;
+use shared::store::SendOutcome;
 use shared::{ApiError, App};
 
 /// Longest `client_id` a client may use to make a send idempotent.
@@ -75,21 +76,16 @@ async fn edit(
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
     errors.into_result()?;
-    match app.store.edit_message(user, thread, seq, &text.unwrap_or_default()).await? {
-        EditOutcome::Edited(message) => Ok(ok(&message)),
-        EditOutcome::NotFound => Err(ApiError::NotFound),
-        EditOutcome::NotSender => Err(ApiError::PermissionDenied),
-    }
+    let actor = Actor::User(user.clone());
+    let message = app.store.edit_message(&actor, thread, seq, &text.unwrap_or_default()).await?;
+    Ok(ok(&message))
 }
 
 /// `DELETE`: the sender, or the thread's owner, deletes a message.
 async fn delete(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result<HttpResponse, ApiError> {
     let seq = message_seq(thread, id)?;
-    match app.store.delete_message(user, thread, seq).await? {
-        DeleteMessageOutcome::Deleted => Ok(no_content()),
-        DeleteMessageOutcome::NotFound => Err(ApiError::NotFound),
-        DeleteMessageOutcome::Forbidden => Err(ApiError::PermissionDenied),
-    }
+    app.store.delete_message(&Actor::User(user.clone()), thread, seq).await?;
+    Ok(no_content())
 }
 
 /// The caller's membership; a thread they are not in looks exactly like one that does not exist.

@@ -11,7 +11,8 @@ use shared::ids::{ThreadId, UserId};
 use shared::model::{MAX_PARTICIPANTS, ThreadView};
 use shared::pagination::{envelope, page_request};
 use shared::routes::{self, Handler};
-use shared::store::{CreateThreadError, CreateThreadOutcome, DeleteThreadError, MemberChange, MembersError};
+use shared::rules::{Actor, MemberChange};
+use shared::store::CreateThreadOutcome;
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -47,10 +48,11 @@ async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     Ok(ok(&body))
 }
 
-/// The requested participants plus the caller, each id parsed once, duplicates dropped.
-fn participants(caller: &UserId, raw: Vec<Value>) -> Result<Vec<UserId>, ApiError> {
+/// The requested participants, each id parsed once, duplicates dropped, in the order given;
+/// `with` first when given (a thread's creator is always in it).
+fn participants(with: Option<&UserId>, raw: Vec<Value>) -> Result<Vec<UserId>, ApiError> {
     let field = "participants";
-    let mut ids = vec![caller.clone()];
+    let mut ids: Vec<UserId> = with.into_iter().cloned().collect();
     for value in raw {
         let text = match &value {
             Value::String(s) => s.clone(),
@@ -69,7 +71,9 @@ fn participants(caller: &UserId, raw: Vec<Value>) -> Result<Vec<UserId>, ApiErro
             return Err(ApiError::Validation(FieldErrors::one(field, msg)));
         }
     }
-    if ids.len() < 2 {
+    // A new thread needs someone besides its creator; a change is checked for size by the
+    // rules, after the caller's right to make it (403 and 404 come before 400, as in DRF).
+    if with.is_some() && ids.len() < 2 {
         let msg = "A thread needs at least one participant besides you.";
         return Err(ApiError::Validation(FieldErrors::one(field, msg)));
     }
@@ -90,9 +94,9 @@ async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
     fields.only(&["participants"], &["id", "owner", "created", "updated", "last_message", "unread_count"])?;
     let mut errors = FieldErrors::default();
-    let raw = fields.list("participants", &mut errors);
+    let raw = fields.list("participants", MAX_PARTICIPANTS, &mut errors);
     errors.into_result()?;
-    let ids = participants(&user, raw.unwrap_or_default())?;
+    let ids = participants(Some(&user), raw.unwrap_or_default())?;
 
     let active = app.store.active_users(&ids).await?;
     if let Some(missing) = ids.iter().find(|id| !active.iter().any(|u| &u.id == *id)) {
@@ -102,10 +106,9 @@ async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
             invalid_pk(missing.as_str())
         });
     }
-    match app.store.create_thread(&user, &ids).await {
-        Ok(CreateThreadOutcome::Created(m)) => Ok(json_response(StatusCode::CREATED, &ThreadView::from(m))),
-        Ok(CreateThreadOutcome::Existing(m)) => Ok(ok(&ThreadView::from(m))),
-        Err(CreateThreadError::Store(e)) => Err(e.into()),
+    match app.store.create_thread(&user, &ids).await? {
+        CreateThreadOutcome::Created(m) => Ok(json_response(StatusCode::CREATED, &ThreadView::from(m))),
+        CreateThreadOutcome::Existing(m) => Ok(ok(&ThreadView::from(m))),
     }
 }
 
@@ -115,12 +118,8 @@ async fn read(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpRespons
 }
 
 async fn delete(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
-    match app.store.delete_thread(thread, Some(user)).await {
-        Ok(()) => Ok(no_content()),
-        Err(DeleteThreadError::NotFound) => Err(ApiError::NotFound),
-        Err(DeleteThreadError::NotOwner) => Err(ApiError::PermissionDenied),
-        Err(DeleteThreadError::Store(e)) => Err(e.into()),
-    }
+    app.store.delete_thread(thread, &Actor::User(user.clone())).await?;
+    Ok(no_content())
 }
 
 /// Ids of users who exist and are active, else the usual 400 naming the first that is not.
@@ -133,7 +132,8 @@ async fn active(app: &App, field: &'static str, ids: &[UserId]) -> Result<(), Ap
 }
 
 /// `PUT`/`PATCH {"participants": [...], "owner": id}`: the owner changes who is in the thread
-/// (the whole set; the owner stays in it) or hands ownership to another participant.
+/// (the whole set, which names the owner unless ownership moves in the same change) or hands
+/// ownership to another participant.
 async fn update(
     app: &App,
     req: &Request,
@@ -145,15 +145,19 @@ async fn update(
     let mut errors = FieldErrors::default();
     // PUT replaces the participant set, so it needs one; PATCH changes what it names.
     let raw = if req.method() == lambda_http::http::Method::PUT || fields.has("participants") {
-        fields.list("participants", &mut errors)
+        fields.list("participants", MAX_PARTICIPANTS, &mut errors)
     } else {
         None
     };
+    if fields.is_null("owner") {
+        errors.add("owner", "This field may not be null.");
+    }
     let owner = fields.optional_string("owner", 64, &mut errors);
     errors.into_result()?;
     let participants = match raw {
         Some(raw) => {
-            let ids = participants(user, raw)?;
+            // The whole set, as given: an owner left out is refused, not put back.
+            let ids = participants(None, raw)?;
             active(app, "participants", &ids).await?;
             Some(ids)
         }
@@ -168,42 +172,15 @@ async fn update(
         None => None,
     };
     let change = MemberChange { participants, owner };
-    match app.store.change_members(thread, Some(user), &change).await {
-        Ok(Some(m)) => Ok(ok(&ThreadView::from(m))),
+    match app.store.change_members(thread, &Actor::User(user.clone()), &change).await? {
+        Some(m) => Ok(ok(&ThreadView::from(m))),
         // The caller is not in it any more: they handed it over and left the set.
-        Ok(None) => Ok(no_content()),
-        Err(e) => Err(members_error(e)),
+        None => Ok(no_content()),
     }
 }
 
 /// `POST .../leave/`: a participant other than the owner leaves.
 async fn leave(app: &App, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
-    app.store.leave_thread(thread, user).await.map_err(members_error)?;
+    app.store.leave_thread(thread, user).await?;
     Ok(no_content())
-}
-
-fn members_error(e: MembersError) -> ApiError {
-    match e {
-        MembersError::NotFound => ApiError::NotFound,
-        MembersError::NotOwner => ApiError::PermissionDenied,
-        MembersError::OwnerLeaving => ApiError::Forbidden(
-            "The owner cannot leave: hand ownership to another participant or delete the thread.",
-        ),
-        MembersError::LastOther => ApiError::Conflict(
-            "A thread keeps at least two participants: the last other one cannot leave.".into(),
-        ),
-        MembersError::SetTaken(other) => {
-            ApiError::Conflict(format!("Thread {other} already has exactly these participants.").into())
-        }
-        MembersError::OwnerNotParticipant => {
-            ApiError::Validation(FieldErrors::one("owner", "The owner must be one of the participants."))
-        }
-        MembersError::Size | MembersError::TooMany => ApiError::Validation(FieldErrors::one(
-            "participants",
-            format!(
-                "A thread has 2 to {MAX_PARTICIPANTS} participants, and at most 32 may join or leave at once."
-            ),
-        )),
-        MembersError::Store(e) => e.into(),
-    }
 }

@@ -6,22 +6,23 @@
 //! every change committed before it, with nothing skipped. An eventually consistent index
 //! could not promise that: an entry could show up after a later one was read.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-
+use super::expr::Cond;
 use super::items::{ChangeItem, MessageItem, attr, decode, encode};
-use super::{Store, StoreError, key, keys, s, tx_put};
+use super::tx::{Step, Tx};
+use super::{Store, StoreError, key, keys, s};
 use crate::ids::{Seq, ThreadId, Version};
 use crate::model::MessageChange;
 
-/// The log entry of the change that makes `version` by touching message `seq`, for the
+/// Adds the log entry of the change that makes `version` by touching message `seq` to the
 /// transaction of that change (which also moves the thread to `version`, conditionally).
 pub(crate) fn log_entry(
-    table: &str,
+    tx: &mut Tx,
     thread: &ThreadId,
     version: Version,
     seq: Seq,
-) -> Result<TransactWriteItem, StoreError> {
-    Ok(tx_put(table, encode(&ChangeItem::new(thread, version, seq))?, Some("attribute_not_exists(PK)")))
+) -> Result<(), StoreError> {
+    tx.put(Step::ChangeLog, encode(&ChangeItem::new(thread, version, seq))?, Cond::new().missing(attr::PK));
+    Ok(())
 }
 
 /// The entries of a thread's change log after a version: which messages changed, not yet how.

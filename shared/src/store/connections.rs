@@ -3,16 +3,17 @@
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, WriteRequest,
+    AttributeValue, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 
+use super::expr::Cond;
 use super::items::{ConnectionItem, ConnectionOwnerItem, TicketItem, attr, decode, encode};
-use super::{Step, Store, StoreError, Tx, key, keys, n, s, tx_put};
+use super::tx::{Step, Tx};
+use super::{Store, StoreError, key, keys, n, s};
 use crate::ids::{ConnectionId, UserId};
 use crate::model::OpenConnection;
 use crate::timestamp::Timestamp;
@@ -137,15 +138,19 @@ impl Store {
         let user = ticket.user();
         let expires_at = now.unix() + CONNECTION_TTL_SECS;
         let mut tx = Tx::default();
-        tx.push(Step::Ticket, tx_delete_ticket(self.table(), &ticket.hash(), user, now.unix()));
-        let profile = ConditionCheck::builder()
-            .table_name(self.table())
-            .set_key(Some(key(keys::user_pk(user), keys::PROFILE)))
-            .condition_expression("is_active = :yes")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .build()
-            .expect("complete");
-        tx.push(Step::Profile, TransactWriteItem::builder().condition_check(profile).build());
+        tx.delete(
+            Step::Ticket,
+            key(keys::ticket_pk(&ticket.hash()), keys::TICKET),
+            Cond::new()
+                .exists(attr::PK)
+                .eq(attr::TICKET_USER, s(user.as_str()))
+                .gt(attr::EXPIRES_AT, n(now.unix())),
+        );
+        tx.check(
+            Step::Profile,
+            key(keys::user_pk(user), keys::PROFILE),
+            Cond::new().eq(attr::IS_ACTIVE, AttributeValue::Bool(true)),
+        );
         let mine = ConnectionItem {
             pk: keys::user_pk(user),
             sk: keys::connection_sk(connection),
@@ -153,7 +158,7 @@ impl Store {
             connected_at: now,
             expires_at,
         };
-        tx.push(Step::Connection, tx_put(self.table(), encode(&mine)?, None));
+        tx.put(Step::Connection, encode(&mine)?, Cond::new());
         let owner = ConnectionOwnerItem {
             pk: keys::connection_pk(connection),
             sk: keys::CONNECTION.to_owned(),
@@ -161,7 +166,7 @@ impl Store {
             expires_at,
             typing_at: None,
         };
-        tx.push(Step::Connection, tx_put(self.table(), encode(&owner)?, Some("attribute_not_exists(PK)")));
+        tx.put(Step::Connection, encode(&owner)?, Cond::new().missing(attr::PK));
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(f) if f.failed(Step::Ticket) || f.failed(Step::Profile) => Err(ConnectError::BadTicket),
@@ -293,21 +298,6 @@ impl Store {
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
-}
-
-fn tx_delete_ticket(table: &str, hash: &str, user: &UserId, now: i64) -> TransactWriteItem {
-    let delete = aws_sdk_dynamodb::types::Delete::builder()
-        .table_name(table)
-        .set_key(Some(key(keys::ticket_pk(hash), keys::TICKET)))
-        .condition_expression("attribute_exists(#pk) AND #user = :user AND #exp > :now")
-        .expression_attribute_names("#pk", attr::PK)
-        .expression_attribute_names("#user", attr::TICKET_USER)
-        .expression_attribute_names("#exp", attr::EXPIRES_AT)
-        .expression_attribute_values(":user", s(user.as_str()))
-        .expression_attribute_values(":now", n(now))
-        .build()
-        .expect("complete");
-    TransactWriteItem::builder().delete(delete).build()
 }
 
 #[cfg(test)]

@@ -8,341 +8,231 @@
 //! `keys::deleted_index_pk`) so that ids and sender counts never move and read markers can
 //! count the deletions after them.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use std::collections::HashMap;
 
 use super::changelog::log_entry;
+use super::expr::{Change, Cond};
 use super::items::{DeletedEntry, MessageItem, attr, decode};
-use super::{Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_update, update};
-use crate::ids::{Seq, ThreadId, UserId, Version};
-use crate::model::{Membership, Message};
+use super::retry::{Next, Why, retrying};
+use super::threads::{WriteError, add_to_counters};
+use super::tx::{Step, Tx};
+use super::{Store, StoreError, key, keys, n, s, table};
+use crate::ids::{Seq, ThreadId, UserId};
+use crate::model::{Membership, Message, Thread};
+use crate::rules::{self, Actor, Refusal};
 use crate::timestamp::Timestamp;
 
-/// The result of an edit.
-#[derive(Debug)]
-pub enum EditOutcome {
-    /// The message as it is now.
-    Edited(Message),
-    /// No such message in a thread the editor is in (or it was deleted).
-    NotFound,
-    /// The editor did not send it.
-    NotSender,
+/// The thread's metadata unchanged since it was read: the same messages, deletions,
+/// participants and version.
+fn thread_as_read(t: &Thread) -> Cond {
+    Cond::new()
+        .eq(attr::MESSAGE_COUNT, n(t.message_count))
+        .size_is(attr::PARTICIPANTS, t.participants.len())
+        .number_is(attr::DELETED_COUNT, t.deleted_count)
+        .number_is(attr::VERSION, t.version.0)
 }
 
-/// The result of a delete.
-#[derive(Debug, PartialEq, Eq)]
-pub enum DeleteMessageOutcome {
-    /// It is gone.
-    Deleted,
-    /// No such message in a thread the caller is in (or it was deleted already).
-    NotFound,
-    /// The caller neither sent it nor owns the thread.
-    Forbidden,
-}
-
-/// The condition that a thread (or membership) item still has `deleted_count` = `:d`; items
-/// written before deletes existed have no such attribute, which counts as 0.
-pub(crate) fn deleted_count_is(deleted: u64) -> &'static str {
-    if deleted == 0 {
-        "(attribute_not_exists(deleted_count) OR deleted_count = :d)"
-    } else {
-        "deleted_count = :d"
+/// The transaction of an edit, as read (the editor's view of the thread): the message's new
+/// text, the change log entry, and the version moved on the thread and every membership, with
+/// the new text as `last_message` where it is the last one.
+pub(crate) fn plan_edit(t: &Thread, edited: &Message) -> Result<Tx, StoreError> {
+    let thread = &t.id;
+    let seq = edited.id.seq;
+    let version = t.version.next();
+    let is_last = t.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
+    let mut moved = Change::new().set(attr::VERSION, n(version.0));
+    if is_last {
+        moved = moved.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(edited)?);
     }
-}
-
-/// The condition that a thread (or membership) item is still at `version` = `:ver`; items
-/// written before versions existed have none, which counts as 0.
-pub(crate) fn version_is(version: Version) -> String {
-    let v = attr::VERSION;
-    if version == Version(0) {
-        format!("(attribute_not_exists({v}) OR {v} = :ver)")
-    } else {
-        format!("{v} = :ver")
+    let edited_at = edited.edited.ok_or_else(|| StoreError::Corrupt("an edit without its time".into()))?;
+    let mut tx = Tx::default();
+    tx.update(
+        Step::Message,
+        key(keys::thread_pk(thread), keys::message_sk(seq)),
+        Change::new().set(attr::TEXT, s(&edited.text)).set(attr::EDITED, s(edited_at.to_string())),
+        Cond::new().exists(attr::PK).missing(attr::DELETED),
+    );
+    log_entry(&mut tx, thread, version, seq)?;
+    tx.update(Step::Thread, key(keys::thread_pk(thread), keys::META), moved.clone(), thread_as_read(t));
+    for p in &t.participants {
+        tx.update(
+            Step::Membership,
+            key(keys::user_pk(p), keys::membership_sk(thread)),
+            moved.clone(),
+            Cond::new().exists(attr::PK),
+        );
     }
+    Ok(tx)
 }
 
-/// What the caller saw of a thread and one of its messages.
-struct Seen {
-    mine: Membership,
-    item: MessageItem,
+/// What a message's delete reads before it writes.
+pub(crate) struct DeleteMessageRead {
+    /// Every member's view, the deleter's included.
+    pub members: HashMap<UserId, Membership>,
+    /// The thread, as the deleter's view shows it.
+    pub thread: Thread,
+    /// The message.
+    pub item: MessageItem,
+    /// The newest message before it still there, when it is the thread's last.
+    pub fallback: Option<Message>,
+}
+
+/// The transaction of a message's delete, as read: the tombstone, the change log entry, the
+/// deletion counted on the thread and every membership, one unread less for each member who
+/// had not read it, and `last_message` falling back to the message before it (checked still as
+/// read) when it was the last.
+pub(crate) fn plan_delete_message(read: &DeleteMessageRead, now: Timestamp) -> Result<Tx, StoreError> {
+    let t = &read.thread;
+    let thread = &t.id;
+    let seq = Seq(read.item.seq);
+    let version = t.version.next();
+    let is_last = t.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
+    // Tombstone, thread, memberships: each counts the deletion and, if it was the last
+    // message, shows the one before it.
+    let counted = || {
+        let change = Change::new().add(attr::DELETED_COUNT, n(1)).set(attr::VERSION, n(version.0));
+        match (is_last, &read.fallback) {
+            (false, _) => Ok(change),
+            (true, Some(previous)) => {
+                Ok(change.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(previous)?))
+            }
+            (true, None) => Ok::<_, StoreError>(change.remove(attr::LAST_MESSAGE)),
+        }
+    };
+    let mut tx = Tx::default();
+    tx.update(
+        Step::Message,
+        key(keys::thread_pk(thread), keys::message_sk(seq)),
+        Change::new()
+            .set(attr::DELETED, s(now.to_string()))
+            .set(attr::GSI1PK, s(keys::deleted_index_pk(thread)))
+            .set(attr::GSI1SK, s(seq.padded()))
+            .remove(attr::TEXT)
+            .remove(attr::EDITED),
+        Cond::new().exists(attr::PK).missing(attr::DELETED),
+    );
+    log_entry(&mut tx, thread, version, seq)?;
+    tx.update(Step::Thread, key(keys::thread_pk(thread), keys::META), counted()?, thread_as_read(t));
+    if let Some(previous) = &read.fallback {
+        // The message that becomes last must still say what it says now.
+        let unchanged = match previous.edited {
+            Some(e) => Cond::new().missing(attr::DELETED).eq(attr::EDITED, s(e.to_string())),
+            None => Cond::new().missing(attr::DELETED).missing(attr::EDITED),
+        };
+        tx.check(Step::NewLast, key(keys::thread_pk(thread), keys::message_sk(previous.id.seq)), unchanged);
+    }
+    let mut members: Vec<&Membership> = read.members.values().collect();
+    members.sort_by(|a, b| a.user.cmp(&b.user));
+    for m in members {
+        let membership = key(keys::user_pk(&m.user), keys::membership_sk(thread));
+        let had_unread = m.user != read.item.sender && m.read_seq < seq;
+        if had_unread {
+            tx.update(
+                Step::Membership,
+                membership,
+                counted()?.add(attr::UNREAD, n(-1)),
+                Cond::new().eq(attr::READ_SEQ, n(m.read_seq.0)).eq(attr::UNREAD, n(m.unread)),
+            );
+            add_to_counters(&mut tx, &m.user, 0, -1, -i64::from(m.unread == 1));
+        } else {
+            tx.update(Step::Membership, membership, counted()?, Cond::new().exists(attr::PK));
+        }
+    }
+    Ok(tx)
 }
 
 impl Store {
-    async fn seen(&self, user: &UserId, thread: &ThreadId, seq: Seq) -> Result<Option<Seen>, StoreError> {
-        let (mine, item) =
-            tokio::try_join!(self.membership(user, thread), self.message_item(thread, seq, true))?;
-        Ok(match (mine, item) {
-            (Some(mine), Some(item)) if item.deleted.is_none() => Some(Seen { mine, item }),
-            _ => None,
-        })
-    }
-
-    /// Changes the text of a message its sender wrote. If it is the thread's last message, the
+    /// Changes the text of a message (its sender only). If it is the thread's last message, the
     /// thread and every membership show the new text too, in the same transaction.
     pub async fn edit_message(
         &self,
-        editor: &UserId,
+        actor: &Actor,
         thread: &ThreadId,
         seq: Seq,
         text: &str,
-    ) -> Result<EditOutcome, StoreError> {
-        for attempt in attempts() {
-            let Some(Seen { mine, item }) = self.seen(editor, thread, seq).await? else {
-                return Ok(EditOutcome::NotFound);
-            };
-            if &item.sender != editor {
-                return Ok(EditOutcome::NotSender);
+    ) -> Result<Message, WriteError> {
+        let editor = actor.user().ok_or(Refusal::NotSender)?;
+        retrying("edit", |_| async move {
+            let (mine, item) =
+                tokio::try_join!(self.membership(editor, thread), self.message_item(thread, seq, true))?;
+            let (Some(mine), Some(item)) = (mine, item) else { return Err(Refusal::NotFound.into()) };
+            if item.deleted.is_some() {
+                return Err(Refusal::NotFound.into());
             }
+            rules::may_edit_message(actor, &mine.thread, &item.sender)?;
             if item.text == text {
                 // A retry of an edit that landed, or no change: nothing to write.
-                return Ok(EditOutcome::Edited(item.into_message()));
+                return Ok(Next::Done(item.into_message()));
             }
             let now = Timestamp::now().max(item.created);
-            let mut message = item.into_message();
-            message.text = text.to_owned();
-            message.edited = Some(now);
-            let is_last = mine.thread.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
-            let t = &mine.thread;
-            let version = t.version.next();
-            let table = self.table();
-            // Every edit moves the version on the thread and on every membership (where the
-            // message list reads it); the last message's text moves with it.
-            let last: Option<AttributeValue> =
-                if is_last { Some(serde_dynamo::to_attribute_value(&message)?) } else { None };
-            let set = if is_last { "SET version = :ver1, last_message = :m" } else { "SET version = :ver1" };
-            let with_values = |mut b: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
-                b = b.update_expression(set).expression_attribute_values(":ver1", n(version.0));
-                if let Some(m) = &last {
-                    b = b.expression_attribute_values(":m", m.clone());
-                }
-                b
-            };
-
-            let mut tx = Tx::default();
-            tx.push(
-                Step::Message,
-                tx_update(
-                    update(table, key(keys::thread_pk(thread), keys::message_sk(seq)))
-                        .update_expression("SET #text = :t, #edited = :e")
-                        .condition_expression("attribute_exists(PK) AND attribute_not_exists(#deleted)")
-                        .expression_attribute_names("#text", "text")
-                        .expression_attribute_names("#edited", "edited")
-                        .expression_attribute_names("#deleted", attr::DELETED)
-                        .expression_attribute_values(":t", s(text))
-                        .expression_attribute_values(":e", s(now.to_string())),
-                ),
-            );
-            tx.push(Step::ChangeLog, log_entry(table, thread, version, seq)?);
-            tx.push(
-                Step::Thread,
-                tx_update(
-                    with_values(update(table, key(keys::thread_pk(thread), keys::META)))
-                        .condition_expression(format!(
-                            "message_count = :n AND size(participants) = :k AND {} AND {}",
-                            deleted_count_is(t.deleted_count),
-                            version_is(t.version)
-                        ))
-                        .expression_attribute_values(":k", n(t.participants.len()))
-                        .expression_attribute_values(":n", n(t.message_count))
-                        .expression_attribute_values(":d", n(t.deleted_count))
-                        .expression_attribute_values(":ver", n(t.version.0)),
-                ),
-            );
-            for p in &t.participants {
-                tx.push(
-                    Step::Membership,
-                    tx_update(
-                        with_values(update(table, key(keys::user_pk(p), keys::membership_sk(thread))))
-                            .condition_expression("attribute_exists(PK)"),
-                    ),
-                );
+            let mut edited = item.into_message();
+            edited.text = text.to_owned();
+            edited.edited = Some(now);
+            match self.transact(plan_edit(&mine.thread, &edited)?).await {
+                Ok(()) => Ok(Next::Done(edited)),
+                Err(f) => f.why().map(Next::Retry).ok_or_else(|| StoreError::from(f).into()),
             }
-            match self.transact(tx).await {
-                Ok(()) => return Ok(EditOutcome::Edited(message)),
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(f.into()),
-            }
-        }
-        Err(StoreError::busy("edit stayed contended"))
+        })
+        .await
     }
 
     /// Deletes a message (its sender, or the thread's owner). One transaction leaves a
     /// tombstone, counts it on the thread and every membership, takes it off the unread counts
     /// of the members who had not read it, and falls `last_message` back to the newest message
     /// still there.
-    pub async fn delete_message(
-        &self,
-        by: &UserId,
-        thread: &ThreadId,
-        seq: Seq,
-    ) -> Result<DeleteMessageOutcome, StoreError> {
-        for attempt in attempts() {
+    pub async fn delete_message(&self, actor: &Actor, thread: &ThreadId, seq: Seq) -> Result<(), WriteError> {
+        let by = actor.user().ok_or(Refusal::NotFound)?;
+        retrying("message delete", |_| async move {
             // Every member's view is needed (who had not read the message loses an unread):
             // read beside the message, in one batch when the participants are known here.
             let (found, item) =
                 tokio::try_join!(self.member_and_others(by, thread), self.message_item(thread, seq, true))?;
             let (Some((mine, mut members)), Some(item)) = (found, item) else {
-                return Ok(DeleteMessageOutcome::NotFound);
+                return Err(Refusal::NotFound.into());
             };
             if item.deleted.is_some() {
-                return Ok(DeleteMessageOutcome::NotFound);
+                return Err(Refusal::NotFound.into());
             }
-            if &item.sender != by && &mine.thread.owner != by {
-                return Ok(DeleteMessageOutcome::Forbidden);
-            }
-            members.insert(by.clone(), mine.clone());
-            let t = &mine.thread;
+            rules::may_delete_message(actor, &mine.thread, &item.sender)?;
+            let t = mine.thread.clone();
+            members.insert(by.clone(), mine);
             if members.len() != t.participants.len() {
-                if self.participants_changed(t).await? {
+                if self.participants_changed(&t).await? {
                     // A delete of the thread or a change of participants is under way.
-                    backoff(attempt).await;
-                    continue;
+                    return Ok(Next::Retry(Why::Unsettled));
                 }
-                return Err(StoreError::Corrupt(format!("thread {thread} lacks a membership")));
+                return Err(StoreError::Corrupt(format!("thread {thread} lacks a membership")).into());
             }
             let is_last = t.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
             let fallback = match is_last {
                 true => self.newest_before(thread, seq).await?.map(MessageItem::into_message),
                 false => None,
             };
-            let now = Timestamp::now();
-            let table = self.table();
-            let last = match &fallback {
-                Some(previous) => Some(serde_dynamo::to_attribute_value::<_, AttributeValue>(previous)?),
-                None => None,
-            };
-            // Tombstone, thread, memberships: each counts the deletion and, if it was the last
-            // message, shows the one before it.
-            let version = t.version.next();
-            let set_last = match (is_last, &last) {
-                (false, _) => " SET version = :ver1",
-                (true, Some(_)) => " SET version = :ver1, last_message = :m",
-                (true, None) => " SET version = :ver1 REMOVE last_message",
-            };
-            let counted = |builder: aws_sdk_dynamodb::types::builders::UpdateBuilder, extra: &str| {
-                let mut b = builder.update_expression(format!("ADD deleted_count :one{extra}{set_last}"));
-                b = b
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":ver1", n(version.0));
-                if let (true, Some(m)) = (is_last, &last) {
-                    b = b.expression_attribute_values(":m", m.clone());
-                }
-                b
-            };
-
-            let mut tx = Tx::default();
-            tx.push(
-                Step::Message,
-                tx_update(
-                    update(table, key(keys::thread_pk(thread), keys::message_sk(seq)))
-                        .update_expression(
-                            "SET #deleted = :now, GSI1PK = :gpk, GSI1SK = :gsk REMOVE #text, #edited",
-                        )
-                        .condition_expression("attribute_exists(PK) AND attribute_not_exists(#deleted)")
-                        .expression_attribute_names("#deleted", attr::DELETED)
-                        .expression_attribute_names("#text", "text")
-                        .expression_attribute_names("#edited", "edited")
-                        .expression_attribute_values(":now", s(now.to_string()))
-                        .expression_attribute_values(":gpk", s(keys::deleted_index_pk(thread)))
-                        .expression_attribute_values(":gsk", s(seq.padded())),
-                ),
-            );
-            tx.push(Step::ChangeLog, log_entry(table, thread, version, seq)?);
-            tx.push(
-                Step::Thread,
-                tx_update(
-                    counted(update(table, key(keys::thread_pk(thread), keys::META)), "")
-                        .condition_expression(format!(
-                            "message_count = :n AND size(participants) = :k AND {} AND {}",
-                            deleted_count_is(t.deleted_count),
-                            version_is(t.version)
-                        ))
-                        .expression_attribute_values(":ver", n(t.version.0))
-                        .expression_attribute_values(":k", n(t.participants.len()))
-                        .expression_attribute_values(":n", n(t.message_count))
-                        .expression_attribute_values(":d", n(t.deleted_count)),
-                ),
-            );
-            if let Some(previous) = &fallback {
-                // The message that becomes last must still say what it says now.
-                let condition = if previous.edited.is_some() {
-                    "attribute_not_exists(#deleted) AND #edited = :e"
-                } else {
-                    "attribute_not_exists(#deleted) AND attribute_not_exists(#edited)"
-                };
-                let mut check = ConditionCheck::builder()
-                    .table_name(table)
-                    .set_key(Some(key(keys::thread_pk(thread), keys::message_sk(previous.id.seq))))
-                    .condition_expression(condition)
-                    .expression_attribute_names("#deleted", attr::DELETED)
-                    .expression_attribute_names("#edited", "edited");
-                if let Some(e) = previous.edited {
-                    check = check.expression_attribute_values(":e", s(e.to_string()));
-                }
-                tx.push(
-                    Step::Message,
-                    TransactWriteItem::builder().condition_check(check.build().expect("complete")).build(),
-                );
+            let read = DeleteMessageRead { members, thread: t, item, fallback };
+            match self.transact(plan_delete_message(&read, Timestamp::now())?).await {
+                Ok(()) => Ok(Next::Done(())),
+                Err(f) => f.why().map(Next::Retry).ok_or_else(|| StoreError::from(f).into()),
             }
-            for m in members.values() {
-                let membership = update(table, key(keys::user_pk(&m.user), keys::membership_sk(thread)));
-                let had_unread = m.user != item.sender && m.read_seq < seq;
-                if had_unread {
-                    tx.push(
-                        Step::Membership,
-                        tx_update(
-                            counted(membership, " , unread :minus")
-                                .condition_expression("read_seq = :rs AND unread = :u")
-                                .expression_attribute_values(":minus", n(-1))
-                                .expression_attribute_values(":rs", n(m.read_seq.0))
-                                .expression_attribute_values(":u", n(m.unread)),
-                        ),
-                    );
-                    tx.push(Step::Counters, self.counters_update(&m.user, 0, -1, -i64::from(m.unread == 1)));
-                } else {
-                    tx.push(
-                        Step::Membership,
-                        tx_update(counted(membership, "").condition_expression("attribute_exists(PK)")),
-                    );
-                }
-            }
-            match self.transact(tx).await {
-                Ok(()) => return Ok(DeleteMessageOutcome::Deleted),
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(f.into()),
-            }
-        }
-        Err(StoreError::busy("delete stayed contended"))
+        })
+        .await
     }
 
     /// The newest message before `seq` that is not deleted.
     async fn newest_before(&self, thread: &ThreadId, seq: Seq) -> Result<Option<MessageItem>, StoreError> {
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .filter_expression("attribute_not_exists(#deleted)")
-                .expression_attribute_names("#deleted", attr::DELETED)
-                .expression_attribute_values(":pk", s(keys::thread_pk(thread)))
-                .expression_attribute_values(":from", s(keys::message_sk(Seq(0))))
-                .expression_attribute_values(":to", s(keys::message_sk(Seq(seq.0.saturating_sub(1)))))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(10)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            if let Some(item) = out.items.unwrap_or_default().into_iter().next() {
-                return Ok(Some(decode(item)?));
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(None),
-            }
-        }
+        let q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .filter_expression("attribute_not_exists(#deleted)")
+            .expression_attribute_names("#deleted", attr::DELETED)
+            .expression_attribute_values(":pk", s(keys::thread_pk(thread)))
+            .expression_attribute_values(":from", s(keys::message_sk(Seq(0))))
+            .expression_attribute_values(":to", s(keys::message_sk(Seq(seq.0.saturating_sub(1)))))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(10);
+        self.query_items(q, Some(1)).await?.into_iter().next().map(decode).transpose()
     }
 
     /// The deleted messages of a thread after `seq`, with their senders (GSI1).
@@ -351,31 +241,17 @@ impl Store {
         thread: &ThreadId,
         seq: Seq,
     ) -> Result<Vec<DeletedEntry>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(table::GSI1)
-                .key_condition_expression("GSI1PK = :pk AND GSI1SK > :s")
-                .expression_attribute_values(":pk", s(keys::deleted_index_pk(thread)))
-                .expression_attribute_values(":s", s(seq.padded()))
-                .projection_expression("#seq, #sender")
-                .expression_attribute_names("#seq", "seq")
-                .expression_attribute_names("#sender", "sender")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in out.items.unwrap_or_default() {
-                found.push(decode(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
-            }
-        }
+        let q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(table::GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK > :s")
+            .expression_attribute_values(":pk", s(keys::deleted_index_pk(thread)))
+            .expression_attribute_values(":s", s(seq.padded()))
+            .projection_expression("#seq, #sender")
+            .expression_attribute_names("#seq", "seq")
+            .expression_attribute_names("#sender", "sender");
+        self.query_items(q, None).await?.into_iter().map(decode).collect()
     }
 }

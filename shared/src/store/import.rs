@@ -4,11 +4,13 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
-use super::items::{
-    ChangeItem, MembershipItem, MessageItem, ParticipantSetItem, ReadEventItem, ThreadItem, attr, encode,
-};
-use super::threads::{participant_set_hash, thread_set};
-use super::{Item, Step, Store, StoreError, Tx, attempts, backoff, key, keys, s, tx_put, tx_update, update};
+use super::expr::Cond;
+use super::items::{ChangeItem, MembershipItem, MessageItem, ReadEventItem, ThreadItem, attr, encode};
+use super::psets::{self, participant_set_hash};
+use super::retry::{Next, Why, retrying};
+use super::threads::add_to_counters;
+use super::tx::{Step, Tx};
+use super::{Item, Store, StoreError, key, keys, s};
 use crate::ids::{MessageId, Seq, ThreadId, UserId, Version};
 use crate::model::{Message, Thread};
 use crate::timestamp::Timestamp;
@@ -154,74 +156,45 @@ impl Store {
         let meta = encode(&ThreadItem::new(&record, pset.clone()))?;
         let states: Vec<(&UserId, ReadState)> =
             thread.participants.iter().map(|p| (p, read_state(thread, p))).collect();
-        for attempt in attempts() {
-            let reserved = self.participant_set(&pset).await?;
+        let what = format!("importing thread {}", thread.id);
+        let (pset, meta, record, states) = (&pset, &meta, &record, &states);
+        retrying(&what, |_| async move {
+            let reserved = self.participant_set(pset).await?;
             let shares_set = reserved.is_some();
             let mut tx = Tx::default();
-            tx.push(Step::Thread, tx_put(self.table(), meta.clone(), Some("attribute_not_exists(PK)")));
-            let claim = match &reserved {
-                None => tx_put(
-                    self.table(),
-                    encode(&ParticipantSetItem::new(&pset, &thread.id))?,
-                    Some("attribute_not_exists(PK)"),
-                ),
-                // Only the condition that the reservation still exists: joining does not care
-                // which thread holds it, and `ADD` to a set is the same however often it runs.
-                Some(r) => tx_update(
-                    update(self.table(), key(r.pk.clone(), r.sk.clone()))
-                        .update_expression("ADD #others :mine")
-                        .condition_expression("attribute_exists(PK)")
-                        .expression_attribute_names("#others", attr::SET_OTHERS)
-                        .expression_attribute_values(":mine", thread_set(&thread.id)),
-                ),
-            };
-            tx.push(Step::ParticipantSet, claim);
-            for (p, state) in &states {
-                let member = MembershipItem::new(&record, p, state.unread, state.read_seq, state.sent);
-                tx.push(Step::Membership, tx_put(self.table(), encode(&member)?, None));
-                tx.push(
-                    Step::Counters,
-                    self.counters_update(p, 1, state.unread as i64, i64::from(state.unread > 0)),
-                );
+            tx.put(Step::Thread, meta.clone(), Cond::new().missing(attr::PK));
+            // Joining a set does not care which thread holds it, and `ADD` to a set is the same
+            // however often it runs.
+            psets::join(&mut tx, Step::ParticipantSet, pset, reserved.as_ref(), &thread.id)?;
+            for (p, state) in states {
+                let member = MembershipItem::new(record, p, state.unread, state.read_seq, state.sent);
+                tx.put(Step::Membership, encode(&member)?, Cond::new());
+                add_to_counters(&mut tx, p, 1, state.unread as i64, i64::from(state.unread > 0));
             }
             match self.transact(tx).await {
-                Ok(()) => return Ok(Imported::Written { shares_set }),
-                Err(f) if f.failed(Step::Thread) => return Ok(Imported::AlreadyThere),
+                Ok(()) => Ok(Next::Done(Imported::Written { shares_set })),
+                Err(f) if f.failed(Step::Thread) => Ok(Next::Done(Imported::AlreadyThere)),
                 // The set was taken or freed between the read and the write: read it again.
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(f.into()),
+                Err(f) if f.is_race() => Ok(Next::Retry(Why::Unsettled)),
+                Err(f) => Err(f.into()),
             }
-        }
-        Err(StoreError::busy(format!("importing thread {} stayed contended", thread.id)))
+        })
+        .await
     }
 
-    /// Every key in one partition (keys only, paged).
+    /// Every key in one partition (keys only).
     async fn partition_keys(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#sk", attr::SK)
-                .projection_expression("#pk, #sk")
-                .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in out.items.unwrap_or_default() {
-                found.push(key_of(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
-            }
-        }
+        let q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .projection_expression("#pk, #sk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true);
+        self.query_items(q, None).await?.iter().map(key_of).collect()
     }
 }
 

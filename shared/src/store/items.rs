@@ -42,6 +42,38 @@ pub mod attr {
     pub const VERSION: &str = "version";
     /// The message a change log entry points to.
     pub const SEQ: &str = "seq";
+    /// A thread's (or membership's) participants.
+    pub const PARTICIPANTS: &str = "participants";
+    /// The hash of a thread's participant set (`threads::participant_set_hash`).
+    pub const PSET: &str = "pset";
+    /// A thread's owner.
+    pub const OWNER: &str = "owner";
+    /// Messages ever sent to a thread: the newest message's `seq`.
+    pub const MESSAGE_COUNT: &str = "message_count";
+    /// Messages of a thread deleted since.
+    pub const DELETED_COUNT: &str = "deleted_count";
+    /// A thread's last activity.
+    pub const UPDATED: &str = "updated";
+    /// A thread's newest message that is not deleted.
+    pub const LAST_MESSAGE: &str = "last_message";
+    /// A member's unread messages in a thread.
+    pub const UNREAD: &str = "unread";
+    /// A member's read marker.
+    pub const READ_SEQ: &str = "read_seq";
+    /// How many messages a member has sent in a thread.
+    pub const SENT: &str = "sent";
+    /// A message's text.
+    pub const TEXT: &str = "text";
+    /// When a message's text last changed.
+    pub const EDITED: &str = "edited";
+    /// A user's thread count (counters).
+    pub const THREAD_COUNT: &str = "thread_count";
+    /// A user's unread messages across threads (counters).
+    pub const UNREAD_TOTAL: &str = "unread_total";
+    /// A user's threads with unread messages (counters).
+    pub const UNREAD_THREADS: &str = "unread_threads";
+    /// Bumped when a user's password changes, revoking refresh tokens issued before.
+    pub const TOKEN_VERSION: &str = "token_version";
 }
 
 /// A user's profile.

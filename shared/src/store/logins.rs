@@ -13,7 +13,11 @@
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Item, Store, StoreError, attempts, backoff, key, keys, n, s, table};
+use super::error::is_condition_failure;
+use super::expr::{Change, Cond};
+use super::items::attr;
+use super::retry::{Next, Why, retrying};
+use super::{Item, Store, StoreError, key, keys, n, s, table};
 
 /// A subject's window after an attempt asked to be counted in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,16 +44,12 @@ fn attempts_in(item: &Item) -> u64 {
 /// The attribute holding a window's attempt ids.
 const ATTEMPTS: &str = "attempts";
 
+/// The attribute holding when a window ends (seconds since the epoch).
+const WINDOW_END: &str = "window_end";
+
 /// One attempt's id, as the set member that stands for it.
 fn member(attempt: u128) -> AttributeValue {
     AttributeValue::Ss(vec![format!("{attempt:032x}")])
-}
-
-fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
 }
 
 impl Store {
@@ -64,43 +64,33 @@ impl Store {
         window: i64,
     ) -> Result<Failures, StoreError> {
         let k = key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES);
-        for attempt in attempts() {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let counted = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(k.clone()))
-                // The first attempt opens the window in the same call; an expired window that
-                // TTL has not removed yet is replaced below.
-                .update_expression(
-                    "SET window_end = if_not_exists(window_end, :end), #ttl = if_not_exists(#ttl, :end) ADD #attempts :me",
-                )
-                .condition_expression(
-                    "attribute_not_exists(window_end) OR (window_end > :now AND (attribute_not_exists(#attempts) OR contains(#attempts, :id) OR size(#attempts) < :limit))",
-                )
-                .expression_attribute_names("#attempts", ATTEMPTS)
-                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-                .expression_attribute_values(":end", n(now + window))
-                .expression_attribute_values(":me", member(attempt_id))
-                .expression_attribute_values(":id", s(format!("{attempt_id:032x}")))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":limit", n(limit))
+        let me = format!("{attempt_id:032x}");
+        let counted =
+            |count, window_end, counted| Failures { attempt: attempt_id, count, window_end, counted };
+        let (k, me, counted) = (&k, &me, &counted);
+        retrying("login attempt counter", |_| async move {
+            // The first attempt opens the window in the same call; an expired window that TTL has
+            // not removed yet is replaced below.
+            let open = Cond::new().gt(WINDOW_END, n(now)).and(
+                Cond::new()
+                    .missing(ATTEMPTS)
+                    .or(Cond::new().contains(ATTEMPTS, s(me.as_str())))
+                    .or(Cond::new().size_below(ATTEMPTS, limit)),
+            );
+            let add = Change::new()
+                .set_if_missing(WINDOW_END, n(now + window))
+                .set_if_missing(table::TTL_ATTRIBUTE, n(now + window))
+                .add(ATTEMPTS, member(attempt_id));
+            let result = self
+                .update_item(k.clone(), &add, &Cond::new().missing(WINDOW_END).or(open))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
-            let old = match counted {
+            let old = match result {
                 Ok(out) => {
                     let item = out.attributes.unwrap_or_default();
-                    return Ok(Failures {
-                        attempt: attempt_id,
-                        count: attempts_in(&item),
-                        window_end: number(&item, "window_end"),
-                        counted: true,
-                    });
+                    return Ok(Next::Done(counted(attempts_in(&item), number(&item, WINDOW_END), true)));
                 }
                 Err(e) if is_condition_failure(&e) => match e.into_service_error() {
                     UpdateItemError::ConditionalCheckFailedException(c) => c.item,
@@ -108,58 +98,35 @@ impl Store {
                 },
                 Err(e) => return Err(StoreError::from_sdk(e)),
             };
-            if let Some(old) = old.filter(|i| number(i, "window_end") > now) {
-                return Ok(Failures {
-                    attempt: attempt_id,
-                    count: attempts_in(&old),
-                    window_end: number(&old, "window_end"),
-                    counted: false,
-                });
+            if let Some(old) = old.filter(|i| number(i, WINDOW_END) > now) {
+                return Ok(Next::Done(counted(attempts_in(&old), number(&old, WINDOW_END), false)));
             }
             // The window has ended: start a new one, unless a concurrent attempt just did (then
             // count in it).
             let mut item = k.clone();
             item.insert(ATTEMPTS.into(), member(attempt_id));
-            item.insert("window_end".into(), n(now + window));
+            item.insert(WINDOW_END.into(), n(now + window));
             item.insert(table::TTL_ATTRIBUTE.into(), n(now + window));
-            let started = self
-                .client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK) OR window_end <= :now")
-                .expression_attribute_values(":now", n(now))
-                .send()
-                .await;
+            let ended = Cond::new().missing(attr::PK).or(Cond::new().le(WINDOW_END, n(now)));
+            let started = self.put_item(item, &ended).send().await;
             match started {
-                Ok(_) => {
-                    return Ok(Failures {
-                        attempt: attempt_id,
-                        count: 1,
-                        window_end: now + window,
-                        counted: true,
-                    });
-                }
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(StoreError::from_sdk(e)),
+                Ok(_) => Ok(Next::Done(counted(1, now + window, true))),
+                Err(e) if is_condition_failure(&e) => Ok(Next::Retry(Why::Moved)),
+                Err(e) => Err(StoreError::from_sdk(e)),
             }
-        }
-        Err(StoreError::busy("login attempt counter kept changing"))
+        })
+        .await
     }
 
     /// Gives back an attempt counted by [`Store::reserve_login_attempt`] (one that was not a
     /// failure), unless its window has been replaced since.
     pub async fn release_login_attempt(&self, subject: &str, reserved: &Failures) -> Result<(), StoreError> {
         let released = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES)))
-            .update_expression("DELETE #attempts :me")
-            .condition_expression("window_end = :end")
-            .expression_attribute_names("#attempts", ATTEMPTS)
-            .expression_attribute_values(":me", member(reserved.attempt))
-            .expression_attribute_values(":end", n(reserved.window_end))
+            .update_item(
+                key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES),
+                &Change::new().delete(ATTEMPTS, member(reserved.attempt)),
+                &Cond::new().eq(WINDOW_END, n(reserved.window_end)),
+            )
             .send()
             .await;
         match released {

@@ -1,285 +1,370 @@
-//! Who is in a thread: setting the participants, handing over ownership, leaving.
+//! Who is in a thread: setting the participants, handing over ownership, leaving, and staff
+//! adding and removing participants.
 //!
-//! Every change is one transaction over the thread's metadata, its participant-set
-//! reservations, every membership and the counters of those who join or leave. It checks the
-//! metadata's `pset`, `owner`, `message_count`, `deleted_count` and `version` as it read them, so it
-//! serialises with sends, edits and deletes; those in turn check the metadata's
-//! `size(participants)`, and a change that keeps the size either removes someone (whose
-//! membership the racing write then finds gone) or only changes the owner (which touches no
-//! attribute they write). Either way the racing writer re-reads, and nobody misses a message.
+//! Every change is one transaction over the thread's metadata, the reservations of its old and
+//! new participant sets, every membership and the counters of those who join or leave. It
+//! checks the metadata's `pset`, `owner`, `message_count`, `deleted_count` and `version` as it
+//! read them, so it serialises with sends, edits and deletes; those in turn check the
+//! metadata's `size(participants)`, and a change that keeps the size either removes someone
+//! (whose membership the racing write then finds gone) or only changes the owner (which
+//! touches no attribute they write). Either way the racing writer re-reads, and nobody misses
+//! a message. A set another thread has already is shared (`psets`), never refused: no answer
+//! may name or reveal a thread the caller is not in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use super::edits::{deleted_count_is, version_is};
-use super::items::{MembershipItem, ParticipantSetItem, encode};
-use super::threads::{SetReads, participant_set_hash};
-use super::{Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, tx_put, tx_update, update};
+use super::expr::{Change, Cond};
+use super::items::{MembershipItem, ParticipantSetItem, ThreadItem, attr, encode};
+use super::psets::{self, participant_set_hash};
+use super::retry::{Next, Why, retrying};
+use super::threads::{WriteError, add_to_counters, take_out};
+use super::tx::{MAX_ACTIONS, Step, Tx};
+use super::{Store, StoreError, key, keys, n, s};
 use crate::ids::{Seq, ThreadId, UserId};
-use crate::model::{MAX_PARTICIPANTS, Membership, Thread};
+use crate::model::{Membership, Thread};
+use crate::rules::{self, Actor, MemberChange, Members, Refusal};
 
-/// DynamoDB's limit on the actions of one transaction.
-const MAX_ACTIONS: usize = 100;
-
-/// What a change asks for; `None` keeps what is there.
-#[derive(Debug, Clone, Default)]
-pub struct MemberChange {
-    /// The whole new participant set (the owner is kept in it).
-    pub participants: Option<Vec<UserId>>,
-    /// The new owner, who must be a participant afterwards.
-    pub owner: Option<UserId>,
+/// What a change of members reads before it writes.
+pub(crate) struct MembersRead {
+    /// The thread's metadata.
+    pub meta: ThreadItem,
+    /// What the thread is to have.
+    pub after: Members,
+    /// The views of those who leave.
+    pub gone: HashMap<UserId, Membership>,
+    /// The reservation of the set it has now, when the set changes.
+    pub reserved: Option<ParticipantSetItem>,
+    /// The reservation of the set it is to have, when the set changes.
+    pub next_reserved: Option<ParticipantSetItem>,
+    /// How many messages each joiner had sent here before, in the order of `joining()`.
+    pub joiners_sent: Vec<u64>,
 }
 
-/// Why a change was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum MembersError {
-    /// No such thread, or the caller is not in it.
-    #[error("not found")]
-    NotFound,
-    /// The caller takes part but does not own it.
-    #[error("only the owner may change who is in a thread")]
-    NotOwner,
-    /// The new owner would not be a participant.
-    #[error("the new owner must be a participant")]
-    OwnerNotParticipant,
-    /// A thread keeps 2 to 32 participants.
-    #[error("a thread needs 2 to 32 participants")]
-    Size,
-    /// Another thread has exactly the resulting participants.
-    #[error("thread {0} already has exactly these participants")]
-    SetTaken(ThreadId),
-    /// The owner asked to leave.
-    #[error("the owner cannot leave")]
-    OwnerLeaving,
-    /// Leaving would leave the thread with fewer than two participants.
-    #[error("the last other participant cannot leave")]
-    LastOther,
-    /// More joins and leaves than one transaction holds.
-    #[error("too many participants change at once")]
-    TooMany,
-    /// Storage failed or stayed contended.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+impl MembersRead {
+    fn before(&self) -> &Thread {
+        &self.meta.thread
+    }
+
+    /// Those who join, in the order of the new participants.
+    pub(crate) fn joining(&self) -> Vec<&UserId> {
+        self.after.participants.iter().filter(|p| !self.before().participants.contains(p)).collect()
+    }
+
+    /// Those who leave.
+    pub(crate) fn leaving(&self) -> Vec<&UserId> {
+        self.before().participants.iter().filter(|p| !self.after.participants.contains(p)).collect()
+    }
+
+    /// The hash of the set the thread is to have.
+    pub(crate) fn next_pset(&self) -> String {
+        participant_set_hash(&self.after.participants)
+    }
+
+    fn set_changes(&self) -> bool {
+        self.next_pset() != self.meta.pset
+    }
+
+    /// True when the reads agree: the view of everyone who leaves, and, when the set changes,
+    /// a reservation of the old set naming the thread. Otherwise a change of participants landed
+    /// between the reads (one that put the set back, too): nothing the transaction's conditions
+    /// would catch, since an item missing from what was read is not in the transaction.
+    pub(crate) fn complete(&self) -> bool {
+        self.gone.len() == self.leaving().len()
+            && (!self.set_changes() || self.reserved.as_ref().is_some_and(|r| r.names(&self.before().id)))
+    }
+}
+
+/// The transaction of a change of members, as read.
+pub(crate) fn plan_members(read: &MembersRead) -> Result<Tx, StoreError> {
+    let t = read.before();
+    let thread = &t.id;
+    let after = Thread {
+        participants: read.after.participants.clone(),
+        owner: read.after.owner.clone(),
+        ..t.clone()
+    };
+    let list: aws_sdk_dynamodb::types::AttributeValue =
+        serde_dynamo::to_attribute_value(&after.participants)?;
+    let next_pset = read.next_pset();
+    let mut tx = Tx::default();
+    // The version too: a joiner's membership copies it, and must not miss an edit committed
+    // since the read.
+    tx.update(
+        Step::Thread,
+        key(keys::thread_pk(thread), keys::META),
+        Change::new()
+            .set(attr::PARTICIPANTS, list.clone())
+            .set(attr::PSET, s(&next_pset))
+            .set(attr::OWNER, s(after.owner.as_str())),
+        Cond::new()
+            .eq(attr::PSET, s(&read.meta.pset))
+            .eq(attr::OWNER, s(t.owner.as_str()))
+            .eq(attr::MESSAGE_COUNT, n(t.message_count))
+            .number_is(attr::DELETED_COUNT, t.deleted_count)
+            .number_is(attr::VERSION, t.version.0),
+    );
+    if read.set_changes() {
+        psets::join(&mut tx, Step::ParticipantSet, &next_pset, read.next_reserved.as_ref(), thread)?;
+        if let Some(reserved) = &read.reserved {
+            psets::release(&mut tx, Step::OldParticipantSet, reserved, thread);
+        }
+    }
+    for p in after.participants.iter().filter(|p| t.participants.contains(p)) {
+        tx.update(
+            Step::Membership,
+            key(keys::user_pk(p), keys::membership_sk(thread)),
+            Change::new().set(attr::PARTICIPANTS, list.clone()).set(attr::OWNER, s(after.owner.as_str())),
+            Cond::new().exists(attr::PK),
+        );
+    }
+    for (p, sent) in read.joining().into_iter().zip(&read.joiners_sent) {
+        // Joiners see the history, with nothing from before they joined unread.
+        let joined = MembershipItem::new(&after, p, 0, t.message_count, *sent);
+        tx.put(Step::Membership, encode(&joined)?, Cond::new().missing(attr::PK));
+        add_to_counters(&mut tx, p, 1, 0, 0);
+    }
+    let mut gone: Vec<&Membership> = read.gone.values().collect();
+    gone.sort_by(|a, b| a.user.cmp(&b.user));
+    for m in gone {
+        take_out(&mut tx, m);
+    }
+    if tx.len() > MAX_ACTIONS {
+        // The rules allow at most 32 joins and leaves at once, which fits: a bug if not.
+        return Err(StoreError::Corrupt(format!("a change of members needs {} actions", tx.len())));
+    }
+    Ok(tx)
 }
 
 impl Store {
-    /// Applies a change by `by` (the owner; `None` for an administrator). Returns the caller's
-    /// view afterwards (`None` for an administrator).
+    /// Applies a change by `actor` (the owner, or staff). Returns the caller's view afterwards
+    /// (`None` for staff, and for an owner who handed the thread over and left it).
     pub async fn change_members(
         &self,
         thread: &ThreadId,
-        by: Option<&UserId>,
+        actor: &Actor,
         change: &MemberChange,
-    ) -> Result<Option<Membership>, MembersError> {
-        self.apply(thread, by, None, |t| {
-            if let Some(user) = by
-                && &t.owner != user
-            {
-                return Err(MembersError::NotOwner);
-            }
-            let mut participants = change.participants.clone().unwrap_or_else(|| t.participants.clone());
-            let owner = change.owner.clone().unwrap_or_else(|| t.owner.clone());
-            // The owner stays, as the creator is always in a new thread.
-            if !participants.contains(&t.owner) {
-                participants.insert(0, t.owner.clone());
-            }
-            if !participants.contains(&owner) {
-                return Err(MembersError::OwnerNotParticipant);
-            }
-            Ok((participants, owner))
-        })
-        .await
+    ) -> Result<Option<Membership>, WriteError> {
+        self.apply(thread, actor, None, |t| rules::change_members(actor, t, change)).await
     }
 
     /// `user`, who is not the owner, leaves the thread.
-    pub async fn leave_thread(&self, thread: &ThreadId, user: &UserId) -> Result<(), MembersError> {
-        self.apply(thread, Some(user), Some(user), |t| {
-            if &t.owner == user {
-                return Err(MembersError::OwnerLeaving);
-            }
-            if t.participants.len() <= 2 {
-                return Err(MembersError::LastOther);
-            }
-            let rest = t.participants.iter().filter(|p| *p != user).cloned().collect();
-            Ok((rest, t.owner.clone()))
-        })
-        .await
-        .map(|_| ())
+    pub async fn leave_thread(&self, thread: &ThreadId, user: &UserId) -> Result<(), WriteError> {
+        let actor = Actor::User(user.clone());
+        self.apply(thread, &actor, Some(user), |t| rules::leave(user, t)).await.map(|_| ())
     }
 
-    /// Reads the thread, asks `decide` for the new participants and owner, and writes them.
-    /// `leaver` names the one participant a leave takes out, known before the thread is read.
+    /// Staff add a participant; they join with everything so far counted as read.
+    pub async fn add_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), WriteError> {
+        self.apply(thread, &Actor::Staff, None, |t| rules::add_participant(t, user)).await.map(|_| ())
+    }
+
+    /// Staff remove a participant other than the owner.
+    pub async fn remove_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), WriteError> {
+        self.apply(thread, &Actor::Staff, None, |t| rules::remove_participant(t, user)).await.map(|_| ())
+    }
+
+    /// Reads the thread, asks the rule `decide` what it is to have, and writes that. `leaver`
+    /// names the one participant a leave takes out, known before the thread is read.
     async fn apply(
         &self,
         thread: &ThreadId,
-        by: Option<&UserId>,
+        actor: &Actor,
         leaver: Option<&UserId>,
-        decide: impl Fn(&Thread) -> Result<(Vec<UserId>, UserId), MembersError>,
-    ) -> Result<Option<Membership>, MembersError> {
-        for attempt in attempts() {
-            // A leave knows whose view it needs, and an instance that has read the thread knows
-            // which set's reservation: both are read beside the thread, and used if the
+        decide: impl Fn(&Thread) -> Result<Members, Refusal>,
+    ) -> Result<Option<Membership>, WriteError> {
+        let decide = &decide;
+        retrying("membership change", |_| async move {
+            // A leave knows whose view it needs and which set it makes, and an instance that has
+            // read the thread knows its set: those are read beside the thread, and used if the
             // thread's set is the one guessed.
             let guessed = async {
                 let leaver = leaver?;
-                self.guess_set_reads(thread, |_| vec![leaver.clone()]).await
+                let without = |all: &[UserId]| Some(all.iter().filter(|p| *p != leaver).cloned().collect());
+                self.guess_set_reads(thread, |_| vec![leaver.clone()], without).await
             };
             let (meta, guessed) = tokio::join!(self.thread_item(thread), guessed);
-            let meta = meta?.ok_or(MembersError::NotFound)?;
-            let t = &meta.thread;
-            if by.is_some_and(|u| !t.participants.contains(u)) {
-                return Err(MembersError::NotFound);
-            }
-            self.hints.remember(thread, &t.participants);
-            let (mut participants, owner) = decide(t)?;
-            let mut seen = HashSet::new();
-            participants.retain(|p| seen.insert(p.clone()));
-            if participants.len() < 2 || participants.len() > MAX_PARTICIPANTS {
-                return Err(MembersError::Size);
-            }
-            let old: HashSet<&UserId> = t.participants.iter().collect();
-            let new: HashSet<&UserId> = participants.iter().collect();
-            let joining: Vec<&UserId> = participants.iter().filter(|p| !old.contains(p)).collect();
-            let leaving: Vec<&UserId> = t.participants.iter().filter(|p| !new.contains(p)).collect();
-            let staying: Vec<&UserId> = participants.iter().filter(|p| old.contains(p)).collect();
-            let pset = participant_set_hash(&participants);
-            let set_changes = pset != meta.pset;
-            if joining.is_empty() && leaving.is_empty() && owner == t.owner {
-                return Ok(match by {
+            let meta = meta?.ok_or(Refusal::NotFound)?;
+            rules::may_take_part(actor, &meta.thread)?;
+            self.hints.remember(thread, &meta.thread.participants);
+            let after = decide(&meta.thread)?;
+            if after.unchanged(&meta.thread) {
+                return Ok(Next::Done(match actor.user() {
                     Some(u) => self.membership(u, thread).await?,
                     None => None,
-                });
+                }));
             }
-            if 4 + staying.len() + 2 * (joining.len() + leaving.len()) > MAX_ACTIONS {
-                return Err(MembersError::TooMany);
-            }
-
-            let leavers: Vec<UserId> = leaving.iter().map(|u| (*u).clone()).collect();
-            // The leaver's view and the old set's reservation naming the thread, or a change of
-            // participants landed between the reads (one that put the set back, too): nothing
-            // the transaction's conditions would catch, so they are read again.
-            let complete = |gone: &HashMap<UserId, Membership>, reserved: &Option<ParticipantSetItem>| {
-                gone.len() == leaving.len()
-                    && (!set_changes || reserved.as_ref().is_some_and(|r| r.names(thread)))
+            let mut read = MembersRead {
+                meta,
+                after,
+                gone: HashMap::new(),
+                reserved: None,
+                next_reserved: None,
+                joiners_sent: Vec::new(),
             };
-            let guess_holds = |g: &SetReads| {
-                g.pset == meta.pset
-                    && joining.is_empty()
-                    && leaver.is_some_and(|l| leavers.len() == 1 && &leavers[0] == l)
-                    && complete(&g.members, &g.reserved)
-            };
-            let (gone, reserved, own_counts) = match guessed {
-                Some(g) if guess_holds(&g) => (g.members, g.reserved, Vec::new()),
-                _ => tokio::try_join!(
-                    self.memberships(thread, &leavers),
-                    async {
-                        match set_changes {
-                            true => self.participant_set(&meta.pset).await,
-                            false => Ok(None),
-                        }
-                    },
-                    // A member who comes back keeps counting their own messages where they left off.
-                    futures_util::future::try_join_all(joining.iter().map(|u| self.sent_up_to(
-                        thread,
-                        u,
-                        Seq(t.message_count)
-                    )),),
-                )?,
-            };
-            if !complete(&gone, &reserved) {
-                backoff(attempt).await;
-                continue;
-            }
-
-            let table = self.table();
-            let list: aws_sdk_dynamodb::types::AttributeValue =
-                serde_dynamo::to_attribute_value(&participants).map_err(StoreError::from)?;
-            let after = Thread { participants: participants.clone(), owner: owner.clone(), ..t.clone() };
-            let mut tx = Tx::default();
-            tx.push(
-                Step::Thread,
-                tx_update(
-                    update(table, key(keys::thread_pk(thread), keys::META))
-                        .update_expression("SET participants = :list, pset = :new, #owner = :owner")
-                        // The version too: a joiner's membership copies it, and must not miss an
-                        // edit committed since the read.
-                        .condition_expression(format!(
-                            "pset = :old AND #owner = :was AND message_count = :n AND {} AND {}",
-                            deleted_count_is(t.deleted_count),
-                            version_is(t.version)
-                        ))
-                        .expression_attribute_values(":ver", n(t.version.0))
-                        .expression_attribute_names("#owner", "owner")
-                        .expression_attribute_values(":list", list.clone())
-                        .expression_attribute_values(":new", s(&pset))
-                        .expression_attribute_values(":old", s(&meta.pset))
-                        .expression_attribute_values(":owner", s(owner.as_str()))
-                        .expression_attribute_values(":was", s(t.owner.as_str()))
-                        .expression_attribute_values(":n", n(t.message_count))
-                        .expression_attribute_values(":d", n(t.deleted_count)),
-                ),
-            );
-            if set_changes {
-                tx.push(
-                    Step::ParticipantSet,
-                    tx_put(
-                        table,
-                        encode(&ParticipantSetItem::new(&pset, thread)).map_err(MembersError::Store)?,
-                        Some("attribute_not_exists(PK)"),
-                    ),
-                );
-                if let Some(give_up) = reserved.as_ref().and_then(|r| self.release(r, thread)) {
-                    tx.push(Step::OldParticipantSet, give_up);
+            let guess_holds = guessed.as_ref().is_some_and(|g| {
+                g.pset == read.meta.pset
+                    && read.joining().is_empty()
+                    && g.next.as_ref().is_some_and(|(hash, _)| *hash == read.next_pset())
+            });
+            match guessed {
+                Some(g) if guess_holds => {
+                    read.gone = g.members;
+                    read.reserved = g.reserved;
+                    read.next_reserved = g.next.and_then(|(_, r)| r);
+                }
+                _ => {
+                    let leavers: Vec<UserId> = read.leaving().into_iter().cloned().collect();
+                    let joiners: Vec<UserId> = read.joining().into_iter().cloned().collect();
+                    let (old_set, new_set) = match read.set_changes() {
+                        true => (Some(read.meta.pset.clone()), Some(read.next_pset())),
+                        false => (None, None),
+                    };
+                    let reservation = async |pset: Option<String>| match pset {
+                        Some(p) => self.participant_set(&p).await,
+                        None => Ok(None),
+                    };
+                    let count = Seq(read.meta.thread.message_count);
+                    let (gone, reserved, next_reserved, sent) = tokio::try_join!(
+                        self.memberships(thread, &leavers),
+                        reservation(old_set),
+                        reservation(new_set),
+                        // A member who comes back counts their own messages where they left off.
+                        futures_util::future::try_join_all(
+                            joiners.iter().map(|u| self.sent_up_to(thread, u, count))
+                        ),
+                    )?;
+                    read.gone = gone;
+                    read.reserved = reserved;
+                    read.next_reserved = next_reserved;
+                    read.joiners_sent = sent;
                 }
             }
-            for p in &staying {
-                tx.push(
-                    Step::Membership,
-                    tx_update(
-                        update(table, key(keys::user_pk(p), keys::membership_sk(thread)))
-                            .update_expression("SET participants = :list, #owner = :owner")
-                            .condition_expression("attribute_exists(PK)")
-                            .expression_attribute_names("#owner", "owner")
-                            .expression_attribute_values(":list", list.clone())
-                            .expression_attribute_values(":owner", s(owner.as_str())),
-                    ),
-                );
+            if !read.complete() {
+                return Ok(Next::Retry(Why::Unsettled));
             }
-            for (p, sent) in joining.iter().zip(&own_counts) {
-                // Joiners see the history, with nothing from before they joined unread.
-                let joined = MembershipItem::new(&after, p, 0, t.message_count, *sent);
-                tx.push(
-                    Step::Membership,
-                    tx_put(
-                        table,
-                        encode(&joined).map_err(MembersError::Store)?,
-                        Some("attribute_not_exists(PK)"),
-                    ),
-                );
-                tx.push(Step::Counters, self.counters_update(p, 1, 0, 0));
-            }
-            for m in gone.values() {
-                self.leave(&mut tx, m);
-            }
-            match self.transact(tx).await {
+            match self.transact(plan_members(&read)?).await {
                 Ok(()) => {
-                    self.hints.remember(thread, &participants);
-                    return Ok(match by.filter(|u| new.contains(u)) {
+                    self.hints.remember(thread, &read.after.participants);
+                    Ok(Next::Done(match actor.user().filter(|u| read.after.participants.contains(u)) {
                         Some(u) => self.membership(u, thread).await?,
                         None => None,
-                    });
+                    }))
                 }
-                Err(f) if f.failed(Step::ParticipantSet) => {
-                    let holder = self.participant_set(&pset).await?.map(|r| r.thread);
-                    match holder {
-                        Some(other) if &other != thread => return Err(MembersError::SetTaken(other)),
-                        // The other thread went meanwhile: try again.
-                        _ => backoff(attempt).await,
-                    }
-                }
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(StoreError::from(f).into()),
+                Err(f) => f.why().map(Next::Retry).ok_or_else(|| StoreError::from(f).into()),
             }
-        }
-        Err(StoreError::busy("membership change stayed contended").into())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Version;
+
+    fn id(s: &str) -> UserId {
+        s.parse().unwrap()
+    }
+
+    fn ids(list: &[&str]) -> Vec<UserId> {
+        list.iter().map(|s| id(s)).collect()
+    }
+
+    fn meta(participants: &[&str]) -> ThreadItem {
+        let now = "2026-01-02T03:04:05Z".parse().unwrap();
+        let t = Thread {
+            id: "t1".parse().unwrap(),
+            participants: ids(participants),
+            owner: id(participants[0]),
+            created: now,
+            updated: now,
+            message_count: 6,
+            deleted_count: 0,
+            last_message: None,
+            version: Version(9),
+        };
+        let pset = participant_set_hash(&t.participants);
+        ThreadItem::new(&t, pset)
+    }
+
+    fn view(meta: &ThreadItem, user: &str, unread: u64) -> Membership {
+        Membership { thread: meta.thread.clone(), user: id(user), unread, read_seq: Seq(1), sent: 0 }
+    }
+
+    #[test]
+    fn a_leave_into_a_set_another_thread_has_joins_its_reservation() {
+        let meta = meta(&["o", "x", "p"]);
+        let thread = meta.thread.id.clone();
+        let after = Members { participants: ids(&["o", "x"]), owner: id("o") };
+        let read = MembersRead {
+            gone: HashMap::from([(id("p"), view(&meta, "p", 2))]),
+            reserved: Some(ParticipantSetItem::new(&meta.pset, &thread)),
+            // O and X have a thread of their own.
+            next_reserved: Some(ParticipantSetItem::new(
+                &participant_set_hash(&after.participants),
+                &"t0".parse().unwrap(),
+            )),
+            joiners_sent: Vec::new(),
+            after,
+            meta,
+        };
+        assert!(read.complete());
+        let tx = plan_members(&read).unwrap();
+        let joined = tx.of(Step::ParticipantSet).next().unwrap();
+        assert_eq!(joined.change().unwrap().to_string(), "ADD others {t1}");
+        assert_eq!(joined.cond.to_string(), "attribute_exists(PK)");
+        let released = tx.of(Step::OldParticipantSet).next().unwrap();
+        assert!(matches!(released.write, super::super::tx::Write::Delete), "the old set is freed");
+        let cond = tx.of(Step::Thread).next().unwrap().cond.to_string();
+        assert!(
+            cond.contains("message_count = 6")
+                && cond.contains("version = 9")
+                && cond.contains("owner = \"o\""),
+            "{cond}"
+        );
+        let gone: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(gone, ["ADD thread_count -1, unread_total -2, unread_threads -1"]);
+        assert_eq!(tx.of(Step::Membership).count(), 3, "two views change, one goes");
+    }
+
+    #[test]
+    fn joiners_start_with_nothing_unread_and_their_own_count() {
+        let meta = meta(&["o", "x"]);
+        let read = MembersRead {
+            gone: HashMap::new(),
+            reserved: Some(ParticipantSetItem::new(&meta.pset, &meta.thread.id)),
+            next_reserved: None,
+            joiners_sent: vec![4],
+            after: Members { participants: ids(&["o", "x", "j"]), owner: id("o") },
+            meta,
+        };
+        assert_eq!(read.joining(), [&id("j")]);
+        let tx = plan_members(&read).unwrap();
+        let joined = tx.of(Step::Membership).find(|a| a.pk() == "USER#j").unwrap();
+        let super::super::tx::Write::Put(item) = &joined.write else { panic!("a new view") };
+        let m = super::super::items::decode::<MembershipItem>(item.clone()).unwrap().into_membership();
+        assert_eq!((m.unread, m.read_seq, m.sent), (0, Seq(6), 4));
+        assert_eq!(tx.of(Step::ParticipantSet).next().unwrap().cond.to_string(), "attribute_not_exists(PK)");
+    }
+
+    #[test]
+    fn reads_missing_a_leaver_or_the_reservation_are_read_again() {
+        let meta = meta(&["o", "x", "p"]);
+        let read = MembersRead {
+            gone: HashMap::new(),
+            reserved: Some(ParticipantSetItem::new(&meta.pset, &meta.thread.id)),
+            next_reserved: None,
+            joiners_sent: Vec::new(),
+            after: Members { participants: ids(&["o", "x"]), owner: id("o") },
+            meta,
+        };
+        assert!(!read.complete());
+        let other = ParticipantSetItem::new(&read.meta.pset, &"t9".parse().unwrap());
+        let read = MembersRead {
+            gone: HashMap::from([(id("p"), view(&read.meta, "p", 0))]),
+            reserved: Some(other),
+            ..read
+        };
+        assert!(!read.complete(), "a reservation that no longer names the thread");
     }
 }

@@ -1,14 +1,18 @@
 //! Messages: sending, listing, read markers and read receipts.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use super::changelog::log_entry;
-use super::edits::{deleted_count_is, version_is};
+use super::expr::{Change, Cond};
 use super::items::{MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode};
 use super::page::{PageSpec, Slice};
-use super::{
-    ListSpec, Skip, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_put,
-    tx_update, update,
-};
-use crate::ids::{Seq, ThreadId, UserId};
+use super::query::{ListSpec, Skip};
+use super::retry::{Next, Why, retrying, retrying_within};
+use super::threads::add_to_counters;
+use super::tx::{Step, Tx};
+use super::{Store, StoreError, key, keys, n, s, table};
+use crate::ids::{MessageId, Seq, ThreadId, UserId};
 use crate::model::{Membership, Message, ReadBy};
 use crate::timestamp::Timestamp;
 
@@ -26,6 +30,133 @@ pub enum SendOutcome {
     /// The sender is not in the thread (or it is gone).
     NotFound,
 }
+
+/// What a send reads before it writes: the sender's view and every other member's.
+pub(crate) struct SendRead {
+    /// The sender's view.
+    pub mine: Membership,
+    /// The other members' views, by member.
+    pub others: HashMap<UserId, Membership>,
+}
+
+impl SendRead {
+    /// The other participants whose views were not read: a delete or a change of participants
+    /// under way.
+    fn missing(&self) -> impl Iterator<Item = &UserId> {
+        let sender = &self.mine.user;
+        self.mine.thread.participants.iter().filter(move |p| *p != sender && !self.others.contains_key(*p))
+    }
+}
+
+/// The message a send appends, as read: the next `seq`, at a time no earlier than the thread's
+/// last activity.
+pub(crate) fn next_message(read: &SendRead, text: &str, now: Timestamp) -> Message {
+    let t = &read.mine.thread;
+    Message {
+        id: MessageId { thread: t.id.clone(), seq: Seq(t.message_count + 1) },
+        thread: t.id.clone(),
+        sender: read.mine.user.clone(),
+        text: text.to_owned(),
+        created: now.max(t.updated),
+        edited: None,
+    }
+}
+
+/// The transaction of a send: the key that makes it happen once, the message, its change log
+/// entry, the thread moved on (if still as read), the sender's view, and each other member's
+/// view and counters with one more unread.
+pub(crate) fn plan_send(read: &SendRead, message: &Message, guard: &SendKeyItem) -> Result<Tx, StoreError> {
+    let t = &read.mine.thread;
+    let thread = &t.id;
+    let seq = message.id.seq;
+    let version = t.version.next();
+    let last: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(message)?;
+    let activity = keys::activity_sk(message.created, thread);
+    let now = s(message.created.to_string());
+    let moved = || {
+        Change::new()
+            .set(attr::MESSAGE_COUNT, n(seq.0))
+            .set(attr::UPDATED, now.clone())
+            .set(attr::GSI1SK, s(&activity))
+            .set(attr::LAST_MESSAGE, last.clone())
+            .set(attr::VERSION, n(version.0))
+    };
+    let mut tx = Tx::default();
+    tx.put(Step::SendKey, encode(guard)?, Cond::new().missing(attr::PK));
+    tx.put(
+        Step::Message,
+        encode(&MessageItem::new(message, read.mine.sent + 1))?,
+        Cond::new().missing(attr::PK),
+    );
+    log_entry(&mut tx, thread, version, seq)?;
+    // The size catches a join committed since the memberships were read (see `members`): the
+    // joiner would miss this message. The version puts this send in order with edits and
+    // deletes.
+    tx.update(
+        Step::Thread,
+        key(keys::thread_pk(thread), keys::META),
+        moved(),
+        Cond::new()
+            .eq(attr::MESSAGE_COUNT, n(t.message_count))
+            .size_is(attr::PARTICIPANTS, t.participants.len())
+            .number_is(attr::VERSION, t.version.0),
+    );
+    let was = || Cond::new().eq(attr::MESSAGE_COUNT, n(t.message_count));
+    tx.update(
+        Step::Membership,
+        key(keys::user_pk(&read.mine.user), keys::membership_sk(thread)),
+        moved().add(attr::SENT, n(1)),
+        was(),
+    );
+    let mut others: Vec<&Membership> = read.others.values().collect();
+    others.sort_by(|a, b| a.user.cmp(&b.user));
+    for m in others {
+        // Whether they had anything unread decides their count of threads with unread
+        // messages: it must still be so.
+        let unread_as_read =
+            if m.unread == 0 { was().eq(attr::UNREAD, n(0)) } else { was().gt(attr::UNREAD, n(0)) };
+        tx.update(
+            Step::Membership,
+            key(keys::user_pk(&m.user), keys::membership_sk(thread)),
+            moved().add(attr::UNREAD, n(1)),
+            unread_as_read,
+        );
+        add_to_counters(&mut tx, &m.user, 0, 1, i64::from(m.unread == 0));
+    }
+    Ok(tx)
+}
+
+/// The transaction that moves a member's read marker to `upto`, where `unread` messages from
+/// others remain after it, if their view is still as read.
+pub(crate) fn plan_mark_read(
+    m: &Membership,
+    upto: Seq,
+    unread: u64,
+    now: Timestamp,
+) -> Result<Tx, StoreError> {
+    let thread = &m.thread.id;
+    let mut tx = Tx::default();
+    tx.update(
+        Step::Membership,
+        key(keys::user_pk(&m.user), keys::membership_sk(thread)),
+        Change::new().set(attr::READ_SEQ, n(upto.0)).set(attr::UNREAD, n(unread)),
+        Cond::new()
+            .eq(attr::READ_SEQ, n(m.read_seq.0))
+            .eq(attr::MESSAGE_COUNT, n(m.thread.message_count))
+            .number_is(attr::DELETED_COUNT, m.thread.deleted_count),
+    );
+    tx.put(Step::ReadEvent, encode(&ReadEventItem::new(thread, &m.user, upto, now))?, Cond::new());
+    if unread != m.unread {
+        let delta = unread as i64 - m.unread as i64;
+        let threads_delta = i64::from(unread > 0) - i64::from(m.unread > 0);
+        add_to_counters(&mut tx, &m.user, 0, delta, threads_delta);
+    }
+    Ok(tx)
+}
+
+/// How long a read may spend moving its reader's marker: a read answers with its page whether
+/// the marker moved or not, and a later read moves it.
+const MARK_READ_BUDGET: Duration = Duration::from_millis(500);
 
 /// How long a client-chosen id keeps a send from happening twice (at least 24 hours; DynamoDB
 /// removes expired items some time after `expires_at`).
@@ -60,124 +191,38 @@ impl Store {
     ) -> Result<SendOutcome, StoreError> {
         let (guard_pk, ttl) = send_key(thread, sender, client_id);
         let text_hash = sha256_hex(text);
-        for attempt in attempts() {
-            let Some((mine, members)) = self.member_and_others(sender, thread).await? else {
-                return Ok(SendOutcome::NotFound);
+        let (guard_pk, text_hash) = (&guard_pk, &text_hash);
+        retrying("send", |_| async move {
+            let Some((mine, others)) = self.member_and_others(sender, thread).await? else {
+                return Ok(Next::Done(SendOutcome::NotFound));
             };
-            let others: Vec<UserId> =
-                mine.thread.participants.iter().filter(|p| *p != sender).cloned().collect();
-            let seq = Seq(mine.thread.message_count + 1);
-            let version = mine.thread.version.next();
-            let now = Timestamp::now().max(mine.thread.updated);
-            let message = Message {
-                id: crate::ids::MessageId { thread: thread.clone(), seq },
-                thread: thread.clone(),
-                sender: sender.clone(),
-                text: text.to_owned(),
-                created: now,
-                edited: None,
-            };
-            let last: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(&message)?;
-            let activity = keys::activity_sk(now, thread);
-            let table = self.table();
-
+            let read = SendRead { mine, others };
+            if read.missing().next().is_some() {
+                // A delete or a change of participants is under way: the next attempt sees its
+                // outcome (and answers 404 if the sender is no longer in the thread).
+                if self.participants_changed(&read.mine.thread).await? {
+                    return Ok(Next::Retry(Why::Unsettled));
+                }
+                return Err(StoreError::Corrupt(format!("thread {thread} lacks a membership")));
+            }
+            let message = next_message(&read, text, Timestamp::now());
             let guard = SendKeyItem {
                 pk: guard_pk.clone(),
                 sk: keys::SEND_KEY.to_owned(),
-                seq: seq.0,
+                seq: message.id.seq.0,
                 text_hash: text_hash.clone(),
-                expires_at: now.unix() + ttl,
+                expires_at: message.created.unix() + ttl,
             };
-            let mut tx = Tx::default();
-            tx.push(Step::SendKey, tx_put(table, encode(&guard)?, Some("attribute_not_exists(PK)")));
-            tx.push(
-                Step::Message,
-                tx_put(
-                    table,
-                    encode(&MessageItem::new(&message, mine.sent + 1))?,
-                    Some("attribute_not_exists(PK)"),
-                ),
-            );
-            tx.push(Step::ChangeLog, log_entry(table, thread, version, seq)?);
-            tx.push(
-                Step::Thread,
-                tx_update(
-                    update(table, key(keys::thread_pk(thread), keys::META))
-                        .update_expression(
-                            "SET message_count = :n1, updated = :now, last_message = :m, GSI1SK = :g, version = :ver1",
-                        )
-                        // The size catches a join committed since the memberships were read
-                        // (see `members`): the joiner would miss this message. The version
-                        // puts this send in order with edits and deletes.
-                        .condition_expression(format!(
-                            "message_count = :n AND size(participants) = :k AND {}",
-                            version_is(mine.thread.version)
-                        ))
-                        .expression_attribute_values(":ver", n(mine.thread.version.0))
-                        .expression_attribute_values(":ver1", n(version.0))
-                        .expression_attribute_values(":k", n(mine.thread.participants.len()))
-                        .expression_attribute_values(":n", n(mine.thread.message_count))
-                        .expression_attribute_values(":n1", n(seq.0))
-                        .expression_attribute_values(":now", s(now.to_string()))
-                        .expression_attribute_values(":m", last.clone())
-                        .expression_attribute_values(":g", s(activity.clone())),
-                ),
-            );
-            let activity_update = |user: &UserId| {
-                update(table, key(keys::user_pk(user), keys::membership_sk(thread)))
-                    .expression_attribute_values(":n", n(mine.thread.message_count))
-                    .expression_attribute_values(":n1", n(seq.0))
-                    .expression_attribute_values(":now", s(now.to_string()))
-                    .expression_attribute_values(":g", s(activity.clone()))
-                    .expression_attribute_values(":m", last.clone())
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":ver1", n(version.0))
-            };
-            tx.push(Step::Membership, tx_update(
-                activity_update(sender)
-                    .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m, version = :ver1 ADD sent :one")
-                    .condition_expression("message_count = :n"),
-            ));
-            let mut changing = false;
-            for other in &others {
-                let Some(m) = members.get(other) else {
-                    // A delete or a change of participants is under way: the next attempt sees
-                    // its outcome (and answers 404 if the sender is no longer in the thread).
-                    if self.participants_changed(&mine.thread).await? {
-                        changing = true;
-                        break;
-                    }
-                    return Err(StoreError::Corrupt(format!(
-                        "thread {thread} lacks a membership for {other}"
-                    )));
-                };
-                let (condition, zero) =
-                    if m.unread == 0 { ("unread = :zero", 0) } else { ("unread > :zero", 0) };
-                tx.push(Step::Membership, tx_update(
-                    activity_update(other)
-                        .update_expression("SET message_count = :n1, updated = :now, GSI1SK = :g, last_message = :m, version = :ver1 ADD unread :one")
-                        .condition_expression(format!("message_count = :n AND {condition}"))
-                        .expression_attribute_values(":zero", n(zero)),
-                ));
-                tx.push(Step::Counters, self.counters_update(other, 0, 1, i64::from(m.unread == 0)));
+            match self.transact(plan_send(&read, &message, &guard)?).await {
+                Ok(()) => Ok(Next::Done(SendOutcome::Sent(message))),
+                Err(f) if f.failed(Step::SendKey) => match self.replay(thread, guard_pk, text_hash).await? {
+                    Some(outcome) => Ok(Next::Done(outcome)),
+                    None => Ok(Next::Retry(Why::Unsettled)),
+                },
+                Err(f) => f.why().map(Next::Retry).ok_or_else(|| f.into()),
             }
-            if changing {
-                backoff(attempt).await;
-                continue;
-            }
-            match self.transact(tx).await {
-                Ok(()) => return Ok(SendOutcome::Sent(message)),
-                Err(f) if f.failed(Step::SendKey) => {
-                    if let Some(outcome) = self.replay(thread, &guard_pk, &text_hash).await? {
-                        return Ok(outcome);
-                    }
-                    backoff(attempt).await;
-                }
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(f.into()),
-            }
-        }
-        Err(StoreError::busy("send stayed contended"))
+        })
+        .await
     }
 
     /// True when a thread's participants are no longer those of `seen` (or it is gone).
@@ -253,58 +298,44 @@ impl Store {
     /// Moves a member's read marker forward to `upto` (never back), fixing their unread counts
     /// in the same transaction and recording when the marker moved. `current` is the member's
     /// view as the caller last read it; it is re-read only if a concurrent change intervenes.
-    pub async fn mark_read(&self, current: Membership, upto: Seq) -> Result<(), StoreError> {
+    /// Contention or a transient failure leaves the marker for a later read (`Ok(false)`):
+    /// the reader has their page either way.
+    pub async fn mark_read(&self, current: Membership, upto: Seq) -> Result<bool, StoreError> {
         let (user, thread) = (current.user.clone(), current.thread.id.clone());
         let mut snapshot = Some(current);
-        for attempt in attempts() {
-            let m = match snapshot.take() {
-                Some(m) => m,
-                None => match self.membership(&user, &thread).await? {
+        let (user, thread) = (&user, &thread);
+        let moved: Result<bool, StoreError> = retrying_within("read marker", MARK_READ_BUDGET, |_| {
+            let snapshot = snapshot.take();
+            async move {
+                let m = match snapshot {
                     Some(m) => m,
-                    None => return Ok(()),
-                },
-            };
-            if upto <= m.read_seq {
-                return Ok(());
+                    None => match self.membership(user, thread).await? {
+                        Some(m) => m,
+                        None => return Ok(Next::Done(false)),
+                    },
+                };
+                if upto <= m.read_seq {
+                    return Ok(Next::Done(false));
+                }
+                if upto.0 > m.thread.message_count {
+                    // The page saw a message newer than this view: read the view again.
+                    return Ok(Next::Retry(Why::Unsettled));
+                }
+                let unread = self.unread_after(&m, upto).await?;
+                match self.transact(plan_mark_read(&m, upto, unread, Timestamp::now())?).await {
+                    Ok(()) => Ok(Next::Done(true)),
+                    Err(f) => f.why().map(Next::Retry).ok_or_else(|| f.into()),
+                }
             }
-            if upto.0 > m.thread.message_count {
-                // The page saw a message newer than this view: read the view again.
-                backoff(attempt).await;
-                continue;
+        })
+        .await;
+        match moved {
+            Err(e) if e.is_transient() => {
+                tracing::info!(%thread, error = %e, "read marker left for a later read");
+                Ok(false)
             }
-            let unread = self.unread_after(&m, upto).await?;
-            let table = self.table();
-            let event = ReadEventItem::new(&thread, &user, upto, Timestamp::now());
-            let mut tx = Tx::default();
-            tx.push(
-                Step::Membership,
-                tx_update(
-                    update(table, key(keys::user_pk(&user), keys::membership_sk(&thread)))
-                        .update_expression("SET read_seq = :s, unread = :u")
-                        .condition_expression(format!(
-                            "read_seq = :old AND message_count = :n AND {}",
-                            deleted_count_is(m.thread.deleted_count)
-                        ))
-                        .expression_attribute_values(":s", n(upto.0))
-                        .expression_attribute_values(":u", n(unread))
-                        .expression_attribute_values(":old", n(m.read_seq.0))
-                        .expression_attribute_values(":n", n(m.thread.message_count))
-                        .expression_attribute_values(":d", n(m.thread.deleted_count)),
-                ),
-            );
-            tx.push(Step::ReadEvent, tx_put(table, encode(&event)?, None));
-            if unread != m.unread {
-                let delta = unread as i64 - m.unread as i64;
-                let threads_delta = i64::from(unread > 0) - i64::from(m.unread > 0);
-                tx.push(Step::Counters, self.counters_update(&user, 0, delta, threads_delta));
-            }
-            match self.transact(tx).await {
-                Ok(()) => return Ok(()),
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(f.into()),
-            }
+            other => other,
         }
-        Err(StoreError::busy("read marker stayed contended"))
     }
 
     /// Messages from others after `upto`: all messages after it, less the member's own (GSI2),

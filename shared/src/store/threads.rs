@@ -1,18 +1,18 @@
-//! Threads: creation (deduplicated by participant set), membership, listing, participants and deletion.
+//! Threads: creation (deduplicated by participant set), members' views, listing and deletion.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
-use sha2::{Digest, Sha256};
-
+use super::expr::{Change, Cond};
 use super::items::{MembershipItem, ParticipantSetItem, PurgeMarkerItem, ThreadItem, attr, decode, encode};
 use super::page::{Direction, PageSpec, Slice};
-use super::{
-    Item, ListSpec, Step, Store, StoreError, Tx, attempts, backoff, key, keys, n, s, table, tx_delete,
-    tx_put, tx_update, update,
-};
+use super::psets::{self, participant_set_hash};
+use super::query::ListSpec;
+use super::retry::{Next, Why, retrying};
+use super::tx::{Step, Tx};
+use super::{Store, StoreError, key, keys, n, s, table};
 use crate::ids::{ThreadId, UserId};
 use crate::model::{Membership, Thread};
+use crate::rules::{self, Actor, Refusal};
 use crate::timestamp::Timestamp;
 
 /// Whether a create made a new thread or found the one with the same participants.
@@ -24,80 +24,99 @@ pub enum CreateThreadOutcome {
     Existing(Membership),
 }
 
-/// Why a thread could not be created.
+/// Why a write that the rules may refuse did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum CreateThreadError {
+pub enum WriteError {
+    /// The rules refused it, for what was read.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// Storage failed or stayed contended.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Why a thread could not be deleted.
-#[derive(Debug, thiserror::Error)]
-pub enum DeleteThreadError {
-    /// No such thread among the caller's.
-    #[error("not found")]
-    NotFound,
-    /// The caller takes part but does not own it.
-    #[error("only the owner may delete a thread")]
-    NotOwner,
-    /// Storage failed or stayed contended.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// Adds to `tx` the change of a user's totals.
+pub(crate) fn add_to_counters(tx: &mut Tx, user: &UserId, threads: i64, unread: i64, unread_threads: i64) {
+    tx.update(
+        Step::Counters,
+        key(keys::user_pk(user), keys::COUNTERS),
+        Change::new()
+            .add(attr::THREAD_COUNT, n(threads))
+            .add(attr::UNREAD_TOTAL, n(unread))
+            .add(attr::UNREAD_THREADS, n(unread_threads)),
+        Cond::new(),
+    );
 }
 
-/// Why a participant could not be added or removed.
-#[derive(Debug, thiserror::Error)]
-pub enum ParticipantError {
-    /// No such thread.
-    #[error("no such thread")]
-    NoThread,
-    /// Adding someone already in, or removing someone not in.
-    #[error("that user is already a participant")]
-    AlreadyIn,
-    /// Removing someone who is not a participant.
-    #[error("that user is not a participant")]
-    NotIn,
-    /// The owner stays.
-    #[error("the owner cannot be removed")]
-    Owner,
-    /// A thread keeps between 2 and the maximum participants.
-    #[error("a thread needs 2 to 32 participants")]
-    Size,
-    /// Another thread already has exactly the resulting participants.
-    #[error("another thread already has exactly these participants")]
-    SetTaken,
-    /// Storage failed or stayed contended.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// Adds to `tx` the actions that take a member out of a thread: their membership goes (if its
+/// unread count is still the one read) and their counters drop by what it held.
+pub(crate) fn take_out(tx: &mut Tx, m: &Membership) {
+    tx.delete(
+        Step::Membership,
+        key(keys::user_pk(&m.user), keys::membership_sk(&m.thread.id)),
+        Cond::new().eq(attr::UNREAD, n(m.unread)),
+    );
+    let unread = m.unread as i64;
+    add_to_counters(tx, &m.user, -1, -unread, -i64::from(unread > 0));
 }
 
-/// The participant-set hash: the same set in any order gives the same hash.
-pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {
-    let mut ids: Vec<&str> = participants.iter().map(UserId::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let digest = Sha256::digest(ids.join("\n").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// The transaction that creates `thread` with its participant set `pset`: its metadata, the
+/// set's reservation (which must be free), and each participant's view and thread count.
+pub(crate) fn plan_create(thread: &Thread, pset: &str) -> Result<Tx, StoreError> {
+    let mut tx = Tx::default();
+    let absent = || Cond::new().missing(attr::PK);
+    tx.put(Step::Thread, encode(&ThreadItem::new(thread, pset.to_owned()))?, absent());
+    tx.put(Step::ParticipantSet, encode(&ParticipantSetItem::new(pset, &thread.id))?, absent());
+    for p in &thread.participants {
+        tx.put(Step::Membership, encode(&MembershipItem::new(thread, p, 0, 0, 0))?, Cond::new());
+        add_to_counters(&mut tx, p, 1, 0, 0);
+    }
+    Ok(tx)
 }
 
-/// What [`Store::guess_set_reads`] read for a guessed participant set.
-pub(crate) struct SetReads {
-    /// The guessed set's hash: the write uses these reads only if the thread's is the same.
-    pub pset: String,
-    /// The views read, by member.
+/// What a thread's delete reads before it writes.
+pub(crate) struct DeleteRead {
+    /// The thread's metadata.
+    pub meta: ThreadItem,
+    /// Every participant's view.
     pub members: HashMap<UserId, Membership>,
-    /// The set's reservation, if there is one.
+    /// The reservation of its participant set.
     pub reserved: Option<ParticipantSetItem>,
 }
 
-fn reservation(pset: &str, thread: &ThreadId) -> Result<Item, StoreError> {
-    encode(&ParticipantSetItem::new(pset, thread))
+impl DeleteRead {
+    /// True when the reads agree: every participant's view, and a reservation naming the
+    /// thread. Otherwise a change of participants landed between them (one that put the set
+    /// back, too), which the transaction's conditions could not notice: an item missing from
+    /// what was read is not in the transaction to be checked.
+    pub(crate) fn complete(&self) -> bool {
+        let t = &self.meta.thread;
+        t.participants.iter().all(|p| self.members.contains_key(p))
+            && self.reserved.as_ref().is_some_and(|r| r.names(&t.id))
+    }
 }
 
-/// A one-element string set, for `ADD` and `DELETE` on a reservation's other threads.
-pub(crate) fn thread_set(thread: &ThreadId) -> aws_sdk_dynamodb::types::AttributeValue {
-    aws_sdk_dynamodb::types::AttributeValue::Ss(vec![thread.to_string()])
+/// The transaction that deletes a thread as read: its metadata (if its set is still the one
+/// read), its place in the set's reservation, every view and what it counted; the purge marker
+/// drives the removal of its messages afterwards.
+pub(crate) fn plan_delete(read: &DeleteRead) -> Result<Tx, StoreError> {
+    let thread = &read.meta.thread.id;
+    let mut tx = Tx::default();
+    tx.delete(
+        Step::Thread,
+        key(keys::thread_pk(thread), keys::META),
+        Cond::new().eq(attr::PSET, s(&read.meta.pset)),
+    );
+    if let Some(reserved) = &read.reserved {
+        psets::release(&mut tx, Step::ParticipantSet, reserved, thread);
+    }
+    tx.put(Step::PurgeMarker, encode(&PurgeMarkerItem::new(thread))?, Cond::new());
+    let mut members: Vec<&Membership> = read.members.values().collect();
+    members.sort_by(|a, b| a.user.cmp(&b.user));
+    for m in members {
+        take_out(&mut tx, m);
+    }
+    Ok(tx)
 }
 
 impl Store {
@@ -171,26 +190,6 @@ impl Store {
         Ok(Some((mine, members)))
     }
 
-    /// For a write that reads from a thread's participants (their views, their set's
-    /// reservation) only after its metadata: those reads made beside the metadata instead, for
-    /// the participants the instance remembers (`hints`), with the views of `views(participants)`.
-    /// `None` without a hint, or when the reads fail: they are then made after the metadata.
-    pub(crate) async fn guess_set_reads(
-        &self,
-        thread: &ThreadId,
-        views: impl FnOnce(&[UserId]) -> Vec<UserId>,
-    ) -> Option<SetReads> {
-        let participants = self.hints.participants(thread)?;
-        let pset = participant_set_hash(&participants);
-        let (members, reserved) = futures_util::future::try_join(
-            self.memberships(thread, &views(&participants)),
-            self.participant_set(&pset),
-        )
-        .await
-        .ok()?;
-        Some(SetReads { pset, members, reserved })
-    }
-
     /// A thread's metadata (administration; the API reads memberships instead).
     pub async fn thread(&self, thread: &ThreadId) -> Result<Option<Thread>, StoreError> {
         Ok(self.thread_item(thread).await?.map(|t| t.thread))
@@ -198,176 +197,6 @@ impl Store {
 
     pub(crate) async fn thread_item(&self, thread: &ThreadId) -> Result<Option<ThreadItem>, StoreError> {
         self.get(key(keys::thread_pk(thread), keys::META), true).await?.map(decode::<ThreadItem>).transpose()
-    }
-
-    /// Creates a thread owned by `owner` with these participants (owner included), unless one
-    /// with exactly this participant set exists, which is returned instead.
-    pub async fn create_thread(
-        &self,
-        owner: &UserId,
-        participants: &[UserId],
-    ) -> Result<CreateThreadOutcome, CreateThreadError> {
-        let pset = participant_set_hash(participants);
-        for attempt in attempts() {
-            let now = Timestamp::now();
-            let thread = Thread {
-                id: ThreadId::generate(),
-                participants: participants.to_vec(),
-                owner: owner.clone(),
-                created: now,
-                updated: now,
-                message_count: 0,
-                deleted_count: 0,
-                last_message: None,
-                version: Default::default(),
-            };
-            let meta = ThreadItem::new(&thread, pset.clone());
-            let exists_not = Some("attribute_not_exists(PK)");
-            let mut tx = Tx::default();
-            tx.push(Step::Thread, tx_put(self.table(), encode(&meta)?, exists_not));
-            tx.push(Step::ParticipantSet, tx_put(self.table(), reservation(&pset, &thread.id)?, exists_not));
-            for p in participants {
-                let member = MembershipItem::new(&thread, p, 0, 0, 0);
-                tx.push(Step::Membership, tx_put(self.table(), encode(&member)?, None));
-                tx.push(Step::Counters, self.counters_update(p, 1, 0, 0));
-            }
-            match self.transact(tx).await {
-                Ok(()) => {
-                    let mine = MembershipItem::new(&thread, owner, 0, 0, 0).into_membership();
-                    return Ok(CreateThreadOutcome::Created(mine));
-                }
-                Err(f) if f.failed(Step::ParticipantSet) => {
-                    if let Some(existing) = self.thread_for_set(&pset, owner).await? {
-                        return Ok(CreateThreadOutcome::Existing(existing));
-                    }
-                    // The other thread is being deleted right now: try again.
-                }
-                Err(f) if f.is_race() => {}
-                Err(f) => return Err(StoreError::from(f).into()),
-            }
-            backoff(attempt).await;
-        }
-        Err(StoreError::busy("thread creation stayed contended").into())
-    }
-
-    /// The caller's view of the thread that has this participant set: when several threads
-    /// share it (imported ones), the most recently active now, ties to the larger id, which is
-    /// also the one the caller's thread list shows first. Reading the live memberships, rather
-    /// than a choice stored in the reservation, is what lets a send in any of them move it
-    /// without the send touching the reservation.
-    pub(crate) async fn thread_for_set(
-        &self,
-        pset: &str,
-        user: &UserId,
-    ) -> Result<Option<Membership>, StoreError> {
-        let Some(reserved) = self.participant_set(pset).await? else {
-            return Ok(None);
-        };
-        if reserved.others.is_empty() {
-            return self.membership(user, &reserved.thread).await;
-        }
-        let threads: Vec<&ThreadId> = reserved.threads().collect();
-        let mut newest: Option<Membership> = None;
-        for chunk in threads.chunks(100) {
-            let keys = chunk.iter().map(|t| key(keys::user_pk(user), keys::membership_sk(t))).collect();
-            for item in self.batch_get(keys).await? {
-                let m = decode::<MembershipItem>(item)?.into_membership();
-                let activity = |m: &Membership| keys::activity_sk(m.thread.updated, &m.thread.id);
-                if newest.as_ref().is_none_or(|n| activity(&m) > activity(n)) {
-                    newest = Some(m);
-                }
-            }
-        }
-        Ok(newest)
-    }
-
-    pub(crate) async fn participant_set(&self, pset: &str) -> Result<Option<ParticipantSetItem>, StoreError> {
-        let item = self.get(key(keys::participant_set_pk(pset), keys::PARTICIPANT_SET), true).await?;
-        item.map(decode::<ParticipantSetItem>).transpose()
-    }
-
-    /// The action that takes `thread` out of its set's reservation, or `None` if the
-    /// reservation does not name it. The set stays reserved while any thread has it: a
-    /// holder that goes hands the reservation to one of the others (which one does not matter,
-    /// since [`Store::thread_for_set`] picks among all of them by activity); the last one frees
-    /// it. Each action's condition is the state it was computed from, so a concurrent import
-    /// joining the set makes the delete retry instead of dropping the newcomer.
-    pub(crate) fn release(
-        &self,
-        reserved: &ParticipantSetItem,
-        thread: &ThreadId,
-    ) -> Option<TransactWriteItem> {
-        let table = self.table();
-        let k = || key(reserved.pk.clone(), reserved.sk.clone());
-        let me = s(thread.as_str());
-        // `others` is a reserved word in expressions, so both names go through placeholders.
-        let named = |u: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
-            u.expression_attribute_names("#others", attr::SET_OTHERS)
-                .expression_attribute_values(":me", me.clone())
-        };
-        if &reserved.thread == thread {
-            let Some(heir) = reserved.others.first() else {
-                let delete = Delete::builder()
-                    .table_name(table)
-                    .set_key(Some(k()))
-                    .condition_expression("#holder = :me AND attribute_not_exists(#others)")
-                    .expression_attribute_names("#holder", attr::SET_HOLDER)
-                    .expression_attribute_names("#others", attr::SET_OTHERS)
-                    .expression_attribute_values(":me", me)
-                    .build()
-                    .expect("complete");
-                return Some(TransactWriteItem::builder().delete(delete).build());
-            };
-            return Some(tx_update(
-                named(update(table, k()))
-                    .expression_attribute_names("#holder", attr::SET_HOLDER)
-                    .update_expression("SET #holder = :heir DELETE #others :heirs")
-                    .condition_expression("#holder = :me AND contains(#others, :heir)")
-                    .expression_attribute_values(":heir", s(heir.as_str()))
-                    .expression_attribute_values(":heirs", thread_set(heir)),
-            ));
-        }
-        reserved.others.contains(thread).then(|| {
-            tx_update(
-                named(update(table, k()))
-                    .update_expression("DELETE #others :mine")
-                    .condition_expression("contains(#others, :me)")
-                    .expression_attribute_values(":mine", thread_set(thread)),
-            )
-        })
-    }
-
-    /// An update of a user's counters, as a transaction action.
-    pub(crate) fn counters_update(
-        &self,
-        user: &UserId,
-        threads: i64,
-        unread: i64,
-        unread_threads: i64,
-    ) -> TransactWriteItem {
-        tx_update(
-            update(self.table(), key(keys::user_pk(user), keys::COUNTERS))
-                .update_expression("ADD thread_count :t, unread_total :u, unread_threads :ut")
-                .expression_attribute_values(":t", n(threads))
-                .expression_attribute_values(":u", n(unread))
-                .expression_attribute_values(":ut", n(unread_threads)),
-        )
-    }
-
-    /// Adds the actions that take a member out of a thread: their membership goes (if its
-    /// unread count is still the one read) and their counters drop by what it held.
-    pub(crate) fn leave(&self, tx: &mut Tx, m: &Membership) {
-        let condition = ("unread = :u", ":u", n(m.unread));
-        let unread = m.unread as i64;
-        tx.push(
-            Step::Membership,
-            tx_delete(
-                self.table(),
-                key(keys::user_pk(&m.user), keys::membership_sk(&m.thread.id)),
-                Some(condition),
-            ),
-        );
-        tx.push(Step::Counters, self.counters_update(&m.user, -1, -unread, -i64::from(unread > 0)));
     }
 
     /// A page of the user's threads, most recent activity first.
@@ -398,6 +227,44 @@ impl Store {
             .try_map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership))
     }
 
+    /// Creates a thread owned by `owner` with these participants (owner included), unless one
+    /// with exactly this participant set exists, which is returned instead.
+    pub async fn create_thread(
+        &self,
+        owner: &UserId,
+        participants: &[UserId],
+    ) -> Result<CreateThreadOutcome, StoreError> {
+        let pset = participant_set_hash(participants);
+        let pset = &pset;
+        retrying("thread creation", |_| async move {
+            let now = Timestamp::now();
+            let thread = Thread {
+                id: ThreadId::generate(),
+                participants: participants.to_vec(),
+                owner: owner.clone(),
+                created: now,
+                updated: now,
+                message_count: 0,
+                deleted_count: 0,
+                last_message: None,
+                version: Default::default(),
+            };
+            match self.transact(plan_create(&thread, pset)?).await {
+                Ok(()) => {
+                    let mine = MembershipItem::new(&thread, owner, 0, 0, 0).into_membership();
+                    Ok(Next::Done(CreateThreadOutcome::Created(mine)))
+                }
+                Err(f) if f.failed(Step::ParticipantSet) => match self.thread_for_set(pset, owner).await? {
+                    Some(existing) => Ok(Next::Done(CreateThreadOutcome::Existing(existing))),
+                    // The set's last thread went meanwhile: try again.
+                    None => Ok(Next::Retry(Why::Unsettled)),
+                },
+                Err(f) => f.why().map(Next::Retry).ok_or_else(|| f.into()),
+            }
+        })
+        .await
+    }
+
     /// A page of every thread, most recent activity first (administration): one query per
     /// shard of the all-threads index, merged.
     pub async fn list_all_threads(&self, page: &PageSpec) -> Result<Slice<Thread>, StoreError> {
@@ -418,166 +285,142 @@ impl Store {
         page: &PageSpec,
         wanted: usize,
     ) -> Result<Vec<ThreadItem>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut q = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(table::GSI1)
-                .expression_attribute_values(":pk", s(keys::threads_shard_pk(shard)))
-                .limit((wanted - items.len()) as i32)
-                .set_exclusive_start_key(start.take());
-            q = match &page.after {
-                None => q.key_condition_expression("GSI1PK = :pk").scan_index_forward(false),
-                Some(after) => {
-                    let (op, forward) =
-                        if page.direction == Direction::Forward { ("<", false) } else { (">", true) };
-                    q.key_condition_expression(format!("GSI1PK = :pk AND GSI1SK {op} :k"))
-                        .expression_attribute_values(":k", s(after.clone()))
-                        .scan_index_forward(forward)
-                }
-            };
-            let out = q.send().await.map_err(StoreError::from_sdk)?;
-            for item in out.items.unwrap_or_default() {
-                items.push(decode::<ThreadItem>(item)?);
+        let mut q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(table::GSI1)
+            .expression_attribute_values(":pk", s(keys::threads_shard_pk(shard)))
+            .limit(wanted as i32);
+        q = match &page.after {
+            None => q.key_condition_expression("GSI1PK = :pk").scan_index_forward(false),
+            Some(after) => {
+                let (op, forward) =
+                    if page.direction == Direction::Forward { ("<", false) } else { (">", true) };
+                q.key_condition_expression(format!("GSI1PK = :pk AND GSI1SK {op} :k"))
+                    .expression_attribute_values(":k", s(after.clone()))
+                    .scan_index_forward(forward)
             }
-            match out.last_evaluated_key {
-                Some(k) if items.len() < wanted => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        };
+        self.query_items(q, Some(wanted)).await?.into_iter().map(decode::<ThreadItem>).collect()
     }
 
-    /// Deletes a thread for every participant at once; its messages are purged afterwards by
-    /// the purge function, driven by the marker this transaction writes. `by` is the user
-    /// asking (who must be its owner), or `None` for an administrator.
-    pub async fn delete_thread(
-        &self,
-        thread: &ThreadId,
-        by: Option<&UserId>,
-    ) -> Result<(), DeleteThreadError> {
-        for attempt in attempts() {
+    /// Deletes a thread for every participant at once (its owner, or staff); its messages are
+    /// purged afterwards by the purge function, driven by the marker this transaction writes.
+    pub async fn delete_thread(&self, thread: &ThreadId, actor: &Actor) -> Result<(), WriteError> {
+        retrying("thread deletion", |_| async move {
             // The members' views and the set's reservation depend on the participants: read
             // beside the thread when they are known here, and after it otherwise.
-            let (meta, guessed) =
-                tokio::join!(self.thread_item(thread), self.guess_set_reads(thread, <[UserId]>::to_vec));
-            let Some(meta) = meta? else {
-                return Err(DeleteThreadError::NotFound);
-            };
-            let current = &meta.thread;
-            if let Some(user) = by {
-                if !current.participants.contains(user) {
-                    return Err(DeleteThreadError::NotFound);
-                }
-                if &current.owner != user {
-                    return Err(DeleteThreadError::NotOwner);
-                }
-            }
-            self.hints.remember(thread, &current.participants);
-            // Every participant's view and a reservation naming the thread, or a change of
-            // participants landed between the reads (one that put the set back, too): nothing the
-            // transaction's conditions would catch, so whatever is missing is read again.
-            let complete = |members: &HashMap<UserId, Membership>, reserved: &Option<ParticipantSetItem>| {
-                current.participants.iter().all(|p| members.contains_key(p))
-                    && reserved.as_ref().is_some_and(|r| r.names(thread))
-            };
-            let (members, reserved) = match guessed {
-                // The same set: the hash names it, in any order.
-                Some(g) if g.pset == meta.pset && complete(&g.members, &g.reserved) => {
-                    (g.members, g.reserved)
-                }
-                _ => {
-                    futures_util::future::try_join(
-                        self.memberships(thread, &current.participants),
-                        self.participant_set(&meta.pset),
-                    )
-                    .await?
-                }
-            };
-            if !complete(&members, &reserved) {
-                backoff(attempt).await;
-                continue;
-            }
-            let table = self.table();
-            let mut tx = Tx::default();
-            tx.push(
-                Step::Thread,
-                tx_delete(
-                    table,
-                    key(keys::thread_pk(thread), keys::META),
-                    Some(("pset = :p", ":p", s(&meta.pset))),
-                ),
+            let (meta, guessed) = tokio::join!(
+                self.thread_item(thread),
+                self.guess_set_reads(thread, <[UserId]>::to_vec, |_| None)
             );
-            if let Some(give_up) = reserved.as_ref().and_then(|r| self.release(r, thread)) {
-                tx.push(Step::ParticipantSet, give_up);
+            let meta = meta?.ok_or(Refusal::NotFound)?;
+            rules::may_delete_thread(actor, &meta.thread)?;
+            self.hints.remember(thread, &meta.thread.participants);
+            let read = match guessed {
+                // The same set: the hash names it, in any order.
+                Some(g) if g.pset == meta.pset => {
+                    DeleteRead { meta, members: g.members, reserved: g.reserved }
+                }
+                _ => DeleteRead { meta, members: HashMap::new(), reserved: None },
+            };
+            let read = if read.complete() {
+                read
+            } else {
+                let participants = &read.meta.thread.participants;
+                let (members, reserved) = futures_util::future::try_join(
+                    self.memberships(thread, participants),
+                    self.participant_set(&read.meta.pset),
+                )
+                .await?;
+                DeleteRead { members, reserved, ..read }
+            };
+            if !read.complete() {
+                return Ok(Next::Retry(Why::Unsettled));
             }
-            tx.push(Step::PurgeMarker, tx_put(table, encode(&PurgeMarkerItem::new(thread))?, None));
-            for m in members.values() {
-                self.leave(&mut tx, m);
+            match self.transact(plan_delete(&read)?).await {
+                Ok(()) => Ok(Next::Done(())),
+                Err(f) => f.why().map(Next::Retry).ok_or_else(|| StoreError::from(f).into()),
             }
-            match self.transact(tx).await {
-                Ok(()) => return Ok(()),
-                Err(f) if f.is_race() => backoff(attempt).await,
-                Err(f) => return Err(StoreError::from(f).into()),
-            }
-        }
-        Err(StoreError::busy("thread deletion stayed contended").into())
-    }
-
-    /// Adds a participant (administration). They join with everything so far counted as read.
-    pub async fn add_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), ParticipantError> {
-        let t = self.thread(thread).await?.ok_or(ParticipantError::NoThread)?;
-        if t.participants.contains(user) {
-            return Err(ParticipantError::AlreadyIn);
-        }
-        let participants = t.participants.iter().chain([user]).cloned().collect();
-        self.admin_change(thread, participants).await
-    }
-
-    /// Removes a participant other than the owner (administration).
-    pub async fn remove_participant(&self, thread: &ThreadId, user: &UserId) -> Result<(), ParticipantError> {
-        let t = self.thread(thread).await?.ok_or(ParticipantError::NoThread)?;
-        if !t.participants.contains(user) {
-            return Err(ParticipantError::NotIn);
-        }
-        if &t.owner == user {
-            return Err(ParticipantError::Owner);
-        }
-        let participants = t.participants.iter().filter(|p| *p != user).cloned().collect();
-        self.admin_change(thread, participants).await
-    }
-
-    async fn admin_change(
-        &self,
-        thread: &ThreadId,
-        participants: Vec<UserId>,
-    ) -> Result<(), ParticipantError> {
-        let change = super::MemberChange { participants: Some(participants), owner: None };
-        match self.change_members(thread, None, &change).await {
-            Ok(_) => Ok(()),
-            Err(super::MembersError::NotFound) => Err(ParticipantError::NoThread),
-            Err(super::MembersError::Size | super::MembersError::TooMany) => Err(ParticipantError::Size),
-            Err(super::MembersError::SetTaken(_)) => Err(ParticipantError::SetTaken),
-            Err(super::MembersError::Store(e)) => Err(e.into()),
-            Err(e) => Err(StoreError::Corrupt(format!("unexpected refusal of an administrator: {e}")).into()),
-        }
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Version;
+
+    fn id(s: &str) -> UserId {
+        s.parse().unwrap()
+    }
+
+    fn thread(participants: &[&str]) -> Thread {
+        let now = "2026-01-02T03:04:05Z".parse().unwrap();
+        Thread {
+            id: "t1".parse().unwrap(),
+            participants: participants.iter().map(|p| id(p)).collect(),
+            owner: id(participants[0]),
+            created: now,
+            updated: now,
+            message_count: 4,
+            deleted_count: 1,
+            last_message: None,
+            version: Version(5),
+        }
+    }
 
     #[test]
-    fn participant_set_hash_ignores_order_and_duplicates() {
-        let a: UserId = "a".parse().unwrap();
-        let b: UserId = "b".parse().unwrap();
+    fn a_new_thread_reserves_its_set_and_counts_once_per_participant() {
+        let t = thread(&["a", "b", "c"]);
+        let tx = plan_create(&t, "h").unwrap();
+        assert_eq!(tx.of(Step::Membership).count(), 3);
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(counters, vec!["ADD thread_count 1, unread_total 0, unread_threads 0"; 3]);
+        assert_eq!(tx.of(Step::ParticipantSet).next().unwrap().cond.to_string(), "attribute_not_exists(PK)");
+        assert_eq!(tx.of(Step::Thread).next().unwrap().cond.to_string(), "attribute_not_exists(PK)");
+    }
+
+    #[test]
+    fn a_delete_takes_every_view_and_its_unread_out_and_leaves_a_purge_marker() {
+        let t = thread(&["a", "b"]);
+        let view = |u: &str, unread| Membership {
+            thread: t.clone(),
+            user: id(u),
+            unread,
+            read_seq: crate::ids::Seq(0),
+            sent: 0,
+        };
+        let meta = ThreadItem::new(&t, "h".into());
+        let mut reserved = ParticipantSetItem::new("h", &t.id);
+        reserved.others = vec!["t0".parse().unwrap()];
+        let read = DeleteRead {
+            meta,
+            members: HashMap::from([(id("a"), view("a", 0)), (id("b"), view("b", 3))]),
+            reserved: Some(reserved),
+        };
+        assert!(read.complete());
+        let tx = plan_delete(&read).unwrap();
+        assert_eq!(tx.of(Step::Thread).next().unwrap().cond.to_string(), "pset = \"h\"");
+        let views: Vec<String> = tx.of(Step::Membership).map(|a| a.cond.to_string()).collect();
+        assert_eq!(views, ["unread = 0", "unread = 3"]);
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
         assert_eq!(
-            participant_set_hash(&[a.clone(), b.clone()]),
-            participant_set_hash(&[b.clone(), a.clone(), b.clone()])
+            counters,
+            [
+                "ADD thread_count -1, unread_total 0, unread_threads 0",
+                "ADD thread_count -1, unread_total -3, unread_threads -1"
+            ]
         );
-        assert_ne!(participant_set_hash(&[a.clone(), b]), participant_set_hash(&[a]));
+        assert_eq!(tx.of(Step::PurgeMarker).count(), 1);
+        assert_eq!(
+            tx.of(Step::ParticipantSet).next().unwrap().change().unwrap().to_string(),
+            "SET thread = \"t0\" DELETE others {t0}"
+        );
+
+        let missing_one = DeleteRead { members: HashMap::from([(id("a"), view("a", 0))]), ..read };
+        assert!(!missing_one.complete(), "a view missing from the reads is read again");
     }
 }

@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Select};
 
-use super::items::{CountersItem, UserItem, UsernameItem, decode, encode};
+use super::expr::Cond;
+use super::items::{CountersItem, UserItem, UsernameItem, attr, decode, encode};
 use super::page::{PageSpec, Slice};
-use super::{Item, ListSpec, Skip, Step, Store, StoreError, Tx, key, keys, n, s, table};
+use super::query::{ListSpec, Skip};
+use super::tx::{Step, Tx};
+use super::{Store, StoreError, key, keys, n, s, table};
 use crate::ids::UserId;
 use crate::model::{Counters, User};
 use crate::timestamp::Timestamp;
@@ -55,22 +56,10 @@ impl Store {
             date_joined: new.date_joined.unwrap_or_else(Timestamp::now),
         };
         let reservation = encode(&UsernameItem::new(&user.username, &user.id))?;
-        let put = |item: Item| {
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(self.table())
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(PK)")
-                        .build()
-                        .expect("complete"),
-                )
-                .build()
-        };
         let profile = encode(&UserItem::new(&user))?;
         let mut tx = Tx::default();
-        tx.push(Step::Username, put(reservation));
-        tx.push(Step::Profile, put(profile));
+        tx.put(Step::Username, reservation, Cond::new().missing(attr::PK));
+        tx.put(Step::Profile, profile, Cond::new().missing(attr::PK));
         match self.transact(tx).await {
             Ok(()) => Ok(user),
             Err(f) if f.failed(Step::Username) || f.failed(Step::Profile) => Err(CreateUserError::Taken),
@@ -203,36 +192,26 @@ impl Store {
     /// How many users match a search prefix (a COUNT query, one call per 1 MB of index); only
     /// active ones unless `include_inactive`.
     pub async fn count_users(&self, prefix: &str, include_inactive: bool) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start = None;
         let prefix = prefix.to_lowercase();
-        loop {
-            let mut q = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(table::GSI1)
-                .select(Select::Count)
-                .expression_attribute_values(":pk", s(keys::USERS_INDEX_PK))
-                .set_exclusive_start_key(start);
-            if !include_inactive {
-                q = q
-                    .filter_expression("is_active = :yes")
-                    .expression_attribute_values(":yes", AttributeValue::Bool(true));
-            }
-            q = if prefix.is_empty() {
-                q.key_condition_expression("GSI1PK = :pk")
-            } else {
-                q.key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix.clone()))
-            };
-            let out = q.send().await.map_err(StoreError::from_sdk)?;
-            total += out.count.max(0) as u64;
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(total),
-            }
+        let mut q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(table::GSI1)
+            .select(Select::Count)
+            .expression_attribute_values(":pk", s(keys::USERS_INDEX_PK));
+        if !include_inactive {
+            q = q
+                .filter_expression("is_active = :yes")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true));
         }
+        q = if prefix.is_empty() {
+            q.key_condition_expression("GSI1PK = :pk")
+        } else {
+            q.key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix.clone()))
+        };
+        self.query_count(q).await
     }
 
     /// A user's thread and unread totals (zeros before their first thread).
