@@ -255,3 +255,101 @@ impl Store {
         self.query_items(q, None).await?.into_iter().map(decode).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{MessageId, Version};
+
+    fn id(s: &str) -> UserId {
+        s.parse().unwrap()
+    }
+
+    fn message(seq: u64, sender: &str) -> Message {
+        Message {
+            id: MessageId { thread: "t1".parse().unwrap(), seq: Seq(seq) },
+            thread: "t1".parse().unwrap(),
+            sender: id(sender),
+            text: format!("m{seq}"),
+            created: "2026-01-02T03:04:05Z".parse().unwrap(),
+            edited: None,
+        }
+    }
+
+    fn thread(last: Option<Message>) -> Thread {
+        let now = "2026-01-02T03:04:05Z".parse().unwrap();
+        Thread {
+            id: "t1".parse().unwrap(),
+            participants: vec![id("a"), id("b")],
+            owner: id("a"),
+            created: now,
+            updated: now,
+            message_count: 3,
+            deleted_count: 0,
+            last_message: last,
+            version: Version(4),
+        }
+    }
+
+    fn view(t: &Thread, user: &str, unread: u64, read: u64) -> Membership {
+        Membership { thread: t.clone(), user: id(user), unread, read_seq: Seq(read), sent: 1 }
+    }
+
+    #[test]
+    fn an_edit_of_the_last_message_moves_it_everywhere_in_one_version() {
+        let mut edited = message(3, "a");
+        edited.text = "new".into();
+        edited.edited = Some("2026-01-02T03:04:06Z".parse().unwrap());
+        let t = thread(Some(message(3, "a")));
+        let tx = plan_edit(&t, &edited).unwrap();
+        let meta = tx.of(Step::Thread).next().unwrap();
+        assert_eq!(
+            meta.cond.to_string(),
+            "message_count = 3 AND size(participants) = 2 AND (attribute_not_exists(deleted_count) OR deleted_count = 0) AND version = 4"
+        );
+        assert!(meta.change().unwrap().to_string().starts_with("SET version = 5, last_message = {map}"));
+        assert_eq!(tx.of(Step::Membership).count(), 2);
+        let older = plan_edit(&thread(Some(message(3, "a"))), &{
+            let mut m = message(2, "a");
+            m.edited = edited.edited;
+            m
+        })
+        .unwrap();
+        assert_eq!(older.of(Step::Thread).next().unwrap().change().unwrap().to_string(), "SET version = 5");
+    }
+
+    #[test]
+    fn a_delete_takes_an_unread_only_from_who_had_not_read_it_and_falls_back() {
+        let t = thread(Some(message(3, "a")));
+        let item = MessageItem::new(&message(3, "a"), 1);
+        let read = DeleteMessageRead {
+            members: HashMap::from([(id("a"), view(&t, "a", 0, 3)), (id("b"), view(&t, "b", 2, 1))]),
+            thread: t,
+            item,
+            fallback: Some(message(2, "b")),
+        };
+        let tx = plan_delete_message(&read, "2026-01-02T03:04:07Z".parse().unwrap()).unwrap();
+        let views: Vec<(String, String)> =
+            tx.of(Step::Membership).map(|a| (a.pk().to_owned(), a.cond.to_string())).collect();
+        assert_eq!(
+            views,
+            [
+                ("USER#a".into(), "attribute_exists(PK)".into()),
+                ("USER#b".into(), "read_seq = 1 AND unread = 2".into())
+            ]
+        );
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(counters, ["ADD thread_count 0, unread_total -1, unread_threads 0"]);
+        let check = tx.of(Step::NewLast).next().unwrap();
+        assert_eq!(check.cond.to_string(), "attribute_not_exists(deleted) AND attribute_not_exists(edited)");
+        assert!(
+            tx.of(Step::Thread)
+                .next()
+                .unwrap()
+                .change()
+                .unwrap()
+                .to_string()
+                .contains("last_message = {map}")
+        );
+    }
+}

@@ -415,3 +415,98 @@ impl Store {
         Ok(readers)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Version;
+    use crate::model::Thread;
+
+    fn id(s: &str) -> UserId {
+        s.parse().unwrap()
+    }
+
+    fn view(user: &str, unread: u64) -> Membership {
+        let now = "2026-01-02T03:04:05Z".parse().unwrap();
+        let thread = Thread {
+            id: "t1".parse().unwrap(),
+            participants: vec![id("a"), id("b"), id("c")],
+            owner: id("a"),
+            created: now,
+            updated: now,
+            message_count: 7,
+            deleted_count: 2,
+            last_message: None,
+            version: Version(11),
+        };
+        Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3 }
+    }
+
+    fn guard(seq: u64) -> SendKeyItem {
+        SendKeyItem {
+            pk: "SEND#k".into(),
+            sk: keys::SEND_KEY.into(),
+            seq,
+            text_hash: "h".into(),
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_send_appends_after_the_thread_as_read_and_raises_the_others_unread() {
+        let read = SendRead {
+            mine: view("a", 0),
+            others: HashMap::from([(id("b"), view("b", 0)), (id("c"), view("c", 4))]),
+        };
+        assert_eq!(read.missing().count(), 0);
+        let message = next_message(&read, "hi", "2026-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(message.id.seq, Seq(8));
+        assert_eq!(message.created, read.mine.thread.updated, "never before the thread's last activity");
+        let tx = plan_send(&read, &message, &guard(8)).unwrap();
+        let thread = tx.of(Step::Thread).next().unwrap();
+        assert_eq!(thread.cond.to_string(), "message_count = 7 AND size(participants) = 3 AND version = 11");
+        assert!(thread.change().unwrap().to_string().contains("version = 12"));
+        assert_eq!(tx.of(Step::SendKey).next().unwrap().cond.to_string(), "attribute_not_exists(PK)");
+        assert_eq!(tx.of(Step::ChangeLog).next().unwrap().pk(), "THREAD#t1");
+        let views: Vec<(String, String)> =
+            tx.of(Step::Membership).map(|a| (a.pk().to_owned(), a.cond.to_string())).collect();
+        assert_eq!(
+            views,
+            [
+                ("USER#a".into(), "message_count = 7".into()),
+                ("USER#b".into(), "message_count = 7 AND unread = 0".into()),
+                ("USER#c".into(), "message_count = 7 AND unread > 0".into()),
+            ]
+        );
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(
+            counters,
+            [
+                "ADD thread_count 0, unread_total 1, unread_threads 1",
+                "ADD thread_count 0, unread_total 1, unread_threads 0"
+            ]
+        );
+        assert_eq!(tx.len(), 4 + 3 + 2, "key, message, log, thread; three views; two counters");
+    }
+
+    #[test]
+    fn a_view_missing_from_the_reads_is_noticed() {
+        let read = SendRead { mine: view("a", 0), others: HashMap::from([(id("b"), view("b", 0))]) };
+        assert_eq!(read.missing().collect::<Vec<_>>(), [&id("c")]);
+    }
+
+    #[test]
+    fn a_read_marker_moves_only_from_where_it_was_read() {
+        let m = view("b", 4);
+        let now = "2026-01-02T03:04:05Z".parse().unwrap();
+        let tx = plan_mark_read(&m, Seq(7), 0, now).unwrap();
+        let marker = tx.of(Step::Membership).next().unwrap();
+        assert_eq!(marker.change().unwrap().to_string(), "SET read_seq = 7, unread = 0");
+        assert_eq!(marker.cond.to_string(), "read_seq = 5 AND message_count = 7 AND deleted_count = 2");
+        assert_eq!(tx.of(Step::ReadEvent).count(), 1);
+        let counters = tx.of(Step::Counters).next().unwrap().change().unwrap().to_string();
+        assert_eq!(counters, "ADD thread_count 0, unread_total -4, unread_threads -1");
+        let unchanged = plan_mark_read(&m, Seq(6), 4, now).unwrap();
+        assert_eq!(unchanged.of(Step::Counters).count(), 0, "no count moves when none changes");
+    }
+}
