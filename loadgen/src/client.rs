@@ -82,6 +82,13 @@ impl<'a> Client<'a> {
         self.finish(endpoint, started, result)
     }
 
+    pub fn delete(&mut self, endpoint: Endpoint, path: &str, access: &str) -> Reply {
+        let request = self.agent.delete(format!("{}{path}", self.base_url)).header("Authorization", bearer(access));
+        let started = Instant::now();
+        let result = request.call();
+        self.finish(endpoint, started, result)
+    }
+
     /// A JSON `POST`, with the access token when `access` is given.
     pub fn post(
         &mut self,

@@ -5,12 +5,6 @@
 //! [`workload`] for its share of the accounts. Measurements stay thread-local until the end;
 //! only a request counter is shared, for the progress bar.
 
-mod api;
-mod client;
-mod live;
-mod report;
-mod stats;
-mod workload;
 
 use std::fmt;
 use std::fs::File;
@@ -26,10 +20,11 @@ use clap::Parser;
 use fastrand::Rng;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::client::Client;
-use crate::report::{Report, RunInfo};
-use crate::stats::Stats;
-use crate::workload::Settings;
+use loadgen::client::Client;
+use loadgen::report::{Report, RunInfo};
+use loadgen::stats::Stats;
+use loadgen::workload::{self, Settings};
+use loadgen::{burst, live};
 
 /// Plays a chat workload (log in, start threads, poll, read and send messages) against a
 /// messaging API and reports throughput and p50/p90/p99 latency per endpoint.
@@ -82,6 +77,12 @@ struct Args {
     /// `message.created` event is reported.
     #[arg(long)]
     live: Option<usize>,
+
+    /// Instead of the workload, a burst: every account joins one thread and all send this many
+    /// messages each at the same moment; every status and the sends' latency are reported, and
+    /// what was written is checked (the run fails on a 5xx or a count that is not exact).
+    #[arg(long)]
+    burst: Option<usize>,
 }
 
 /// Keeps the password out of any `Debug` output.
@@ -114,6 +115,10 @@ fn main() -> ExitCode {
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let duration = Duration::from_secs(args.duration);
 
+    if let Some(each) = args.burst {
+        let usernames: Vec<String> = (1..=users).map(|n| format!("{}{n:04}", args.user_prefix)).collect();
+        return burst_run(&base_url, &usernames, &args.password.0, each, args.json.as_deref());
+    }
     if let Some(sends) = args.live {
         return live_probe(&base_url, &args.user_prefix, &args.password.0, sends, args.json.as_deref());
     }
@@ -178,6 +183,42 @@ fn live_probe(base_url: &str, prefix: &str, password: &str, sends: usize, json: 
     // Every send must reach the listener: a lost event is a failure, not a statistic.
     if report.missing > 0 {
         eprintln!("loadgen: {} of {} events never arrived", report.missing, report.sends);
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn burst_run(base_url: &str, usernames: &[String], password: &str, each: usize, json: Option<&Path>) -> ExitCode {
+    let report = match burst::run(base_url, usernames, password, each) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("loadgen: burst: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "burst: {} senders x {} messages at once into one thread in {:.0} ms: {:?}; sends p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} written{}",
+        report.senders,
+        report.messages_each,
+        report.wall_ms,
+        report.statuses,
+        report.p50_ms,
+        report.p90_ms,
+        report.p99_ms,
+        report.max_ms,
+        report.messages_found,
+        if report.exact { ", every count exact".to_owned() } else { format!("; NOT EXACT: {:?}", report.mismatches) }
+    );
+    if let Some(path) = json {
+        let written = File::create(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| serde_json::to_writer_pretty(f, &report).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            eprintln!("loadgen: writing {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.server_errors > 0 || !report.exact {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -25,12 +25,13 @@ pub enum Endpoint {
     ThreadUnread,
     UnreadTotals,
     Ticket,
+    DeleteThread,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order the report lists them (the order of the discriminants, which
     /// [`Stats`] uses as indices).
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::Login,
         Endpoint::Refresh,
         Endpoint::Me,
@@ -43,6 +44,7 @@ impl Endpoint {
         Endpoint::ThreadUnread,
         Endpoint::UnreadTotals,
         Endpoint::Ticket,
+        Endpoint::DeleteThread,
     ];
 
     pub fn label(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Endpoint {
             Endpoint::ThreadUnread => "GET /api/threads/{id}/messages/unread_count/",
             Endpoint::UnreadTotals => "GET /api/unread_count/",
             Endpoint::Ticket => "POST /api/realtime/ticket/",
+            Endpoint::DeleteThread => "DELETE /api/threads/{id}/",
         }
     }
 }
