@@ -56,7 +56,12 @@ struct MessagePage {
 }
 
 /// Runs the burst with `usernames` (at least two, sharing `password`) against `base_url`.
-pub fn run(base_url: &str, usernames: &[String], password: &str, messages_each: usize) -> Result<BurstReport, String> {
+pub fn run(
+    base_url: &str,
+    usernames: &[String],
+    password: &str,
+    messages_each: usize,
+) -> Result<BurstReport, String> {
     if usernames.len() < 2 {
         return Err("a burst needs at least two accounts".into());
     }
@@ -72,7 +77,8 @@ pub fn run(base_url: &str, usernames: &[String], password: &str, messages_each: 
             .json::<Tokens>()
             .ok_or_else(|| format!("{username} cannot log in"))?
             .access;
-        let id = client.get(Endpoint::Me, "/api/users/me/", &[], &access).json::<HasId>().ok_or("me failed")?.id;
+        let id =
+            client.get(Endpoint::Me, "/api/users/me/", &[], &access).json::<HasId>().ok_or("me failed")?.id;
         tokens.push(access);
         ids.push(id);
     }
@@ -152,7 +158,8 @@ pub fn run(base_url: &str, usernames: &[String], password: &str, messages_each: 
     while let Some(url) = next {
         let url = url.strip_prefix(base_url).unwrap_or(&url).to_owned();
         let reply = client.get(Endpoint::ListMessages, &url, &[], &tokens[0]);
-        let page = reply.json::<MessagePage>().ok_or_else(|| format!("listing the thread: {:?}", reply.status()))?;
+        let page =
+            reply.json::<MessagePage>().ok_or_else(|| format!("listing the thread: {:?}", reply.status()))?;
         found.extend(page.results.into_iter().map(|m| m.id));
         next = page.next;
     }
@@ -175,7 +182,9 @@ pub fn run(base_url: &str, usernames: &[String], password: &str, messages_each: 
         let reply = client.get(Endpoint::ThreadUnread, &format!("{path}unread_count/"), &[], access);
         match reply.json::<UnreadAnswer>() {
             Some(a) if a.unread_count == expected => {}
-            Some(a) => mismatches.push(format!("{} has {} unread, not {expected}", usernames[u], a.unread_count)),
+            Some(a) => {
+                mismatches.push(format!("{} has {} unread, not {expected}", usernames[u], a.unread_count))
+            }
             None => mismatches.push(format!("{}'s unread count: {:?}", usernames[u], reply.status())),
         }
     }

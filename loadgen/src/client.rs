@@ -83,7 +83,8 @@ impl<'a> Client<'a> {
     }
 
     pub fn delete(&mut self, endpoint: Endpoint, path: &str, access: &str) -> Reply {
-        let request = self.agent.delete(format!("{}{path}", self.base_url)).header("Authorization", bearer(access));
+        let request =
+            self.agent.delete(format!("{}{path}", self.base_url)).header("Authorization", bearer(access));
         let started = Instant::now();
         let result = request.call();
         self.finish(endpoint, started, result)

@@ -5,7 +5,6 @@
 //! [`workload`] for its share of the accounts. Measurements stay thread-local until the end;
 //! only a request counter is shared, for the progress bar.
 
-
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -188,7 +187,13 @@ fn live_probe(base_url: &str, prefix: &str, password: &str, sends: usize, json: 
     ExitCode::SUCCESS
 }
 
-fn burst_run(base_url: &str, usernames: &[String], password: &str, each: usize, json: Option<&Path>) -> ExitCode {
+fn burst_run(
+    base_url: &str,
+    usernames: &[String],
+    password: &str,
+    each: usize,
+    json: Option<&Path>,
+) -> ExitCode {
     let report = match burst::run(base_url, usernames, password, each) {
         Ok(report) => report,
         Err(error) => {
@@ -207,7 +212,11 @@ fn burst_run(base_url: &str, usernames: &[String], password: &str, each: usize, 
         report.p99_ms,
         report.max_ms,
         report.messages_found,
-        if report.exact { ", every count exact".to_owned() } else { format!("; NOT EXACT: {:?}", report.mismatches) }
+        if report.exact {
+            ", every count exact".to_owned()
+        } else {
+            format!("; NOT EXACT: {:?}", report.mismatches)
+        }
     );
     if let Some(path) = json {
         let written = File::create(path)

@@ -533,8 +533,9 @@ async fn a_fifth_of_posts_failing_still_delivers_everything_and_duplicates_only_
         stream.retries,
         stream.records_skipped,
     );
-    // 6 thread.created + 30 x 6 message.created + 30 x 4 unread.changed, at the least.
-    assert!(gateway.posts_delivered >= 306, "{gateway:?}");
+    // 6 thread.created + 30 x 6 message.created + the final totals on 4 connections, at the
+    // least: an append may take several messages along, so totals move once for several.
+    assert!(gateway.posts_delivered >= 190, "{gateway:?}");
     assert!(faults >= 30, "faults were injected: {gateway:?}");
     assert!(gateway.faults_throttled >= 10 && gateway.faults_internal >= 10, "{gateway:?}");
     fanout_made_every_post(&s).await;

@@ -72,6 +72,10 @@ pub mod attr {
     pub const UNREAD_TOTAL: &str = "unread_total";
     /// A user's threads with unread messages (counters).
     pub const UNREAD_THREADS: &str = "unread_threads";
+    /// The SHA-256 of a waiting message's text.
+    pub const TEXT_HASH: &str = "text_hash";
+    /// The request that queued a waiting message.
+    pub const REQUEST: &str = "request";
     /// Bumped when a user's password changes, revoking refresh tokens issued before.
     pub const TOKEN_VERSION: &str = "token_version";
 }
@@ -277,6 +281,31 @@ pub(crate) struct SendKeyItem {
     pub seq: u64,
     /// SHA-256 of the text, so a reused key with another text is told apart.
     pub text_hash: String,
+    pub expires_at: i64,
+    /// The request whose queued message became this one: of several requests with one
+    /// `client_id` waiting at once, it alone answers 201, the others 200.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request: String,
+}
+
+/// A message waiting to be appended to its thread (see `messages`): whoever appends next takes
+/// it along, in the order queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub sender: UserId,
+    pub text: String,
+    /// SHA-256 of the text: the append checks it, so that it writes the text it read.
+    pub text_hash: String,
+    /// The send key the append writes, and how long that lives.
+    pub send_key: String,
+    pub send_key_ttl: i64,
+    /// The request that queued it (a random id), which the send key records.
+    pub request: String,
+    pub queued_at: Timestamp,
     pub expires_at: i64,
 }
 
@@ -582,6 +611,7 @@ mod tests {
             seq: 4,
             text_hash: "h".into(),
             expires_at: 9,
+            request: String::new(),
         };
         assert!(round_trip(&key).contains_key(attr::EXPIRES_AT));
         let user: UserId = "u1".parse().unwrap();

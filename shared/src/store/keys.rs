@@ -100,6 +100,14 @@ pub fn send_key_pk(thread: &ThreadId, sender: &UserId, kind: &str, key: &str) ->
 /// Sort key of a send record.
 pub const SEND_KEY: &str = "SEND";
 
+/// Prefix of the sort keys of messages waiting to be appended to a thread (under [`thread_pk`]).
+pub const PENDING_PREFIX: &str = "PEND#";
+/// Sort key of a message waiting to be appended: one per send key, so that two requests with
+/// one `client_id` wait as one message.
+pub fn pending_sk(send_key_pk: &str) -> String {
+    format!("{PENDING_PREFIX}{send_key_pk}")
+}
+
 /// Partition of the item that reserves a participant set.
 pub fn participant_set_pk(hash: &str) -> String {
     format!("PSET#{hash}")

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::changelog::log_entry;
 use super::expr::{Change, Cond};
-use super::items::{MessageItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode};
+use super::items::{
+    MessageItem, PendingItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode,
+};
 use super::page::{PageSpec, Slice};
 use super::query::{ListSpec, Skip};
 use super::retry::{Next, Why, retrying, retrying_within};
@@ -48,82 +50,163 @@ impl SendRead {
     }
 }
 
-/// The message a send appends, as read: the next `seq`, at a time no earlier than the thread's
-/// last activity.
-pub(crate) fn next_message(read: &SendRead, text: &str, now: Timestamp) -> Message {
-    let t = &read.mine.thread;
-    Message {
-        id: MessageId { thread: t.id.clone(), seq: Seq(t.message_count + 1) },
-        thread: t.id.clone(),
-        sender: read.mine.user.clone(),
-        text: text.to_owned(),
-        created: now.max(t.updated),
-        edited: None,
-    }
+/// How long a queued message may wait. A sender appends its own message within its retry
+/// budget and the functions' timeout, so one still waiting after this has no request left to
+/// answer for it: the next append drops it, rather than show a message whose client was told
+/// it failed.
+pub(crate) const PENDING_MAX_AGE_SECS: i64 = 30;
+
+/// One queued message an append writes, and the message it becomes.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    /// The queued message's sort key.
+    pub queued: String,
+    /// The request that queued it.
+    pub request: String,
+    /// The message as stored.
+    pub message: Message,
 }
 
-/// The transaction of a send: the key that makes it happen once, the message, its change log
-/// entry, the thread moved on (if still as read), the sender's view, and each other member's
-/// view and counters with one more unread.
-pub(crate) fn plan_send(read: &SendRead, message: &Message, guard: &SendKeyItem) -> Result<Tx, StoreError> {
+/// The transaction of an append: the messages waiting in `waiting`, oldest first, as many as
+/// one transaction holds, each at the next place with its send key, its change log entry and
+/// its queue entry gone; the thread moved on (if still as read), and every member's view and
+/// counters moved by what the batch holds for them: their own messages sent, the others'
+/// unread. Queued messages too old, or from someone no longer in the thread, are dropped.
+///
+/// In a group where everyone writes at once, each append takes along whatever the others
+/// queued meanwhile, so a round that one of them wins appends several messages: sends no longer
+/// queue up behind each other one transaction at a time.
+pub(crate) fn plan_append(
+    read: &SendRead,
+    waiting: &[PendingItem],
+    now: Timestamp,
+) -> Result<(Tx, Vec<Appended>), StoreError> {
     let t = &read.mine.thread;
     let thread = &t.id;
-    let seq = message.id.seq;
-    let version = t.version.next();
-    let last: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(message)?;
-    let activity = keys::activity_sk(message.created, thread);
-    let now = s(message.created.to_string());
-    let moved = || {
-        Change::new()
-            .set(attr::MESSAGE_COUNT, n(seq.0))
-            .set(attr::UPDATED, now.clone())
-            .set(attr::GSI1SK, s(&activity))
-            .set(attr::LAST_MESSAGE, last.clone())
-            .set(attr::VERSION, n(version.0))
-    };
+    let views: HashMap<&UserId, &Membership> =
+        read.others.values().chain([&read.mine]).map(|m| (&m.user, m)).collect();
+    let mut queue: Vec<&PendingItem> = waiting.iter().collect();
+    queue.sort_by(|a, b| (a.queued_at, &a.sk).cmp(&(b.queued_at, &b.sk)));
+
     let mut tx = Tx::default();
-    tx.put(Step::SendKey, encode(guard)?, Cond::new().missing(attr::PK));
-    tx.put(
-        Step::Message,
-        encode(&MessageItem::new(message, read.mine.sent + 1))?,
-        Cond::new().missing(attr::PK),
-    );
-    log_entry(&mut tx, thread, version, seq)?;
-    // The size catches a join committed since the memberships were read (see `members`): the
-    // joiner would miss this message. The version puts this send in order with edits and
-    // deletes.
-    tx.update(
-        Step::Thread,
-        key(keys::thread_pk(thread), keys::META),
-        moved(),
-        Cond::new()
-            .eq(attr::MESSAGE_COUNT, n(t.message_count))
-            .size_is(attr::PARTICIPANTS, t.participants.len())
-            .number_is(attr::VERSION, t.version.0),
-    );
-    let was = || Cond::new().eq(attr::MESSAGE_COUNT, n(t.message_count));
-    tx.update(
-        Step::Membership,
-        key(keys::user_pk(&read.mine.user), keys::membership_sk(thread)),
-        moved().add(attr::SENT, n(1)),
-        was(),
-    );
-    let mut others: Vec<&Membership> = read.others.values().collect();
-    others.sort_by(|a, b| a.user.cmp(&b.user));
-    for m in others {
-        // Whether they had anything unread decides their count of threads with unread
-        // messages: it must still be so.
-        let unread_as_read =
-            if m.unread == 0 { was().eq(attr::UNREAD, n(0)) } else { was().gt(attr::UNREAD, n(0)) };
-        tx.update(
-            Step::Membership,
-            key(keys::user_pk(&m.user), keys::membership_sk(thread)),
-            moved().add(attr::UNREAD, n(1)),
-            unread_as_read,
-        );
-        add_to_counters(&mut tx, &m.user, 0, 1, i64::from(m.unread == 0));
+    // As read: a request with the same `client_id` may have queued it again meanwhile.
+    let gone = |w: &PendingItem| {
+        Cond::new().exists(attr::PK).eq(attr::TEXT_HASH, s(&w.text_hash)).eq(attr::REQUEST, s(&w.request))
+    };
+    // Per member: own messages and others' in the batch.
+    let mut sent: HashMap<&UserId, u64> = HashMap::new();
+    let mut unread: HashMap<&UserId, u64> = HashMap::new();
+    let mut appended: Vec<(&PendingItem, Message)> = Vec::new();
+    let mut dropped = 0;
+    // The thread, every view, and the counters of everyone who gets an unread message.
+    let fixed = |unread: &HashMap<&UserId, u64>| 1 + views.len() + unread.len();
+    let mut created = now.max(t.updated);
+    for w in queue {
+        let stale = w.queued_at.plus_seconds(PENDING_MAX_AGE_SECS) < now;
+        if stale || !views.contains_key(&w.sender) {
+            if fixed(&unread) + 4 * appended.len() + dropped + 1 > super::tx::MAX_ACTIONS {
+                break;
+            }
+            tx.delete(Step::Pending, key(&w.pk, &w.sk), gone(w));
+            dropped += 1;
+            continue;
+        }
+        let mut would = unread.clone();
+        for member in views.keys().filter(|m| **m != &w.sender) {
+            *would.entry(member).or_default() += 1;
+        }
+        if fixed(&would) + 4 * (appended.len() + 1) + dropped > super::tx::MAX_ACTIONS {
+            break;
+        }
+        unread = would;
+        *sent.entry(&w.sender).or_default() += 1;
+        let seq = Seq(t.message_count + appended.len() as u64 + 1);
+        created = created.max(now);
+        let message = Message {
+            id: MessageId { thread: thread.clone(), seq },
+            thread: thread.clone(),
+            sender: w.sender.clone(),
+            text: w.text.clone(),
+            created,
+            edited: None,
+        };
+        appended.push((w, message));
     }
-    Ok(tx)
+
+    let k = appended.len() as u64;
+    let version = crate::ids::Version(t.version.0 + k);
+    if let Some((_, last)) = appended.last() {
+        let last_value: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(last)?;
+        let activity = keys::activity_sk(last.created, thread);
+        let moved = || {
+            Change::new()
+                .set(attr::MESSAGE_COUNT, n(t.message_count + k))
+                .set(attr::UPDATED, s(last.created.to_string()))
+                .set(attr::GSI1SK, s(&activity))
+                .set(attr::LAST_MESSAGE, last_value.clone())
+                .set(attr::VERSION, n(version.0))
+        };
+        // The size catches a join committed since the memberships were read (see `members`):
+        // the joiner would miss these messages. The version puts the append in order with
+        // edits and deletes.
+        tx.update(
+            Step::Thread,
+            key(keys::thread_pk(thread), keys::META),
+            moved(),
+            Cond::new()
+                .eq(attr::MESSAGE_COUNT, n(t.message_count))
+                .size_is(attr::PARTICIPANTS, t.participants.len())
+                .number_is(attr::VERSION, t.version.0),
+        );
+        let mut members: Vec<&&Membership> = views.values().collect();
+        members.sort_by(|a, b| a.user.cmp(&b.user));
+        for m in members {
+            let mut change = moved();
+            let mut cond = Cond::new().eq(attr::MESSAGE_COUNT, n(t.message_count));
+            if let Some(own) = sent.get(&m.user) {
+                change = change.add(attr::SENT, n(own));
+            }
+            if let Some(more) = unread.get(&m.user) {
+                change = change.add(attr::UNREAD, n(more));
+                // Whether they had anything unread decides their count of threads with unread
+                // messages: it must still be so.
+                cond = if m.unread == 0 { cond.eq(attr::UNREAD, n(0)) } else { cond.gt(attr::UNREAD, n(0)) };
+                add_to_counters(&mut tx, &m.user, 0, *more as i64, i64::from(m.unread == 0));
+            }
+            tx.update(
+                Step::Membership,
+                key(keys::user_pk(&m.user), keys::membership_sk(thread)),
+                change,
+                cond,
+            );
+        }
+    }
+    let mut own_so_far: HashMap<&UserId, u64> = HashMap::new();
+    let mut result = Vec::with_capacity(appended.len());
+    for (i, (w, message)) in appended.into_iter().enumerate() {
+        let seq = message.id.seq;
+        let nth = own_so_far.entry(&w.sender).or_default();
+        *nth += 1;
+        let sender_seq = views[&w.sender].sent + *nth;
+        let guard = SendKeyItem {
+            pk: w.send_key.clone(),
+            sk: keys::SEND_KEY.to_owned(),
+            seq: seq.0,
+            text_hash: w.text_hash.clone(),
+            expires_at: message.created.unix() + w.send_key_ttl,
+            request: w.request.clone(),
+        };
+        tx.put(Step::SendKey, encode(&guard)?, Cond::new().missing(attr::PK));
+        tx.put(
+            Step::Message,
+            encode(&MessageItem::new(&message, sender_seq))?,
+            Cond::new().missing(attr::PK),
+        );
+        log_entry(&mut tx, thread, crate::ids::Version(t.version.0 + i as u64 + 1), seq)?;
+        tx.delete(Step::Pending, key(&w.pk, &w.sk), gone(w));
+        result.push(Appended { queued: w.sk.clone(), request: w.request.clone(), message });
+    }
+    Ok((tx, result))
 }
 
 /// The transaction that moves a member's read marker to `upto`, where `unread` messages from
@@ -180,8 +263,10 @@ fn sha256_hex(text: &str) -> String {
 }
 
 impl Store {
-    /// Appends a message: one transaction writes it, moves the thread's activity for every
-    /// member, and raises every other member's unread counts.
+    /// Sends a message: it is queued under the thread, then appended, by this request or by
+    /// another sender's that takes it along (see [`plan_append`]). An append is one transaction
+    /// that writes the messages, moves the thread's activity for every member and raises every
+    /// other member's unread counts.
     pub async fn send_message(
         &self,
         sender: &UserId,
@@ -189,40 +274,165 @@ impl Store {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
-        let (guard_pk, ttl) = send_key(thread, sender, client_id);
-        let text_hash = sha256_hex(text);
-        let (guard_pk, text_hash) = (&guard_pk, &text_hash);
-        retrying("send", |_| async move {
-            let Some((mine, others)) = self.member_and_others(sender, thread).await? else {
-                return Ok(Next::Done(SendOutcome::NotFound));
+        let (send_key, send_key_ttl) = send_key(thread, sender, client_id);
+        let now = Timestamp::now();
+        let mine = PendingItem {
+            pk: keys::thread_pk(thread),
+            sk: keys::pending_sk(&send_key),
+            sender: sender.clone(),
+            text: text.to_owned(),
+            text_hash: sha256_hex(text),
+            send_key,
+            send_key_ttl,
+            request: uuid::Uuid::new_v4().simple().to_string(),
+            queued_at: now,
+            expires_at: now.unix() + PENDING_MAX_AGE_SECS * 2,
+        };
+        // On an instance that knows the sender takes part, queueing, the views and who else
+        // waits are read at once: a send that meets no one appends in the next round trip.
+        // Otherwise the sender's own view comes first, so that nothing is written for someone
+        // outside the thread.
+        let known = self.hints.participants(thread).is_some_and(|p| p.contains(sender));
+        let (queued, views, waiting) = if known {
+            tokio::join!(self.queue(&mine), self.member_and_others(sender, thread), self.waiting(thread))
+        } else {
+            let Some(me) = self.membership(sender, thread).await? else {
+                return Ok(SendOutcome::NotFound);
             };
-            let read = SendRead { mine, others };
-            if read.missing().next().is_some() {
-                // A delete or a change of participants is under way: the next attempt sees its
-                // outcome (and answers 404 if the sender is no longer in the thread).
-                if self.participants_changed(&read.mine.thread).await? {
-                    return Ok(Next::Retry(Why::Unsettled));
+            let others: Vec<UserId> =
+                me.thread.participants.iter().filter(|p| *p != sender).cloned().collect();
+            let (queued, others, waiting) =
+                tokio::join!(self.queue(&mine), self.memberships(thread, &others), self.waiting(thread));
+            (queued, others.map(|others| Some((me, others))), waiting)
+        };
+        if !queued? {
+            // Its key was used: a retry of a send that happened.
+            return match self.replay(thread, &mine.send_key, &mine.text_hash).await? {
+                Some(outcome) => Ok(outcome),
+                // Its record expired between the two reads: the client may try again.
+                None => Err(StoreError::busy("a send key expired while it was read")),
+            };
+        }
+        let mut first = Some((views?, waiting?));
+        let mine = &mine;
+        retrying("send", |_| {
+            let first = first.take();
+            async move {
+                let (views, waiting) = match first {
+                    Some(reads) => reads,
+                    None => {
+                        let (views, waiting, key) = tokio::try_join!(
+                            self.member_and_others(sender, thread),
+                            self.waiting(thread),
+                            self.get(key(&mine.send_key, keys::SEND_KEY), true),
+                        )?;
+                        if let Some(key) = key {
+                            // Another sender's append took this message along.
+                            return self
+                                .appended_by_another(thread, mine, decode(key)?)
+                                .await
+                                .map(Next::Done);
+                        }
+                        if !waiting.iter().any(|w| w.sk == mine.sk) {
+                            // Dropped, or appended between the reads (then its key stops this).
+                            if !self.queue(mine).await? {
+                                return Ok(Next::Retry(Why::Moved));
+                            }
+                        }
+                        (views, waiting)
+                    }
+                };
+                let Some((me, others)) = views else {
+                    self.unqueue(mine).await?;
+                    return Ok(Next::Done(SendOutcome::NotFound));
+                };
+                let read = SendRead { mine: me, others };
+                if read.missing().next().is_some() {
+                    // A delete or a change of participants is under way: the next attempt sees its
+                    // outcome (and answers 404 if the sender is no longer in the thread).
+                    if self.participants_changed(&read.mine.thread).await? {
+                        return Ok(Next::Retry(Why::Unsettled));
+                    }
+                    return Err(StoreError::Corrupt(format!("thread {thread} lacks a membership")));
                 }
-                return Err(StoreError::Corrupt(format!("thread {thread} lacks a membership")));
-            }
-            let message = next_message(&read, text, Timestamp::now());
-            let guard = SendKeyItem {
-                pk: guard_pk.clone(),
-                sk: keys::SEND_KEY.to_owned(),
-                seq: message.id.seq.0,
-                text_hash: text_hash.clone(),
-                expires_at: message.created.unix() + ttl,
-            };
-            match self.transact(plan_send(&read, &message, &guard)?).await {
-                Ok(()) => Ok(Next::Done(SendOutcome::Sent(message))),
-                Err(f) if f.failed(Step::SendKey) => match self.replay(thread, guard_pk, text_hash).await? {
-                    Some(outcome) => Ok(Next::Done(outcome)),
-                    None => Ok(Next::Retry(Why::Unsettled)),
-                },
-                Err(f) => f.why().map(Next::Retry).ok_or_else(|| f.into()),
+                let mut waiting = waiting;
+                if !waiting.iter().any(|w| w.sk == mine.sk) {
+                    waiting.push(mine.clone());
+                }
+                let (tx, appended) = plan_append(&read, &waiting, Timestamp::now())?;
+                match self.transact(tx).await {
+                    Ok(()) => match appended.into_iter().find(|a| a.queued == mine.sk) {
+                        Some(a) if a.request == mine.request => Ok(Next::Done(SendOutcome::Sent(a.message))),
+                        // A request with the same `client_id` queued it again: that one sent it.
+                        Some(a) => Ok(Next::Done(SendOutcome::Replayed(a.message))),
+                        // The batch was full before this one: the next append takes it.
+                        None => Ok(Next::Retry(Why::Moved)),
+                    },
+                    Err(f) => f.why().map(Next::Retry).ok_or_else(|| f.into()),
+                }
             }
         })
         .await
+    }
+
+    /// The outcome of a send whose queued message another request's append wrote: the message
+    /// as it was sent (201), deleted since or not; or, if a request with the same `client_id`
+    /// queued it again and that one was written, the answer to a retry (200).
+    async fn appended_by_another(
+        &self,
+        thread: &ThreadId,
+        mine: &PendingItem,
+        key: SendKeyItem,
+    ) -> Result<SendOutcome, StoreError> {
+        if key.request != mine.request {
+            let replayed = self.replay(thread, &mine.send_key, &mine.text_hash).await?;
+            return replayed.ok_or_else(|| StoreError::busy("a send key expired while it was read"));
+        }
+        let item = self.message_item(thread, Seq(key.seq), true).await?;
+        let item =
+            item.ok_or_else(|| StoreError::Corrupt(format!("send key of {thread} without its message")))?;
+        let mut message = item.into_message();
+        // A delete since takes the text from the tombstone; the request sent this one.
+        message.text.clone_from(&mine.text);
+        Ok(SendOutcome::Sent(message))
+    }
+
+    /// Queues a message to be appended, unless its send key was used: `false` then.
+    async fn queue(&self, pending: &PendingItem) -> Result<bool, StoreError> {
+        let mut tx = Tx::default();
+        tx.check(Step::SendKey, key(&pending.send_key, keys::SEND_KEY), Cond::new().missing(attr::PK));
+        // Unconditional: two requests with one `client_id` wait as one message.
+        tx.put(Step::Pending, encode(pending)?, Cond::new());
+        match self.transact(tx).await {
+            Ok(()) => Ok(true),
+            Err(f) if f.failed(Step::SendKey) => Ok(false),
+            Err(f) => Err(f.into()),
+        }
+    }
+
+    /// Takes a message out of the queue (its sender is no longer in the thread).
+    async fn unqueue(&self, pending: &PendingItem) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key(&pending.pk, &pending.sk)))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// The messages waiting to be appended to a thread (one strongly consistent query).
+    async fn waiting(&self, thread: &ThreadId) -> Result<Vec<PendingItem>, StoreError> {
+        let q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::thread_pk(thread)))
+            .expression_attribute_values(":prefix", s(keys::PENDING_PREFIX))
+            .consistent_read(true);
+        self.query_items(q, None).await?.into_iter().map(decode).collect()
     }
 
     /// True when a thread's participants are no longer those of `seen` (or it is gone).
@@ -442,51 +652,94 @@ mod tests {
         Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3 }
     }
 
-    fn guard(seq: u64) -> SendKeyItem {
-        SendKeyItem {
-            pk: "SEND#k".into(),
-            sk: keys::SEND_KEY.into(),
-            seq,
-            text_hash: "h".into(),
+    fn queued(sender: &str, n: u64, at: &str) -> PendingItem {
+        PendingItem {
+            pk: "THREAD#t1".into(),
+            sk: format!("PEND#{sender}-{n}"),
+            sender: id(sender),
+            text: format!("{sender} {n}"),
+            text_hash: format!("h{sender}{n}"),
+            send_key: format!("SEND#{sender}-{n}"),
+            send_key_ttl: 3600,
+            request: format!("r{sender}{n}"),
+            queued_at: at.parse().unwrap(),
             expires_at: 0,
         }
     }
 
-    #[test]
-    fn a_send_appends_after_the_thread_as_read_and_raises_the_others_unread() {
-        let read = SendRead {
+    fn read() -> SendRead {
+        SendRead {
             mine: view("a", 0),
             others: HashMap::from([(id("b"), view("b", 0)), (id("c"), view("c", 4))]),
-        };
-        assert_eq!(read.missing().count(), 0);
-        let message = next_message(&read, "hi", "2026-01-01T00:00:00Z".parse().unwrap());
-        assert_eq!(message.id.seq, Seq(8));
-        assert_eq!(message.created, read.mine.thread.updated, "never before the thread's last activity");
-        let tx = plan_send(&read, &message, &guard(8)).unwrap();
+        }
+    }
+
+    const NOW: &str = "2026-01-02T03:04:10Z";
+
+    #[test]
+    fn an_append_takes_the_queue_in_order_after_the_thread_as_read() {
+        let waiting = [queued("b", 1, "2026-01-02T03:04:09Z"), queued("a", 1, "2026-01-02T03:04:08Z")];
+        let (tx, appended) = plan_append(&read(), &waiting, NOW.parse().unwrap()).unwrap();
+        let placed: Vec<(&str, u64)> =
+            appended.iter().map(|a| (a.message.text.as_str(), a.message.id.seq.0)).collect();
+        assert_eq!(placed, [("a 1", 8), ("b 1", 9)], "oldest first, after the 7 there were");
         let thread = tx.of(Step::Thread).next().unwrap();
         assert_eq!(thread.cond.to_string(), "message_count = 7 AND size(participants) = 3 AND version = 11");
-        assert!(thread.change().unwrap().to_string().contains("version = 12"));
-        assert_eq!(tx.of(Step::SendKey).next().unwrap().cond.to_string(), "attribute_not_exists(PK)");
-        assert_eq!(tx.of(Step::ChangeLog).next().unwrap().pk(), "THREAD#t1");
-        let views: Vec<(String, String)> =
-            tx.of(Step::Membership).map(|a| (a.pk().to_owned(), a.cond.to_string())).collect();
-        assert_eq!(
-            views,
-            [
-                ("USER#a".into(), "message_count = 7".into()),
-                ("USER#b".into(), "message_count = 7 AND unread = 0".into()),
-                ("USER#c".into(), "message_count = 7 AND unread > 0".into()),
-            ]
+        let moved = thread.change().unwrap().to_string();
+        assert!(moved.contains("message_count = 9") && moved.contains("version = 13"), "{moved}");
+        let views: Vec<(String, String, String)> = tx
+            .of(Step::Membership)
+            .map(|a| (a.pk().to_owned(), a.cond.to_string(), a.change().unwrap().to_string()))
+            .collect();
+        assert_eq!(views[0].1, "message_count = 7 AND unread = 0");
+        assert!(
+            views[0].2.ends_with("ADD sent 1, unread 1"),
+            "a sent one and has b's unread: {}",
+            views[0].2
         );
+        assert_eq!(views[2].1, "message_count = 7 AND unread > 0");
+        assert!(views[2].2.ends_with("ADD unread 2"), "{}", views[2].2);
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(counters.len(), 3);
+        assert!(counters.contains(&"ADD thread_count 0, unread_total 2, unread_threads 0".to_owned()));
+        assert_eq!(tx.of(Step::SendKey).count(), 2);
+        assert_eq!(tx.of(Step::ChangeLog).count(), 2);
+        let queue: Vec<String> = tx.of(Step::Pending).map(|a| a.cond.to_string()).collect();
         assert_eq!(
-            counters,
+            queue,
             [
-                "ADD thread_count 0, unread_total 1, unread_threads 1",
-                "ADD thread_count 0, unread_total 1, unread_threads 0"
+                "attribute_exists(PK) AND text_hash = \"ha1\" AND request = \"ra1\"",
+                "attribute_exists(PK) AND text_hash = \"hb1\" AND request = \"rb1\""
             ]
         );
-        assert_eq!(tx.len(), 4 + 3 + 2, "key, message, log, thread; three views; two counters");
+    }
+
+    #[test]
+    fn an_append_drops_what_is_too_old_or_from_outside_and_stops_when_full() {
+        let mut waiting =
+            vec![queued("x", 1, "2026-01-02T03:04:05Z"), queued("b", 1, "2026-01-02T03:03:30Z")];
+        for i in 0..40 {
+            waiting.push(queued("c", i, "2026-01-02T03:04:09Z"));
+        }
+        let (tx, appended) = plan_append(&read(), &waiting, NOW.parse().unwrap()).unwrap();
+        assert!(tx.len() <= super::super::tx::MAX_ACTIONS, "{}", tx.len());
+        assert_eq!(
+            appended.len(),
+            (100 - 1 - 3 - 2 - 2) / 4,
+            "as many as fit beside the thread, views and drops"
+        );
+        assert!(appended.iter().all(|a| a.message.sender == id("c")));
+        let dropped = tx.of(Step::Pending).count() - appended.len();
+        assert_eq!(dropped, 2, "x is not in the thread, b's waited too long");
+        assert_eq!(tx.of(Step::Counters).count(), 2, "only a and b get unread messages");
+        let own: Vec<u64> = tx
+            .of(Step::Message)
+            .map(|a| match &a.write {
+                super::super::tx::Write::Put(item) => decode::<MessageItem>(item.clone()).unwrap().sender_seq,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(own[..3], [4, 5, 6], "each sender's count goes on from their own");
     }
 
     #[test]

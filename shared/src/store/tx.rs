@@ -17,6 +17,8 @@ use super::{Item, Store};
 pub(crate) enum Step {
     /// The record that makes a send (or an import) happen once.
     SendKey,
+    /// A message waiting to be appended.
+    Pending,
     /// A message.
     Message,
     /// The message that becomes a thread's last one, checked unchanged.
