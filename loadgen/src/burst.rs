@@ -44,6 +44,13 @@ pub struct BurstReport {
     pub mismatches: Vec<String>,
 }
 
+/// One send: its status (none without an answer), latency, and the message's id if created.
+struct Sent {
+    status: Option<u16>,
+    ms: f64,
+    id: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct UnreadAnswer {
     unread_count: u64,
@@ -104,7 +111,7 @@ pub fn run(
 
     let start = Barrier::new(usernames.len());
     let began = Instant::now();
-    let results: Vec<Vec<(Option<u16>, f64, Option<String>)>> = std::thread::scope(|s| {
+    let results: Vec<Vec<Sent>> = std::thread::scope(|s| {
         let senders: Vec<_> = tokens
             .iter()
             .enumerate()
@@ -126,7 +133,7 @@ pub fn run(
                                 &NewMessage { text: &text, client_id: Some(&client_id) },
                             );
                             let ms = began.elapsed().as_secs_f64() * 1000.0;
-                            (reply.status(), ms, reply.json::<HasId>().map(|m| m.id))
+                            Sent { status: reply.status(), ms, id: reply.json::<HasId>().map(|m| m.id) }
                         })
                         .collect()
                 })
@@ -140,15 +147,15 @@ pub fn run(
     let mut latencies = Vec::new();
     let mut acknowledged: Vec<(usize, String)> = Vec::new();
     for (u, sends) in results.iter().enumerate() {
-        for (status, ms, id) in sends {
-            *statuses.entry(status.map_or("transport".to_owned(), |s| s.to_string())).or_default() += 1;
-            latencies.push(*ms);
-            if let Some(id) = id {
+        for sent in sends {
+            *statuses.entry(sent.status.map_or("transport".to_owned(), |s| s.to_string())).or_default() += 1;
+            latencies.push(sent.ms);
+            if let Some(id) = &sent.id {
                 acknowledged.push((u, id.clone()));
             }
         }
     }
-    let server_errors = results.iter().flatten().filter(|(s, _, _)| s.is_none_or(|s| s >= 500)).count();
+    let server_errors = results.iter().flatten().filter(|s| s.status.is_none_or(|s| s >= 500)).count();
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
 
