@@ -22,5 +22,6 @@ mod misc;
 mod races;
 mod reliability;
 mod routes;
+mod schema;
 mod threads;
 mod users;
