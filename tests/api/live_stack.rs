@@ -234,7 +234,7 @@ impl LiveStack {
     /// schema.
     pub async fn stop(self) {
         self.dispatcher.stop().await;
-        crate::schema::check_frames(&self.gateway.recorded_frames());
+        crate::event_schema::check_frames(&self.gateway.recorded_frames());
     }
 }
 

@@ -249,6 +249,8 @@ struct Shared {
     counters: Counters,
     /// Every frame sent on the backend's behalf, once [`Gateway::record_frames`] asked for them.
     frames: Mutex<Option<Vec<SentFrame>>>,
+    /// The same, as JSON lines, once [`Gateway::record_frames_to`] named a file.
+    frame_file: Mutex<Option<std::fs::File>>,
 }
 
 /// The local WebSocket API. Cheap to clone; clones share connections and stats.
@@ -299,6 +301,7 @@ impl Gateway {
                 throttled: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
                 frames: Mutex::new(None),
+                frame_file: Mutex::new(None),
             }),
         }
     }
@@ -346,9 +349,33 @@ impl Gateway {
         self.shared.frames.lock().expect("frames lock").clone().unwrap_or_default()
     }
 
+    /// From now on, appends every frame sent to a client on the backend's behalf to `path`, one
+    /// JSON line each: `{"connection", "source": "post"|"reply", "data": <the frame as text>}`
+    /// (`make test` checks a whole run's against the events' schema).
+    pub fn record_frames_to(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        *self.shared.frame_file.lock().expect("frame file lock") = Some(file);
+        Ok(())
+    }
+
     fn record(&self, connection: &str, source: FrameSource, data: &Bytes) {
         if let Some(frames) = self.shared.frames.lock().expect("frames lock").as_mut() {
             frames.push(SentFrame { connection: connection.to_owned(), source, data: data.clone() });
+        }
+        if let Some(file) = self.shared.frame_file.lock().expect("frame file lock").as_mut() {
+            let source = match source {
+                FrameSource::Post => "post",
+                FrameSource::Reply => "reply",
+            };
+            let line = json!({
+                "connection": connection,
+                "source": source,
+                "data": String::from_utf8_lossy(data),
+            });
+            use std::io::Write as _;
+            if let Err(e) = writeln!(file, "{line}") {
+                eprintln!("devstack ws: recording a frame failed: {e}");
+            }
         }
     }
 
