@@ -81,8 +81,11 @@ target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.
   --allow-origins "$(scripts/cors-origins.sh "http://127.0.0.1:$WEB_PORT" "http://localhost:$WEB_PORT")" \
   > "$ROOT/.local/e2e-devstack.log" 2>&1 &
 devstack_pid=$!
+# Every frame it sends a client is recorded, and checked against docs/events.schema.json last.
+frames_file="$ROOT/.local/e2e-frames.jsonl"
+: > "$frames_file"
 target/debug/devstack ws --listen "127.0.0.1:$WS_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" \
-  > "$ROOT/.local/e2e-ws.log" 2>&1 &
+  --record-frames "$frames_file" > "$ROOT/.local/e2e-ws.log" 2>&1 &
 ws_pid=$!
 for _ in $(seq 1 120); do
   if curl -s -o /dev/null "http://127.0.0.1:$API_PORT/api/unread_count/"; then break; fi
@@ -109,6 +112,10 @@ done
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" WEBDRIVER_URL="http://127.0.0.1:$DRIVER_PORT" \
   WEB_CLIENT_URL="http://127.0.0.1:$WEB_PORT" cargo test --workspace --features api-tests/browser --test browser \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" >&2; exit 1; }
+
+step "every WebSocket frame of the end-to-end and browser runs against docs/events.schema.json"
+E2E_FRAMES_FILE="$frames_file" cargo test --workspace --features api-tests/e2e --test e2e \
+  -- --ignored --exact frames::every_frame_of_the_run_matches_the_schema
 
 # Last, because it hammers the login and trips the brute-force limits for the demo users.
 step "fuzzing the API against docs/openapi.yaml (Schemathesis)"

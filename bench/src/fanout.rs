@@ -168,7 +168,7 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
 
 /// Opens one connection as `$connect` does: a ticket, spent.
 async fn connect(store: &shared::store::Store, user: &UserId, now: Timestamp) -> Result<(), String> {
-    let ticket = store.issue_ticket(user, now).await.map_err(|e| format!("ticket: {e:?}"))?;
+    let ticket = store.issue_ticket(user, 0, now).await.map_err(|e| format!("ticket: {e:?}"))?;
     let id: ConnectionId =
         format!("{}=", uuid::Uuid::new_v4().simple()).parse().map_err(|e| format!("{e:?}"))?;
     store.open_connection(&ticket, &id, now).await.map_err(|e| format!("connect: {e:?}"))

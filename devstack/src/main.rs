@@ -83,6 +83,11 @@ enum Command {
         /// Seed of the fault draw.
         #[arg(long, default_value_t = 0)]
         fault_seed: u64,
+        /// Append every frame sent to a client on the functions' behalf (posts, and answers on
+        /// two-way routes) to this file, one JSON line each, for checking against
+        /// `docs/events.schema.json`.
+        #[arg(long)]
+        record_frames: Option<std::path::PathBuf>,
     },
     /// Deliver the table's DynamoDB stream to the functions the template subscribes to it.
     Streams {
@@ -250,6 +255,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_lifetime_secs,
             post_fault_rate,
             fault_seed,
+            record_frames,
         } => {
             if !(0.0..=1.0).contains(&post_fault_rate) {
                 return Err(format!("--post-fault-rate {post_fault_rate} is not between 0 and 1").into());
@@ -263,6 +269,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let faults = Faults { post_fault_rate, seed: fault_seed };
             let gateway = Gateway::new(api, limits, faults, Arc::new(HttpInvoker::new(&invoke)));
+            if let Some(path) = &record_frames {
+                gateway.record_frames_to(path)?;
+            }
             let listener = tokio::net::TcpListener::bind(listen).await?;
             eprintln!(
                 "devstack: WebSocket API on ws://{listen}/{stage} -> {invoke}, management API on http://{listen}/{stage}/@connections",

@@ -427,6 +427,36 @@ async fn management_api_through_the_real_sdk() {
 
     let stats = h.gateway.stats();
     assert_eq!((stats.posts_delivered, stats.gone, stats.payload_too_large, stats.open), (2, 3, 1, 0));
+    assert_eq!(stats.deleted, 1);
+}
+
+#[tokio::test]
+async fn delete_connection_closes_at_once_and_only_that_one() {
+    let h = start(Limits::default(), Faults::default()).await;
+    h.gateway.record_frames();
+    let (mut first, first_id) = h.connected().await;
+    let (mut second, second_id) = h.connected().await;
+    let sdk = h.management().await;
+    // A post and then a close: the client gets the post, then the close frame.
+    sdk.post_to_connection().connection_id(&first_id).data(Blob::new("bye")).send().await.unwrap();
+    sdk.delete_connection().connection_id(&first_id).send().await.unwrap();
+    assert_eq!(next(&mut first).await, Some(Message::text("bye")));
+    assert_eq!(close_code(next(&mut first).await), Some(1000));
+    // Closing it again, or posting to it, finds it gone at once, before its `$disconnect`.
+    let err = sdk.delete_connection().connection_id(&first_id).send().await.unwrap_err();
+    assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("GoneException"));
+    let gone = h.wait_for("$disconnect", 1).await.remove(0);
+    assert_eq!(gone["requestContext"]["connectionId"], first_id.as_str());
+    // The other connection is untouched.
+    sdk.post_to_connection().connection_id(&second_id).data(Blob::new("still here")).send().await.unwrap();
+    assert_eq!(next(&mut second).await, Some(Message::text("still here")));
+    let stats = h.gateway.stats();
+    assert_eq!((stats.deleted, stats.open), (1, 1));
+    // Only what the backend sent is recorded, posts as posts.
+    let frames = h.gateway.recorded_frames();
+    let sent: Vec<(&str, &[u8])> = frames.iter().map(|f| (f.connection.as_str(), &f.data[..])).collect();
+    assert_eq!(sent, [(first_id.as_str(), &b"bye"[..]), (second_id.as_str(), &b"still here"[..])]);
+    assert!(frames.iter().all(|f| f.source == devstack::websocket::FrameSource::Post));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
 
 use crate::ids::UserId;
-use crate::jwt::TokenType;
+use crate::jwt::{Claims, TokenType};
 use crate::{ApiError, App};
 
 /// The user an access token in the request speaks for.
@@ -13,6 +13,12 @@ use crate::{ApiError, App};
 /// counts as no credentials. Access tokens are not checked against the table: they are
 /// short-lived, and a deactivated user loses the ability to refresh.
 pub fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
+    authenticate_claims(app, req).map(|claims| claims.user_id)
+}
+
+/// The verified claims of the access token in the request (see [`authenticate`]), for a
+/// handler that needs more than the user: the token version, say.
+pub fn authenticate_claims(app: &App, req: &Request) -> Result<Claims, ApiError> {
     let header = req.headers().get(AUTHORIZATION).ok_or(ApiError::NotAuthenticated)?;
     let value = header.to_str().map_err(|_| ApiError::BadAuthorizationHeader)?;
     let mut parts = value.split_ascii_whitespace();
@@ -25,7 +31,7 @@ pub fn authenticate(app: &App, req: &Request) -> Result<UserId, ApiError> {
         return Err(ApiError::BadAuthorizationHeader);
     }
     match app.jwt.verify(token, TokenType::Access) {
-        Ok(claims) => Ok(claims.user_id),
+        Ok(claims) => Ok(claims),
         Err(e) => {
             tracing::debug!(reason = %e, "access token refused");
             Err(ApiError::InvalidAccessToken)

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::StreamExt;
@@ -21,7 +22,7 @@ pub const MAX_EVENT_BYTES: usize = 128 * 1024;
 /// Posts to different connections run at once, up to this many per invocation.
 const CONCURRENT_POSTS: usize = 32;
 
-/// A post that API Gateway throttles or fails is tried this many times in all.
+/// A post (or a close) that API Gateway throttles or fails is tried this many times in all.
 const POST_ATTEMPTS: u32 = 6;
 
 /// How long after its `$connect` recorded it a connection may still be connecting.
@@ -101,13 +102,13 @@ pub enum Payload {
     #[serde(rename = "thread.created")]
     ThreadCreated {
         /// The thread.
-        thread: Thread,
+        thread: EventThread,
     },
     /// A thread's participants or owner changed.
     #[serde(rename = "thread.updated")]
     ThreadUpdated {
         /// The thread now.
-        thread: Thread,
+        thread: EventThread,
     },
     /// The thread is gone for the receiver: deleted, or they were removed from it.
     #[serde(rename = "thread.deleted")]
@@ -126,6 +127,55 @@ pub enum Payload {
         /// Who.
         user: UserId,
     },
+    /// The server closes this connection right after this event.
+    #[serde(rename = "connection.closed")]
+    ConnectionClosed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The user was deactivated, or their password changed: they must sign in again.
+    SignedOut,
+    /// The user opened more connections than they may keep: this one, among their oldest,
+    /// makes way. Clients should not reconnect on their own, or their connections would take
+    /// turns closing each other.
+    TooManyConnections,
+}
+
+/// A thread in an event: as the API shows it, without `unread_count`, which is each
+/// recipient's own (clients keep the count they have; `unread.changed` carries the totals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventThread {
+    /// The thread's id.
+    pub id: ThreadId,
+    /// Participant ids.
+    pub participants: Vec<UserId>,
+    /// The owner's id.
+    pub owner: UserId,
+    /// Creation time.
+    pub created: Timestamp,
+    /// Last activity.
+    pub updated: Timestamp,
+    /// The newest message, if any.
+    pub last_message: Option<Message>,
+}
+
+impl From<Thread> for EventThread {
+    fn from(t: Thread) -> Self {
+        Self {
+            id: t.id,
+            participants: t.participants,
+            owner: t.owner,
+            created: t.created,
+            updated: t.updated,
+            last_message: t.last_message,
+        }
+    }
 }
 
 /// A message in an event: whole when it fits in one post, otherwise its id for the client to
@@ -200,6 +250,28 @@ pub enum PostOutcome {
     Refused(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The result of one `DeleteConnection`.
+#[derive(Debug)]
+pub enum CloseOutcome {
+    /// API Gateway closed it.
+    Closed,
+    /// It was gone already (410).
+    Gone,
+    /// Every attempt failed with throttling or a server error, or API Gateway refused it.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What closing connections did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    /// Connections API Gateway closed, and forgotten.
+    pub closed: usize,
+    /// Connections already gone, and forgotten.
+    pub gone: usize,
+    /// Connections that could not be closed: kept, for a retry.
+    pub failed: usize,
+}
+
 /// What a fan-out did.
 #[derive(Debug, Default)]
 pub struct Delivery {
@@ -272,25 +344,83 @@ impl Pusher {
                     OnGone::Retry => {}
                 }
             } else {
-                let retryable = match &error {
-                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                        true
-                    }
-                    SdkError::ServiceError(s) => {
-                        s.raw().status().is_server_error() || s.err().code() == Some("LimitExceededException")
-                    }
-                    _ => false,
-                };
-                if !retryable {
+                if !retryable(&error) {
                     return PostOutcome::Refused(Box::new(error));
                 }
                 if attempt >= POST_ATTEMPTS {
                     return PostOutcome::Failed(Box::new(error));
                 }
             }
-            let cap_ms = (20u64 << attempt.min(5)).min(500);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
+            backoff(attempt).await;
         }
+    }
+
+    /// Closes one connection (`DeleteConnection`): API Gateway sends the client a close frame
+    /// and runs `$disconnect`. Throttling, server errors and timeouts are retried with backoff.
+    /// A 410 from a connection that may still be connecting (`connecting`) is retried as long:
+    /// its handshake may complete after the first try, and then it must still close.
+    pub async fn close(&self, connection: &ConnectionId, connecting: bool) -> CloseOutcome {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.client.delete_connection().connection_id(connection.as_str()).send().await
+            {
+                Ok(_) => return CloseOutcome::Closed,
+                Err(e) => e,
+            };
+            let gone = error.code() == Some("GoneException");
+            if gone && !connecting {
+                return CloseOutcome::Gone;
+            }
+            if !gone && !retryable(&error) {
+                return CloseOutcome::Failed(Box::new(error));
+            }
+            if attempt >= POST_ATTEMPTS {
+                return if gone { CloseOutcome::Gone } else { CloseOutcome::Failed(Box::new(error)) };
+            }
+            backoff(attempt).await;
+        }
+    }
+
+    /// Tells each connection why with `notice` (a [`Payload::ConnectionClosed`] event), closes
+    /// it, and forgets it, all at once. A connection that could not be closed is kept, so that
+    /// a retry finds it.
+    pub async fn close_all(
+        &self,
+        store: &Store,
+        targets: &[OpenConnection],
+        notice: &Event,
+        now: Timestamp,
+    ) -> Result<Closing, StoreError> {
+        let frame = notice.to_frame();
+        let grace_start = now.plus_seconds(-HANDSHAKE_GRACE_SECS);
+        let closes: Vec<_> = targets
+            .iter()
+            .map(|c| {
+                let frame = &frame;
+                async move {
+                    // The notice is a courtesy: whatever its fate, the connection closes.
+                    let _ = self.post(&c.id, frame, OnGone::Keep).await;
+                    (c, self.close(&c.id, c.connected_at > grace_start).await)
+                }
+            })
+            .collect();
+        let outcomes: Vec<_> =
+            futures_util::stream::iter(closes).buffer_unordered(CONCURRENT_POSTS).collect().await;
+        let mut closing = Closing::default();
+        for (c, outcome) in outcomes {
+            match outcome {
+                CloseOutcome::Closed => closing.closed += 1,
+                CloseOutcome::Gone => closing.gone += 1,
+                CloseOutcome::Failed(error) => {
+                    tracing::warn!(connection = %c.id, error = ?crate::error::ErrorChain(&*error), "close failed");
+                    closing.failed += 1;
+                    continue;
+                }
+            }
+            store.drop_connection(&c.user, &c.id).await?;
+        }
+        Ok(closing)
     }
 
     /// Posts one frame to each connection, at most [`CONCURRENT_POSTS`] at once, and forgets
@@ -343,6 +473,25 @@ impl Pusher {
     }
 }
 
+/// Whether a failed management API call may work if tried again: throttling
+/// (`LimitExceededException`, also sent when the client's buffer is full), a server error, a
+/// timeout, or a connection that failed.
+fn retryable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || s.err().code() == Some("LimitExceededException")
+        }
+        _ => false,
+    }
+}
+
+/// Full jitter, doubling from 40 ms up to 500 ms.
+async fn backoff(attempt: u32) {
+    let cap_ms = (20u64 << attempt.min(5)).min(500);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap_ms))).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +532,44 @@ mod tests {
         };
         let json: serde_json::Value = serde_json::from_slice(&gone.to_frame()).unwrap();
         assert_eq!(json["type"], "thread.deleted");
+        let closed = Event {
+            id: "e4".into(),
+            thread: None,
+            payload: Payload::ConnectionClosed { reason: CloseReason::TooManyConnections },
+        };
+        let json: serde_json::Value = serde_json::from_slice(&closed.to_frame()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "e4", "type": "connection.closed", "data": {"reason": "too_many_connections"}})
+        );
+    }
+
+    #[test]
+    fn thread_events_carry_the_thread_as_the_api_shows_it_without_unread_count() {
+        let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let thread = Thread {
+            id: "t1".parse().unwrap(),
+            participants: vec!["a".parse().unwrap(), "b".parse().unwrap()],
+            owner: "b".parse().unwrap(),
+            created: now,
+            updated: now,
+            message_count: 7,
+            deleted_count: 1,
+            last_message: Some(message("hi")),
+            version: Default::default(),
+        };
+        let event = Event {
+            id: "e".into(),
+            thread: Some(thread.id.clone()),
+            payload: Payload::ThreadUpdated { thread: thread.into() },
+        };
+        let json: serde_json::Value = serde_json::from_slice(&event.to_frame()).unwrap();
+        let mut keys: Vec<&str> =
+            json["data"]["thread"].as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["created", "id", "last_message", "owner", "participants", "updated"]);
+        assert_eq!(json["data"]["thread"]["owner"], "b");
+        assert_eq!(json["data"]["thread"]["last_message"]["text"], "hi");
     }
 
     #[test]

@@ -43,13 +43,25 @@ pub fn websocket_event(
         "isBase64Encoded": false
     });
     if let Some((k, v)) = query {
-        event["queryStringParameters"] = json!({ k: v });
-        event["multiValueQueryStringParameters"] = json!({ k: [v] });
+        set_query(&mut event, &[(k, v)]);
     }
     if let Some(body) = body {
         event["body"] = json!(body);
     }
     event
+}
+
+/// Sets an event's query string as API Gateway does: every value in
+/// `multiValueQueryStringParameters`, the last of each name in `queryStringParameters`.
+fn set_query(event: &mut Value, pairs: &[(&str, &str)]) {
+    let mut single = serde_json::Map::new();
+    let mut multi = serde_json::Map::new();
+    for (k, v) in pairs {
+        single.insert((*k).to_owned(), json!(v));
+        multi.entry(*k).or_insert_with(|| json!([])).as_array_mut().unwrap().push(json!(v));
+    }
+    event["queryStringParameters"] = Value::Object(single);
+    event["multiValueQueryStringParameters"] = Value::Object(multi);
 }
 
 /// Hands a WebSocket event to the realtime function in-process; its status code.
@@ -122,7 +134,7 @@ async fn bad_tickets_are_refused_at_the_handshake() {
     assert_eq!(status, 401, "no ticket at all");
 
     // Expired: issued more than 30 seconds ago.
-    let old = t.app.store.issue_ticket(&alice.id, Timestamp::now().plus_seconds(-31)).await.unwrap();
+    let old = t.app.store.issue_ticket(&alice.id, 0, Timestamp::now().plus_seconds(-31)).await.unwrap();
     assert_eq!(connect(&t, "Old1=", &old.to_string()).await, 401);
 
     // Deactivated after the ticket was issued.
@@ -133,6 +145,28 @@ async fn bad_tickets_are_refused_at_the_handshake() {
     // None of that opened anything, and the good ticket still works.
     assert!(connections(&t, &alice).await.is_empty() && connections(&t, &bob).await.is_empty());
     assert_eq!(connect(&t, "Good1=", &good).await, 200);
+}
+
+#[tokio::test]
+async fn a_repeated_ticket_is_refused_whichever_comes_first() {
+    let t = TestApp::spawn().await;
+    let alice = t.user("alice").await;
+    let good = ticket(&t, &alice).await;
+    let other = ticket(&t, &alice).await;
+    for pairs in [
+        [("ticket", good.as_str()), ("ticket", "bogus")],
+        [("ticket", "bogus"), ("ticket", good.as_str())],
+        [("ticket", good.as_str()), ("ticket", good.as_str())],
+        [("ticket", good.as_str()), ("ticket", other.as_str())],
+    ] {
+        let mut event = websocket_event("$connect", "Twice1=", None, None);
+        set_query(&mut event, &pairs);
+        assert_eq!(on_websocket(&t, event).await.0, 401, "{pairs:?}");
+    }
+    assert!(connections(&t, &alice).await.is_empty());
+    // Refused before either was used: each still opens a connection alone.
+    assert_eq!(connect(&t, "Once1=", &good).await, 200);
+    assert_eq!(connect(&t, "Once2=", &other).await, 200);
 }
 
 #[tokio::test]

@@ -115,6 +115,7 @@ impl LiveStack {
         });
         let invoker = Arc::new(invoker);
         let gateway = Gateway::new(api, Limits::default(), faults, invoker.clone());
+        gateway.record_frames();
         tokio::spawn(gateway.clone().serve(listener));
 
         let mapping = Mapping::from_template(TEMPLATE)
@@ -146,27 +147,58 @@ impl LiveStack {
 
     /// Opens a WebSocket for `user` with a ticket from `POST /api/realtime/ticket/`.
     pub async fn connect(&self, user: &TestUser) -> Live {
+        self.try_connect(user)
+            .await
+            .unwrap_or_else(|status| panic!("handshake for {} refused: {status}", user.id))
+    }
+
+    /// A ticket from `POST /api/realtime/ticket/`.
+    pub async fn ticket(&self, user: &TestUser) -> String {
         let r = self.t.post("/api/realtime/ticket/", user, json!({})).await;
         assert_eq!(r.status, 201, "{r:?}");
-        let ticket = r.body["ticket"].as_str().unwrap().to_owned();
-        let url = format!("ws://{}/{}?ticket={ticket}", self.addr, self.gateway.stage());
+        r.body["ticket"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens a WebSocket for `user` with a new ticket; the handshake's status if refused.
+    pub async fn try_connect(&self, user: &TestUser) -> Result<Live, u16> {
+        let ticket = self.ticket(user).await;
+        self.connect_with(user, &format!("ticket={ticket}")).await.map(|mut live| {
+            live.connection = self.recorder.connections.lock().unwrap()[&ticket].clone();
+            live
+        })
+    }
+
+    /// Opens a WebSocket for `user` with this query string; the handshake's status if refused.
+    /// The returned connection's id is left empty.
+    pub async fn connect_with(&self, user: &TestUser, query: &str) -> Result<Live, u16> {
+        let url = format!("ws://{}/{}?{query}", self.addr, self.gateway.stage());
         let tcp = TcpStream::connect(self.addr).await.unwrap();
-        let (ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
-            .await
-            .unwrap_or_else(|e| panic!("handshake for {}: {e}", user.id));
-        let connection = self.recorder.connections.lock().unwrap()[&ticket].clone();
+        let ws = match tokio_tungstenite::client_async(url.as_str(), tcp).await {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                return Err(response.status().as_u16());
+            }
+            Err(e) => panic!("handshake for {}: {e}", user.id),
+        };
         let (sink, mut stream) = ws.split();
         let events: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let received = events.clone();
+        let closed: Arc<Mutex<Option<u16>>> = Arc::default();
+        let (received, close_code) = (events.clone(), closed.clone());
         let reader = tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
-                if let Message::Text(text) = message {
-                    let event = serde_json::from_str(&text).unwrap_or(Value::String(text.to_string()));
-                    received.lock().unwrap().push(event);
+                match message {
+                    Message::Text(text) => {
+                        let event = serde_json::from_str(&text).unwrap_or(Value::String(text.to_string()));
+                        received.lock().unwrap().push(event);
+                    }
+                    Message::Close(frame) => {
+                        *close_code.lock().unwrap() = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                    }
+                    _ => {}
                 }
             }
         });
-        Live { user: user.clone(), connection, events, sink: Some(sink), reader }
+        Ok(Live { user: user.clone(), connection: String::new(), events, closed, sink: Some(sink), reader })
     }
 
     /// `n` connections for each of `users`, opened a few at a time.
@@ -198,8 +230,11 @@ impl LiveStack {
         self.dispatcher.stats().remove(0)
     }
 
+    /// Stops the dispatcher, and checks every frame sent to a client against the events'
+    /// schema.
     pub async fn stop(self) {
         self.dispatcher.stop().await;
+        crate::event_schema::check_frames(&self.gateway.recorded_frames());
     }
 }
 
@@ -261,6 +296,8 @@ pub struct Live {
     /// The gateway's id for it.
     pub connection: String,
     events: Arc<Mutex<Vec<Value>>>,
+    /// The code of the close frame the gateway sent, once it has.
+    closed: Arc<Mutex<Option<u16>>>,
     sink: Option<Sink>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -273,6 +310,11 @@ impl Live {
     /// The events about `thread`.
     pub fn of_thread(&self, thread: &str) -> Vec<Value> {
         self.events().into_iter().filter(|e| e["thread"] == thread).collect()
+    }
+
+    /// The code of the close frame the gateway sent, if it has closed the connection.
+    pub fn close_code(&self) -> Option<u16> {
+        *self.closed.lock().unwrap()
     }
 
     pub fn of_type(&self, kind: &str) -> Vec<Value> {

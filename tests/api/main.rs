@@ -1,5 +1,7 @@
 //! Every route, in-process, against DynamoDB Local. One binary, one fresh table per test.
 
+#[path = "../support/event_schema.rs"]
+mod event_schema;
 mod helpers;
 mod hostile;
 
@@ -14,6 +16,7 @@ mod import;
 mod import_realistic;
 mod instances;
 mod live;
+mod live_limits;
 mod live_stack;
 mod lockout;
 mod members;
@@ -22,5 +25,6 @@ mod misc;
 mod races;
 mod reliability;
 mod routes;
+mod schema;
 mod threads;
 mod users;

@@ -104,6 +104,8 @@ fn events_reach_every_connection_of_every_participant_and_nobody_else() {
     assert_eq!(refused(&url), 401);
     assert_eq!(refused(&format!("{url}?ticket={alice_id}.{}", "A".repeat(43))), 401);
     assert_eq!(refused(&format!("{url}?ticket={alice}")), 401, "an access token is not a ticket");
+    let twice = ticket_url(&api, &alice);
+    assert_eq!(refused(&format!("{twice}&ticket=bogus")), 401, "a repeated ticket is no ticket");
     let once = ticket_url(&api, &alice);
     let mut a1 = Live::connect(&once);
     assert_eq!(refused(&once), 401, "a ticket works once");

@@ -4,6 +4,9 @@
 use serde_json::{Value, json};
 use ureq::Agent;
 
+#[path = "../support/event_schema.rs"]
+mod event_schema;
+mod frames;
 mod live;
 mod races;
 

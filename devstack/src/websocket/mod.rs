@@ -134,6 +134,27 @@ pub struct Faults {
     pub seed: u64,
 }
 
+/// Where a frame sent to a client came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameSource {
+    /// A `POST @connections/{id}` from the backend.
+    Post,
+    /// The integration's answer on a two-way route.
+    Reply,
+}
+
+/// One message the gateway sent a client on the backend's behalf (see
+/// [`Gateway::record_frames`]); the gateway's own error frames are not recorded.
+#[derive(Debug, Clone)]
+pub struct SentFrame {
+    /// The connection it went to.
+    pub connection: String,
+    /// Who made it.
+    pub source: FrameSource,
+    /// What was sent.
+    pub data: Bytes,
+}
+
 /// What the gateway has done so far (also served as JSON on `GET /@stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -155,6 +176,8 @@ pub struct Stats {
     pub faults_internal: u64,
     /// Posts refused with `413 PayloadTooLargeException`.
     pub payload_too_large: u64,
+    /// Connections closed by a `DELETE @connections/{id}`.
+    pub deleted: u64,
     /// Connections open now.
     pub open: u64,
 }
@@ -172,6 +195,7 @@ impl Stats {
             "faultsThrottled": self.faults_throttled,
             "faultsInternal": self.faults_internal,
             "payloadTooLarge": self.payload_too_large,
+            "deleted": self.deleted,
             "open": self.open,
         })
     }
@@ -188,6 +212,7 @@ struct Counters {
     faults_throttled: AtomicU64,
     faults_internal: AtomicU64,
     payload_too_large: AtomicU64,
+    deleted: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -222,6 +247,10 @@ struct Shared {
     faults: Mutex<fastrand::Rng>,
     throttled: Mutex<HashSet<String>>,
     counters: Counters,
+    /// Every frame sent on the backend's behalf, once [`Gateway::record_frames`] asked for them.
+    frames: Mutex<Option<Vec<SentFrame>>>,
+    /// The same, as JSON lines, once [`Gateway::record_frames_to`] named a file.
+    frame_file: Mutex<Option<std::fs::File>>,
 }
 
 /// The local WebSocket API. Cheap to clone; clones share connections and stats.
@@ -271,6 +300,8 @@ impl Gateway {
                 faults: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
                 throttled: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
+                frames: Mutex::new(None),
+                frame_file: Mutex::new(None),
             }),
         }
     }
@@ -294,6 +325,7 @@ impl Gateway {
             faults_throttled: get(&c.faults_throttled),
             faults_internal: get(&c.faults_internal),
             payload_too_large: get(&c.payload_too_large),
+            deleted: get(&c.deleted),
             open: self.shared.connections.lock().expect("connections lock").len() as u64,
         }
     }
@@ -303,6 +335,48 @@ impl Gateway {
     /// stays full: a post that keeps failing, for tests.
     pub fn throttle_connection(&self, id: &str) {
         self.shared.throttled.lock().expect("throttled lock").insert(id.to_owned());
+    }
+
+    /// From now on, keeps every frame sent to a client on the backend's behalf (posts, and the
+    /// answers of two-way routes), for [`Gateway::recorded_frames`]: tests check each against
+    /// the events' schema.
+    pub fn record_frames(&self) {
+        self.shared.frames.lock().expect("frames lock").get_or_insert_with(Vec::new);
+    }
+
+    /// The frames kept since [`Gateway::record_frames`], in the order they were sent.
+    pub fn recorded_frames(&self) -> Vec<SentFrame> {
+        self.shared.frames.lock().expect("frames lock").clone().unwrap_or_default()
+    }
+
+    /// From now on, appends every frame sent to a client on the backend's behalf to `path`, one
+    /// JSON line each: `{"connection", "source": "post"|"reply", "data": <the frame as text>}`
+    /// (`make test` checks a whole run's against the events' schema).
+    pub fn record_frames_to(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        *self.shared.frame_file.lock().expect("frame file lock") = Some(file);
+        Ok(())
+    }
+
+    fn record(&self, connection: &str, source: FrameSource, data: &Bytes) {
+        if let Some(frames) = self.shared.frames.lock().expect("frames lock").as_mut() {
+            frames.push(SentFrame { connection: connection.to_owned(), source, data: data.clone() });
+        }
+        if let Some(file) = self.shared.frame_file.lock().expect("frame file lock").as_mut() {
+            let source = match source {
+                FrameSource::Post => "post",
+                FrameSource::Reply => "reply",
+            };
+            let line = json!({
+                "connection": connection,
+                "source": source,
+                "data": String::from_utf8_lossy(data),
+            });
+            use std::io::Write as _;
+            if let Err(e) = writeln!(file, "{line}") {
+                eprintln!("devstack ws: recording a frame failed: {e}");
+            }
+        }
     }
 
     /// Serves WebSocket clients and the management API on `listener` until accepting fails.
@@ -408,7 +482,8 @@ impl Gateway {
                     }
                 }
                 match found {
-                    Some(c) if c.tx.send(Command::Send(body)).is_ok() => {
+                    Some(c) if c.tx.send(Command::Send(body.clone())).is_ok() => {
+                        self.record(id, FrameSource::Post, &body);
                         c.touch();
                         bump(&shared.counters.posts_delivered);
                         respond(StatusCode::OK, "")
@@ -435,9 +510,18 @@ impl Gateway {
                 }
                 None => gone(),
             },
+            // `DeleteConnection`: "DELETE /@connections/{connectionId}", answered 204, or
+            // `GoneException` ("The connection with the provided id no longer exists"), in the
+            // API's model (apigatewaymanagementapi-2018-11-29.normal.json); "To disconnect the
+            // client, use: DELETE https://{api-id}.execute-api.us-east-1.amazonaws.com/{stage}/@connections/{connection_id}"
+            // ("Use @connections commands in your backend service",
+            // apigateway-how-to-call-websocket-api-connections.html). Like a post, it finds no
+            // connection until `$connect` has answered. The client gets a close frame and the
+            // function a `$disconnect` (see the module's notes).
             Method::DELETE => match found {
                 Some(c) => {
                     shared.connections.lock().expect("connections lock").remove(id);
+                    bump(&shared.counters.deleted);
                     let _ = c.tx.send(Command::Close);
                     respond(StatusCode::NO_CONTENT, "")
                 }
@@ -693,7 +777,10 @@ impl Gateway {
                     if route.two_way
                         && let Some(body) = answer["body"].as_str()
                     {
-                        let _ = connection.tx.send(Command::Send(Bytes::from(body.to_owned())));
+                        let body = Bytes::from(body.to_owned());
+                        if connection.tx.send(Command::Send(body.clone())).is_ok() {
+                            gateway.record(id, FrameSource::Reply, &body);
+                        }
                     }
                 }
                 Err(e) => {

@@ -1,5 +1,6 @@
 //! Live delivery: each stream record that means something to clients becomes events, posted to
-//! every open connection of every participant of its thread, and to nobody else.
+//! every open connection of every participant of its thread, and to nobody else. A user who is
+//! deactivated, or whose password changes, has every connection closed.
 //!
 //! The send path never waits for this: the table's stream calls it after the write. Records
 //! of one item arrive in order (per partition key), so one partition's records are handled in
@@ -14,7 +15,9 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures_util::StreamExt;
 use shared::ids::{MessageId, ThreadId, UserId};
 use shared::model::OpenConnection;
-use shared::realtime::{Delivery, Event as LiveEvent, MessageData, OnGone, Payload, Pusher};
+use shared::realtime::{
+    CloseReason, Closing, Delivery, Event as LiveEvent, MessageData, OnGone, Payload, Pusher,
+};
 use shared::store::changes::{Change, WriteKind, change_of};
 use shared::store::{Store, StoreError};
 use shared::timestamp::Timestamp;
@@ -47,6 +50,8 @@ pub enum Audience {
     Participants(ThreadId),
     /// These users.
     Users(Vec<UserId>),
+    /// Every connection of this user, each closed right after the event.
+    Closing(UserId),
 }
 
 /// The events one change makes, each with its audience. `record_id` (the stream record's
@@ -88,14 +93,14 @@ pub fn events_of(record_id: &str, change: Change) -> Vec<(LiveEvent, Audience)> 
         }
         Change::ThreadCreated(t) => {
             let audience = Audience::Users(t.participants.clone());
-            vec![(event(&t.id.clone(), Payload::ThreadCreated { thread: t }), audience)]
+            vec![(event(&t.id.clone(), Payload::ThreadCreated { thread: t.into() }), audience)]
         }
         Change::ThreadChanged { before, after } => {
             let removed: Vec<UserId> =
                 before.participants.iter().filter(|p| !after.participants.contains(p)).cloned().collect();
             let id = after.id.clone();
             let audience = Audience::Users(after.participants.clone());
-            let mut events = vec![(event(&id, Payload::ThreadUpdated { thread: *after }), audience)];
+            let mut events = vec![(event(&id, Payload::ThreadUpdated { thread: (*after).into() }), audience)];
             if !removed.is_empty() {
                 // For those removed, the thread is gone: it answers them 404 from now on.
                 let mut gone = event(&id, Payload::ThreadDeleted {});
@@ -111,6 +116,17 @@ pub fn events_of(record_id: &str, change: Change) -> Vec<(LiveEvent, Audience)> 
             vec![(
                 LiveEvent { id: record_id.to_owned(), thread: None, payload: Payload::unread(&counters) },
                 Audience::Users(vec![user]),
+            )]
+        }
+        Change::SignedOut { user } => {
+            let reason = CloseReason::SignedOut;
+            vec![(
+                LiveEvent {
+                    id: record_id.to_owned(),
+                    thread: None,
+                    payload: Payload::ConnectionClosed { reason },
+                },
+                Audience::Closing(user),
             )]
         }
     }
@@ -144,8 +160,10 @@ pub struct Totals {
     pub gone: usize,
     /// Connections that answered 410 while they may still have been connecting, kept.
     pub connecting: usize,
-    /// Posts that failed.
+    /// Posts that failed, and connections that could not be closed.
     pub failed: usize,
+    /// Connections closed because their user was signed out.
+    pub closed: usize,
 }
 
 impl Totals {
@@ -155,6 +173,7 @@ impl Totals {
         self.gone += other.gone;
         self.connecting += other.connecting;
         self.failed += other.failed;
+        self.closed += other.closed;
     }
 
     fn add(&mut self, d: &Delivery) {
@@ -163,6 +182,20 @@ impl Totals {
         self.connecting += d.connecting;
         self.failed += d.failed + d.refused;
     }
+
+    fn add_closing(&mut self, c: &Closing) {
+        self.closed += c.closed;
+        self.gone += c.gone;
+        self.failed += c.failed;
+    }
+}
+
+/// One event of a record, and whose connections it goes to.
+struct Outgoing {
+    event: LiveEvent,
+    users: Vec<UserId>,
+    /// Close each of those connections after the event.
+    close: bool,
 }
 
 /// Handles one batch: the records that failed are reported by sequence number, so Lambda
@@ -195,7 +228,8 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
         .flatten()
         .filter_map(|p| p.events.as_ref().ok())
         .flatten()
-        .flat_map(|(_, users)| users.iter().cloned())
+        .filter(|o| !o.close)
+        .flat_map(|o| o.users.iter().cloned())
         .collect();
     users.sort_unstable();
     users.dedup();
@@ -228,7 +262,7 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
 /// One record's events, each with the users it is for; or why there are none to send.
 struct Planned<'a> {
     record: &'a EventRecord,
-    events: Result<Vec<(LiveEvent, Vec<UserId>)>, RecordError>,
+    events: Result<Vec<Outgoing>, RecordError>,
 }
 
 /// One partition's records, in order, as events with their recipients. Participants are read
@@ -247,7 +281,7 @@ async fn events_for(
     fanout: &Fanout,
     record: &EventRecord,
     participants: &mut HashMap<ThreadId, Vec<UserId>>,
-) -> Result<Vec<(LiveEvent, Vec<UserId>)>, RecordError> {
+) -> Result<Vec<Outgoing>, RecordError> {
     let Some(kind) = WriteKind::parse(&record.event_name) else { return Ok(Vec::new()) };
     let c = &record.change;
     let change = change_of(kind, &c.keys, &c.old_image, &c.new_image)
@@ -259,6 +293,10 @@ async fn events_for(
     let mut events = Vec::new();
     for (event, audience) in events_of(&record.event_id, change) {
         let users = match audience {
+            Audience::Closing(user) => {
+                events.push(Outgoing { event, users: vec![user], close: true });
+                continue;
+            }
             Audience::Users(users) => users,
             Audience::Participants(thread) => match participants.get(&thread) {
                 Some(users) => users.clone(),
@@ -270,7 +308,7 @@ async fn events_for(
                 }
             },
         };
-        events.push((event, users));
+        events.push(Outgoing { event, users, close: false });
     }
     Ok(events)
 }
@@ -303,13 +341,17 @@ async fn deliver(
 
 async fn post_all(
     fanout: &Fanout,
-    events: Vec<(LiveEvent, Vec<UserId>)>,
+    events: Vec<Outgoing>,
     connections: Option<&HashMap<UserId, Vec<OpenConnection>>>,
     totals: &mut Totals,
 ) -> Result<(), RecordError> {
     let mut failed = 0;
-    for (event, users) in events {
+    for Outgoing { event, users, close } in events {
         totals.events += 1;
+        if close {
+            failed += close_all(fanout, &users, &event, totals).await?;
+            continue;
+        }
         if users.is_empty() {
             continue;
         }
@@ -327,6 +369,28 @@ async fn post_all(
         failed += delivery.failed;
     }
     if failed > 0 { Err(RecordError::Posts(failed)) } else { Ok(()) }
+}
+
+/// Closes every connection of `users`, each told why by `event` first; the connections that
+/// could not be closed are kept and counted, so the record is retried. They are read here,
+/// strongly consistently, not with the batch's: a handshake whose transaction committed before
+/// the change that signs its user out must be found (one after it is refused).
+async fn close_all(
+    fanout: &Fanout,
+    users: &[UserId],
+    event: &LiveEvent,
+    totals: &mut Totals,
+) -> Result<usize, RecordError> {
+    let now = Timestamp::now();
+    let mut failed = 0;
+    for user in users {
+        let targets = fanout.store.current_connections(user, now).await?;
+        let closing = fanout.pusher.close_all(&fanout.store, &targets, event, now).await?;
+        tracing::info!(%user, ?closing, "signed out: connections closed");
+        totals.add_closing(&closing);
+        failed += closing.failed;
+    }
+    Ok(failed)
 }
 
 #[cfg(test)]
@@ -382,6 +446,18 @@ mod tests {
         assert_eq!(totals[0].1, users(&["b"]));
         assert_eq!(totals[0].0.payload, Payload::UnreadChanged { unread_count: 5, threads: 1 });
         assert_eq!(totals[0].0.id, "r4");
+    }
+
+    #[test]
+    fn a_signed_out_user_has_their_connections_closed_and_told_why() {
+        let events = events_of("r6", Change::SignedOut { user: "b".parse().unwrap() });
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].1, Audience::Closing("b".parse().unwrap()));
+        let json: serde_json::Value = serde_json::from_slice(&events[0].0.to_frame()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "r6", "type": "connection.closed", "data": {"reason": "signed_out"}})
+        );
     }
 
     #[test]

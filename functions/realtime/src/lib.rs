@@ -13,17 +13,29 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::auth::authenticate;
-use shared::http::{HttpResponse, json_response, query_param, respond};
-use shared::ids::{ConnectionId, ThreadId};
-use shared::realtime::{Event, OnGone, Payload, Pusher};
+use shared::auth::authenticate_claims;
+use shared::http::{HttpResponse, json_response, respond};
+use shared::ids::{ConnectionId, ThreadId, UserId};
+use shared::realtime::{CloseReason, Event, OnGone, Payload, Pusher};
 use shared::routes::{self, Handler};
-use shared::store::{ConnectError, TICKET_TTL_SECS, Ticket, TypingGate};
+use shared::store::{ConnectError, StoreError, TICKET_TTL_SECS, Ticket, TypingGate};
 use shared::timestamp::Timestamp;
 use shared::{ApiError, App};
 
 /// A connection may send one typing notice per this many milliseconds; more are dropped.
-pub const TYPING_GAP_MS: i64 = 300;
+pub const TYPING_GAP_MS: i64 = 1000;
+
+/// A user has one typing notice relayed per thread per this many milliseconds, whichever of
+/// their connections sends it. Clients show "is typing" for a few seconds after a notice and
+/// send one every second or two while the user types (`web/app.js`: every 1.5 s, shown 4 s).
+pub const TYPING_USER_GAP_MS: i64 = 1000;
+
+/// The connections a user may keep open. An eleventh closes their oldest: phones, tablets,
+/// desktops and browser tabs together rarely reach ten, each connection costs a post per event
+/// of every thread the user is in, and a connection left behind (a tab asleep, a socket whose
+/// `$disconnect` was lost, which stays recorded for up to two hours) must not lock the user
+/// out of a new one.
+pub const MAX_CONNECTIONS_PER_USER: usize = 10;
 
 /// Longest WebSocket message this function reads; actions are tiny.
 const MAX_ACTION_BYTES: usize = 4096;
@@ -70,8 +82,12 @@ pub async fn handle(rt: &Realtime, req: Request) -> HttpResponse {
 async fn route(rt: &Realtime, req: &Request) -> Result<HttpResponse, ApiError> {
     match routes::resolve(req)?.0 {
         Handler::RealtimeTicket => {
-            let user = authenticate(&rt.app, req)?;
-            let ticket = rt.app.store.issue_ticket(&user, Timestamp::now()).await?;
+            let claims = authenticate_claims(&rt.app, req)?;
+            let now = Timestamp::now();
+            if let Err(wait) = rt.app.store.take_ticket_slot(&claims.user_id, now.unix()).await? {
+                return Err(ApiError::Throttled(wait.max(1) as u64));
+            }
+            let ticket = rt.app.store.issue_ticket(&claims.user_id, claims.ver, now).await?;
             let url = format!("{}?ticket={ticket}", rt.websocket_url);
             Ok(json_response(
                 StatusCode::CREATED,
@@ -110,17 +126,35 @@ async fn on_websocket(rt: &Realtime, route: &str, connection: &ConnectionId, req
     }
 }
 
+/// The handshake's one ticket. A name given twice (`?ticket=a&ticket=b`) is no ticket: which
+/// of them counts would depend on who reads the query string (API Gateway's
+/// `queryStringParameters` keeps the last, a URL parser the first).
+fn the_ticket(req: &Request) -> Option<Ticket> {
+    match req.query_string_parameters_ref()?.all("ticket")?.as_slice() {
+        [one] => one.parse().ok(),
+        _ => None,
+    }
+}
+
 /// `$connect`: a non-2xx answer makes API Gateway refuse the handshake with that status.
 async fn on_connect(rt: &Realtime, connection: &ConnectionId, req: &Request) -> HttpResponse {
-    let ticket = match query_param(req, "ticket") {
-        Ok(Some(text)) => text.parse::<Ticket>().ok(),
-        _ => None,
-    };
-    let Some(ticket) = ticket else { return status(StatusCode::UNAUTHORIZED) };
-    match rt.app.store.open_connection(&ticket, connection, Timestamp::now()).await {
+    let Some(ticket) = the_ticket(req) else { return status(StatusCode::UNAUTHORIZED) };
+    let now = Timestamp::now();
+    match rt.app.store.open_connection(&ticket, connection, now).await {
         Ok(()) => {
             tracing::info!(user = %ticket.user(), %connection, "connected");
-            status(StatusCode::OK)
+            match keep_within_cap(rt, ticket.user(), connection, now).await {
+                Ok(true) => status(StatusCode::OK),
+                Ok(false) => {
+                    tracing::info!(user = %ticket.user(), %connection, "refused: newer connections fill the cap");
+                    status(StatusCode::TOO_MANY_REQUESTS)
+                }
+                // The connection is recorded and may open; the next handshake enforces the cap.
+                Err(e) => {
+                    tracing::warn!(error = ?shared::error::ErrorChain(&e), "connection cap not enforced");
+                    status(StatusCode::OK)
+                }
+            }
         }
         Err(ConnectError::BadTicket) => status(StatusCode::UNAUTHORIZED),
         Err(ConnectError::Store(e)) => {
@@ -132,6 +166,39 @@ async fn on_connect(rt: &Realtime, connection: &ConnectionId, req: &Request) -> 
             })
         }
     }
+}
+
+/// Closes the user's oldest connections beyond [`MAX_CONNECTIONS_PER_USER`], each told why
+/// first. Every handshake reads the user's connections after recording its own, strongly
+/// consistently, and keeps the newest by (`connected_at`, id): concurrent handshakes on any
+/// number of instances agree on which to close, and what one closes no later one would have
+/// kept. False if `connection` itself is among the oldest (more than the cap opened at once):
+/// it is forgotten and its handshake refused.
+async fn keep_within_cap(
+    rt: &Realtime,
+    user: &UserId,
+    connection: &ConnectionId,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let store = &rt.app.store;
+    let mut open = store.current_connections(user, now).await?;
+    if open.len() <= MAX_CONNECTIONS_PER_USER {
+        return Ok(true);
+    }
+    open.sort_by(|a, b| (b.connected_at, &b.id).cmp(&(a.connected_at, &a.id)));
+    let mut oldest = open.split_off(MAX_CONNECTIONS_PER_USER);
+    let mine = oldest.iter().position(|c| c.id == *connection).map(|i| oldest.remove(i));
+    if let Some(mine) = &mine {
+        store.drop_connection(user, &mine.id).await?;
+    }
+    let notice = Event {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        thread: None,
+        payload: Payload::ConnectionClosed { reason: CloseReason::TooManyConnections },
+    };
+    let closing = rt.pusher.close_all(store, &oldest, &notice, now).await?;
+    tracing::info!(%user, ?closing, "closed the oldest connections beyond the cap");
+    Ok(mine.is_none())
 }
 
 #[derive(Deserialize)]
@@ -148,7 +215,8 @@ fn body_text(req: &Request) -> Option<&str> {
 }
 
 /// `typing`: relayed to the other participants' connections, never stored. A notice for a
-/// thread the sender is not in, or sent too soon after the last, is dropped: typing is a hint.
+/// thread the sender is not in, or too soon after the last of the connection (in any thread)
+/// or of the user (in this thread, from any connection), is dropped: typing is a hint.
 async fn on_typing(rt: &Realtime, connection: &ConnectionId, req: &Request) -> HttpResponse {
     let thread = body_text(req)
         .and_then(|t| serde_json::from_str::<TypingAction>(t).ok())
@@ -172,7 +240,15 @@ async fn on_typing(rt: &Realtime, connection: &ConnectionId, req: &Request) -> H
             return Ok(0);
         }
         let others: Vec<_> = t.participants.iter().filter(|p| **p != user).cloned().collect();
-        let targets = store.connections_of(&others, now).await?;
+        // The user's gate and the recipients' connections at once: a notice dropped here costs
+        // a query more, a relayed one no round trip.
+        let (go, targets) = tokio::try_join!(
+            store.typing_slot(&user, &thread, now.unix_micros() / 1000, TYPING_USER_GAP_MS),
+            store.connections_of(&others, now)
+        )?;
+        if !go {
+            return Ok(0);
+        }
         let event = Event {
             id: uuid::Uuid::now_v7().simple().to_string(),
             thread: Some(thread.clone()),

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::StoreError;
-use super::items::{CountersItem, MessageItem, ThreadItem};
+use super::items::{CountersItem, MessageItem, ThreadItem, UserItem};
 use super::keys;
 use crate::ids::{MessageId, Seq, ThreadId, UserId};
 use crate::model::{Counters, Message, Thread};
@@ -79,6 +79,12 @@ pub enum Change {
         /// The totals now.
         counters: Counters,
     },
+    /// A user was deactivated, or their password changed (which revokes their tokens): their
+    /// connections must close.
+    SignedOut {
+        /// The user.
+        user: UserId,
+    },
 }
 
 /// The images a record carries; empty maps where the view type or the write gives none.
@@ -127,6 +133,11 @@ pub fn change_of(
         return Ok(None);
     }
     if let Some(user) = keys::parse_user_pk(&pk)
+        && sk == keys::PROFILE
+    {
+        return profile_change(kind, user, old, new);
+    }
+    if let Some(user) = keys::parse_user_pk(&pk)
         && sk == keys::COUNTERS
         && kind != WriteKind::Remove
     {
@@ -137,6 +148,23 @@ pub fn change_of(
         return Ok(changed.then_some(Change::CountersChanged { user, counters: now.counters }));
     }
     Ok(None)
+}
+
+/// A profile that stops being active, or whose token version moves (a password change through
+/// `accounts::set_password`; the hash upgrade at a login keeps it), signs its user out. Other
+/// changes (staff, admin sessions, the hash upgrade) do not.
+fn profile_change(
+    kind: WriteKind,
+    user: UserId,
+    old: &Image,
+    new: &Image,
+) -> Result<Option<Change>, StoreError> {
+    if kind != WriteKind::Modify {
+        return Ok(None);
+    }
+    let (before, after): (UserItem, UserItem) = (decode(old)?, decode(new)?);
+    let signed_out = (before.is_active && !after.is_active) || after.token_version != before.token_version;
+    Ok(signed_out.then_some(Change::SignedOut { user }))
 }
 
 fn message_change(kind: WriteKind, old: &Image, new: &Image) -> Result<Option<Change>, StoreError> {
@@ -274,6 +302,45 @@ mod tests {
             change_of(WriteKind::Remove, &key, &bigger_item, &empty).unwrap(),
             Some(Change::ThreadDeleted(bigger))
         );
+    }
+
+    #[test]
+    fn deactivation_and_password_changes_sign_out_and_nothing_else_does() {
+        let empty = Image::default();
+        let user = crate::model::User {
+            id: "u1".parse().unwrap(),
+            username: "alice".into(),
+            password_hash: "h1".into(),
+            is_active: true,
+            is_staff: false,
+            token_version: 0,
+            date_joined: "2026-01-02T03:04:05Z".parse().unwrap(),
+        };
+        let profile = |f: &dyn Fn(&mut crate::model::User)| {
+            let mut u = user.clone();
+            f(&mut u);
+            image(&UserItem::new(&u))
+        };
+        let before = profile(&|_| {});
+        let key = key_of(&before);
+        let signed_out = Some(Change::SignedOut { user: user.id.clone() });
+        let inactive = profile(&|u| u.is_active = false);
+        assert_eq!(change_of(WriteKind::Modify, &key, &before, &inactive).unwrap(), signed_out);
+        let new_password = profile(&|u| {
+            u.password_hash = "h2".into();
+            u.token_version = 1;
+        });
+        assert_eq!(change_of(WriteKind::Modify, &key, &before, &new_password).unwrap(), signed_out);
+        for other in [
+            profile(&|u| u.is_staff = true),
+            // A hash upgraded at a login: the same password.
+            profile(&|u| u.password_hash = "h2".into()),
+        ] {
+            assert_eq!(change_of(WriteKind::Modify, &key, &before, &other).unwrap(), None);
+        }
+        // Reactivation, creation.
+        assert_eq!(change_of(WriteKind::Modify, &key, &inactive, &before).unwrap(), None);
+        assert_eq!(change_of(WriteKind::Insert, &key, &empty, &before).unwrap(), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! user has open, for the fan-out.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
@@ -10,11 +11,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 
-use super::expr::Cond;
+use super::error::is_condition_failure;
+use super::expr::{Change, Cond};
 use super::items::{ConnectionItem, ConnectionOwnerItem, TicketItem, attr, decode, encode};
+use super::retry::{Next, Why, retrying};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s};
-use crate::ids::{ConnectionId, UserId};
+use crate::ids::{ConnectionId, ThreadId, UserId};
 use crate::model::OpenConnection;
 use crate::timestamp::Timestamp;
 
@@ -27,11 +30,23 @@ pub const TICKET_TTL_SECS: i64 = 30;
 /// `$disconnect` expires then.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 60 * 60;
 
+/// How many tickets a user is issued per window of [`TICKET_WINDOW_SECS`]: one per
+/// connection, so a client reconnecting with backoff (1 s, 2 s, 4 s ... up to 30 s) never
+/// comes near it, even with ten connections (the most a user keeps) reconnecting at once; a script
+/// opening sockets in a loop is stopped within a second.
+pub const TICKETS_PER_WINDOW: u64 = 20;
+
+/// The ticket window: it opens with a user's first ticket and lasts this long.
+pub const TICKET_WINDOW_SECS: i64 = 60;
+
 /// A WebSocket ticket: the user it is for and a random secret, shown as `<user>.<secret>`.
-/// Naming the user lets the handshake check it in the same transaction that uses it up.
+/// The token version it was issued for is part of it too (`<user>.<version>.<secret>`): the
+/// handshake checks both in the same transaction that uses the ticket up, and the stored hash
+/// covers them, so neither can be changed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ticket {
     user: UserId,
+    token_version: u64,
     secret: String,
 }
 
@@ -43,7 +58,7 @@ impl std::fmt::Debug for Ticket {
 
 impl std::fmt::Display for Ticket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.user, self.secret)
+        write!(f, "{}.{}.{}", self.user, self.token_version, self.secret)
     }
 }
 
@@ -55,23 +70,31 @@ pub struct InvalidTicket;
 impl std::str::FromStr for Ticket {
     type Err = InvalidTicket;
     fn from_str(text: &str) -> Result<Self, InvalidTicket> {
-        let (user, secret) = text.split_once('.').ok_or(InvalidTicket)?;
+        let mut parts = text.splitn(3, '.');
+        let (Some(user), Some(version), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(InvalidTicket);
+        };
+        // Digits only: `parse` would take a sign, and two spellings must not name one ticket.
+        if version.is_empty() || version.len() > 19 || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidTicket);
+        }
+        let token_version: u64 = version.parse().map_err(|_| InvalidTicket)?;
         // 32 bytes, base64url without padding.
         let well_formed =
             secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
             return Err(InvalidTicket);
         }
-        Ok(Self { user: user.parse().map_err(|_| InvalidTicket)?, secret: secret.to_owned() })
+        Ok(Self { user: user.parse().map_err(|_| InvalidTicket)?, token_version, secret: secret.to_owned() })
     }
 }
 
 impl Ticket {
-    fn new(user: &UserId) -> Self {
+    fn new(user: &UserId, token_version: u64) -> Self {
         let mut bytes = [0u8; 32];
         bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        Self { user: user.clone(), secret: URL_SAFE_NO_PAD.encode(bytes) }
+        Self { user: user.clone(), token_version, secret: URL_SAFE_NO_PAD.encode(bytes) }
     }
 
     /// The user the ticket is for.
@@ -107,14 +130,75 @@ pub enum TypingGate {
 }
 
 impl Store {
-    /// Issues a ticket for one handshake by `user` within [`TICKET_TTL_SECS`].
-    pub async fn issue_ticket(&self, user: &UserId, now: Timestamp) -> Result<Ticket, StoreError> {
-        let ticket = Ticket::new(user);
+    /// Counts one ticket for `user` in their window, if it has room: `Ok(Ok(()))`, or
+    /// `Ok(Err(seconds))` until the window ends. One conditional update per ticket (two when a
+    /// window has ended), so the count holds across instances at any concurrency. A retried
+    /// update that had landed counts a ticket twice: the limit errs on the safe side.
+    pub async fn take_ticket_slot(&self, user: &UserId, now: i64) -> Result<Result<(), i64>, StoreError> {
+        let k = &key(keys::user_pk(user), keys::TICKET_WINDOW);
+        retrying("ticket window", |_| async move {
+            let end = n(now + TICKET_WINDOW_SECS);
+            let counted = self
+                .update_item(
+                    k.clone(),
+                    &Change::new()
+                        .set_if_missing(attr::WINDOW_END, end.clone())
+                        .set_if_missing(attr::EXPIRES_AT, end.clone())
+                        .add(attr::COUNT, n(1)),
+                    &Cond::new().missing(attr::WINDOW_END).or(Cond::new().gt(attr::WINDOW_END, n(now)).and(
+                        Cond::new()
+                            .missing(attr::COUNT)
+                            .or(Cond::new().lt(attr::COUNT, n(TICKETS_PER_WINDOW))),
+                    )),
+                )
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let old = match counted {
+                Ok(_) => return Ok(Next::Done(Ok(()))),
+                Err(e) if is_condition_failure(&e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.unwrap_or_default(),
+                    _ => Default::default(),
+                },
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            };
+            let window_end =
+                old.get(attr::WINDOW_END).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+            if let Some(window_end) = window_end.filter(|e| *e > now) {
+                return Ok(Next::Done(Err(window_end - now)));
+            }
+            // The window has ended (TTL removes it only eventually): open a new one, unless a
+            // concurrent request just did (then count in that one).
+            let mut item = k.clone();
+            item.insert(attr::WINDOW_END.into(), end.clone());
+            item.insert(attr::EXPIRES_AT.into(), end);
+            item.insert(attr::COUNT.into(), n(1));
+            let ended = Cond::new().missing(attr::PK).or(Cond::new().le(attr::WINDOW_END, n(now)));
+            match self.put_item(item, &ended).send().await {
+                Ok(_) => Ok(Next::Done(Ok(()))),
+                Err(e) if is_condition_failure(&e) => Ok(Next::Retry(Why::Moved)),
+                Err(e) => Err(StoreError::from_sdk(e)),
+            }
+        })
+        .await
+    }
+
+    /// Issues a ticket for one handshake by `user` within [`TICKET_TTL_SECS`]. The handshake
+    /// needs the user's token version to be `token_version` still (that of the access token
+    /// the ticket was asked with): a password change made in between voids it.
+    pub async fn issue_ticket(
+        &self,
+        user: &UserId,
+        token_version: u64,
+        now: Timestamp,
+    ) -> Result<Ticket, StoreError> {
+        let ticket = Ticket::new(user, token_version);
         let item = TicketItem {
             pk: keys::ticket_pk(&ticket.hash()),
             sk: keys::TICKET.to_owned(),
             user: user.clone(),
             expires_at: now.unix() + TICKET_TTL_SECS,
+            token_version,
         };
         self.client
             .put_item()
@@ -127,8 +211,10 @@ impl Store {
     }
 
     /// Opens a connection with a ticket, using the ticket up: one transaction deletes the
-    /// unexpired ticket of an active user and records the connection both ways, so of two
-    /// handshakes with one ticket exactly one succeeds.
+    /// unexpired ticket, checks that its user is active with the token version the ticket was
+    /// issued for, and records the connection both ways. So of two handshakes with one ticket
+    /// exactly one succeeds, and a deactivation or password change either comes first and
+    /// refuses the handshake, or comes after and finds the connection to close.
     pub async fn open_connection(
         &self,
         ticket: &Ticket,
@@ -146,10 +232,13 @@ impl Store {
                 .eq(attr::TICKET_USER, s(user.as_str()))
                 .gt(attr::EXPIRES_AT, n(now.unix())),
         );
+        // Profiles written before token versions existed have none: version 0.
         tx.check(
             Step::Profile,
             key(keys::user_pk(user), keys::PROFILE),
-            Cond::new().eq(attr::IS_ACTIVE, AttributeValue::Bool(true)),
+            Cond::new()
+                .eq(attr::IS_ACTIVE, AttributeValue::Bool(true))
+                .number_is(attr::TOKEN_VERSION, ticket.token_version),
         );
         let mine = ConnectionItem {
             pk: keys::user_pk(user),
@@ -219,6 +308,25 @@ impl Store {
         users: &[UserId],
         now: Timestamp,
     ) -> Result<Vec<OpenConnection>, StoreError> {
+        self.query_connections(users, now, false).await
+    }
+
+    /// The open connections of `user`, read strongly consistently: every connection whose
+    /// `$connect` has recorded it, for closing them or counting them against a cap.
+    pub async fn current_connections(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<OpenConnection>, StoreError> {
+        self.query_connections(std::slice::from_ref(user), now, true).await
+    }
+
+    async fn query_connections(
+        &self,
+        users: &[UserId],
+        now: Timestamp,
+        consistent: bool,
+    ) -> Result<Vec<OpenConnection>, StoreError> {
         let queries = users.iter().map(|user| async move {
             let mut found = Vec::new();
             let mut start = None;
@@ -235,6 +343,7 @@ impl Store {
                     .expression_attribute_values(":pk", s(keys::user_pk(user)))
                     .expression_attribute_values(":prefix", s(keys::CONNECTION_PREFIX))
                     .expression_attribute_values(":now", n(now.unix()))
+                    .consistent_read(consistent)
                     .set_exclusive_start_key(start)
                     .send()
                     .await
@@ -300,6 +409,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Lets `user` have one typing notice relayed in `thread` per `min_gap_ms`, whichever of
+    /// their connections sends it, across every instance of the function: one conditional
+    /// update of a small item that expires by itself. True if this one may go.
+    pub async fn typing_slot(
+        &self,
+        user: &UserId,
+        thread: &ThreadId,
+        now_ms: i64,
+        min_gap_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::user_pk(user), keys::typing_sk(thread))))
+            .update_expression("SET #t = :now, #exp = :exp")
+            .condition_expression("attribute_not_exists(#t) OR #t <= :cutoff")
+            .expression_attribute_names("#t", attr::TYPING_AT)
+            .expression_attribute_names("#exp", attr::EXPIRES_AT)
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":cutoff", n(now_ms - min_gap_ms))
+            // Long past the gap; TTL tidies up when it gets round to it.
+            .expression_attribute_values(":exp", n(now_ms / 1000 + 3600))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,18 +450,24 @@ mod tests {
     #[test]
     fn tickets_round_trip_and_hide_their_secret() {
         let user: UserId = "u_1".parse().unwrap();
-        let ticket = Ticket::new(&user);
+        let ticket = Ticket::new(&user, 3);
         let text = ticket.to_string();
+        assert!(text.starts_with("u_1.3."), "{text}");
         assert_eq!(text.parse::<Ticket>().unwrap(), ticket);
         assert!(!format!("{ticket:?}").contains(&ticket.secret));
-        assert_ne!(Ticket::new(&user), ticket);
+        assert_ne!(Ticket::new(&user, 3), ticket);
+        let secret = "A".repeat(43);
         for bad in [
             "",
             "u_1",
             "u_1.",
-            "u 1.AAAA",
-            &format!("u_1.{}", "A".repeat(42)),
-            &format!("u_1.{}!", "A".repeat(42)),
+            "u 1.0.AAAA",
+            &format!("u_1.{secret}"),
+            &format!("u_1.+3.{secret}"),
+            &format!("u_1.03x.{secret}"),
+            &format!("u_1..{secret}"),
+            &format!("u_1.0.{}", "A".repeat(42)),
+            &format!("u_1.0.{}!", "A".repeat(42)),
         ] {
             assert!(bad.parse::<Ticket>().is_err(), "{bad:?}");
         }

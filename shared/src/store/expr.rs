@@ -77,6 +77,11 @@ impl Cond {
         self.with(Clause::Compare(name, Op::Gt, value))
     }
 
+    /// `name < value`.
+    pub(crate) fn lt(self, name: &'static str, value: AttributeValue) -> Self {
+        self.with(Clause::Compare(name, Op::Lt, value))
+    }
+
     /// `name <= value`.
     pub(crate) fn le(self, name: &'static str, value: AttributeValue) -> Self {
         self.with(Clause::Compare(name, Op::Le, value))

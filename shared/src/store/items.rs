@@ -36,8 +36,15 @@ pub mod attr {
     pub const SET_OTHERS: &str = "others";
     /// The user a ticket is for.
     pub const TICKET_USER: &str = "user";
-    /// When a connection last sent a typing notice (milliseconds since the epoch).
+    /// When a connection last sent a typing notice, or a user's last notice in a thread was
+    /// relayed (milliseconds since the epoch).
     pub const TYPING_AT: &str = "typing_at";
+    /// A user's token version, on their profile and on the tickets they are issued.
+    pub const TOKEN_VERSION: &str = "token_version";
+    /// When a counting window ends (seconds since the epoch).
+    pub const WINDOW_END: &str = "window_end";
+    /// What a counting window has counted.
+    pub const COUNT: &str = "count";
     /// A thread's change version, on its metadata and every membership.
     pub const VERSION: &str = "version";
     /// The message a change log entry points to.
@@ -76,8 +83,6 @@ pub mod attr {
     pub const TEXT_HASH: &str = "text_hash";
     /// The request that queued a waiting message.
     pub const REQUEST: &str = "request";
-    /// Bumped when a user's password changes, revoking refresh tokens issued before.
-    pub const TOKEN_VERSION: &str = "token_version";
 }
 
 /// A user's profile.
@@ -465,6 +470,10 @@ pub(crate) struct TicketItem {
     pub sk: String,
     pub user: UserId,
     pub expires_at: i64,
+    /// The token version of the access token it was issued to: the handshake needs the user's
+    /// to be the same still.
+    #[serde(default)]
+    pub token_version: u64,
 }
 
 /// One open WebSocket connection, under its user's partition, so a fan-out finds a user's
@@ -615,8 +624,13 @@ mod tests {
         };
         assert!(round_trip(&key).contains_key(attr::EXPIRES_AT));
         let user: UserId = "u1".parse().unwrap();
-        let ticket =
-            TicketItem { pk: "TICKET#h".into(), sk: keys::TICKET.into(), user: user.clone(), expires_at: 5 };
+        let ticket = TicketItem {
+            pk: "TICKET#h".into(),
+            sk: keys::TICKET.into(),
+            user: user.clone(),
+            expires_at: 5,
+            token_version: 2,
+        };
         let item = round_trip(&ticket);
         assert!(item.contains_key(attr::EXPIRES_AT) && item.contains_key(attr::TICKET_USER));
         let connection: ConnectionId = "L0SM9cOFvHcCIhw=".parse().unwrap();

@@ -136,6 +136,15 @@ pub fn ticket_pk(hash: &str) -> String {
 /// Sort key of a WebSocket ticket.
 pub const TICKET: &str = "TICKET";
 
+/// Sort key of a user's ticket window (under [`user_pk`]): how many WebSocket tickets they
+/// were issued in the current minute.
+pub const TICKET_WINDOW: &str = "TICKETS";
+
+/// Sort key of when a user last had a typing notice relayed in a thread (under [`user_pk`]).
+pub fn typing_sk(thread: &ThreadId) -> String {
+    format!("TYPING#{thread}")
+}
+
 /// Prefix of the sort keys of a user's WebSocket connections (under [`user_pk`]).
 pub const CONNECTION_PREFIX: &str = "CONN#";
 /// Sort key of one of a user's connections.

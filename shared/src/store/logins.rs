@@ -44,9 +44,6 @@ fn attempts_in(item: &Item) -> u64 {
 /// The attribute holding a window's attempt ids.
 const ATTEMPTS: &str = "attempts";
 
-/// The attribute holding when a window ends (seconds since the epoch).
-const WINDOW_END: &str = "window_end";
-
 /// One attempt's id, as the set member that stands for it.
 fn member(attempt: u128) -> AttributeValue {
     AttributeValue::Ss(vec![format!("{attempt:032x}")])
@@ -71,18 +68,18 @@ impl Store {
         retrying("login attempt counter", |_| async move {
             // The first attempt opens the window in the same call; an expired window that TTL has
             // not removed yet is replaced below.
-            let open = Cond::new().gt(WINDOW_END, n(now)).and(
+            let open = Cond::new().gt(attr::WINDOW_END, n(now)).and(
                 Cond::new()
                     .missing(ATTEMPTS)
                     .or(Cond::new().contains(ATTEMPTS, s(me.as_str())))
                     .or(Cond::new().size_below(ATTEMPTS, limit)),
             );
             let add = Change::new()
-                .set_if_missing(WINDOW_END, n(now + window))
+                .set_if_missing(attr::WINDOW_END, n(now + window))
                 .set_if_missing(table::TTL_ATTRIBUTE, n(now + window))
                 .add(ATTEMPTS, member(attempt_id));
             let result = self
-                .update_item(k.clone(), &add, &Cond::new().missing(WINDOW_END).or(open))
+                .update_item(k.clone(), &add, &Cond::new().missing(attr::WINDOW_END).or(open))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
@@ -90,7 +87,11 @@ impl Store {
             let old = match result {
                 Ok(out) => {
                     let item = out.attributes.unwrap_or_default();
-                    return Ok(Next::Done(counted(attempts_in(&item), number(&item, WINDOW_END), true)));
+                    return Ok(Next::Done(counted(
+                        attempts_in(&item),
+                        number(&item, attr::WINDOW_END),
+                        true,
+                    )));
                 }
                 Err(e) if is_condition_failure(&e) => match e.into_service_error() {
                     UpdateItemError::ConditionalCheckFailedException(c) => c.item,
@@ -98,16 +99,16 @@ impl Store {
                 },
                 Err(e) => return Err(StoreError::from_sdk(e)),
             };
-            if let Some(old) = old.filter(|i| number(i, WINDOW_END) > now) {
-                return Ok(Next::Done(counted(attempts_in(&old), number(&old, WINDOW_END), false)));
+            if let Some(old) = old.filter(|i| number(i, attr::WINDOW_END) > now) {
+                return Ok(Next::Done(counted(attempts_in(&old), number(&old, attr::WINDOW_END), false)));
             }
             // The window has ended: start a new one, unless a concurrent attempt just did (then
             // count in it).
             let mut item = k.clone();
             item.insert(ATTEMPTS.into(), member(attempt_id));
-            item.insert(WINDOW_END.into(), n(now + window));
+            item.insert(attr::WINDOW_END.into(), n(now + window));
             item.insert(table::TTL_ATTRIBUTE.into(), n(now + window));
-            let ended = Cond::new().missing(attr::PK).or(Cond::new().le(WINDOW_END, n(now)));
+            let ended = Cond::new().missing(attr::PK).or(Cond::new().le(attr::WINDOW_END, n(now)));
             let started = self.put_item(item, &ended).send().await;
             match started {
                 Ok(_) => Ok(Next::Done(counted(1, now + window, true))),
@@ -125,7 +126,7 @@ impl Store {
             .update_item(
                 key(keys::login_failures_pk(subject), keys::LOGIN_FAILURES),
                 &Change::new().delete(ATTEMPTS, member(reserved.attempt)),
-                &Cond::new().eq(WINDOW_END, n(reserved.window_end)),
+                &Cond::new().eq(attr::WINDOW_END, n(reserved.window_end)),
             )
             .send()
             .await;
