@@ -34,7 +34,7 @@ cargo build -p devstack
 target/debug/msgctl create-table
 target/debug/msgctl seed-demo
 
-target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
+target/debug/devstack api --listen "127.0.0.1:$API_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" \
   --allow-origins "$(scripts/cors-origins.sh "http://localhost:$WEB_PORT" "http://127.0.0.1:$WEB_PORT")" &
 devstack_pids=($!)
 target/debug/devstack web --listen "127.0.0.1:$WEB_PORT" --root web --api-base "http://localhost:$API_PORT" &
