@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use ureq::Agent;
 
+mod gateway;
 mod live;
 mod races;
 
