@@ -20,7 +20,7 @@ type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 
 /// An API whose functions echo the event they got back as the body, unless the path says
 /// otherwise.
-fn api(template: &str) -> (HttpApi, Seen) {
+fn stack(template: &str) -> (HttpApi, Seen) {
     let seen: Seen = Arc::default();
     let log = seen.clone();
     let invoker = FnInvoker(move |function: String, event: Value| {
@@ -68,7 +68,7 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> h
 
 #[tokio::test]
 async fn requests_reach_the_routes_function_as_payload_2_0_events() {
-    let (api, seen) = api(&template());
+    let (api, seen) = stack(&template());
     let (status, h, event, log) = call(
         &api,
         request(
@@ -103,7 +103,7 @@ async fn requests_reach_the_routes_function_as_payload_2_0_events() {
 
 #[tokio::test]
 async fn api_gateways_own_answers() {
-    let (api, seen) = api(&template());
+    let (api, seen) = stack(&template());
     let (status, _, body, log) = call(&api, request("GET", "/api/users/fail", &[], b"")).await;
     assert_eq!((status, body), (500, json!({"message": "Internal Server Error"})));
     assert_eq!(log["status"], "500");
@@ -125,7 +125,7 @@ async fn api_gateways_own_answers() {
     // A template without a $default route: API Gateway answers paths no route has itself.
     let without_default =
         template().replace("            Path: $default\n", "            Path: /api/threads/{id}/x\n");
-    let (api, seen) = api(&without_default);
+    let (api, seen) = stack(&without_default);
     let (status, h, body, log) = call(&api, request("GET", "/nothing/here", &[], b"")).await;
     assert_eq!((status, body), (404, json!({"message": "Not Found"})));
     assert_eq!(h["content-type"], "application/json");

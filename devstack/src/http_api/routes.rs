@@ -1,9 +1,9 @@
 //! The HTTP API's routes, read from the template's `HttpApi` events, and API Gateway's choice of
 //! route for a request.
 //!
-//! "API Gateway selects the route with the most-specific match, using the following priorities:
-//! 1. Full match for a route and method. 2. Match for a route and method with a greedy path
-//! variable ({proxy+}). 3. The $default route. If no routes match a request, API Gateway returns
+//! "API Gateway selects the route with the most-specific match, using the following priorities":
+//! a full match for a route and method, then a match with a greedy path variable (`{proxy+}`),
+//! then the `$default` route; "If no routes match a request, API Gateway returns
 //! {"message":"Not Found"} to the client." A route with the `ANY` method matches every method
 //! that no route names for the same path. A path variable (`{id}`) matches one segment; a greedy
 //! one (`{proxy+}`, last only) one or more. (API Gateway developer guide, "Create routes for HTTP
@@ -187,7 +187,10 @@ mod tests {
         Routes::from_template(&text).unwrap()
     }
 
-    fn pick(routes: &Routes, method: &str, path: &str) -> Option<(String, String, Vec<(String, String)>)> {
+    /// Route key, function and path parameters.
+    type Picked = (String, String, Vec<(String, String)>);
+
+    fn pick(routes: &Routes, method: &str, path: &str) -> Option<Picked> {
         routes
             .route(method, path)
             .map(|m| (m.route.key(), m.route.function.clone(), m.path_parameters.into_iter().collect()))
