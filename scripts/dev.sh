@@ -31,6 +31,10 @@ set +a
 
 cargo build --bins
 cargo build -p devstack
+# DynamoDB Local keeps every stream record, and the database slows down as they pile up
+# (docs/performance.md, "DynamoDB Local after long use"): drop other tables, and rebuild ours
+# with an empty stream once its history is long. `make clean-local` starts from nothing.
+target/debug/devstack compact --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$TABLE"
 target/debug/msgctl create-table
 target/debug/msgctl seed-demo
 

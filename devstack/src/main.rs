@@ -107,6 +107,19 @@ enum Command {
         #[arg(long)]
         stats_listen: Option<SocketAddr>,
     },
+    /// Keep a long-used DynamoDB Local database responsive: delete every table but `--table`, and
+    /// rebuild `--table` from a scan when its stream holds more than `--max-stream-records`.
+    Compact {
+        /// DynamoDB Local (never a real endpoint: this deletes tables).
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        dynamodb_endpoint: String,
+        /// The table to keep.
+        #[arg(long, default_value = "messaging")]
+        table: String,
+        /// Stream records past which the table is rebuilt.
+        #[arg(long, default_value_t = 20_000)]
+        max_stream_records: usize,
+    },
     /// Serve the web client's static files (and a generated `/config.js`) on their own origin.
     Web {
         /// Address to listen on; add `http://ADDR` to the API's allowed origins.
@@ -159,6 +172,43 @@ async fn serve_stats(listen: SocketAddr, dispatcher: Arc<Dispatcher>) -> std::io
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
+        Command::Compact { dynamodb_endpoint, table, max_stream_records } => {
+            let host =
+                dynamodb_endpoint.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                return Err(format!(
+                    "{dynamodb_endpoint}: compact only deletes tables of a DynamoDB Local on this machine"
+                )
+                .into());
+            }
+            let (dynamodb, streams) =
+                (devstack::local::dynamodb(&dynamodb_endpoint), devstack::local::streams(&dynamodb_endpoint));
+            let done = devstack::compact::compact(&dynamodb, &streams, &table, max_stream_records)
+                .await
+                .map_err(|e| {
+                    // The SDK's errors say what failed only in their sources.
+                    let mut text = e.to_string();
+                    let mut source = e.source();
+                    while let Some(cause) = source {
+                        text = format!("{text}: {cause}");
+                        source = cause.source();
+                    }
+                    text
+                })?;
+            for other in &done.dropped {
+                eprintln!("devstack compact: deleted the table {other}");
+            }
+            match done.rebuilt_items {
+                Some(n) => eprintln!(
+                    "devstack compact: {table}'s stream held over {max_stream_records} records: rebuilt it with its {n} items and an empty stream"
+                ),
+                None => eprintln!(
+                    "devstack compact: {table}'s stream holds {} records; kept as it is",
+                    done.stream_records
+                ),
+            }
+            Ok(())
+        }
         Command::Web { listen, root, api_base } => {
             if !root.join("index.html").is_file() {
                 return Err(format!("{}: no index.html to serve", root.display()).into());
