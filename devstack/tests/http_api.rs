@@ -118,6 +118,8 @@ async fn api_gateways_own_answers() {
     let (status, h, _, log) = call(&api, preflight).await;
     assert_eq!(status, 204);
     assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"), "{h:?}");
+    assert_eq!(h["access-control-max-age"], "600");
     assert_eq!(log["routeKey"], "-", "answered before any route");
     let invocations = seen.lock().unwrap().len();
     assert_eq!(invocations, 2, "the preflight reached no function");

@@ -125,21 +125,22 @@ impl HttpApi {
         values.insert("requestTimeEpoch", (context.time.unix_timestamp_nanos() / 1_000_000).to_string());
 
         let mut response = if Cors::is_preflight(&parts.method, &parts.headers) {
-            // API Gateway answers preflights itself, before any route.
+            // API Gateway answers preflights itself, before any route, with its own headers.
             let mut answer = Response::new(Full::new(Bytes::new()));
             *answer.status_mut() = StatusCode::NO_CONTENT;
             *answer.headers_mut() = self.cors.preflight(&parts.headers);
             answer
         } else {
-            match Limited::new(body, MAX_PAYLOAD_BYTES).collect().await {
+            let mut answer = match Limited::new(body, MAX_PAYLOAD_BYTES).collect().await {
                 Err(_) => gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
                 Ok(collected) => {
                     let body = collected.to_bytes();
                     self.integrate(&parts, &body, &context, &mut values).await
                 }
-            }
+            };
+            self.cors.apply(&parts.headers, answer.headers_mut());
+            answer
         };
-        self.cors.apply(&parts.headers, response.headers_mut());
         if let Ok(id) = HeaderValue::from_str(&context.request_id) {
             response.headers_mut().insert("apigw-requestid", id);
         }
