@@ -31,10 +31,14 @@ set +a
 
 cargo build --bins
 cargo build -p devstack
+# DynamoDB Local keeps every stream record, and the database slows down as they pile up
+# (docs/performance.md, "DynamoDB Local after long use"): drop other tables, and rebuild ours
+# with an empty stream once its history is long. `make clean-local` starts from nothing.
+target/debug/devstack compact --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PORT" --table "$TABLE"
 target/debug/msgctl create-table
 target/debug/msgctl seed-demo
 
-target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
+target/debug/devstack api --listen "127.0.0.1:$API_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" \
   --allow-origins "$(scripts/cors-origins.sh "http://localhost:$WEB_PORT" "http://127.0.0.1:$WEB_PORT")" &
 devstack_pids=($!)
 target/debug/devstack web --listen "127.0.0.1:$WEB_PORT" --root web --api-base "http://localhost:$API_PORT" &

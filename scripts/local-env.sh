@@ -6,6 +6,8 @@
 # The WebSocket URL is devstack's local WebSocket API, where the realtime and fanout functions
 # post events (default ws://127.0.0.1:9004/live, `make dev`'s).
 # The JWT key is random per checkout, kept in the ignored .local/ folder, never in the repository.
+# The functions read it from that file (JWT_SECRET_FILE): `cargo lambda watch` logs every
+# variable of the environment file when it starts a function, so the key itself is not one.
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -19,7 +21,7 @@ fi
 
 (umask 077 && cat > "$file" <<ENV
 TABLE_NAME=$table
-JWT_SECRET=$(cat "$secret_file")
+JWT_SECRET_FILE=$secret_file
 AWS_ENDPOINT_URL_DYNAMODB=$endpoint
 AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local

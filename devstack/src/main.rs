@@ -1,6 +1,6 @@
-//! `devstack api`: API Gateway's CORS in front of `cargo lambda watch` (see `devstack::cors`).
-//! Everything else passes through unchanged, `Host` included, so the API's links name this
-//! address.
+//! `devstack api`: the template's HTTP API (see `devstack::http_api`): its routes, CORS and
+//! access log, invoking the functions through `cargo lambda watch`'s Invoke API. `Host` reaches
+//! the functions unchanged, so the API's links name this address.
 //!
 //! `devstack streams`: Lambda's event source mapping for the table's DynamoDB stream, invoking
 //! the template's stream-triggered functions through `cargo lambda watch` (see
@@ -19,17 +19,15 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
-use devstack::cors::Cors;
+use devstack::http_api::HttpApi;
 use devstack::invoke::HttpInvoker;
 use devstack::streams::{Config, Dispatcher, Mapping};
 use devstack::web::Site;
 use devstack::websocket::{Faults, Gateway, Limits, WebSocketApi};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 #[derive(Parser)]
 #[command(
@@ -42,15 +40,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API with the template's CORS configuration, forwarding to `--upstream`.
+    /// Serve the template's HTTP API (routes, CORS, access log on stdout), invoking the functions
+    /// through `--invoke`.
     Api {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
-        /// Where `cargo lambda watch --disable-cors` serves the functions.
+        /// Where `cargo lambda watch` serves the Lambda Invoke API.
         #[arg(long, default_value = "http://127.0.0.1:9100")]
-        upstream: String,
-        /// The SAM template whose `CorsConfiguration` applies.
+        invoke: String,
+        /// How long a function may take before the API answers 503 (API Gateway: 30 s at most).
+        #[arg(long, default_value_t = 30)]
+        integration_timeout_secs: u64,
+        /// The SAM template whose HTTP API is served.
         #[arg(long, default_value = "template.yaml")]
         template: std::path::PathBuf,
         /// The allowed origins, as the `CorsAllowOrigins` parameter takes them (comma-separated);
@@ -110,6 +112,19 @@ enum Command {
         #[arg(long)]
         stats_listen: Option<SocketAddr>,
     },
+    /// Keep a long-used DynamoDB Local database responsive: delete every table but `--table`, and
+    /// rebuild `--table` from a scan when its stream holds more than `--max-stream-records`.
+    Compact {
+        /// DynamoDB Local (never a real endpoint: this deletes tables).
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        dynamodb_endpoint: String,
+        /// The table to keep.
+        #[arg(long, default_value = "messaging")]
+        table: String,
+        /// Stream records past which the table is rebuilt.
+        #[arg(long, default_value_t = 20_000)]
+        max_stream_records: usize,
+    },
     /// Serve the web client's static files (and a generated `/config.js`) on their own origin.
     Web {
         /// Address to listen on; add `http://ADDR` to the API's allowed origins.
@@ -124,47 +139,10 @@ enum Command {
     },
 }
 
-type Upstream = Client<HttpConnector, Full<Bytes>>;
-
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = status;
     r
-}
-
-async fn handle(
-    req: Request<Incoming>,
-    cors: Arc<Cors>,
-    upstream: Arc<String>,
-    client: Upstream,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    if Cors::is_preflight(req.method(), req.headers()) {
-        let mut answer = plain(StatusCode::NO_CONTENT, "");
-        *answer.headers_mut() = cors.preflight(req.headers());
-        return Ok(answer);
-    }
-    let request_headers = req.headers().clone();
-    let (mut parts, body) = req.into_parts();
-    let body = body.collect().await?.to_bytes();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = format!("{upstream}{path}").parse() else {
-        return Ok(plain(StatusCode::BAD_REQUEST, "bad path"));
-    };
-    parts.uri = uri;
-    let forwarded = Request::from_parts(parts, Full::new(body));
-    let mut response = match client.request(forwarded).await {
-        Ok(r) => {
-            let (parts, body) = r.into_parts();
-            match body.collect().await {
-                Ok(b) => Response::from_parts(parts, Full::new(b.to_bytes())),
-                Err(_) => plain(StatusCode::BAD_GATEWAY, "the functions' answer was cut off"),
-            }
-        }
-        // API Gateway answers 503 when it cannot reach an integration.
-        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "cargo lambda watch is not answering"),
-    };
-    cors.apply(&request_headers, response.headers_mut());
-    Ok(response)
 }
 
 /// `GET /stats`: every mapping's counts.
@@ -199,6 +177,43 @@ async fn serve_stats(listen: SocketAddr, dispatcher: Arc<Dispatcher>) -> std::io
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
+        Command::Compact { dynamodb_endpoint, table, max_stream_records } => {
+            let host =
+                dynamodb_endpoint.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                return Err(format!(
+                    "{dynamodb_endpoint}: compact only deletes tables of a DynamoDB Local on this machine"
+                )
+                .into());
+            }
+            let (dynamodb, streams) =
+                (devstack::local::dynamodb(&dynamodb_endpoint), devstack::local::streams(&dynamodb_endpoint));
+            let done = devstack::compact::compact(&dynamodb, &streams, &table, max_stream_records)
+                .await
+                .map_err(|e| {
+                    // The SDK's errors say what failed only in their sources.
+                    let mut text = e.to_string();
+                    let mut source = e.source();
+                    while let Some(cause) = source {
+                        text = format!("{text}: {cause}");
+                        source = cause.source();
+                    }
+                    text
+                })?;
+            for other in &done.dropped {
+                eprintln!("devstack compact: deleted the table {other}");
+            }
+            match done.rebuilt_items {
+                Some(n) => eprintln!(
+                    "devstack compact: {table}'s stream held over {max_stream_records} records: rebuilt it with its {n} items and an empty stream"
+                ),
+                None => eprintln!(
+                    "devstack compact: {table}'s stream holds {} records; kept as it is",
+                    done.stream_records
+                ),
+            }
+            Ok(())
+        }
         Command::Web { listen, root, api_base } => {
             if !root.join("index.html").is_file() {
                 return Err(format!("{}: no index.html to serve", root.display()).into());
@@ -280,28 +295,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             gateway.serve(listener).await?;
             Ok(())
         }
-        Command::Api { listen, upstream, template, allow_origins } => {
+        Command::Api { listen, invoke, integration_timeout_secs, template, allow_origins } => {
             let text = std::fs::read_to_string(&template)?;
-            let cors = Arc::new(Cors::from_template(&text, allow_origins.as_deref())?);
-            let upstream = Arc::new(upstream.trim_end_matches('/').to_owned());
-            let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+            let invoker = Arc::new(HttpInvoker::new(&invoke));
+            let mut api = HttpApi::from_template(&text, allow_origins.as_deref(), invoker, listen.port())?;
+            api.integration_timeout = Duration::from_secs(integration_timeout_secs);
             let listener = tokio::net::TcpListener::bind(listen).await?;
             eprintln!(
-                "devstack: HTTP API on http://{listen} -> {upstream}, CORS for {:?}",
-                cors.allow_origins
+                "devstack: HTTP API on http://{listen} ({} routes) -> {invoke}, CORS for {:?}; access log on stdout",
+                api.routes.routes.len(),
+                api.cors.allow_origins
             );
-            loop {
-                let (stream, _) = listener.accept().await?;
-                let (cors, upstream, client) = (cors.clone(), upstream.clone(), client.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        handle(req, cors.clone(), upstream.clone(), client.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+            Arc::new(api).serve(listener).await?;
+            Ok(())
         }
     }
 }

@@ -49,6 +49,12 @@ fn truncate(s: &str) -> String {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
+    // JSON is UTF-8 (RFC 8259, section 8.1). API Gateway hands a body that is not valid UTF-8 to
+    // the function base64-encoded; it is refused with DRF's message for it, naming the first bad
+    // byte, rather than with serde's, which calls it an unexpected character.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(ApiError::Parse(utf8_error(bytes, &e)));
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
     match value {
         Value::Object(map) => Ok(Fields { map, form: false }),
@@ -57,6 +63,19 @@ fn parse_json(bytes: &[u8]) -> Result<Fields, ApiError> {
             format!("Invalid data. Expected a dictionary, but got {}.", type_name(&other)),
         ))),
     }
+}
+
+/// Python's words for the first byte that is not UTF-8, as DRF reports it.
+fn utf8_error(bytes: &[u8], e: &std::str::Utf8Error) -> String {
+    let at = e.valid_up_to();
+    let byte = bytes[at];
+    // A byte that can start a multi-byte sequence failed on what follows it.
+    let reason = match e.error_len() {
+        None => "unexpected end of data",
+        Some(_) if (0xc2..=0xf4).contains(&byte) => "invalid continuation byte",
+        Some(_) => "invalid start byte",
+    };
+    format!("'utf-8' codec can't decode byte 0x{byte:02x} in position {at}: {reason}")
 }
 
 fn form_fields(pairs: impl IntoIterator<Item = (String, String)>) -> Fields {
@@ -268,6 +287,28 @@ mod tests {
         assert!(matches!(e, ApiError::Parse(_)));
         let e = parse(&req("application/json", "[1]")).await.unwrap_err();
         assert!(matches!(e, ApiError::Validation(_)));
+    }
+
+    #[tokio::test]
+    async fn json_that_is_not_utf8_is_a_parse_error_naming_the_byte() {
+        let binary = |bytes: &[u8]| {
+            lambda_http::http::Request::builder()
+                .header("content-type", "application/json")
+                .body(Body::Binary(bytes.to_vec()))
+                .unwrap()
+        };
+        for (bytes, message) in [
+            (&b"{\"text\": \"\xff\"}"[..], "byte 0xff in position 10: invalid start byte"),
+            (&b"{\"text\": \"\xc3(\"}"[..], "byte 0xc3 in position 10: invalid continuation byte"),
+            (&b"{\"text\": \"\xe2\x82"[..], "byte 0xe2 in position 10: unexpected end of data"),
+        ] {
+            let e = parse(&binary(bytes)).await.unwrap_err();
+            assert_eq!(e.status(), 400);
+            let ApiError::Parse(detail) = &e else { panic!("{e:?}") };
+            assert_eq!(*detail, format!("'utf-8' codec can't decode {message}"));
+        }
+        let ok = parse(&binary("{\"text\": \"é\"}".as_bytes())).await.unwrap();
+        assert_eq!(ok.text("text").as_deref(), Some("é"));
     }
 
     #[test]

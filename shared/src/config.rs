@@ -144,14 +144,22 @@ fn seconds(name: &'static str, default: i64) -> Result<i64, ConfigError> {
 }
 
 impl Config {
-    /// Reads the environment; the key comes from `JWT_SECRET` locally or from the SSM
-    /// SecureString named by `JWT_SECRET_PARAMETER` when deployed.
+    /// Reads the environment; the key comes from `JWT_SECRET` or the file `JWT_SECRET_FILE`
+    /// names locally, or from the SSM SecureString named by `JWT_SECRET_PARAMETER` when deployed.
+    /// The local stack uses the file: `cargo lambda watch` prints every variable it passes.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let keys = match std::env::var("JWT_SECRET") {
-            Ok(s) if !s.is_empty() => Keyring::parse(&s)?,
+        let keys = match (std::env::var("JWT_SECRET"), std::env::var_os("JWT_SECRET_FILE")) {
+            (Ok(s), _) if !s.is_empty() => Keyring::parse(&s)?,
+            (_, Some(path)) if !path.is_empty() => {
+                Keyring::parse(&std::fs::read_to_string(path).map_err(|_| ConfigError::Invalid {
+                    name: "JWT_SECRET_FILE",
+                    reason: "cannot be read as text",
+                })?)?
+            }
             _ => {
-                let name = std::env::var("JWT_SECRET_PARAMETER")
-                    .map_err(|_| ConfigError::Missing("JWT_SECRET or JWT_SECRET_PARAMETER"))?;
+                let name = std::env::var("JWT_SECRET_PARAMETER").map_err(|_| {
+                    ConfigError::Missing("JWT_SECRET, JWT_SECRET_FILE or JWT_SECRET_PARAMETER")
+                })?;
                 let value = read_ssm_secret(sdk, &name).await?;
                 Keyring::parse(
                     &String::from_utf8(value)

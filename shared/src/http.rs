@@ -90,11 +90,15 @@ pub fn absolute_url(req: &Request, query: &[(&str, String)]) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or("localhost");
+    // API Gateway sets X-Forwarded-Proto itself, but a client's own header reaches the function
+    // wherever something else fronts it: only the two schemes a link may have are taken from it.
     let scheme = req
         .headers()
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
-        .unwrap_or(if is_local(host) { "http" } else { "https" });
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| p == "http" || p == "https")
+        .unwrap_or_else(|| if is_local(host) { "http" } else { "https" }.to_owned());
     let mut url = format!("{scheme}://{host}{}", req.uri().path());
     if !query.is_empty() {
         let mut qs = form_urlencoded::Serializer::new(String::new());
@@ -174,5 +178,23 @@ mod tests {
             .body(Body::Empty)
             .unwrap();
         assert!(absolute_url(&req, &[]).starts_with("https://x.execute-api"));
+    }
+
+    #[test]
+    fn only_http_and_https_are_taken_from_x_forwarded_proto() {
+        let with_proto = |host: &str, proto: &str| {
+            let req = lambda_http::http::Request::builder()
+                .uri("/api/threads/")
+                .header("host", host)
+                .header("x-forwarded-proto", proto)
+                .body(Body::Empty)
+                .unwrap();
+            absolute_url(&req, &[])
+        };
+        assert_eq!(with_proto("localhost:9000", "javascript"), "http://localhost:9000/api/threads/");
+        assert_eq!(with_proto("api.example.com", "javascript"), "https://api.example.com/api/threads/");
+        assert_eq!(with_proto("api.example.com", "data"), "https://api.example.com/api/threads/");
+        assert_eq!(with_proto("localhost:9000", "HTTPS"), "https://localhost:9000/api/threads/");
+        assert_eq!(with_proto("api.example.com", "http"), "http://api.example.com/api/threads/");
     }
 }

@@ -1,7 +1,8 @@
-//! The route table (`shared::routes`), `template.yaml`'s API Gateway routes, the `cargo lambda
-//! watch` router in `Cargo.toml`, the test dispatcher and the functions themselves agree: every
-//! real path, with every method, reaches the same function, and that function answers it with
-//! the table's handler, its 405 (with the table's `Allow`) or 404.
+//! The route table (`shared::routes`), `template.yaml`'s API Gateway routes, `devstack api`'s
+//! routing of them, the `cargo lambda watch` router in `Cargo.toml`, the test dispatcher and the
+//! functions themselves agree: every real path, with every method, reaches the same function,
+//! and that function answers it with the table's handler, its 405 (with the table's `Allow`) or
+//! 404.
 
 use lambda_http::Body;
 use lambda_http::http::Method;
@@ -176,6 +177,8 @@ async fn every_path_and_method_reaches_one_function_and_handler() {
     let t = TestApp::spawn().await;
     let gateway = ApiGateway::load();
     let watch = WatchRouter::load();
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let local = devstack::http_api::routes::Routes::from_template(&template).unwrap();
     let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
     let mut checked = 0;
     for path in sample_paths() {
@@ -187,6 +190,8 @@ async fn every_path_and_method_reaches_one_function_and_handler() {
             assert_eq!(watch.route(&path), Some(m.route.function), "{path}: Cargo.toml's router disagrees");
         }
         for method in &methods {
+            let served = local.route(method.as_str(), &path).map(|m| function_named(&m.route.function));
+            assert_eq!(served, Some(deployed), "{method} {path}: devstack api sends it elsewhere");
             let req = lambda_http::http::Request::builder()
                 .method(method.clone())
                 .uri(&path)

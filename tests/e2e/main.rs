@@ -7,6 +7,7 @@ use ureq::Agent;
 #[path = "../support/event_schema.rs"]
 mod event_schema;
 mod frames;
+mod gateway;
 mod live;
 mod races;
 
