@@ -714,6 +714,7 @@ function closeThread() {
   $('no-thread').hidden = false;
   $('older').hidden = true;
   $('jump').hidden = true;
+  $('pane-empty').hidden = true;
   setPaneError(null);
   renderTyping();
   renderThreads();
@@ -911,6 +912,10 @@ function renderMessages({ scroll, newFromOthers = false } = {}) {
   }
   reconcile($('messages'), nodes);
   for (const k of state.nodes.keys()) if (!shown.has(k)) state.nodes.delete(k);
+  // A conversation without messages yet says so, once its newest page has answered.
+  const empty = !items.length && state.since !== null && !state.olderUrl;
+  $('pane-empty').hidden = !empty;
+  if (empty && t) $('pane-empty').textContent = `No messages yet. Say hello to ${threadTitle(t)}!`;
   $('messages').setAttribute('aria-busy', 'false');
   renderReceipts();
   if (scroll === 'bottom' || (scroll !== 'prepend' && stick)) scrollToEnd();
@@ -949,7 +954,7 @@ function renderMessage(m, { mine, first, group, canDelete }) {
   return el('li', { class: 'message' + (mine ? ' mine' : ' theirs') + (first ? ' first' : ''), 'data-message-id': m.id, 'data-sender': m.sender, 'data-state': 'sent' },
     el('div', { class: 'row' },
       !mine && group ? (first ? avatar(m.sender) : el('span', { class: 'avatar-space', 'aria-hidden': 'true' })) : null,
-      el('div', { class: 'bubble', onclick: (e) => toggleActions(e) },
+      el('div', { class: 'bubble', tabindex: mine || canDelete ? '0' : null, onclick: (e) => toggleActions(e) },
         el('span', { class: mine || !group || !first ? 'sender visually-hidden' : 'sender', style: mine ? null : `--hue: ${hue(m.sender)}`, text: mine ? 'You' : nameOf(m.sender) }),
         el('div', { class: 'text' }, richText(m.text)),
         el('div', { class: 'meta' },
@@ -1033,6 +1038,9 @@ box.addEventListener('keydown', (e) => {
     sendFromComposer();
   }
 });
+
+// Tapping Send keeps the focus in the box, so a phone's keyboard stays up between messages.
+$('send').addEventListener('mousedown', (e) => e.preventDefault());
 
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();

@@ -361,6 +361,7 @@ async fn two_users_talk_live_in_the_web_client() {
     let run = run_id();
 
     let alice = Page::open("alice", Screen::Desktop).await;
+    alice.shot("login").await;
     alice.log_in("alice").await;
     alice.shot("threads").await;
 
@@ -770,6 +771,7 @@ async fn a_phone_shows_the_list_and_the_conversation_as_separate_screens() {
     let _one_at_a_time = SERIAL.lock().await;
     let run = run_id();
     let bob = Page::open("bob", Screen::Phone).await;
+    bob.shot("login").await;
     bob.log_in("bob").await;
     let token = bob.token().await;
     let thread = thread_with(&token, &["alice", "test_user"]);
@@ -982,6 +984,11 @@ async fn conversations_start_from_a_search_and_are_left_and_deleted() {
         .unwrap()
         .to_owned();
     alice.until("it is listed", THREAD_ENTRY, vec![json!(direct)], |v| v["title"] == "bob").await;
+    let empty = "const p = document.getElementById('pane-empty'); return p.hidden ? null : p.textContent";
+    alice
+        .until("the empty conversation said so", empty, vec![], |v| v == "No messages yet. Say hello to bob!")
+        .await;
+    alice.shot("new-conversation-empty").await;
     let hello = format!("hi bob, just us {run}");
     alice.send(&hello).await;
     alice.until("the first message sent", FIND_TEXT, vec![json!(hello)], Value::is_string).await;
