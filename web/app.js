@@ -1162,8 +1162,8 @@ function endEdit(id) {
   state.editing = null;
   state.nodes.delete('m:' + id);
   renderMessages({ scroll: 'keep' });
-  const li = $('messages').querySelector(`[data-message-id="${CSS.escape(id)}"] button.edit`);
-  if (li) li.focus();
+  const bubble = $('messages').querySelector(`[data-message-id="${CSS.escape(id)}"] .bubble`);
+  if (bubble) bubble.focus();
 }
 
 function askDeleteMessage(id) {
