@@ -43,6 +43,7 @@ const state = {
   threads: new Map(), // thread id -> thread as the API gives it
   moreThreads: null, // the thread list's `next` link
   pagedThreads: false, // whether "More conversations" was used (then catch-up keeps that link)
+  threadsLoaded: false, // whether the list has answered once (before, it is not "empty")
   openId: null, // the open thread
   messages: new Map(), // message id -> message, of the open thread
   olderUrl: null, // the open thread's `next` link (older messages)
@@ -242,10 +243,12 @@ function initials(name) {
   return (parts.length > 1 ? first(parts[0]) + first(parts[1]) : first(parts[0] || '?')).toUpperCase();
 }
 
+// Hues far enough apart to tell people apart at a glance; the id picks one.
+const HUES = [4, 28, 45, 95, 145, 175, 200, 222, 255, 285, 315, 340];
 function hue(id) {
   let h = 0;
-  for (const c of String(id)) h = (h * 31 + c.codePointAt(0)) % 360;
-  return h;
+  for (const c of String(id)) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  return HUES[h % HUES.length];
 }
 
 function avatar(userId, extra) {
@@ -339,6 +342,7 @@ function logOut(message) {
   state.me = null;
   state.threads.clear();
   state.threadNodes.clear();
+  state.threadsLoaded = false;
   state.outbox.clear();
   closeThread();
   $('threads').replaceChildren();
@@ -503,6 +507,7 @@ async function loadThreads() {
     throw err;
   }
   setThreadsError(null);
+  state.threadsLoaded = true;
   // Without a next page the list is complete, so anything else we hold is gone.
   const oldest = page.next && page.results.length ? page.results[page.results.length - 1].updated : '';
   const stale = (id) => (state.changedAt.get(id) || 0) > asked;
@@ -658,7 +663,7 @@ function renderThreads() {
   });
   for (const id of state.threadNodes.keys()) if (!state.threads.has(id)) state.threadNodes.delete(id);
   reconcile($('threads'), nodes);
-  $('threads-empty').hidden = state.threads.size > 0 || !$('threads-error').hidden;
+  $('threads-empty').hidden = !state.threadsLoaded || state.threads.size > 0 || !$('threads-error').hidden;
   $('more-threads').hidden = !state.moreThreads;
 }
 
