@@ -10,8 +10,10 @@
 //   #total-unread[data-unread][data-threads]
 //   #threads li.thread[data-thread-id][data-unread][data-owner] > button.open > .title, .preview, .badge, time.when
 //   #thread-view > #thread-title, #thread-menu-button, #leave-thread, #delete-thread   #pane (scrolls)
-//   #messages li.day[data-day]   #messages li.message[data-message-id][data-sender][data-state=sent]
-//     > .text, .edited, time, .receipt[data-users], button.edit, button.delete (named for their message);
+//   #pane-empty (a conversation without messages)   #messages li.day[data-day]
+//   #messages li.message[data-message-id][data-sender][data-state=sent] > .bubble (a tap shows the
+//     buttons), .text, .edited, time, .receipt[data-users], button.edit, button.delete (named for
+//     their message);
 //     while editing: .edit-form > textarea.edit-text, button.save, button.cancel, .inline-error
 //   #messages li.message.outgoing[data-client-id][data-state=pending|failed] > .text, .send-error,
 //     button.retry, button.discard
