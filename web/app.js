@@ -1,14 +1,26 @@
 // The reference web client. Plain JavaScript against the public API only, so frontend teams can
-// read it as a recipe: log in, list threads, read and write messages, and stay live over the
-// WebSocket API (docs/realtime.md). Nothing from the API is ever put in innerHTML: every string
-// goes in through textContent or an attribute, so a message cannot inject markup.
+// read it as a recipe: log in, list conversations, start, leave and delete them, read and write
+// messages, and stay live over the WebSocket API (docs/realtime.md). Nothing from the API is ever
+// put in innerHTML: every string goes in through textContent or an attribute, so a message cannot
+// inject markup.
 //
 // Stable hooks for tests (tests/browser/web_client.rs uses them; keep them when restyling):
-//   #live[data-state=connecting|open|offline]      #total-unread[data-unread][data-threads]
-//   #threads li.thread[data-thread-id][data-unread] > button.open > .title, .preview, .badge
-//   #messages li.message[data-message-id][data-sender] > .text, .edited, .receipt[data-users],
-//     button.edit, button.delete; while editing: .edit-form > input.edit-text, button.save
-//   #typing.typing[data-users]    #composer > input#text    #login-form > #username, #password
+//   #app-view[data-screen=list|thread]   #back   #live[data-state=connecting|open|reconnecting|offline]
+//   #connection[data-state] (hidden while live)   #reconnect-now   #toast   #announcer[aria-live]
+//   #total-unread[data-unread][data-threads]
+//   #threads li.thread[data-thread-id][data-unread][data-owner] > button.open > .title, .preview, .badge, time.when
+//   #thread-view > #thread-title, #thread-menu-button, #leave-thread, #delete-thread   #pane (scrolls)
+//   #pane-empty (a conversation without messages)   #messages li.day[data-day]
+//   #messages li.message[data-message-id][data-sender][data-state=sent] > .bubble (a tap shows the
+//     buttons), .text, .edited, time, .receipt[data-users], button.edit, button.delete (named for
+//     their message);
+//     while editing: .edit-form > textarea.edit-text, button.save, button.cancel, .inline-error
+//   #messages li.message.outgoing[data-client-id][data-state=pending|failed] > .text, .send-error,
+//     button.retry, button.discard
+//   #typing.typing[data-users]    #composer > textarea#text, button#send    #login-form > #username, #password
+//   #new-conversation > dialog#new-dialog > #people-search, #people-results li.person[data-user-id] > button,
+//     #chosen .chip[data-user-id], #start-conversation, #new-error
+//   dialog#confirm > #confirm-title, #confirm-ok, #confirm-cancel, #confirm-error
 'use strict';
 
 // config.js (written per deployment) names the API; without it, the page's own origin.
@@ -18,6 +30,8 @@ const TYPING_SEND_MS = 1500; // send at most one typing action this often (the s
 const TYPING_SHOW_MS = 4000; // how long "x is typing…" stays after the last typing event
 const PING_MS = 4 * 60 * 1000; // API Gateway closes connections idle for 10 minutes
 const MAX_BACKOFF_MS = 30000;
+const GROUP_GAP_MS = 5 * 60 * 1000; // messages of one sender closer than this share a header
+const PHONE = window.matchMedia('(max-width: 700px)');
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,25 +44,45 @@ const state = {
   names: new Map(), // user id -> username
   threads: new Map(), // thread id -> thread as the API gives it
   moreThreads: null, // the thread list's `next` link
-  pagedThreads: false, // whether "More threads" was used (then catch-up keeps that link)
+  pagedThreads: false, // whether "More conversations" was used (then catch-up keeps that link)
+  threadsLoaded: false, // whether the list has answered once (before, it is not "empty")
   openId: null, // the open thread
   messages: new Map(), // message id -> message, of the open thread
   olderUrl: null, // the open thread's `next` link (older messages)
-  pagedOlder: false, // whether "Older messages" was used
+  pagedOlder: false, // whether older messages were loaded
+  loadingOlder: false,
   since: null, // the open thread's version as of what we hold, for `?since=`
+  unreadFrom: null, // id of the first message that was unread when the thread was opened
+  pendingUnread: 0, // the open thread's unread count when it was opened, until its page is in
   reads: new Map(), // user id -> id of the newest message of the open thread they have read
   typers: new Map(), // user id -> timer hiding their "is typing"
   editing: null, // id of the message whose edit form is open
+  // Messages being sent or that failed, by client_id: {clientId, thread, text, created, status
+  // (sending|failed), error, matched (the id of a live message that is probably this one)}.
+  outbox: new Map(),
+  nodes: new Map(), // rendered message rows by key, with the signature they were drawn from
+  threadNodes: new Map(), // rendered thread list rows by thread id
   seen: new Set(), // event ids already handled (events may be redelivered with the same id)
   seenOrder: [],
   socket: null,
+  live: 'offline', // connecting | open | reconnecting | offline
   attempts: 0, // reconnect attempts since the last open socket
+  reconnectAt: 0, // when the next attempt is due
   reconnectTimer: null,
+  countdownTimer: null,
+  everOpen: false, // whether a socket has opened since logging in ("reconnecting", not "connecting")
   pingTimer: null,
+  catchUpTimer: null,
   lastTypingSent: 0,
   refreshing: null, // the token refresh in flight, shared by every request that got a 401
   threadRefresh: new Map(), // thread id -> pending refresh timer
+  // An answer about a thread that was asked for before the thread last changed here (a live
+  // event) may predate that change: it loses. `changes` counts local changes; `changedAt` is
+  // each thread's latest.
+  changes: 0,
+  changedAt: new Map(),
   readTimer: null,
+  toastTimer: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -56,10 +90,26 @@ const state = {
 
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.detail) || `HTTP ${status}`);
+    super(ApiError.describe(status, body));
     this.status = status;
     this.body = body;
   }
+
+  // DRF's shapes: {"detail": "..."} or {"field": ["message", ...]}.
+  static describe(status, body) {
+    if (body && typeof body.detail === 'string') return body.detail;
+    if (body && typeof body === 'object') {
+      for (const v of Object.values(body)) if (Array.isArray(v) && typeof v[0] === 'string') return v[0];
+    }
+    if (status >= 500) return `The server had a problem (HTTP ${status}).`;
+    return `HTTP ${status}`;
+  }
+}
+
+// What went wrong, in words for the person: a fetch that throws never reached an answer.
+function reason(err) {
+  if (err instanceof ApiError) return err.message;
+  return 'No connection.';
 }
 
 function saveTokens(pair) {
@@ -112,7 +162,15 @@ async function api(method, pathOrUrl, body) {
   return data;
 }
 
+// The status of a create (201 new, 200 existing) matters to no one here, so `api` is enough.
 const enc = encodeURIComponent;
+
+// A send's idempotency key: a retry with the same one returns the original message.
+function newClientId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 // ---------------------------------------------------------------------------------------------
 // Small DOM helpers: elements are built, never parsed from strings.
@@ -126,13 +184,48 @@ function el(tag, attrs, ...children) {
     else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children) if (c) node.append(c);
+  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
   return node;
 }
 
-function notice(text) {
-  $('notice').textContent = text || '';
-  $('notice').hidden = !text;
+// Puts `nodes` in `parent` in order, moving only what is out of place, so a focused button or a
+// half-typed edit keeps its focus when the list around it changes.
+function reconcile(parent, nodes) {
+  let cur = parent.firstChild;
+  for (const n of nodes) {
+    if (n === cur) { cur = cur.nextSibling; continue; }
+    parent.insertBefore(n, cur);
+  }
+  while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
+}
+
+// Text with its web links made clickable: only http(s) URLs become links, and both the link's
+// text and its href are set as text and attribute, never parsed.
+function richText(text) {
+  const out = document.createDocumentFragment();
+  const re = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+  let at = 0;
+  for (const match of text.matchAll(re)) {
+    if (match.index > at) out.append(text.slice(at, match.index));
+    out.append(el('a', { href: match[0], target: '_blank', rel: 'noopener noreferrer', text: match[0] }));
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) out.append(text.slice(at));
+  return out;
+}
+
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = !text;
+  clearTimeout(state.toastTimer);
+  if (text) state.toastTimer = setTimeout(() => { t.hidden = true; }, 5000);
+}
+
+function announce(text) {
+  const region = $('announcer');
+  region.append(el('p', { text }));
+  while (region.childElementCount > 5) region.firstElementChild.remove();
 }
 
 function nameOf(id) {
@@ -140,8 +233,80 @@ function nameOf(id) {
   return state.names.get(id) || `user ${id}`;
 }
 
+const snippet = (text, n = 40) => {
+  const flat = String(text).replace(/\s+/g, ' ').trim();
+  return flat.length > n ? flat.slice(0, n - 1) + '…' : flat;
+};
+
+// Initials as an avatar: "test_user" is TU, "alice" is A; the colour follows the id.
+function initials(name) {
+  const parts = String(name).split(/[\s._-]+/).filter(Boolean);
+  const first = (s) => Array.from(s)[0] || '';
+  return (parts.length > 1 ? first(parts[0]) + first(parts[1]) : first(parts[0] || '?')).toUpperCase();
+}
+
+// Hues far enough apart to tell people apart at a glance; the id picks one.
+const HUES = [4, 28, 45, 95, 145, 175, 200, 222, 255, 285, 315, 340];
+function hue(id) {
+  let h = 0;
+  for (const c of String(id)) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  return HUES[h % HUES.length];
+}
+
+function avatar(userId, extra) {
+  const name = state.me && userId === state.me.id ? state.me.username : nameOf(userId);
+  return el('span', { class: 'avatar' + (extra ? ' ' + extra : ''), 'aria-hidden': 'true', style: `--hue: ${hue(userId)}`, text: initials(name) });
+}
+
+// A thread's picture: the other person, or two of the others stacked for a group.
+function threadAvatar(t) {
+  const others = t.participants.filter((p) => !state.me || p !== state.me.id);
+  if (others.length <= 1) return avatar(others[0] || (state.me && state.me.id) || '?');
+  return el('span', { class: 'avatar-stack', 'aria-hidden': 'true' }, avatar(others[0], 'small'), avatar(others[1], 'small'));
+}
+
+function fillAvatar(node, userId) {
+  const a = avatar(userId);
+  node.textContent = a.textContent;
+  node.setAttribute('style', a.getAttribute('style'));
+}
+
 // A message id is "<thread id>.<n>", n counting the thread's messages from 1.
 const seq = (messageId) => Number(String(messageId).slice(String(messageId).lastIndexOf('.') + 1));
+
+// ---------------------------------------------------------------------------------------------
+// Dates: times in bubbles, "Today" / "Yesterday" / weekday / date between days, and the last
+// activity's time in the list, all in the browser's locale and time zone.
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+const weekdayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long' });
+const shortWeekdayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short' });
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long' });
+const dayYearFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+const shortDateFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+const shortDateYearFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
+
+const pad = (n) => String(n).padStart(2, '0');
+const dayKey = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+const startOfDay = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate());
+const daysAgo = (d) => Math.round((startOfDay(new Date()) - startOfDay(d)) / 86400000);
+
+function dayLabel(d) {
+  const ago = daysAgo(d);
+  if (ago === 0) return 'Today';
+  if (ago === 1) return 'Yesterday';
+  if (ago > 1 && ago < 7) return weekdayFormat.format(d);
+  return (d.getFullYear() === new Date().getFullYear() ? dayFormat : dayYearFormat).format(d);
+}
+
+function listTime(d) {
+  const ago = daysAgo(d);
+  if (ago <= 0) return timeFormat.format(d);
+  if (ago === 1) return 'Yesterday';
+  if (ago < 7) return shortWeekdayFormat.format(d);
+  return (d.getFullYear() === new Date().getFullYear() ? shortDateFormat : shortDateYearFormat).format(d);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Logging in and out
@@ -149,21 +314,21 @@ const seq = (messageId) => Number(String(messageId).slice(String(messageId).last
 $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   $('login-error').textContent = '';
-  const button = e.target.querySelector('button');
+  const button = e.target.querySelector('button[type=submit]');
   button.disabled = true;
   try {
     const res = await request('POST', '/api/token/', { username: $('username').value, password: $('password').value });
     const body = await res.json().catch(() => null);
     if (!res.ok) {
       // 401 for wrong credentials, 429 after too many failures (with Retry-After).
-      $('login-error').textContent = (body && body.detail) || `Login failed (HTTP ${res.status}).`;
+      $('login-error').textContent = ApiError.describe(res.status, body) || `Login failed (HTTP ${res.status}).`;
       return;
     }
     saveTokens(body);
     $('password').value = '';
     await start();
   } catch (err) {
-    $('login-error').textContent = 'Cannot reach the server.';
+    $('login-error').textContent = 'Cannot reach the server. Check your connection and try again.';
   } finally {
     button.disabled = false;
   }
@@ -178,28 +343,33 @@ function logOut(message) {
   closeSocket();
   state.me = null;
   state.threads.clear();
+  state.threadNodes.clear();
+  state.threadsLoaded = false;
+  state.outbox.clear();
   closeThread();
+  $('threads').replaceChildren();
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   $('app-view').hidden = true;
-  $('logout').hidden = true;
-  $('total').hidden = true;
-  $('me').textContent = '';
   $('login-view').hidden = false;
-  notice(message);
+  $('login-error').textContent = message || '';
+  document.title = 'Messages';
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
 }
 
 async function start() {
   state.me = await api('GET', '/api/users/me/');
   $('login-view').hidden = true;
   $('app-view').hidden = false;
-  $('logout').hidden = false;
-  $('total').hidden = false;
   $('me').textContent = state.me.username;
-  notice('');
-  await loadNames();
+  fillAvatar($('me-avatar'), state.me.id);
+  showScreen('list');
+  await loadNames().catch(() => {});
   // Show the threads at once, and fetch again whenever the socket opens (connect), so that
   // nothing falls between the fetched state and the first event.
   connect();
-  await catchUp();
+  await catchUp().catch(() => {});
+  const wanted = threadInUrl();
+  if (wanted && state.threads.has(wanted)) openThread(wanted, { history: 'none' });
 }
 
 // The API has no lookup of a user by id, so the client keeps the directory of active users
@@ -218,17 +388,66 @@ async function loadNames() {
 // Someone unknown (a new user) appeared: reload the directory, at most once a minute.
 function learnNames(ids) {
   if (ids.some((id) => !state.names.has(id) && id !== (state.me && state.me.id)) && Date.now() - namesLoadedAt > 60000) {
-    loadNames().then(() => { renderThreads(); renderOpenTitle(); }).catch(() => {});
+    loadNames().then(() => { renderThreads(); renderOpenTitle(); renderMessages(); }).catch(() => {});
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Screens: on a phone the list and the conversation are separate screens; the browser's Back
+// goes from a conversation to the list (the conversation is a history entry, #t=<id>).
+
+function showScreen(screen) {
+  $('app-view').dataset.screen = screen;
+}
+
+function threadInUrl() {
+  const m = /^#t=(.+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+window.addEventListener('popstate', () => {
+  if (!state.me) return;
+  const wanted = threadInUrl();
+  if (wanted && state.threads.has(wanted)) {
+    if (wanted !== state.openId) openThread(wanted, { history: 'none' });
+    showScreen('thread');
+  } else {
+    backToList();
+  }
+});
+
+function backToList() {
+  const was = state.openId;
+  closeThread();
+  showScreen('list');
+  const row = was && $('threads').querySelector(`[data-thread-id="${CSS.escape(was)}"] button.open`);
+  if (row) row.focus();
+}
+
+$('back').addEventListener('click', () => {
+  if (history.state && history.state.thread) history.back(); // popstate shows the list
+  else {
+    if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+    backToList();
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // Catching up after every (re)connect: the thread list and totals again, and for the open
 // thread exactly what was sent, edited or deleted since the version we hold (`?since=`).
 
 async function catchUp() {
-  await Promise.all([loadThreads(), loadTotals()]);
-  if (state.openId) await (state.since ? loadChanges(state.openId) : loadNewestPage(state.openId));
+  clearTimeout(state.catchUpTimer);
+  try {
+    await Promise.all([loadThreads(), loadTotals()]);
+    if (state.openId) await (state.since ? loadChanges(state.openId) : loadNewestPage(state.openId));
+  } catch (err) {
+    // Live again but the API failed: try again shortly, while the socket stays open.
+    if (!(err instanceof ApiError && err.status === 401)) {
+      state.catchUpTimer = setTimeout(() => { if (state.live === 'open') catchUp().catch(() => {}); }, 3000);
+    }
+    throw err;
+  }
 }
 
 // Each answer holds every message touched since `state.since`, once, as it is now; a deleted
@@ -247,19 +466,22 @@ async function loadChanges(id) {
     }
     if (state.openId !== id) return;
     for (const m of changes.results) {
-      if (m.deleted) { removeMessage(m.id); continue; }
+      if (m.deleted) { forgetMessage(m.id); continue; }
       if (state.messages.has(m.id) || !state.messages.size || seq(m.id) > lowest) {
-        added = added || !state.messages.has(m.id);
+        if (!state.messages.has(m.id)) {
+          added = true;
+          if (m.sender !== state.me.id) announceMessage(m);
+        }
         const { deleted, ...message } = m;
-        putMessage(message);
+        holdMessage(message);
       }
     }
     state.since = changes.since;
     url = changes.next;
   }
-  renderReceipts();
+  setPaneError(null);
+  renderMessages({ newFromOthers: added });
   refreshThread(id); // catching up marks read, as the list does
-  if (added) scrollToEnd();
 }
 
 async function loadTotals() {
@@ -271,117 +493,278 @@ function setTotals(t) {
   total.textContent = String(t.unread_count);
   total.dataset.unread = String(t.unread_count);
   total.dataset.threads = String(t.threads);
+  $('total').hidden = !t.unread_count;
+  document.title = t.unread_count ? `(${t.unread_count}) Messages` : 'Messages';
 }
 
 // The first page of threads, merged into what we hold: threads newer than the page's oldest
 // that are missing from it are gone (deleted, or we were removed).
 async function loadThreads() {
-  const page = await api('GET', '/api/threads/?limit=50');
+  const asked = state.changes;
+  let page;
+  try {
+    page = await api('GET', '/api/threads/?limit=50');
+  } catch (err) {
+    if (!state.threads.size) setThreadsError(`Couldn't load your conversations: ${reason(err)}`);
+    throw err;
+  }
+  setThreadsError(null);
+  state.threadsLoaded = true;
   // Without a next page the list is complete, so anything else we hold is gone.
   const oldest = page.next && page.results.length ? page.results[page.results.length - 1].updated : '';
+  const stale = (id) => (state.changedAt.get(id) || 0) > asked;
   for (const [id, t] of state.threads) {
-    if (t.updated >= oldest && !page.results.some((r) => r.id === id)) state.threads.delete(id);
+    if (t.updated >= oldest && !stale(id) && !page.results.some((r) => r.id === id)) state.threads.delete(id);
   }
-  for (const t of page.results) state.threads.set(t.id, t);
+  for (const t of page.results) if (!stale(t.id)) state.threads.set(t.id, t);
   if (!state.pagedThreads) state.moreThreads = page.next;
   learnNames(page.results.flatMap((t) => t.participants));
   renderThreads();
-  if (state.openId && !state.threads.has(state.openId)) threadGone();
+  if (state.openId) {
+    if (!state.threads.has(state.openId)) threadGone('This conversation is no longer available to you.');
+    else { renderOpenTitle(); renderMessages(); }
+  }
 }
+
+function setThreadsError(text) {
+  $('threads-error').hidden = !text;
+  $('threads-error-text').textContent = text || '';
+}
+
+$('threads-retry').addEventListener('click', () => { catchUp().catch(() => {}); });
 
 $('more-threads').addEventListener('click', async () => {
   if (!state.moreThreads) return;
-  const page = await api('GET', state.moreThreads);
-  for (const t of page.results) state.threads.set(t.id, t);
-  state.moreThreads = page.next;
-  state.pagedThreads = true;
-  renderThreads();
+  const button = $('more-threads');
+  button.disabled = true;
+  try {
+    const page = await api('GET', state.moreThreads);
+    for (const t of page.results) state.threads.set(t.id, t);
+    state.moreThreads = page.next;
+    state.pagedThreads = true;
+    setThreadsError(null);
+    renderThreads();
+  } catch (err) {
+    setThreadsError(`Couldn't load more conversations: ${reason(err)}`);
+  } finally {
+    button.disabled = false;
+  }
 });
 
 // One thread again (its unread count, last message and place in the list), a little later so
 // that a burst of events costs one request.
 function refreshThread(id) {
+  touchThread(id);
   clearTimeout(state.threadRefresh.get(id));
   state.threadRefresh.set(id, setTimeout(async () => {
     state.threadRefresh.delete(id);
+    const asked = state.changes;
     try {
       const t = await api('GET', `/api/threads/${enc(id)}/`);
+      if ((state.changedAt.get(id) || 0) > asked) return; // a newer refresh is on its way
       state.threads.set(t.id, t);
       learnNames(t.participants);
       renderThreads();
+      if (t.id === state.openId) renderOpenTitle();
     } catch (err) {
       if (err.status === 404) dropThread(id);
     }
   }, 150));
 }
 
-function dropThread(id) {
-  state.threads.delete(id);
+function touchThread(id) {
+  state.changedAt.set(id, ++state.changes);
+}
+
+// A thread from a live event: `thread.created` and `thread.updated` carry the thread without
+// the receiver's `unread_count` (older servers sent the stored item, with counters of their
+// own), so the fields every thread has are merged into the one held and its unread count, which
+// the API and `unread.changed` keep, stays.
+function mergeThread(incoming) {
+  const held = state.threads.get(incoming.id);
+  const newer = !held || !held.updated || incoming.updated >= held.updated;
+  const t = {
+    id: incoming.id,
+    participants: incoming.participants || (held && held.participants) || [],
+    owner: incoming.owner || (held && held.owner),
+    created: incoming.created || (held && held.created),
+    updated: newer ? incoming.updated || (held && held.updated) : held.updated,
+    last_message: newer && 'last_message' in incoming ? incoming.last_message : (held ? held.last_message : null),
+    unread_count: held ? held.unread_count || 0 : 0,
+  };
+  state.threads.set(t.id, t);
+  touchThread(t.id);
+  return t;
+}
+
+// Shows a new message in the list at once (the refresh that follows brings the unread count).
+function bumpThread(id, m) {
+  const t = state.threads.get(id);
+  if (!t || !m) return;
+  touchThread(id);
+  if (!t.last_message || seq(m.id) >= seq(t.last_message.id)) {
+    t.last_message = m;
+    if (m.created > t.updated) t.updated = m.created;
+  }
   renderThreads();
-  if (state.openId === id) threadGone();
+}
+
+function dropThread(id) {
+  touchThread(id);
+  state.threads.delete(id);
+  for (const [k, o] of state.outbox) if (o.thread === id) state.outbox.delete(k);
+  renderThreads();
+  if (state.openId === id) threadGone('This conversation is no longer available to you.');
+}
+
+// "Your conversation with bob", or a group's "“admin, bob”", for sentences.
+function conversationName(t) {
+  return isGroup(t) ? `“${threadTitle(t)}”` : `Your conversation with ${threadTitle(t)}`;
+}
+
+function isGroup(t) {
+  return t.participants.length > 2;
 }
 
 function threadTitle(t) {
   const others = t.participants.filter((p) => !state.me || p !== state.me.id);
-  return others.map(nameOf).join(', ') || 'only you';
+  return others.map(nameOf).sort().join(', ') || 'Only you';
 }
 
-// Ordered as the API orders them: most recent activity (`updated`) first.
+function preview(t) {
+  const m = t.last_message;
+  if (!m) return 'No messages yet';
+  const text = String(m.text).replace(/\s+/g, ' ');
+  if (state.me && m.sender === state.me.id) return `You: ${text}`;
+  return isGroup(t) ? `${nameOf(m.sender)}: ${text}` : text;
+}
+
+// Ordered as the API orders them: most recent activity (`updated`) first. Rows are kept and
+// redrawn only when what they show changed.
 function renderThreads() {
-  const list = $('threads');
   const sorted = [...state.threads.values()].sort((a, b) => (a.updated < b.updated ? 1 : a.updated > b.updated ? -1 : 0));
-  list.replaceChildren(...sorted.map((t) => {
+  const nodes = sorted.map((t) => {
     const unread = t.unread_count || 0;
-    const preview = t.last_message ? `${nameOf(t.last_message.sender)}: ${t.last_message.text}` : 'No messages yet';
-    return el('li', { class: 'thread' + (t.id === state.openId ? ' selected' : ''), 'data-thread-id': t.id, 'data-unread': unread },
-      el('button', { class: 'open', type: 'button', 'aria-current': t.id === state.openId ? 'true' : null, onclick: () => openThread(t.id) },
+    const selected = t.id === state.openId;
+    const when = new Date(t.last_message ? t.last_message.created : t.updated);
+    const sig = JSON.stringify([threadTitle(t), preview(t), unread, selected, t.owner, t.participants, listTime(when)]);
+    const held = state.threadNodes.get(t.id);
+    if (held && held.sig === sig) return held.node;
+    const node = el('li', { class: 'thread' + (selected ? ' selected' : '') + (unread ? ' unread' : ''), 'data-thread-id': t.id, 'data-unread': unread, 'data-owner': t.owner },
+      el('button', { class: 'open', type: 'button', 'aria-current': selected ? 'true' : null, onclick: () => openThread(t.id) },
+        threadAvatar(t),
         el('span', { class: 'title', text: threadTitle(t) }),
-        el('span', { class: 'preview', text: preview }),
+        el('time', { class: 'when', datetime: when.toISOString(), title: fullFormat.format(when), text: listTime(when) }),
+        el('span', { class: 'preview', text: preview(t) }),
         el('span', { class: 'badge', text: String(unread), hidden: unread === 0, 'aria-label': `${unread} unread` })));
-  }));
+    if (held && held.node.contains(document.activeElement)) {
+      queueMicrotask(() => node.querySelector('button.open').focus());
+    }
+    state.threadNodes.set(t.id, { sig, node });
+    return node;
+  });
+  for (const id of state.threadNodes.keys()) if (!state.threads.has(id)) state.threadNodes.delete(id);
+  reconcile($('threads'), nodes);
+  $('threads-empty').hidden = !state.threadsLoaded || state.threads.size > 0 || !$('threads-error').hidden;
   $('more-threads').hidden = !state.moreThreads;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The open thread
 
-async function openThread(id) {
+async function openThread(id, { history: how = 'auto' } = {}) {
+  if (state.openId === id) { showScreen('thread'); return; }
+  const was = state.openId;
   closeThread();
   state.openId = id;
+  const t = state.threads.get(id);
+  // The first unread message gets a "New messages" line: the newest `unread_count` from others.
+  state.pendingUnread = t ? t.unread_count || 0 : 0;
   $('thread-view').hidden = false;
   $('no-thread').hidden = true;
+  showScreen('thread');
+  // From the list a conversation is a new history entry (Back returns to the list); switching
+  // between conversations replaces it.
+  const url = `#t=${enc(id)}`;
+  if (how === 'auto' && location.hash !== url) {
+    if (was || (history.state && history.state.thread)) history.replaceState({ thread: id }, '', url);
+    else history.pushState({ thread: id }, '', url);
+  }
   renderOpenTitle();
   renderThreads();
-  await loadNewestPage(id);
-  await loadReceipts(id);
-  $('text').focus();
+  renderMessages();
+  if (!PHONE.matches) $('text').focus();
+  try {
+    await loadNewestPage(id);
+    await loadReceipts(id);
+  } catch (err) {
+    // shown in the pane by loadNewestPage
+  }
 }
 
 function closeThread() {
   state.openId = null;
   state.messages.clear();
+  state.nodes.clear();
   state.reads.clear();
   state.olderUrl = null;
   state.pagedOlder = false;
   state.since = null;
   state.editing = null;
+  state.unreadFrom = null;
+  state.pendingUnread = 0;
   for (const timer of state.typers.values()) clearTimeout(timer);
   state.typers.clear();
+  closeMenu();
   $('messages').replaceChildren();
   $('thread-view').hidden = true;
   $('no-thread').hidden = false;
+  $('older').hidden = true;
+  $('jump').hidden = true;
+  $('pane-empty').hidden = true;
+  setPaneError(null);
   renderTyping();
+  renderThreads();
 }
 
-function threadGone() {
+function threadGone(message) {
+  const phone = $('app-view').dataset.screen === 'thread';
   closeThread();
-  notice('That thread is no longer available to you.');
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  if (phone) showScreen('list');
+  toast(message);
 }
 
 function renderOpenTitle() {
   const t = state.threads.get(state.openId);
-  $('thread-title').textContent = t ? threadTitle(t) : '';
+  if (!t) return;
+  $('thread-title').textContent = threadTitle(t);
+  const others = t.participants.filter((p) => p !== state.me.id);
+  $('thread-subtitle').textContent = isGroup(t)
+    ? `${t.participants.length} people: you, ${others.map(nameOf).sort().join(', ')}`
+    : '';
+  $('thread-subtitle').hidden = !isGroup(t);
+  const pic = $('thread-avatar');
+  pic.replaceChildren();
+  pic.removeAttribute('style');
+  const a = threadAvatar(t);
+  pic.className = a.className;
+  if (a.getAttribute('style')) pic.setAttribute('style', a.getAttribute('style'));
+  pic.append(...a.childNodes);
+  renderMenu(t);
 }
+
+function setPaneError(text) {
+  $('pane-error').hidden = !text;
+  $('pane-error-text').textContent = text || '';
+}
+
+$('pane-retry').addEventListener('click', () => {
+  const id = state.openId;
+  if (!id) return;
+  setPaneError(null);
+  (state.since ? loadChanges(id) : loadNewestPage(id)).then(() => loadReceipts(id)).catch(() => {});
+});
 
 // Listing the newest page is how the API marks a thread read ("reading the first page marks
 // the whole thread read"), so opening a thread and catching up both mark it read.
@@ -391,34 +774,54 @@ async function loadNewestPage(id) {
     page = await api('GET', `/api/threads/${enc(id)}/messages/?limit=${PAGE_SIZE}`);
   } catch (err) {
     if (err.status === 404) dropThread(id);
+    else if (state.openId === id) setPaneError(`Couldn't load messages: ${reason(err)}`);
     throw err;
   }
   if (state.openId !== id) return;
+  setPaneError(null);
   state.since = page.since;
   // Messages in the page's range that it no longer has were deleted while we were away.
   const lowest = page.results.length ? seq(page.results[page.results.length - 1].id) : 0;
   for (const m of [...state.messages.values()]) {
-    if (seq(m.id) >= lowest && !page.results.some((r) => r.id === m.id)) removeMessage(m.id);
+    if (seq(m.id) >= lowest && !page.results.some((r) => r.id === m.id)) forgetMessage(m.id);
   }
-  for (const m of page.results) putMessage(m);
+  const first = !state.messages.size;
+  for (const m of page.results) holdMessage(m);
+  if (first && state.pendingUnread > 0) {
+    const fromOthers = page.results.filter((m) => m.sender !== state.me.id); // newest first
+    const oldestUnread = fromOthers[Math.min(state.pendingUnread, fromOthers.length) - 1];
+    state.unreadFrom = oldestUnread ? oldestUnread.id : null;
+  }
+  state.pendingUnread = 0;
   if (!state.pagedOlder) state.olderUrl = page.next;
   $('older').hidden = !state.olderUrl;
-  renderReceipts();
+  renderMessages({ scroll: first ? 'bottom' : undefined });
   refreshThread(id); // its unread count is 0 now
-  scrollToEnd();
 }
 
-$('older').addEventListener('click', async () => {
+async function loadOlder() {
   const id = state.openId;
-  if (!state.olderUrl) return;
-  const page = await api('GET', state.olderUrl); // older pages change no read state
-  if (state.openId !== id) return;
-  for (const m of page.results) putMessage(m);
-  state.olderUrl = page.next;
-  state.pagedOlder = true;
-  $('older').hidden = !state.olderUrl;
-  renderReceipts();
-});
+  if (!state.olderUrl || state.loadingOlder) return;
+  state.loadingOlder = true;
+  $('older').disabled = true;
+  try {
+    const page = await api('GET', state.olderUrl); // older pages change no read state
+    if (state.openId !== id) return;
+    for (const m of page.results) holdMessage(m);
+    state.olderUrl = page.next;
+    state.pagedOlder = true;
+    $('older').hidden = !state.olderUrl;
+    setPaneError(null);
+    renderMessages({ scroll: 'prepend' });
+  } catch (err) {
+    if (state.openId === id) setPaneError(`Couldn't load older messages: ${reason(err)}`);
+  } finally {
+    state.loadingOlder = false;
+    $('older').disabled = false;
+  }
+}
+
+$('older').addEventListener('click', loadOlder);
 
 // Where each other participant has read up to. `read_by` of a message lists who has read it,
 // and reading is "everything up to a message", so the newest message a user appears under is
@@ -450,47 +853,162 @@ function setRead(user, messageId) {
   if (!held || seq(messageId) > seq(held)) state.reads.set(user, messageId);
 }
 
-// Adds or replaces one message in the list, in thread order.
-function putMessage(m) {
+function holdMessage(m) {
   state.messages.set(m.id, m);
-  if (state.editing === m.id) return; // redrawn when the edit form closes
-  const node = renderMessage(m);
-  const list = $('messages');
-  const old = list.querySelector(`[data-message-id="${CSS.escape(m.id)}"]`);
-  if (old) { old.replaceWith(node); return; }
-  const after = [...list.children].find((li) => seq(li.dataset.messageId) > seq(m.id));
-  list.insertBefore(node, after || null);
 }
 
-function removeMessage(id) {
+function forgetMessage(id) {
   state.messages.delete(id);
   if (state.editing === id) state.editing = null;
-  const old = $('messages').querySelector(`[data-message-id="${CSS.escape(id)}"]`);
-  if (old) old.remove();
 }
 
-function renderMessage(m) {
-  const mine = state.me && m.sender === state.me.id;
+// ---------------------------------------------------------------------------------------------
+// The message pane: day separators, sender headers for runs of one sender's messages, what is
+// being sent at the end, and the scroll kept at the newest message unless the person scrolled
+// up to read older ones.
+
+const pane = $('pane');
+
+function atBottom() {
+  return pane.scrollHeight - pane.scrollTop - pane.clientHeight < 48;
+}
+
+function scrollToEnd() {
+  pane.scrollTop = pane.scrollHeight;
+  $('jump').hidden = true;
+}
+
+pane.addEventListener('scroll', () => {
+  if (atBottom()) $('jump').hidden = true;
+  if (pane.scrollTop < 120 && state.olderUrl && !state.loadingOlder && state.messages.size) loadOlder();
+});
+
+$('jump').addEventListener('click', scrollToEnd);
+
+function renderMessages({ scroll, newFromOthers = false } = {}) {
+  if (!state.openId || !state.me) return;
+  const stick = atBottom();
+  const before = { height: pane.scrollHeight, top: pane.scrollTop };
+  const t = state.threads.get(state.openId);
+  const group = !!t && isGroup(t);
+  const owner = !!t && t.owner === state.me.id;
+  const items = [...state.messages.values()].sort((a, b) => seq(a.id) - seq(b.id)).map((m) => ({ m }));
+  for (const o of state.outbox.values()) if (o.thread === state.openId && !o.matched) items.push({ o });
+  const nodes = [];
+  const shown = new Set();
+  let prevDay = null;
+  let prevSender = null;
+  let prevTime = 0;
+  for (const it of items) {
+    const created = new Date(it.m ? it.m.created : it.o.created);
+    const day = dayKey(created);
+    if (day !== prevDay) {
+      nodes.push(dayNode(day, created, shown));
+      prevDay = day;
+      prevSender = null;
+    }
+    if (it.m && it.m.id === state.unreadFrom) {
+      nodes.push(cached('unread', 'unread', () => el('li', { class: 'unread-line', role: 'separator', 'aria-label': 'New messages' }, el('span', { text: 'New messages' })), shown));
+      prevSender = null;
+    }
+    const sender = it.m ? it.m.sender : state.me.id;
+    const first = sender !== prevSender || created - prevTime > GROUP_GAP_MS;
+    prevSender = sender;
+    prevTime = +created;
+    nodes.push(it.m ? messageNode(it.m, { first, group, owner }, shown) : outgoingNode(it.o, { first }, shown));
+  }
+  reconcile($('messages'), nodes);
+  for (const k of state.nodes.keys()) if (!shown.has(k)) state.nodes.delete(k);
+  // A conversation without messages yet says so, once its newest page has answered.
+  const empty = !items.length && state.since !== null && !state.olderUrl;
+  $('pane-empty').hidden = !empty;
+  if (empty && t) $('pane-empty').textContent = `No messages yet. Say hello to ${threadTitle(t)}!`;
+  $('messages').setAttribute('aria-busy', 'false');
+  renderReceipts();
+  if (scroll === 'bottom' || (scroll !== 'prepend' && stick)) scrollToEnd();
+  else if (scroll === 'prepend') pane.scrollTop = before.top + (pane.scrollHeight - before.height);
+  else if (newFromOthers) $('jump').hidden = false;
+}
+
+// A rendered row, reused while its signature stays the same.
+function cached(key, sig, build, shown) {
+  shown.add(key);
+  const held = state.nodes.get(key);
+  if (held && held.sig === sig) return held.node;
+  const node = build();
+  state.nodes.set(key, { sig, node });
+  return node;
+}
+
+function dayNode(day, date, shown) {
+  const label = dayLabel(date);
+  return cached('day:' + day, label, () => el('li', { class: 'day', 'data-day': day },
+    el('h3', {}, el('time', { datetime: day, text: label }))), shown);
+}
+
+function messageNode(m, { first, group, owner }, shown) {
+  const key = 'm:' + m.id;
+  if (state.editing === m.id && state.nodes.has(key)) { shown.add(key); return state.nodes.get(key).node; }
+  const mine = m.sender === state.me.id;
+  const sig = JSON.stringify([m.text, m.edited, first, group, owner, nameOf(m.sender)]);
+  return cached(key, sig, () => renderMessage(m, { mine, first, group, canDelete: mine || owner }), shown);
+}
+
+function renderMessage(m, { mine, first, group, canDelete }) {
   const when = new Date(m.created);
-  return el('li', { class: 'message' + (mine ? ' mine' : ''), 'data-message-id': m.id, 'data-sender': m.sender },
-    el('div', { class: 'meta' },
-      el('span', { class: 'sender', text: nameOf(m.sender) }), ' · ',
-      el('time', { datetime: m.created, title: when.toLocaleString(), text: when.toLocaleTimeString() }),
-      m.edited ? el('span', { class: 'edited', title: `edited ${new Date(m.edited).toLocaleString()}`, text: ' (edited)' }) : null),
-    el('div', { class: 'text', text: m.text }),
-    mine ? el('div', { class: 'actions' },
-      el('button', { class: 'edit', type: 'button', onclick: () => startEdit(m.id), text: 'Edit' }),
-      el('button', { class: 'delete', type: 'button', onclick: () => deleteMessage(m.id), text: 'Delete' })) : null,
+  const whose = mine ? 'your message' : `${nameOf(m.sender)}'s message`;
+  const quote = `“${snippet(m.text)}”`;
+  return el('li', { class: 'message' + (mine ? ' mine' : ' theirs') + (first ? ' first' : ''), 'data-message-id': m.id, 'data-sender': m.sender, 'data-state': 'sent' },
+    el('div', { class: 'row' },
+      !mine && group ? (first ? avatar(m.sender) : el('span', { class: 'avatar-space', 'aria-hidden': 'true' })) : null,
+      el('div', { class: 'bubble', tabindex: mine || canDelete ? '0' : null, onclick: (e) => toggleActions(e) },
+        el('span', { class: mine || !group || !first ? 'sender visually-hidden' : 'sender', style: mine ? null : `--hue: ${hue(m.sender)}`, text: mine ? 'You' : nameOf(m.sender) }),
+        el('div', { class: 'text' }, richText(m.text)),
+        el('div', { class: 'meta' },
+          m.edited ? el('span', { class: 'edited', title: `Edited ${fullFormat.format(new Date(m.edited))}`, text: 'edited' }) : null,
+          el('time', { datetime: m.created, title: fullFormat.format(when), text: timeFormat.format(when) }))),
+      mine || canDelete ? el('div', { class: 'actions' },
+        mine ? el('button', { class: 'edit', type: 'button', 'aria-label': `Edit ${whose} ${quote}`, title: 'Edit', onclick: () => startEdit(m.id), text: 'Edit' }) : null,
+        canDelete ? el('button', { class: 'delete', type: 'button', 'aria-label': `Delete ${whose} ${quote}`, title: 'Delete', onclick: () => askDeleteMessage(m.id), text: 'Delete' }) : null) : null),
     el('p', { class: 'receipt', hidden: true }));
+}
+
+// On a touch screen there is no hover: tapping a message shows its buttons.
+function toggleActions(e) {
+  if (e.target.closest('a')) return;
+  const li = e.currentTarget.closest('li.message');
+  const on = !li.classList.contains('show-actions');
+  for (const other of $('messages').querySelectorAll('.show-actions')) other.classList.remove('show-actions');
+  li.classList.toggle('show-actions', on);
+}
+
+function outgoingNode(o, { first }, shown) {
+  const sig = JSON.stringify([o.text, o.status, o.error, first]);
+  return cached('o:' + o.clientId, sig, () => {
+    const failed = o.status === 'failed';
+    const quote = `“${snippet(o.text)}”`;
+    return el('li', { class: 'message mine outgoing' + (first ? ' first' : '') + (failed ? ' failed' : ' pending'), 'data-client-id': o.clientId, 'data-state': failed ? 'failed' : 'pending', 'aria-busy': failed ? null : 'true' },
+      el('div', { class: 'row' },
+        el('div', { class: 'bubble' },
+          el('span', { class: 'sender visually-hidden', text: 'You' }),
+          el('div', { class: 'text' }, richText(o.text)),
+          el('div', { class: 'meta' },
+            failed ? el('span', { class: 'status', 'aria-hidden': 'true', text: '!' }) : el('span', { class: 'status', text: 'Sending…' })))),
+      failed ? el('p', { class: 'send-error', role: 'alert' },
+        el('span', { text: `Not sent: ${o.error} ` }),
+        el('button', { class: 'retry link', type: 'button', 'aria-label': `Retry sending ${quote}`, onclick: () => { deliver(o); renderMessages(); }, text: 'Retry' }),
+        ' · ',
+        el('button', { class: 'discard link', type: 'button', 'aria-label': `Discard unsent message ${quote}`, onclick: () => { state.outbox.delete(o.clientId); renderMessages(); }, text: 'Discard' })) : null);
+  }, shown);
 }
 
 // "Seen by bob" under the newest message each other participant has read (not under their
 // own messages: a sender has read what they sent). If that message is not on screen (deleted,
 // or older than what is loaded), the newest shown message before it carries the receipt.
 function renderReceipts() {
-  const list = $('messages');
+  const rows = [...$('messages').querySelectorAll(':scope > li.message[data-message-id]')];
   const byMessage = new Map();
-  const shown = [...list.children].map((li) => li.dataset.messageId);
+  const shown = rows.map((li) => li.dataset.messageId);
   for (const [user, read] of state.reads) {
     if (state.me && user === state.me.id) continue;
     const at = shown.filter((id) => seq(id) <= seq(read)).pop();
@@ -498,93 +1016,409 @@ function renderReceipts() {
     if (!byMessage.has(at)) byMessage.set(at, []);
     byMessage.get(at).push(user);
   }
-  for (const li of list.children) {
+  for (const li of rows) {
     const receipt = li.querySelector(':scope > .receipt');
     if (!receipt) continue;
     const users = byMessage.get(li.dataset.messageId) || [];
+    if (receipt.dataset.users === users.join(' ') && !receipt.hidden === users.length > 0) continue;
     receipt.textContent = users.length ? `Seen by ${users.map(nameOf).sort().join(', ')}` : '';
     receipt.dataset.users = users.join(' ');
     receipt.hidden = users.length === 0;
   }
 }
 
-function scrollToEnd() {
-  const last = $('messages').lastElementChild;
-  if (last) last.scrollIntoView({ block: 'end' });
+// ---------------------------------------------------------------------------------------------
+// Sending: the box is cleared at once and the message shows as being sent; it goes with a
+// client_id, so a retry (by the person, or after a lost answer) can never send it twice.
+
+const box = $('text');
+
+function autosize() {
+  box.style.height = 'auto';
+  box.style.height = Math.min(box.scrollHeight, 160) + 'px';
 }
 
-// Sending. A client_id makes a retried send (say, after a dropped connection) happen once.
-$('composer').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const id = state.openId;
-  const text = $('text').value;
-  if (!id || !text.trim()) return;
-  const body = { text };
-  if (window.crypto && crypto.randomUUID) body.client_id = crypto.randomUUID();
-  try {
-    const m = await api('POST', `/api/threads/${enc(id)}/messages/`, body);
-    $('text').value = '';
-    if (state.openId === id) { putMessage(m); renderReceipts(); scrollToEnd(); }
-    refreshThread(id);
-  } catch (err) {
-    notice(`Not sent: ${err.message}`);
+box.addEventListener('keydown', (e) => {
+  // Enter sends, Shift+Enter starts a new line; not while an input method is composing.
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !PHONE.matches) {
+    e.preventDefault();
+    sendFromComposer();
   }
 });
 
+// Tapping Send keeps the focus in the box, so a phone's keyboard stays up between messages.
+$('send').addEventListener('mousedown', (e) => e.preventDefault());
+
+$('composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  sendFromComposer();
+  if (!PHONE.matches) box.focus();
+});
+
+function sendFromComposer() {
+  const id = state.openId;
+  const text = box.value;
+  if (!id || !text.trim()) return;
+  box.value = '';
+  autosize();
+  const o = { clientId: newClientId(), thread: id, text, created: new Date().toISOString(), status: 'sending', error: null, matched: null };
+  state.outbox.set(o.clientId, o);
+  renderMessages({ scroll: 'bottom' });
+  deliver(o);
+}
+
+async function deliver(o) {
+  o.status = 'sending';
+  o.error = null;
+  try {
+    const m = await api('POST', `/api/threads/${enc(o.thread)}/messages/`, { text: o.text, client_id: o.clientId });
+    if (!state.outbox.delete(o.clientId)) return; // discarded meanwhile
+    if (state.openId === o.thread) {
+      holdMessage(m);
+      renderMessages({ scroll: 'bottom' });
+    }
+    bumpThread(o.thread, m);
+    refreshThread(o.thread);
+  } catch (err) {
+    if (!state.outbox.has(o.clientId)) return;
+    const matched = o.matched;
+    o.status = 'failed';
+    o.error = reason(err);
+    o.matched = null;
+    // The server sent us a message with this text meanwhile: probably this one, whose answer
+    // was lost. Asking again with the same client_id settles it (200 with the original).
+    if (matched && !o.retried && !(err instanceof ApiError && err.status < 500)) {
+      o.retried = true;
+      deliver(o);
+    }
+    if (state.openId === o.thread) renderMessages();
+  }
+}
+
+// A live message of ours: if a send of the same text is still unanswered (or its answer was
+// lost), that is probably it; show the real one in its place.
+function matchOutgoing(m) {
+  for (const o of state.outbox.values()) {
+    if (o.thread === m.thread && o.text === m.text && !o.matched) {
+      o.matched = m.id;
+      if (o.status === 'failed' && !o.retried) { o.retried = true; deliver(o); }
+      return;
+    }
+  }
+}
+
 // Typing: tell the others while the user types, throttled (the server drops extras anyway).
-$('text').addEventListener('input', () => {
+box.addEventListener('input', () => {
+  autosize();
   const now = Date.now();
-  if (!state.openId || now - state.lastTypingSent < TYPING_SEND_MS) return;
+  if (!state.openId || !box.value || now - state.lastTypingSent < TYPING_SEND_MS) return;
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
     state.lastTypingSent = now;
     state.socket.send(JSON.stringify({ action: 'typing', thread: state.openId }));
   }
 });
 
+// ---------------------------------------------------------------------------------------------
+// Editing and deleting messages
+
 function startEdit(id) {
+  if (state.editing) endEdit(state.editing);
   const m = state.messages.get(id);
   const li = $('messages').querySelector(`[data-message-id="${CSS.escape(id)}"]`);
-  if (!m || !li || state.editing) return;
+  if (!m || !li) return;
   state.editing = id;
-  const input = el('input', { class: 'edit-text', maxlength: 10000, 'aria-label': 'New text' });
+  const input = el('textarea', { class: 'edit-text', maxlength: 10000, rows: 2, 'aria-label': `New text for your message “${snippet(m.text)}”` });
   input.value = m.text;
-  const form = el('form', { class: 'edit-form' }, input,
-    el('button', { class: 'save', type: 'submit', text: 'Save' }),
-    el('button', { class: 'cancel', type: 'button', text: 'Cancel', onclick: () => endEdit(id) }));
+  const error = el('p', { class: 'inline-error', role: 'alert' });
+  const save = el('button', { class: 'save primary small', type: 'submit', text: 'Save' });
+  const form = el('form', { class: 'edit-form' }, input, error,
+    el('div', { class: 'edit-actions' },
+      el('span', { class: 'hint', text: 'Enter to save · Esc to cancel' }),
+      el('button', { class: 'cancel ghost small', type: 'button', text: 'Cancel', onclick: () => endEdit(id) }),
+      save));
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { e.preventDefault(); endEdit(id); }
+    else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    const text = input.value;
+    if (!text.trim()) { error.textContent = 'A message cannot be empty. Delete it instead.'; return; }
+    if (text === m.text) { endEdit(id); return; }
+    save.disabled = true;
+    error.textContent = '';
     try {
-      const updated = await api('PATCH', `/api/threads/${enc(state.openId)}/messages/${enc(id)}/`, { text: input.value });
-      state.messages.set(id, updated);
+      const updated = await api('PATCH', `/api/threads/${enc(m.thread)}/messages/${enc(id)}/`, { text });
+      if (state.messages.has(id)) state.messages.set(id, updated);
       endEdit(id);
       refreshThread(updated.thread);
     } catch (err) {
-      notice(`Not saved: ${err.message}`);
+      if (err.status === 404) { forgetMessage(id); renderMessages(); return; }
+      error.textContent = `Not saved: ${reason(err)}`;
+      save.disabled = false;
     }
   });
-  li.querySelector('.text').replaceWith(form);
+  li.classList.add('editing');
+  li.querySelector('.bubble').replaceChildren(form);
   input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
 }
 
 function endEdit(id) {
+  if (state.editing !== id) return;
   state.editing = null;
-  const m = state.messages.get(id);
-  if (m) putMessage(m);
-  renderReceipts();
+  state.nodes.delete('m:' + id);
+  renderMessages({ scroll: 'keep' });
+  const bubble = $('messages').querySelector(`[data-message-id="${CSS.escape(id)}"] .bubble`);
+  if (bubble) bubble.focus();
 }
 
-async function deleteMessage(id) {
+function askDeleteMessage(id) {
+  const m = state.messages.get(id);
+  if (!m) return;
   const thread = state.openId;
+  confirmAction({
+    title: 'Delete message?',
+    text: 'It will be deleted for everyone in this conversation.',
+    quote: m.text,
+    ok: 'Delete',
+    busy: 'Deleting…',
+    action: async () => {
+      try {
+        await api('DELETE', `/api/threads/${enc(thread)}/messages/${enc(id)}/`);
+      } catch (err) {
+        if (err.status !== 404) throw err; // gone already is what was asked
+      }
+      if (state.openId === thread) { forgetMessage(id); renderMessages(); }
+      refreshThread(thread);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A confirmation dialog that runs the action itself, so a failure shows inside it, beside the
+// button that failed, and the dialog closes only once the action succeeded.
+
+function confirmAction({ title, text, quote, ok, busy, action }) {
+  const dialog = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-quote').textContent = quote ? snippet(quote, 200) : '';
+  $('confirm-quote').hidden = !quote;
+  $('confirm-error').textContent = '';
+  const okButton = $('confirm-ok');
+  okButton.textContent = ok;
+  okButton.disabled = false;
+  dialog.onsubmit = async (e) => {
+    e.preventDefault();
+    okButton.disabled = true;
+    okButton.textContent = busy;
+    $('confirm-error').textContent = '';
+    try {
+      await action();
+      dialog.close();
+    } catch (err) {
+      $('confirm-error').textContent = `${ok} failed: ${reason(err)}`;
+      okButton.textContent = ok;
+      okButton.disabled = false;
+    }
+  };
+  dialog.showModal();
+  $('confirm-cancel').focus();
+}
+
+$('confirm-cancel').addEventListener('click', () => $('confirm').close());
+
+// ---------------------------------------------------------------------------------------------
+// The conversation menu: the owner deletes it for everyone; others leave (a thread keeps two
+// participants, so in a direct chat only its owner can end it).
+
+function renderMenu(t) {
+  const mine = t.owner === state.me.id;
+  const canLeave = !mine && t.participants.length > 2;
+  $('leave-thread').hidden = !canLeave;
+  $('delete-thread').hidden = !mine;
+  const note = $('menu-note');
+  note.textContent = mine
+    ? ''
+    : canLeave ? '' : `Only ${nameOf(t.owner)} can delete this conversation.`;
+  note.hidden = !note.textContent;
+}
+
+function closeMenu() {
+  $('thread-menu').hidden = true;
+  $('thread-menu-button').setAttribute('aria-expanded', 'false');
+}
+
+$('thread-menu-button').addEventListener('click', (e) => {
+  e.stopPropagation();
+  const open = $('thread-menu').hidden;
+  $('thread-menu').hidden = !open;
+  $('thread-menu-button').setAttribute('aria-expanded', String(open));
+  if (open) {
+    const first = $('thread-menu').querySelector('button:not([hidden])');
+    if (first) first.focus();
+  }
+});
+
+document.addEventListener('click', (e) => {
+  if (!$('thread-menu').hidden && !e.target.closest('.menu-wrap')) closeMenu();
+  if (!e.target.closest('li.message')) {
+    for (const li of $('messages').querySelectorAll('.show-actions')) li.classList.remove('show-actions');
+  }
+});
+
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && !$('thread-menu').hidden) { closeMenu(); $('thread-menu-button').focus(); }
+});
+
+$('leave-thread').addEventListener('click', () => {
+  closeMenu();
+  const id = state.openId;
+  const t = state.threads.get(id);
+  if (!t) return;
+  confirmAction({
+    title: 'Leave conversation?',
+    text: `You will no longer see “${threadTitle(t)}” or get its messages. Someone in it can add you again.`,
+    ok: 'Leave',
+    busy: 'Leaving…',
+    action: async () => {
+      await api('POST', `/api/threads/${enc(id)}/leave/`);
+      dropThread(id);
+      toast(`You left “${threadTitle(t)}”.`);
+    },
+  });
+});
+
+$('delete-thread').addEventListener('click', () => {
+  closeMenu();
+  const id = state.openId;
+  const t = state.threads.get(id);
+  if (!t) return;
+  confirmAction({
+    title: 'Delete conversation?',
+    text: `“${threadTitle(t)}” and all its messages will be deleted for everyone. This cannot be undone.`,
+    ok: 'Delete',
+    busy: 'Deleting…',
+    action: async () => {
+      await api('DELETE', `/api/threads/${enc(id)}/`);
+      dropThread(id);
+      toast('Conversation deleted.');
+    },
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// New conversation: find people in the user directory (GET /api/users/?search=<prefix>), pick
+// one or several, and POST /api/threads/: a new thread (201), or the one that already has
+// exactly these people (200). Either way it opens.
+
+const chosen = new Map(); // user id -> username
+let searchSeq = 0;
+let searchTimer = null;
+
+function openNewConversation() {
+  chosen.clear();
+  renderChosen();
+  $('people-search').value = '';
+  $('new-error').textContent = '';
+  $('new-dialog').showModal();
+  $('people-search').focus();
+  searchPeople();
+}
+
+$('new-conversation').addEventListener('click', openNewConversation);
+$('new-conversation-empty').addEventListener('click', openNewConversation);
+$('new-cancel').addEventListener('click', () => $('new-dialog').close());
+
+$('people-search').addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(searchPeople, 150);
+});
+
+$('people-search').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    const first = $('people-results').querySelector('button');
+    if ($('people-search').value.trim() && first) first.click();
+    else if (chosen.size) $('new-form').requestSubmit();
+  } else if (e.key === 'ArrowDown') {
+    const first = $('people-results').querySelector('button');
+    if (first) { e.preventDefault(); first.focus(); }
+  } else if (e.key === 'Backspace' && !$('people-search').value && chosen.size) {
+    chosen.delete([...chosen.keys()].pop());
+    renderChosen();
+    searchPeople();
+  }
+});
+
+$('people-results').addEventListener('keydown', (e) => {
+  const buttons = [...$('people-results').querySelectorAll('button')];
+  const at = buttons.indexOf(document.activeElement);
+  if (e.key === 'ArrowDown' && at < buttons.length - 1) { e.preventDefault(); buttons[at + 1].focus(); }
+  if (e.key === 'ArrowUp') { e.preventDefault(); (at > 0 ? buttons[at - 1] : $('people-search')).focus(); }
+});
+
+async function searchPeople() {
+  const q = $('people-search').value.trim();
+  const mine = ++searchSeq;
+  $('people-status').textContent = 'Searching…';
   try {
-    await api('DELETE', `/api/threads/${enc(thread)}/messages/${enc(id)}/`);
-    removeMessage(id);
-    renderReceipts();
-    refreshThread(thread);
+    const page = await api('GET', `/api/users/?search=${enc(q)}&limit=20`);
+    if (mine !== searchSeq) return; // a newer search is under way
+    for (const u of page.results) state.names.set(u.id, u.username);
+    const people = page.results.filter((u) => u.id !== state.me.id && !chosen.has(u.id));
+    $('people-results').replaceChildren(...people.map((u) => el('li', { class: 'person', 'data-user-id': u.id },
+      el('button', { type: 'button', 'aria-label': `Add ${u.username}`, onclick: () => choose(u) },
+        avatar(u.id), el('span', { class: 'name', text: u.username })))));
+    $('people-status').textContent = people.length ? '' : q ? `Nobody's username starts with “${q}”.` : 'Nobody else here yet.';
+    $('new-error').textContent = '';
   } catch (err) {
-    if (err.status === 404) { removeMessage(id); renderReceipts(); } else notice(`Not deleted: ${err.message}`);
+    if (mine !== searchSeq) return;
+    $('people-status').textContent = '';
+    $('new-error').textContent = `Couldn't search: ${reason(err)}`;
   }
 }
 
+function choose(u) {
+  chosen.set(u.id, u.username);
+  $('people-search').value = '';
+  renderChosen();
+  searchPeople();
+  $('people-search').focus();
+}
+
+function renderChosen() {
+  $('chosen').replaceChildren(...[...chosen].map(([id, name]) => el('span', { class: 'chip', 'data-user-id': id },
+    avatar(id, 'tiny'), el('span', { text: name }),
+    el('button', { type: 'button', class: 'unchoose', 'aria-label': `Remove ${name}`, text: '×', onclick: () => { chosen.delete(id); renderChosen(); searchPeople(); $('people-search').focus(); } }))));
+  const start = $('start-conversation');
+  start.disabled = chosen.size === 0;
+  start.textContent = chosen.size === 0 ? 'Start conversation'
+    : chosen.size === 1 ? `Chat with ${[...chosen.values()][0]}` : `Start group of ${chosen.size + 1}`;
+}
+
+$('new-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!chosen.size) return;
+  const start = $('start-conversation');
+  start.disabled = true;
+  $('new-error').textContent = '';
+  try {
+    const t = await api('POST', '/api/threads/', { participants: [...chosen.keys()] });
+    state.threads.set(t.id, t);
+    touchThread(t.id);
+    renderThreads();
+    $('new-dialog').close();
+    await openThread(t.id);
+  } catch (err) {
+    $('new-error').textContent = `Couldn't start the conversation: ${reason(err)}`;
+  } finally {
+    start.disabled = chosen.size === 0;
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // Reading a new message in the open thread: list the newest page again (one message is enough),
 // which is how the API marks read; batched, so a burst of messages costs one request.
 function markReadSoon(id) {
@@ -624,26 +1458,69 @@ function renderTyping() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Live events (docs/realtime.md)
+// Live events (docs/realtime.md), and what the person sees of the connection: "Live" while the
+// socket is open; "Reconnecting" with the time of the next try once it dropped; "Offline" when
+// the browser has no network or the server cannot be reached.
 
-function setLive(s) {
-  $('live').dataset.state = s;
-  $('live').textContent = s === 'open' ? 'live' : s;
+function setLive(s, detail) {
+  state.live = s;
+  const pill = $('live');
+  pill.dataset.state = s;
+  pill.textContent = { open: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline' }[s] || s;
+  pill.title = detail || pill.textContent;
+  renderConnection();
 }
+
+function renderConnection() {
+  const s = state.live;
+  const bar = $('connection');
+  const down = state.me && (s === 'reconnecting' || s === 'offline');
+  bar.hidden = !down;
+  bar.dataset.state = down ? s : '';
+  clearInterval(state.countdownTimer);
+  if (!down) return;
+  const text = () => {
+    const secs = Math.max(0, Math.ceil((state.reconnectAt - Date.now()) / 1000));
+    const when = state.reconnectTimer && secs > 0 ? ` Trying again in ${secs} s.` : ' Trying again…';
+    if (s === 'offline') {
+      return navigator.onLine === false
+        ? 'You are offline. Messages can’t be sent until the network is back.'
+        : `Can’t reach the server.${when}`;
+    }
+    return `Connection lost: live updates are paused.${when}`;
+  };
+  $('connection-text').textContent = text();
+  state.countdownTimer = setInterval(() => { $('connection-text').textContent = text(); }, 1000);
+}
+
+$('reconnect-now').addEventListener('click', () => { state.attempts = 0; connect(); });
+
+window.addEventListener('offline', () => {
+  if (state.me && state.live !== 'open') setLive('offline');
+});
+window.addEventListener('online', () => {
+  if (state.me && state.live !== 'open') { state.attempts = 0; connect(); }
+});
 
 // A new ticket for every connection: a ticket works for one handshake within 30 s.
 async function connect() {
   clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
   if (!state.access) return;
-  setLive('connecting');
+  if (state.socket) return; // already connected or connecting
+  const first = state.live === 'offline' && state.attempts === 0 && !state.everOpen;
+  setLive(first ? 'connecting' : state.live === 'offline' ? 'offline' : 'reconnecting');
   let ticket;
   try {
     ticket = await api('POST', '/api/realtime/ticket/');
   } catch (err) {
-    if (state.access) scheduleReconnect();
+    if (!state.access) return;
+    // No answer at all: the network or the server is down, not just the socket.
+    setLive(err instanceof ApiError ? 'reconnecting' : 'offline');
+    scheduleReconnect();
     return;
   }
-  if (!state.access) return;
+  if (!state.access || state.socket) return;
   // `url` already carries `?ticket=`; add it only for a server that does not.
   const url = /[?&]ticket=/.test(ticket.url) ? ticket.url : `${ticket.url}${ticket.url.includes('?') ? '&' : '?'}ticket=${enc(ticket.ticket)}`;
   const ws = new WebSocket(url);
@@ -651,6 +1528,7 @@ async function connect() {
   ws.onopen = () => {
     if (state.socket !== ws) return;
     state.attempts = 0;
+    state.everOpen = true;
     setLive('open');
     clearInterval(state.pingTimer);
     state.pingTimer = setInterval(() => {
@@ -668,7 +1546,7 @@ async function connect() {
     if (state.socket !== ws) return;
     clearInterval(state.pingTimer);
     state.socket = null;
-    setLive('offline');
+    setLive(navigator.onLine === false ? 'offline' : 'reconnecting');
     scheduleReconnect();
   };
 }
@@ -679,15 +1557,21 @@ function scheduleReconnect() {
   const ceiling = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** state.attempts);
   state.attempts++;
   clearTimeout(state.reconnectTimer);
-  state.reconnectTimer = setTimeout(connect, ceiling / 2 + Math.random() * (ceiling / 2));
+  const wait = ceiling / 2 + Math.random() * (ceiling / 2);
+  state.reconnectAt = Date.now() + wait;
+  state.reconnectTimer = setTimeout(connect, wait);
+  renderConnection();
 }
 
 function closeSocket() {
   clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
   clearInterval(state.pingTimer);
+  clearTimeout(state.catchUpTimer);
   const ws = state.socket;
   state.socket = null;
   state.attempts = 0;
+  state.everOpen = false;
   if (ws) ws.close();
   setLive('offline');
 }
@@ -700,6 +1584,13 @@ function firstTime(id) {
   state.seenOrder.push(id);
   if (state.seenOrder.length > 2000) state.seen.delete(state.seenOrder.shift());
   return true;
+}
+
+function announceMessage(m) {
+  const t = state.threads.get(m.thread);
+  const where = t && isGroup(t) ? ` in ${threadTitle(t)}` : '';
+  if (m.thread === state.openId) announce(`${nameOf(m.sender)}: ${snippet(m.text, 200)}`);
+  else announce(`New message from ${nameOf(m.sender)}${where}.`);
 }
 
 async function handleEvent(ev) {
@@ -715,21 +1606,26 @@ async function handleEvent(ev) {
       // Too big for an event: the notice names the message, fetch it.
       const m = d.fetch ? await api('GET', `/api/threads/${enc(thread)}/messages/${enc(d.message_id)}/`) : d.message;
       if (!m) return;
+      const created = ev.type === 'message.created';
+      const mine = m.sender === state.me.id;
+      if (created && mine) matchOutgoing(m);
+      if (created && !mine) announceMessage(m);
       if (thread === state.openId) {
-        putMessage(m);
-        if (ev.type === 'message.created') {
+        const isNew = !state.messages.has(m.id);
+        holdMessage(m);
+        if (created) {
           stopTyping(m.sender);
           setRead(m.sender, m.id); // the sender has read what they sent
-          if (m.sender !== state.me.id) markReadSoon(thread);
-          scrollToEnd();
+          if (!mine) markReadSoon(thread);
         }
-        renderReceipts();
+        renderMessages({ scroll: created && mine ? 'bottom' : undefined, newFromOthers: created && isNew && !mine });
       }
+      if (created) bumpThread(thread, m);
       refreshThread(thread);
       break;
     }
     case 'message.deleted':
-      if (thread === state.openId) { removeMessage(d.message); renderReceipts(); }
+      if (thread === state.openId) { forgetMessage(d.message); renderMessages(); }
       refreshThread(thread);
       break;
     case 'thread.read':
@@ -738,15 +1634,23 @@ async function handleEvent(ev) {
       break;
     case 'thread.created':
     case 'thread.updated':
-      if (d.thread) {
-        state.threads.set(d.thread.id, d.thread);
-        learnNames(d.thread.participants);
+      if (d.thread && d.thread.id) {
+        const t = mergeThread(d.thread);
+        learnNames(t.participants);
         renderThreads();
-        if (d.thread.id === state.openId) renderOpenTitle();
+        if (t.id === state.openId) { renderOpenTitle(); renderMessages(); }
       }
       break;
     case 'thread.deleted':
-      dropThread(thread);
+      touchThread(thread); // an answer asked for before this must not bring it back
+      if (state.threads.has(thread) || state.openId === thread) {
+        const t = state.threads.get(thread);
+        const open = state.openId === thread;
+        state.threads.delete(thread);
+        for (const [k, o] of state.outbox) if (o.thread === thread) state.outbox.delete(k);
+        renderThreads();
+        if (open) threadGone(`${t ? conversationName(t) : 'This conversation'} was deleted, or you were removed from it.`);
+      }
       break;
     case 'unread.changed':
       setTotals(d);
@@ -761,6 +1665,11 @@ async function handleEvent(ev) {
 
 // ---------------------------------------------------------------------------------------------
 
+PHONE.addEventListener('change', () => { if (!state.openId) showScreen('list'); });
+
 if (state.access) {
-  start().catch(() => { if (state.access) notice('Cannot reach the server.'); });
+  start().catch((err) => {
+    if (!state.access) return;
+    $('login-error').textContent = `Cannot reach the server: ${reason(err)} Reload to try again.`;
+  });
 }

@@ -1,7 +1,11 @@
 //! The reference web client (`web/`, served by `devstack web` on an origin of its own, so every
-//! call goes through the API's CORS) in two browsers at once: alice talks, bob watches his
-//! thread list and then the thread, and each sees the other's doings live, without a reload.
-//! Every check polls the page for the changed content, so a page that never updates fails.
+//! call goes through the API's CORS), driven as people use it: alice and bob in two browsers at
+//! once, at a laptop's size and at a phone's, each seeing the other's doings live.
+//!
+//! Every check polls the page for the changed content, so a page that never updates fails. To
+//! make a send slow, fail, or lose its answer, and to cut the network, a test puts a switch
+//! around the page's `fetch` and `WebSocket` before the page has made any call (`NET`): the
+//! requests that go through are real, and the client cannot tell the switch from a network.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,28 +13,77 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
-use crate::{SERIAL, chromium, screenshots};
+use crate::{SERIAL, Screen, chromium_on, screenshots};
 
 /// How long a live change may take to show.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Enter, as WebDriver types it.
+const ENTER: &str = "\u{E007}";
+
 struct Page {
     browser: Client,
+    /// The WebDriver session, ended when the page is dropped (see `Drop`).
+    session: String,
     who: &'static str,
+    /// The screenshots' name: `web-<label>-<moment>.png`.
+    label: String,
     shots: PathBuf,
 }
 
+/// The page's network, switched by the test: `down` fails every request as a dropped network
+/// does (and `cut()` also drops the open sockets); `hold` keeps sends (POST .../messages/) waiting
+/// until `release()`; `failNext` fails that many sends before they leave; `loseNext` lets that
+/// many sends reach the server and then loses their answers. `sends` lists every send's body.
+const NET: &str = "
+    if (window.__net) return;
+    const net = window.__net = { down: false, hold: false, waiting: [], failNext: 0, loseNext: 0, sends: [], sockets: [] };
+    const realFetch = window.fetch.bind(window);
+    window.fetch = async (input, init) => {
+        init = init || {};
+        const method = (init.method || 'GET').toUpperCase();
+        const path = new URL(String(input), location.href).pathname;
+        if (net.down) throw new TypeError('Failed to fetch');
+        if (method === 'POST' && /\\/messages\\/?$/.test(path)) {
+            net.sends.push(JSON.parse(init.body));
+            if (net.hold) await new Promise((go) => net.waiting.push(go));
+            if (net.down) throw new TypeError('Failed to fetch');
+            if (net.failNext > 0) { net.failNext--; throw new TypeError('Failed to fetch'); }
+            if (net.loseNext > 0) { net.loseNext--; await realFetch(input, init); throw new TypeError('Failed to fetch'); }
+        }
+        return realFetch(input, init);
+    };
+    const RealSocket = window.WebSocket;
+    window.WebSocket = class extends RealSocket {
+        constructor(...args) {
+            super(...args);
+            net.sockets.push(this);
+            if (net.down) this.close();
+        }
+    };
+    net.cut = () => { net.down = true; for (const ws of net.sockets) ws.close(); };
+    net.release = () => { net.hold = false; for (const go of net.waiting.splice(0)) go(); };";
+
 impl Page {
-    async fn open(who: &'static str) -> Self {
+    /// A new browser on `screen` with the web client loaded and `NET` in place.
+    async fn open(who: &'static str, screen: Screen) -> Self {
         let url = std::env::var("WEB_CLIENT_URL").expect("WEB_CLIENT_URL (run `make test`)");
-        let page = Self { browser: chromium().await, who, shots: screenshots() };
+        let label = match screen {
+            Screen::Phone => format!("{who}-phone"),
+            _ => who.to_owned(),
+        };
+        let browser = chromium_on(screen).await;
+        let session = browser.session_id().await.unwrap().expect("a WebDriver session");
+        let page = Self { browser, session, who, label, shots: screenshots() };
         page.browser.goto(&url).await.unwrap();
+        // Before logging in, so that the page has made no call and opened no socket yet.
+        page.js(NET, vec![]).await;
         page
     }
 
     async fn shot(&self, moment: &str) {
         let png = self.browser.screenshot().await.unwrap();
-        std::fs::write(self.shots.join(format!("web-{}-{moment}.png", self.who)), png).unwrap();
+        std::fs::write(self.shots.join(format!("web-{}-{moment}.png", self.label)), png).unwrap();
     }
 
     async fn js(&self, script: &str, args: Vec<Value>) -> Value {
@@ -46,7 +99,18 @@ impl Page {
         args: Vec<Value>,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + PATIENCE;
+        self.until_within(PATIENCE, what, script, args, done).await
+    }
+
+    async fn until_within(
+        &self,
+        patience: Duration,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + patience;
         loop {
             let seen = self.js(script, args.clone()).await;
             if done(&seen) {
@@ -54,7 +118,7 @@ impl Page {
             }
             if Instant::now() > deadline {
                 self.shot(&format!("failed-{}", what.replace(' ', "-"))).await;
-                panic!("{}'s page: {what} did not happen within {PATIENCE:?}; last seen: {seen}", self.who);
+                panic!("{}'s page: {what} did not happen within {patience:?}; last seen: {seen}", self.who);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -73,16 +137,35 @@ impl Page {
                 Err(e) => e.to_string(),
             };
             if Instant::now() > deadline {
+                self.shot(&format!("failed-click-{}", css.replace([' ', '"', '[', ']', '='], "_"))).await;
                 panic!("{}'s page: cannot click {css}: {error}", self.who);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    /// Clicks a message's `button` (edit, delete) after tapping the message, which shows its
+    /// buttons (a mouse's hover shows them too, but headless Chromium has no hover: it reports
+    /// `(hover: none)`, as a touch screen does).
+    async fn message_button(&self, message: &str, button: &str) {
+        self.click(&format!("#messages [data-message-id=\"{message}\"] .bubble")).await;
+        self.click(&format!("#messages [data-message-id=\"{message}\"] button.{button}")).await;
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         let field = self.browser.find(Locator::Css(css)).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
+    }
+
+    /// Keys typed into `css` without clearing it first.
+    async fn keys(&self, css: &str, keys: &str) {
+        self.browser.find(Locator::Css(css)).await.unwrap().send_keys(keys).await.unwrap();
+    }
+
+    async fn value(&self, css: &str) -> String {
+        let v = self.js("return document.querySelector(arguments[0]).value", vec![json!(css)]).await;
+        v.as_str().unwrap_or_default().to_owned()
     }
 
     /// Logs in with the right password (the demo users' logins are rate limited: no failures
@@ -99,30 +182,102 @@ impl Page {
         )
         .await;
     }
+
+    /// The access token the page keeps, to call the API as that user without another login.
+    async fn token(&self) -> String {
+        let token = self.js("return sessionStorage.getItem('access')", vec![]).await;
+        token.as_str().expect("the page keeps its access token in sessionStorage").to_owned()
+    }
+
+    /// Opens a thread from the list and waits for its newest page.
+    async fn open_thread(&self, thread: &str) {
+        self.click(&format!("#threads [data-thread-id=\"{thread}\"] button.open")).await;
+        self.until(
+            "the thread opened",
+            "return !document.getElementById('thread-view').hidden && state.openId === arguments[0] && state.since !== null",
+            vec![json!(thread)],
+            |v| v == &json!(true),
+        )
+        .await;
+    }
+
+    /// Sends `text` from the composer with the Send button.
+    async fn send(&self, text: &str) {
+        self.type_into("#text", text).await;
+        self.click("#send").await;
+    }
+
+    /// Clicks a confirmation dialog's button once the dialog is open.
+    async fn confirm(&self) {
+        self.until(
+            "the confirmation dialog",
+            "return document.getElementById('confirm').open",
+            vec![],
+            |v| v == &json!(true),
+        )
+        .await;
+        self.click("#confirm-ok").await;
+        self.until(
+            "the confirmation dialog closed",
+            "return document.getElementById('confirm').open",
+            vec![],
+            |v| v == &json!(false),
+        )
+        .await;
+    }
 }
 
-/// A thread's entry in the list: its unread count, badge and last message.
+/// A test that fails leaves its browsers logged in, and a page with a thread open marks what
+/// arrives read: it would change what the next tests see. So a page's session ends however the
+/// test ends, through ChromeDriver's HTTP API (a panic unwinds inside the test's runtime, where
+/// nothing async can be awaited).
+impl Drop for Page {
+    fn drop(&mut self) {
+        let Ok(webdriver) = std::env::var("WEBDRIVER_URL") else { return };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let _ = agent.delete(&format!("{webdriver}/session/{}", self.session)).call();
+    }
+}
+
+/// A thread's entry in the list: its unread count, badge, last message and owner.
 const THREAD_ENTRY: &str = "
-    const li = document.querySelector(`[data-thread-id=\"${arguments[0]}\"]`);
+    const li = document.querySelector(`#threads [data-thread-id=\"${arguments[0]}\"]`);
     if (!li) return null;
     const badge = li.querySelector('.badge');
     return { unread: Number(li.dataset.unread), badge: badge.textContent, shown: !badge.hidden,
-             preview: li.querySelector('.preview').textContent };";
+             preview: li.querySelector('.preview').textContent, owner: li.dataset.owner,
+             title: li.querySelector('.title').textContent };";
 
-/// A message of the open thread: its text, whether it is marked edited, its read receipt.
+/// A message of the open thread: its text, whether it is marked edited, its read receipt, and
+/// the names its buttons give screen readers.
 const MESSAGE: &str = "
     const li = document.querySelector(`#messages [data-message-id=\"${arguments[0]}\"]`);
     if (!li) return null;
     const receipt = li.querySelector('.receipt');
+    const name = (css) => { const b = li.querySelector(css); return b ? b.getAttribute('aria-label') : null; };
     return { text: li.querySelector('.text') ? li.querySelector('.text').textContent : null,
              edited: !!li.querySelector('.edited'),
-             receipt: receipt.hidden ? null : receipt.textContent };";
+             receipt: receipt.hidden ? null : receipt.textContent,
+             edit: name('button.edit'), delete: name('button.delete') };";
 
-/// The id of the open thread's message with this text.
+/// The id of the open thread's sent message with this text.
 const FIND_TEXT: &str = "
-    const m = [...document.querySelectorAll('#messages .message')]
+    const m = [...document.querySelectorAll('#messages .message[data-message-id]')]
         .find(li => li.querySelector('.text') && li.querySelector('.text').textContent === arguments[0]);
     return m ? m.dataset.messageId : null";
+
+/// Every row of the open thread showing this text: its state (sent, pending, failed) and, for
+/// one that failed, the error and retry shown beside it.
+const ROWS_WITH_TEXT: &str = "
+    return [...document.querySelectorAll('#messages li.message')]
+        .filter(li => li.querySelector('.text') && li.querySelector('.text').textContent === arguments[0])
+        .map(li => ({ state: li.dataset.state, id: li.dataset.messageId || null,
+                      error: li.querySelector('.send-error') ? li.querySelector('.send-error').textContent : null,
+                      retry: li.querySelector('button.retry') ? li.querySelector('button.retry').getAttribute('aria-label') : null }));";
 
 const LIVE: &str = "return document.getElementById('live').dataset.state";
 
@@ -130,14 +285,41 @@ const TOTAL: &str = "return Number(document.getElementById('total-unread').datas
 
 const TYPING: &str = "const t = document.getElementById('typing'); return t.hidden ? null : t.textContent";
 
+const ANNOUNCED: &str = "return [...document.getElementById('announcer').children].map(p => p.textContent)";
+
+/// Where things are on the screen: whether the page itself scrolls, the message pane's scroll,
+/// and the boxes of the parts a person needs in view.
+const LAYOUT: &str = "
+    const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
+        const style = getComputedStyle(el);
+        return { top: r.top, bottom: r.bottom, left: r.left, right: r.right, width: r.width, height: r.height,
+                 shown: r.width > 0 && r.height > 0 && style.visibility !== 'hidden' }; };
+    const pane = document.getElementById('pane');
+    const rows = [...document.querySelectorAll('#messages li.message')];
+    return {
+        viewport: { width: innerWidth, height: innerHeight },
+        page: { scrollHeight: document.scrollingElement.scrollHeight, scrollY: scrollY },
+        pane: { scrollHeight: pane.scrollHeight, clientHeight: pane.clientHeight, scrollTop: pane.scrollTop, box: box(pane) },
+        header: box(document.querySelector('.thread-head')),
+        composer: box(document.getElementById('composer')),
+        sidebar: box(document.getElementById('sidebar')),
+        conversation: box(document.getElementById('conversation')),
+        back: box(document.getElementById('back')),
+        newest: box(rows[rows.length - 1]),
+        messages: rows.length,
+        screen: document.getElementById('app-view').dataset.screen,
+    };";
+
 /// The API with a token from a page's session (no extra login).
 fn api(method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let base = std::env::var("E2E_BASE_URL").expect("E2E_BASE_URL (run `make test`)");
     let url = format!("{base}{path}");
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let auth = format!("Bearer {token}");
-    let mut response = match (method, body) {
-        ("POST", b) => agent.post(&url).header("Authorization", &auth).send_json(b.unwrap_or(json!({}))),
+    let mut response = match method {
+        "POST" => agent.post(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
+        "PATCH" => agent.patch(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
+        "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
         _ => agent.get(&url).header("Authorization", &auth).call(),
     }
     .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
@@ -153,25 +335,57 @@ fn user_id(token: &str, username: &str) -> String {
     found.unwrap_or_else(|| panic!("no user {username}: {page}"))["id"].as_str().unwrap().to_owned()
 }
 
+/// The thread of the caller and `others` (found, or made again if the admin test or an earlier
+/// run has deleted it).
+fn thread_with(token: &str, others: &[&str]) -> String {
+    let participants: Vec<String> = others.iter().map(|u| user_id(token, u)).collect();
+    let (status, thread) = api("POST", "/api/threads/", token, Some(json!({ "participants": participants })));
+    assert!(status == 200 || status == 201, "{status} {thread}");
+    thread["id"].as_str().unwrap().to_owned()
+}
+
+/// How many of a thread's newest 100 messages have this text, as the API lists them.
+fn stored_with_text(token: &str, thread: &str, text: &str) -> usize {
+    let (status, page) = api("GET", &format!("/api/threads/{thread}/messages/?limit=100"), token, None);
+    assert_eq!(status, 200, "{page}");
+    page["results"].as_array().unwrap().iter().filter(|m| m["text"] == text).count()
+}
+
+/// Deletes the messages of this run from a thread that other tests share (the admin panel's
+/// test reads the demo thread's first messages among its newest 10), each with the token of
+/// whoever may: its sender or the thread's owner.
+fn delete_run_messages(tokens: &[&str], thread: &str, run: &str) {
+    let (status, page) = api("GET", &format!("/api/threads/{thread}/messages/?limit=100"), tokens[0], None);
+    assert_eq!(status, 200, "{page}");
+    for m in page["results"].as_array().unwrap() {
+        if !m["text"].as_str().unwrap_or("").contains(run) {
+            continue;
+        }
+        let path = format!("/api/threads/{thread}/messages/{}/", m["id"].as_str().unwrap());
+        let deleted = tokens.iter().any(|token| matches!(api("DELETE", &path, token, None).0, 204 | 404));
+        assert!(deleted, "nobody could delete {m}");
+    }
+}
+
+fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
 #[tokio::test]
 async fn two_users_talk_live_in_the_web_client() {
     let _one_at_a_time = SERIAL.lock().await;
-    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let run = run_id();
 
-    let alice = Page::open("alice").await;
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.shot("login").await;
     alice.log_in("alice").await;
     alice.shot("threads").await;
 
-    // The demo thread of alice, test_user and bob (found, or made again if the admin test has
-    // deleted it), through the API with alice's session from the page.
-    let token = alice.js("return sessionStorage.getItem('access')", vec![]).await;
-    let token = token.as_str().expect("the page keeps its access token in sessionStorage");
-    let participants = json!([user_id(token, "test_user"), user_id(token, "bob")]);
-    let (status, shared) = api("POST", "/api/threads/", token, Some(json!({ "participants": participants })));
-    assert!(status == 200 || status == 201, "{status} {shared}");
-    let thread = shared["id"].as_str().unwrap().to_owned();
+    // The demo thread of alice, test_user and bob, through the API with alice's session.
+    let token = alice.token().await;
+    let thread = thread_with(&token, &["test_user", "bob"]);
 
-    let bob = Page::open("bob").await;
+    let bob = Page::open("bob", Screen::Desktop).await;
     bob.log_in("bob").await;
     let before =
         bob.until("the shared thread listed", THREAD_ENTRY, vec![json!(thread)], |v| !v.is_null()).await;
@@ -181,22 +395,12 @@ async fn two_users_talk_live_in_the_web_client() {
     let total_before = bob.js(TOTAL, vec![]).await.as_u64().unwrap();
 
     // Alice opens the thread and sends.
-    alice.click(&format!("[data-thread-id=\"{thread}\"] button.open")).await;
-    alice
-        .until("the thread opened", "return document.getElementById('thread-view').hidden", vec![], |v| {
-            v == &json!(false)
-        })
-        .await;
+    alice.open_thread(&thread).await;
     let text = format!("hello from the web client <b>{run}</b> & co");
-    alice.type_into("#text", &text).await;
-    alice.click("#composer button[type=submit]").await;
+    alice.send(&text).await;
     let sent = alice.until("the sent message listed", FIND_TEXT, vec![json!(text)], Value::is_string).await;
     let message = sent.as_str().unwrap().to_owned();
-    assert_eq!(
-        alice.js("return document.getElementById('text').value", vec![]).await,
-        "",
-        "the box is cleared"
-    );
+    assert_eq!(alice.value("#text").await, "", "the box is cleared");
     // Markup in a message is text, never markup.
     assert_eq!(alice.js("return document.querySelectorAll('#messages b').length", vec![]).await, 0);
     alice.shot("sent").await;
@@ -211,10 +415,15 @@ async fn two_users_talk_live_in_the_web_client() {
         .await;
     assert!(after["preview"].as_str().unwrap().ends_with(&text), "{after}");
     bob.until("the unread total going up by one", TOTAL, vec![], |v| v == &json!(total_before + 1)).await;
+    // A screen reader hears of it, though the thread is not open.
+    bob.until("the new message announced", ANNOUNCED, vec![], |v| {
+        v.as_array().unwrap().iter().any(|a| a == "New message from alice in alice, test_user.")
+    })
+    .await;
     bob.shot("badge").await;
 
     // Bob opens the thread and sees the message; that reads it, so his badge goes.
-    bob.click(&format!("[data-thread-id=\"{thread}\"] button.open")).await;
+    bob.open_thread(&thread).await;
     bob.until("the new message shown", MESSAGE, vec![json!(message)], |v| v["text"] == text).await;
     bob.until("the badge cleared", THREAD_ENTRY, vec![json!(thread)], |v| {
         v["unread"] == 0 && v["shown"] == false
@@ -227,6 +436,43 @@ async fn two_users_talk_live_in_the_web_client() {
     alice.until("bob's read receipt", MESSAGE, vec![json!(message)], |v| v["receipt"] == "Seen by bob").await;
     alice.shot("receipt").await;
 
+    // With the thread open, a screen reader hears who said what, from the aria-live region.
+    let spoken = format!("can you hear this {run}");
+    alice.send(&spoken).await;
+    let announcement = format!("alice: {spoken}");
+    bob.until("the incoming message announced", ANNOUNCED, vec![json!(spoken)], |v| {
+        v.as_array().unwrap().iter().any(|a| a == &json!(announcement))
+    })
+    .await;
+    assert_eq!(
+        bob.js("return document.getElementById('announcer').getAttribute('aria-live')", vec![]).await,
+        "polite"
+    );
+    let spoken_id =
+        alice.until("the spoken message listed", FIND_TEXT, vec![json!(spoken)], Value::is_string).await;
+    assert!(
+        !alice
+            .js(ANNOUNCED, vec![])
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().contains(&spoken)),
+        "nobody is told of their own messages"
+    );
+
+    // Each Edit and Delete button names the message it acts on, for screen readers.
+    let names = alice.js(MESSAGE, vec![json!(message)]).await;
+    assert_eq!(names["edit"], format!("Edit your message “{}…”", &text[..39]), "{names}");
+    assert_eq!(names["delete"], format!("Delete your message “{}…”", &text[..39]), "{names}");
+    let spoken_names = alice.js(MESSAGE, vec![spoken_id.clone()]).await;
+    assert_eq!(spoken_names["edit"], format!("Edit your message “{spoken}”"));
+    assert_eq!(
+        bob.js(MESSAGE, vec![json!(message)]).await["edit"],
+        Value::Null,
+        "others' messages have no Edit"
+    );
+
     // Alice types (after the client's typing throttle has passed): bob sees it, then it fades.
     assert_eq!(bob.js(TYPING, vec![]).await, Value::Null, "nobody is typing yet");
     tokio::time::sleep(Duration::from_millis(1600)).await;
@@ -238,19 +484,39 @@ async fn two_users_talk_live_in_the_web_client() {
 
     // Alice edits her message: bob sees the new text, marked edited.
     let edited = format!("edited by alice {run}");
-    alice.click(&format!("[data-message-id=\"{message}\"] button.edit")).await;
+    alice.message_button(&message, "edit").await;
     alice.type_into(&format!("[data-message-id=\"{message}\"] .edit-text"), &edited).await;
+    alice.shot("editing").await;
     alice.click(&format!("[data-message-id=\"{message}\"] button.save")).await;
     alice.until("her edit shown", MESSAGE, vec![json!(message)], |v| v["text"] == edited).await;
     bob.until("alice's edit", MESSAGE, vec![json!(message)], |v| v["text"] == edited && v["edited"] == true)
         .await;
     bob.shot("edited").await;
 
-    // Alice deletes it: gone from bob's page, and from his thread list's preview.
-    alice.click(&format!("[data-message-id=\"{message}\"] button.delete")).await;
+    // Deleting asks first: cancelling keeps the message.
+    alice.message_button(&message, "delete").await;
+    let asked = alice
+        .until(
+            "the delete confirmation",
+            "const d = document.getElementById('confirm'); return d.open ? d.textContent : null",
+            vec![],
+            Value::is_string,
+        )
+        .await;
+    assert!(asked.as_str().unwrap().contains(&edited), "the dialog quotes the message: {asked}");
+    alice.shot("confirm-delete").await;
+    alice.click("#confirm-cancel").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(alice.js(MESSAGE, vec![json!(message)]).await["text"], edited, "cancelled: still there");
+    assert_eq!(stored_with_text(&token, &thread, &edited), 1);
+    // Confirmed, it goes: from bob's page, and from his thread list's preview.
+    alice.message_button(&message, "delete").await;
+    alice.confirm().await;
     alice.until("her message gone", MESSAGE, vec![json!(message)], Value::is_null).await;
     bob.until("alice's message gone", MESSAGE, vec![json!(message)], Value::is_null).await;
-    bob.until("the preview no longer the deleted message", THREAD_ENTRY, vec![json!(thread)], |v| {
+    alice.message_button(spoken_id.as_str().unwrap(), "delete").await;
+    alice.confirm().await;
+    bob.until("the preview no longer a deleted message", THREAD_ENTRY, vec![json!(thread)], |v| {
         !v["preview"].as_str().unwrap_or("").contains(&run)
     })
     .await;
@@ -268,13 +534,12 @@ async fn two_users_talk_live_in_the_web_client() {
     .await;
     bob.until("the connection lost", LIVE, vec![], |v| v != "open").await;
     let missed = format!("sent while bob was away {run}");
-    alice.type_into("#text", &missed).await;
-    alice.click("#composer button[type=submit]").await;
+    alice.send(&missed).await;
     let missed_id =
         alice.until("the second message listed", FIND_TEXT, vec![json!(missed)], Value::is_string).await;
     let missed_id = missed_id.as_str().unwrap().to_owned();
     let fixed = format!("edited while bob was away {run}");
-    alice.click(&format!("[data-message-id=\"{missed_id}\"] button.edit")).await;
+    alice.message_button(&missed_id, "edit").await;
     alice.type_into(&format!("[data-message-id=\"{missed_id}\"] .edit-text"), &fixed).await;
     alice.click(&format!("[data-message-id=\"{missed_id}\"] button.save")).await;
     alice.until("her edit shown", MESSAGE, vec![json!(missed_id)], |v| v["text"] == fixed).await;
@@ -302,9 +567,584 @@ async fn two_users_talk_live_in_the_web_client() {
         "bob's version moved past the send and the edit: {away} -> {caught_up}"
     );
     bob.shot("caught-up").await;
-    alice.click(&format!("[data-message-id=\"{missed_id}\"] button.delete")).await;
+    alice.message_button(&missed_id, "delete").await;
+    alice.confirm().await;
     bob.until("the second message gone", FIND_TEXT, vec![json!(missed)], Value::is_null).await;
+}
 
-    alice.browser.close().await.unwrap();
-    bob.browser.close().await.unwrap();
+/// The message box is cleared at once and the message shows as being sent: what is typed while
+/// a send is slow stays in the box, Enter twice sends once, a send that fails says so beside the
+/// message with a retry that sends it once, and a send whose answer was lost ends as one message.
+#[tokio::test]
+async fn sending_is_immediate_exactly_once_and_retryable() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.log_in("alice").await;
+    let token = alice.token().await;
+    let thread = thread_with(&token, &["test_user", "bob"]);
+    alice.open_thread(&thread).await;
+
+    // A slow send: the box empties at once and the message shows as being sent; a second
+    // Enter on the emptied box sends nothing; what is typed meanwhile stays.
+    alice.js("__net.hold = true", vec![]).await;
+    let slow = format!("a slow send {run}");
+    alice.type_into("#text", &slow).await;
+    alice.keys("#text", &format!("{ENTER}{ENTER}")).await;
+    assert_eq!(alice.value("#text").await, "", "the box is cleared before the server answers");
+    let rows = alice.js(ROWS_WITH_TEXT, vec![json!(slow)]).await;
+    assert_eq!(
+        rows,
+        json!([{ "state": "pending", "id": null, "error": null, "retry": null }]),
+        "shown as being sent"
+    );
+    let draft = format!("typed while it was sending {run}");
+    alice.keys("#text", &draft).await;
+    alice.shot("sending").await;
+    alice.js("__net.release()", vec![]).await;
+    alice
+        .until("the slow send answered", ROWS_WITH_TEXT, vec![json!(slow)], |v| {
+            v.as_array().unwrap().len() == 1 && v[0]["state"] == "sent"
+        })
+        .await;
+    assert_eq!(alice.value("#text").await, draft, "what was typed during the send is kept");
+    let sends = alice.js("return __net.sends.filter(b => b.text === arguments[0])", vec![json!(slow)]).await;
+    assert_eq!(sends.as_array().unwrap().len(), 1, "Enter twice sent once: {sends}");
+    assert!(sends[0]["client_id"].as_str().is_some_and(|c| !c.is_empty()), "sent with a client_id: {sends}");
+    assert_eq!(stored_with_text(&token, &thread, &slow), 1);
+    // The draft goes as a message of its own, not glued to the first.
+    alice.keys("#text", ENTER).await;
+    alice.until("the draft sent", FIND_TEXT, vec![json!(draft)], Value::is_string).await;
+    assert_eq!(stored_with_text(&token, &thread, &draft), 1);
+
+    // A send that fails before reaching the server: marked beside the message, with a retry.
+    alice.js("__net.failNext = 1", vec![]).await;
+    let failing = format!("this one fails once {run}");
+    alice.type_into("#text", &failing).await;
+    alice.keys("#text", ENTER).await;
+    let failed = alice
+        .until("the failed send marked", ROWS_WITH_TEXT, vec![json!(failing)], |v| {
+            v.as_array().unwrap().len() == 1 && v[0]["state"] == "failed"
+        })
+        .await;
+    assert!(failed[0]["error"].as_str().unwrap().starts_with("Not sent: No connection."), "{failed}");
+    assert_eq!(failed[0]["retry"], format!("Retry sending “{failing}”"));
+    assert_eq!(alice.value("#text").await, "", "the text is in the failed message, not back in the box");
+    assert_eq!(stored_with_text(&token, &thread, &failing), 0, "nothing reached the server");
+    alice.shot("failed").await;
+    alice.click("#messages li.message[data-state=failed] button.retry").await;
+    alice
+        .until("the retried send sent", ROWS_WITH_TEXT, vec![json!(failing)], |v| {
+            v.as_array().unwrap().len() == 1 && v[0]["state"] == "sent"
+        })
+        .await;
+    assert_eq!(stored_with_text(&token, &thread, &failing), 1, "the retry sent it once");
+    let tries =
+        alice.js("return __net.sends.filter(b => b.text === arguments[0])", vec![json!(failing)]).await;
+    assert_eq!(tries.as_array().unwrap().len(), 2);
+    assert_eq!(tries[0]["client_id"], tries[1]["client_id"], "a retry is the same send: {tries}");
+
+    // A send that reached the server but whose answer was lost: the page ends with the message
+    // once, and so does the server (the same client_id is the same message).
+    alice.js("__net.loseNext = 1", vec![]).await;
+    let lost = format!("the answer to this one is lost {run}");
+    alice.type_into("#text", &lost).await;
+    alice.keys("#text", ENTER).await;
+    alice
+        .until("the lost answer settled", ROWS_WITH_TEXT, vec![json!(lost)], |v| {
+            v.as_array().unwrap().len() == 1 && v[0]["state"] == "sent"
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(alice.js(ROWS_WITH_TEXT, vec![json!(lost)]).await.as_array().unwrap().len(), 1, "shown once");
+    assert_eq!(stored_with_text(&token, &thread, &lost), 1, "stored once");
+    alice.shot("sent-after-retries").await;
+    delete_run_messages(&[&token], &thread, &run);
+}
+
+/// A long thread scrolls inside its pane, newest at the bottom: the page itself never scrolls,
+/// so the conversation's header and the message box stay on screen, at a laptop's size and a
+/// phone's. Days are separated, with dates, and older messages load as one scrolls up.
+#[tokio::test]
+async fn a_long_thread_scrolls_in_its_pane_with_the_box_in_view() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.log_in("alice").await;
+    let token = alice.token().await;
+    // The demo thread of test_user and alice, made long through the API.
+    let thread = thread_with(&token, &["test_user"]);
+    for n in 1..=45 {
+        let text = if n % 7 == 0 {
+            format!("message {n} of a long thread {run}\nwith a second line\nand a third")
+        } else {
+            format!("message {n} of a long thread {run}")
+        };
+        let (status, body) =
+            api("POST", &format!("/api/threads/{thread}/messages/"), &token, Some(json!({ "text": text })));
+        assert_eq!(status, 201, "{body}");
+    }
+    let newest = format!("message 45 of a long thread {run}");
+
+    let phone = Page::open("alice", Screen::Phone).await;
+    phone.log_in("alice").await;
+    for page in [&alice, &phone] {
+        page.open_thread(&thread).await;
+        let newest_id =
+            page.until("the newest message", FIND_TEXT, vec![json!(newest)], Value::is_string).await;
+        let at = page.js(LAYOUT, vec![]).await;
+        let who = &page.label;
+        let vh = at["viewport"]["height"].as_f64().unwrap();
+        assert!(
+            at["page"]["scrollHeight"].as_f64().unwrap() <= vh + 1.0,
+            "{who}: the page itself does not scroll: {at}"
+        );
+        assert!(
+            at["pane"]["scrollHeight"].as_f64().unwrap()
+                > at["pane"]["clientHeight"].as_f64().unwrap() + 200.0,
+            "{who}: the message pane scrolls: {at}"
+        );
+        let pane = &at["pane"];
+        let gap = pane["scrollHeight"].as_f64().unwrap()
+            - pane["scrollTop"].as_f64().unwrap()
+            - pane["clientHeight"].as_f64().unwrap();
+        assert!(gap < 2.0, "{who}: opened at the newest message: {at}");
+        assert!(
+            at["header"]["top"].as_f64().unwrap() >= 0.0 && at["header"]["shown"] == true,
+            "{who}: header in view: {at}"
+        );
+        assert!(at["composer"]["bottom"].as_f64().unwrap() <= vh + 0.5, "{who}: the box in view: {at}");
+        let newest_box = &at["newest"];
+        assert!(
+            newest_box["bottom"].as_f64().unwrap() <= at["composer"]["top"].as_f64().unwrap() + 0.5
+                && newest_box["top"].as_f64().unwrap() >= at["pane"]["box"]["top"].as_f64().unwrap(),
+            "{who}: the newest message is above the box and in view: {at}"
+        );
+        assert_eq!(at["messages"], 30, "{who}: one page first");
+        // Dates: a separator before today's first message, and each message's time.
+        let days = page
+            .js("return [...document.querySelectorAll('#messages li.day')].map(d => d.textContent)", vec![])
+            .await;
+        assert_eq!(days, json!(["Today"]), "{who}");
+        let time = page
+            .js("return document.querySelector(`#messages [data-message-id=\"${arguments[0]}\"] time`).textContent", vec![newest_id])
+            .await;
+        assert!(time.as_str().unwrap().contains(':'), "{who}: a time shown: {time}");
+        page.shot("long-thread").await;
+
+        // Scrolled up, the header and the box stay put; reaching the top loads older messages.
+        page.js("document.getElementById('pane').scrollTop = 0", vec![]).await;
+        let loaded = page
+            .until("older messages loaded on scrolling up", LAYOUT, vec![], |v| {
+                v["messages"].as_u64().unwrap() > 30
+            })
+            .await;
+        assert_eq!(loaded["page"]["scrollY"], 0, "{who}: the page did not scroll: {loaded}");
+        assert_eq!(loaded["header"]["top"], at["header"]["top"], "{who}: the header did not move: {loaded}");
+        assert_eq!(
+            loaded["composer"]["bottom"], at["composer"]["bottom"],
+            "{who}: the box did not move: {loaded}"
+        );
+        assert!(
+            loaded["pane"]["scrollTop"].as_f64().unwrap() > 0.0,
+            "{who}: kept the place reading: {loaded}"
+        );
+        page.shot("long-thread-scrolled-up").await;
+
+        // Messages from other days get separators of their own, with their dates, in order. The
+        // API has no way to backdate a message, so the page is handed two older ones the way
+        // the API lists them, and draws them with the same code.
+        let labels = page
+            .js(
+                "const day = 86400000, now = Date.now();
+                 const old = (n, ago) => ({ id: `${state.openId}.-${n}`, thread: state.openId, sender: state.me.id,
+                     text: `from ${ago} days ago`, created: new Date(now - ago * day).toISOString(), edited: null });
+                 holdMessage(old(2, 9)); holdMessage(old(1, 1)); renderMessages();
+                 return [...document.querySelectorAll('#messages li.day')].map(d => d.textContent);",
+                vec![],
+            )
+            .await;
+        let nine = page
+            .js(
+                "return new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long',
+                     ...(new Date(Date.now() - 9 * 86400000).getFullYear() === new Date().getFullYear() ? {} : { year: 'numeric' }) })
+                     .format(new Date(Date.now() - 9 * 86400000))",
+                vec![],
+            )
+            .await;
+        assert_eq!(labels, json!([nine, "Yesterday", "Today"]), "{who}");
+        page.js(
+            "forgetMessage(`${state.openId}.-2`); forgetMessage(`${state.openId}.-1`); renderMessages()",
+            vec![],
+        )
+        .await;
+    }
+}
+
+/// On a phone the conversation list and a conversation are separate screens: opening one shows
+/// it alone, with a back button (and the browser's Back) to the list.
+#[tokio::test]
+async fn a_phone_shows_the_list_and_the_conversation_as_separate_screens() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let bob = Page::open("bob", Screen::Phone).await;
+    bob.shot("login").await;
+    bob.log_in("bob").await;
+    let token = bob.token().await;
+    let thread = thread_with(&token, &["alice", "test_user"]);
+    let (status, body) = api(
+        "POST",
+        &format!("/api/threads/{thread}/messages/"),
+        &token,
+        Some(json!({ "text": format!("from bob's phone {run}") })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let list = bob.until("the thread listed", LAYOUT, vec![], |v| v["sidebar"]["shown"] == true).await;
+    assert_eq!(list["viewport"], json!({ "width": 390, "height": 844 }), "a phone's screen");
+    assert_eq!(list["conversation"]["shown"], false, "the list alone: {list}");
+    assert_eq!(list["sidebar"]["width"], 390.0, "the list fills the screen: {list}");
+    bob.until("the thread listed", THREAD_ENTRY, vec![json!(thread)], |v| !v.is_null()).await;
+    bob.shot("list").await;
+
+    bob.open_thread(&thread).await;
+    let open = bob.js(LAYOUT, vec![]).await;
+    assert_eq!(
+        (open["screen"].as_str(), open["sidebar"]["shown"].as_bool()),
+        (Some("thread"), Some(false)),
+        "{open}"
+    );
+    assert_eq!(open["conversation"]["width"], 390.0, "the conversation fills the screen: {open}");
+    assert_eq!(open["back"]["shown"], true, "a back button: {open}");
+    assert!(open["composer"]["bottom"].as_f64().unwrap() <= 844.5, "the box in view: {open}");
+    bob.until(
+        "his message shown",
+        FIND_TEXT,
+        vec![json!(format!("from bob's phone {run}"))],
+        Value::is_string,
+    )
+    .await;
+    bob.shot("thread").await;
+
+    // The back button goes back to the list.
+    bob.click("#back").await;
+    let back = bob.until("the list again", LAYOUT, vec![], |v| v["sidebar"]["shown"] == true).await;
+    assert_eq!(back["conversation"]["shown"], false, "{back}");
+    assert_eq!(bob.js("return state.openId", vec![]).await, Value::Null);
+
+    // So does the browser's (or the phone's) Back.
+    bob.open_thread(&thread).await;
+    bob.until("the conversation alone", LAYOUT, vec![], |v| v["sidebar"]["shown"] == false).await;
+    bob.browser.back().await.unwrap();
+    let back = bob.until("the list after Back", LAYOUT, vec![], |v| v["sidebar"]["shown"] == true).await;
+    assert_eq!(back["conversation"]["shown"], false, "{back}");
+
+    // The new-conversation dialog fits the phone.
+    bob.click("#new-conversation").await;
+    bob.until(
+        "people listed",
+        "return document.querySelectorAll('#people-results li.person').length",
+        vec![],
+        |v| v.as_u64().unwrap_or(0) > 0,
+    )
+    .await;
+    bob.shot("new-conversation").await;
+    bob.click("#new-cancel").await;
+    delete_run_messages(&[&token], &thread, &run);
+}
+
+/// An outage shows: the connection pill and a banner say live updates are down and when the next
+/// try is, a send during it is marked beside the message with a retry, and once the network is
+/// back the banner goes by itself and the retry sends the message once.
+#[tokio::test]
+async fn an_outage_shows_offline_and_recovery_clears_it() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.log_in("alice").await;
+    let bob = Page::open("bob", Screen::Phone).await;
+    bob.log_in("bob").await;
+    let token = alice.token().await;
+    let thread = thread_with(&token, &["test_user", "bob"]);
+    alice.open_thread(&thread).await;
+    bob.open_thread(&thread).await;
+    const BANNER: &str = "
+        const c = document.getElementById('connection');
+        return { live: document.getElementById('live').dataset.state, banner: c.hidden ? null : c.textContent.trim(),
+                 shown: !c.hidden && c.getBoundingClientRect().height > 0 && c.getBoundingClientRect().top >= 0 };";
+    assert_eq!(alice.js(BANNER, vec![]).await, json!({ "live": "open", "banner": null, "shown": false }));
+
+    for page in [&alice, &bob] {
+        page.js("__net.cut()", vec![]).await;
+    }
+    for page in [&alice, &bob] {
+        let down = page
+            .until("the outage shown", BANNER, vec![], |v| {
+                (v["live"] == "offline" || v["live"] == "reconnecting") && v["shown"] == true
+            })
+            .await;
+        let text = down["banner"].as_str().unwrap();
+        assert!(
+            text.contains("Can’t reach the server") || text.contains("Connection lost"),
+            "{}: says what is wrong: {down}",
+            page.label
+        );
+        assert!(text.contains("Try now"), "{}: offers to try now: {down}", page.label);
+    }
+    // Once a try has failed, it says the server cannot be reached, and when it tries next.
+    let offline = alice
+        .until("the outage known", BANNER, vec![], |v| {
+            v["live"] == "offline" && v["banner"].as_str().is_some_and(|b| b.contains("Trying again in"))
+        })
+        .await;
+    assert_eq!(
+        alice.js("return document.getElementById('live').textContent", vec![]).await,
+        "Offline",
+        "{offline}"
+    );
+
+    // A send during the outage: marked beside the message, with a retry.
+    let during = format!("sent during the outage {run}");
+    bob.send(&during).await;
+    let failed = bob
+        .until("the failed send marked", ROWS_WITH_TEXT, vec![json!(during)], |v| {
+            v.as_array().unwrap().len() == 1 && v[0]["state"] == "failed"
+        })
+        .await;
+    assert!(failed[0]["error"].as_str().unwrap().contains("Not sent"), "{failed}");
+    alice.shot("outage").await;
+    bob.shot("outage").await;
+
+    // The network comes back: each page reconnects by itself (backing off: the first tries
+    // are at most 1, 2, 4 and 8 s apart) and the banner goes.
+    for page in [&alice, &bob] {
+        page.js("__net.down = false", vec![]).await;
+    }
+    for page in [&alice, &bob] {
+        page.until_within(Duration::from_secs(20), "recovered", BANNER, vec![], |v| {
+            v == &json!({ "live": "open", "banner": null, "shown": false })
+        })
+        .await;
+    }
+    // The failed message is still marked (it was never sent) until retried, and then sent once.
+    assert_eq!(bob.js(ROWS_WITH_TEXT, vec![json!(during)]).await[0]["state"], "failed");
+    assert_eq!(stored_with_text(&token, &thread, &during), 0);
+    bob.shot("recovered").await;
+    bob.click("#messages li.message[data-state=failed] button.retry").await;
+    bob.until("the retried send sent", ROWS_WITH_TEXT, vec![json!(during)], |v| {
+        v.as_array().unwrap().len() == 1 && v[0]["state"] == "sent"
+    })
+    .await;
+    alice.until("bob's message reaching alice", FIND_TEXT, vec![json!(during)], Value::is_string).await;
+    assert_eq!(stored_with_text(&token, &thread, &during), 1, "sent once");
+    alice.shot("recovered").await;
+    delete_run_messages(&[&token, &bob.token().await], &thread, &run);
+}
+
+/// Starting a conversation from the user directory's search, leaving one and deleting one, with
+/// the other person's page following live; and an ownership hand-over (a `thread.updated`
+/// event) keeps the unread count the page holds.
+#[tokio::test]
+async fn conversations_start_from_a_search_and_are_left_and_deleted() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.log_in("alice").await;
+    let bob = Page::open("bob", Screen::Desktop).await;
+    bob.log_in("bob").await;
+    let alice_token = alice.token().await;
+    let bob_token = bob.token().await;
+    let bob_id = user_id(&alice_token, "bob");
+    let admin_id = user_id(&alice_token, "admin");
+    // Earlier runs may have left these conversations: gone, so that they start anew here.
+    for others in [vec![bob_id.clone()], vec![bob_id.clone(), admin_id.clone()]] {
+        let (status, t) = api("POST", "/api/threads/", &alice_token, Some(json!({ "participants": others })));
+        let owner = if t["owner"] == bob_id { &bob_token } else { &alice_token };
+        let (deleted, _) =
+            api("DELETE", &format!("/api/threads/{}/", t["id"].as_str().unwrap()), owner, None);
+        assert!(matches!((status, deleted), (200 | 201, 204)), "{status} {deleted} {t}");
+    }
+    alice
+        .until(
+            "the list settled",
+            "return document.querySelectorAll('#threads li.thread').length",
+            vec![],
+            |v| v.as_u64().unwrap() >= 1,
+        )
+        .await;
+
+    // Alice starts a conversation with bob: search, pick, start; it opens.
+    alice.click("#new-conversation").await;
+    alice.type_into("#people-search", "bo").await;
+    let person = format!("#people-results li.person[data-user-id=\"{bob_id}\"] button");
+    alice
+        .until("bob found", "return [...document.querySelectorAll('#people-results li.person .name')].map(n => n.textContent)", vec![], |v| {
+            v == &json!(["bob"])
+        })
+        .await;
+    alice.shot("new-conversation-search").await;
+    alice.click(&person).await;
+    assert_eq!(
+        alice
+            .js("return [...document.querySelectorAll('#chosen .chip')].map(c => c.dataset.userId)", vec![])
+            .await,
+        json!([bob_id])
+    );
+    assert_eq!(
+        alice.js("return document.getElementById('start-conversation').textContent", vec![]).await,
+        "Chat with bob"
+    );
+    alice.click("#start-conversation").await;
+    let direct = alice
+        .until("the new conversation open", "return [state.openId, document.getElementById('thread-title').textContent, document.getElementById('new-dialog').open]", vec![], |v| {
+            v[0].is_string() && v[1] == "bob" && v[2] == false
+        })
+        .await[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice.until("it is listed", THREAD_ENTRY, vec![json!(direct)], |v| v["title"] == "bob").await;
+    let empty = "const p = document.getElementById('pane-empty'); return p.hidden ? null : p.textContent";
+    alice
+        .until("the empty conversation said so", empty, vec![], |v| v == "No messages yet. Say hello to bob!")
+        .await;
+    alice.shot("new-conversation-empty").await;
+    let hello = format!("hi bob, just us {run}");
+    alice.send(&hello).await;
+    alice.until("the first message sent", FIND_TEXT, vec![json!(hello)], Value::is_string).await;
+    bob.until("the new conversation reaching bob", THREAD_ENTRY, vec![json!(direct)], |v| {
+        v["title"] == "alice" && v["unread"] == 1 && v["preview"] == json!(hello)
+    })
+    .await;
+    alice.shot("new-conversation").await;
+
+    // Picking the same person again opens the same conversation (the API answers 200 with it).
+    alice.click("#new-conversation").await;
+    alice.type_into("#people-search", "bob").await;
+    alice.click(&person).await;
+    alice.click("#start-conversation").await;
+    alice
+        .until(
+            "the existing conversation open",
+            "return [state.openId, document.getElementById('new-dialog').open]",
+            vec![],
+            |v| v == &json!([direct, false]),
+        )
+        .await;
+    assert_eq!(
+        alice
+            .js(
+                "return document.querySelectorAll(`#threads [data-thread-id=\"${arguments[0]}\"]`).length",
+                vec![json!(direct)]
+            )
+            .await,
+        1
+    );
+
+    // A group: alice, bob and admin, picked one after the other.
+    alice.click("#new-conversation").await;
+    alice.type_into("#people-search", "bo").await;
+    alice.click(&person).await;
+    alice.type_into("#people-search", "adm").await;
+    alice.click(&format!("#people-results li.person[data-user-id=\"{admin_id}\"] button")).await;
+    assert_eq!(
+        alice.js("return document.getElementById('start-conversation').textContent", vec![]).await,
+        "Start group of 3"
+    );
+    alice.shot("new-group").await;
+    alice.click("#start-conversation").await;
+    let group = alice
+        .until(
+            "the group open",
+            "return [state.openId, document.getElementById('thread-title').textContent]",
+            vec![],
+            |v| v[0].is_string() && v[0] != json!(direct) && v[1] == "admin, bob",
+        )
+        .await[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_group = format!("welcome to the group {run}");
+    alice.send(&in_group).await;
+
+    // Bob leaves the group, after confirming: it is gone from his list; alice's title follows.
+    bob.until("the group reaching bob", THREAD_ENTRY, vec![json!(group)], |v| !v.is_null()).await;
+    bob.open_thread(&group).await;
+    bob.click("#thread-menu-button").await;
+    let menu = bob
+        .js("return [document.getElementById('leave-thread').hidden, document.getElementById('delete-thread').hidden]", vec![])
+        .await;
+    assert_eq!(menu, json!([false, true]), "bob may leave, not delete, alice's group");
+    bob.shot("thread-menu").await;
+    bob.click("#leave-thread").await;
+    bob.shot("confirm-leave").await;
+    bob.confirm().await;
+    // At once, not when the live event comes: the dialog closes once the leave is done.
+    assert_eq!(bob.js(THREAD_ENTRY, vec![json!(group)]).await, Value::Null, "the group gone from bob's list");
+    assert_eq!(bob.js("return state.openId", vec![]).await, Value::Null);
+    let (status, _) = api("GET", &format!("/api/threads/{group}/"), &bob_token, None);
+    assert_eq!(status, 404, "bob is out of it");
+    alice
+        .until("alice's group without bob", THREAD_ENTRY, vec![json!(group)], |v| v["title"] == "admin")
+        .await;
+
+    // Alice deletes the group, after confirming.
+    alice.open_thread(&group).await;
+    alice.click("#thread-menu-button").await;
+    let menu = alice
+        .js("return [document.getElementById('leave-thread').hidden, document.getElementById('delete-thread').hidden]", vec![])
+        .await;
+    assert_eq!(menu, json!([true, false]), "the owner deletes; she cannot leave");
+    alice.click("#delete-thread").await;
+    alice.shot("confirm-delete-conversation").await;
+    alice.confirm().await;
+    assert_eq!(alice.js(THREAD_ENTRY, vec![json!(group)]).await, Value::Null, "the group gone at once");
+    let (status, _) = api("GET", &format!("/api/threads/{group}/"), &alice_token, None);
+    assert_eq!(status, 404, "deleted");
+
+    // Two unread for bob in the direct chat, then alice hands it to him: the `thread.updated`
+    // event carries no unread count, and bob's badge keeps its 2, as the API says.
+    let second = format!("are you there? {run}");
+    alice.open_thread(&direct).await;
+    alice.send(&second).await;
+    bob.until("two unread", THREAD_ENTRY, vec![json!(direct)], |v| v["unread"] == 2 && v["shown"] == true)
+        .await;
+    let (status, body) =
+        api("PATCH", &format!("/api/threads/{direct}/"), &alice_token, Some(json!({ "owner": bob_id })));
+    assert_eq!(status, 200, "{body}");
+    let handed = bob
+        .until("the hand-over reaching bob", THREAD_ENTRY, vec![json!(direct)], |v| {
+            v["owner"] == json!(bob_id)
+        })
+        .await;
+    assert_eq!(
+        (handed["unread"].as_u64(), handed["badge"].as_str(), handed["shown"].as_bool()),
+        (Some(2), Some("2"), Some(true)),
+        "{handed}"
+    );
+    let (_, listed) = api("GET", &format!("/api/threads/{direct}/"), &bob_token, None);
+    assert_eq!(listed["unread_count"], 2, "as the API says");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bob.js(THREAD_ENTRY, vec![json!(direct)]).await["unread"], 2, "and it stays");
+
+    // Bob, the owner now, deletes the direct chat: it goes from alice's open page too.
+    bob.open_thread(&direct).await;
+    bob.click("#thread-menu-button").await;
+    bob.click("#delete-thread").await;
+    bob.confirm().await;
+    bob.until("the chat gone for bob", THREAD_ENTRY, vec![json!(direct)], Value::is_null).await;
+    alice
+        .until("the chat gone for alice", "return [state.openId, !!document.querySelector(`#threads [data-thread-id=\"${arguments[0]}\"]`)]", vec![json!(direct)], |v| {
+            v == &json!([null, false])
+        })
+        .await;
+    let told = alice
+        .until(
+            "alice told",
+            "const t = document.getElementById('toast'); return t.hidden ? null : t.textContent",
+            vec![],
+            Value::is_string,
+        )
+        .await;
+    assert!(told.as_str().unwrap().contains("was deleted"), "{told}");
+    alice.shot("conversation-deleted").await;
 }
