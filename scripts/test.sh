@@ -61,6 +61,7 @@ DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT" cargo test --workspace
 
 step "end to end over HTTP (devstack on port $API_PORT, cargo lambda watch on $FUNCTIONS_PORT)"
 table="e2e-$(date +%s)"
+burst_password="burst-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 env_file=$(scripts/local-env.sh "$ROOT/.local/e2e.env" "$table" "http://127.0.0.1:$DYNAMODB_PORT" \
   "ws://127.0.0.1:$WS_PORT/live")
 # Cargo unifies dependency features over the packages it is asked for, so every cargo call here
@@ -74,6 +75,10 @@ cargo build --workspace --bin devstack
   source "$env_file"
   set +a
   target/debug/msgctl seed-demo
+  # A group of 32 for the burst test (every participant sends at once).
+  for i in $(seq -f '%04g' 1 32); do
+    MSGCTL_PASSWORD="$burst_password" target/debug/msgctl create-user "burst-$i" >/dev/null
+  done
 )
 # Several instances per function, as Lambda scales out: races in the tests cross processes.
 # RUST_LOG=info as under `make dev` (which sources the environment file): its watcher then logs
@@ -101,7 +106,7 @@ target/debug/devstack streams --dynamodb-endpoint "http://127.0.0.1:$DYNAMODB_PO
   --invoke "http://127.0.0.1:$FUNCTIONS_PORT" > "$ROOT/.local/e2e-streams.log" 2>&1 &
 streams_pid=$!
 E2E_BASE_URL="http://127.0.0.1:$API_PORT" E2E_WEBSOCKET_URL="ws://127.0.0.1:$WS_PORT/live" \
-  E2E_ACCESS_LOG="$ROOT/.local/e2e-access.log" \
+  E2E_ACCESS_LOG="$ROOT/.local/e2e-access.log" E2E_BURST_PASSWORD="$burst_password" \
   cargo test --workspace --features api-tests/e2e --test e2e \
   || { tail -n 60 "$ROOT/.local/e2e-watch.log" "$ROOT/.local/e2e-devstack.log" "$ROOT/.local/e2e-ws.log" \
     "$ROOT/.local/e2e-streams.log" >&2; exit 1; }

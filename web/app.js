@@ -1480,6 +1480,7 @@ function renderConnection() {
   clearInterval(state.countdownTimer);
   if (!down) return;
   const text = () => {
+    if (state.pausedReason) return state.pausedReason;
     const secs = Math.max(0, Math.ceil((state.reconnectAt - Date.now()) / 1000));
     const when = state.reconnectTimer && secs > 0 ? ` Trying again in ${secs} s.` : ' Trying again…';
     if (s === 'offline') {
@@ -1493,13 +1494,13 @@ function renderConnection() {
   state.countdownTimer = setInterval(() => { $('connection-text').textContent = text(); }, 1000);
 }
 
-$('reconnect-now').addEventListener('click', () => { state.attempts = 0; connect(); });
+$('reconnect-now').addEventListener('click', () => { state.pausedReason = null; state.attempts = 0; connect(); });
 
 window.addEventListener('offline', () => {
   if (state.me && state.live !== 'open') setLive('offline');
 });
 window.addEventListener('online', () => {
-  if (state.me && state.live !== 'open') { state.attempts = 0; connect(); }
+  if (state.me && state.live !== 'open' && !state.pausedReason) { state.attempts = 0; connect(); }
 });
 
 // A new ticket for every connection: a ticket works for one handshake within 30 s.
@@ -1654,6 +1655,18 @@ async function handleEvent(ev) {
       break;
     case 'unread.changed':
       setTotals(d);
+      break;
+    case 'connection.closed':
+      // The server closes this connection right after: say why, and do not reconnect blindly.
+      if (d.reason === 'signed_out') {
+        logOut('You were signed out: your account was changed. Log in again.');
+      } else {
+        // One of the oldest of too many open windows: this one makes way, and waits for the
+        // person to ask for it back (reconnecting would push out another window in turn).
+        closeSocket();
+        state.pausedReason = 'Live updates stopped here: too many windows are open. Close some, then choose Try now.';
+        setLive('offline');
+      }
       break;
     case 'typing':
       showTyping(thread, d.user);

@@ -130,3 +130,24 @@ fn a_lockout_holds_across_several_token_instances() {
         assert_eq!(r.status, 429, "{}", r.body);
     }
 }
+
+/// A group where everyone answers at once: 32 participants each send 10 messages at the same
+/// moment, through the functions' 4 instances. No send may fail with a 5xx (or go unanswered),
+/// and the thread must end with exactly the 320 acknowledged messages at places 1 to 320 and
+/// every member's unread count exact. The latency of such a burst is `make bench`'s to report.
+#[test]
+fn thirty_two_participants_sending_at_once_get_no_server_error_and_exact_counts() {
+    let api = Api::new();
+    let password = std::env::var("E2E_BURST_PASSWORD").expect("E2E_BURST_PASSWORD (run `make test`)");
+    let usernames: Vec<String> = (1..=32).map(|n| format!("burst-{n:04}")).collect();
+    let report = loadgen::burst::run(&api.base, &usernames, &password, 10).expect("the burst runs");
+    eprintln!(
+        "burst: 32 x 10 sends in {:.0} ms: {:?}; p50 {:.0} ms, p99 {:.0} ms",
+        report.wall_ms, report.statuses, report.p50_ms, report.p99_ms
+    );
+    assert_eq!(report.server_errors, 0, "{report:?}");
+    assert_eq!(report.created, 320, "every send answered 201: {report:?}");
+    assert!(report.exact, "{:?}", report.mismatches);
+    assert_eq!(report.messages_found, 320);
+    assert!(instances("messages") >= 2, "the sends reached more than one messages process");
+}
