@@ -19,11 +19,11 @@ use http_body_util::Full;
 use hyper::Response;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use shared::ids::{ConnectionId, UserId};
+use shared::domain::ids::{ConnectionId, UserId};
+use shared::domain::timestamp::Timestamp;
 use shared::realtime::Pusher;
 use shared::store::table::TableStream;
 use shared::store::{CreateThreadOutcome, NewUser};
-use shared::timestamp::Timestamp;
 
 use crate::local::Local;
 use crate::meter::{Meter, Work};

@@ -98,6 +98,9 @@ enum Command {
         /// `devstack streams`' `GET /stats` answer after the live run.
         #[arg(long)]
         streams: Option<PathBuf>,
+        /// `loadgen --burst`'s `--json` output.
+        #[arg(long)]
+        burst: Option<PathBuf>,
         /// Where performance.md and cost.md are.
         #[arg(long, default_value = "docs")]
         docs: PathBuf,
@@ -338,10 +341,15 @@ fn report(
     loads: &[String],
     rss: Option<&Path>,
     live: Option<Live>,
+    burst: Option<&Path>,
     docs: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut r: Results = serde_json::from_str(&std::fs::read_to_string(results)?)?;
     r.live = live;
+    r.burst = match burst {
+        Some(path) if path.exists() => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
+        _ => None,
+    };
     for load in loads {
         let (instances, path) =
             load.split_once('=').ok_or_else(|| format!("--load {load}: expected <instances>=<file>"))?;
@@ -361,15 +369,17 @@ fn report(
     println!("{}\n\n{budgets}", r.machine_line());
     println!("{}", r.load_table());
     println!("{}", r.live_table());
+    println!("{}", r.burst_table());
     println!("{}", r.fanout_table());
     println!("{}", r.process_table());
     println!("{}", r.memory_table());
     let performance = format!(
-        "{}\n\n### Budgets\n\n{budgets}\n### Warm invocations, whole process\n\n{}\n### Load\n\n{}\n### Live delivery\n\n{}\n### Fan-out per send\n\n{}\n### Cold starts\n\n{}",
+        "{}\n\n### Budgets\n\n{budgets}\n### Warm invocations, whole process\n\n{}\n### Load\n\n{}\n### Live delivery\n\n{}\n### A group where everyone writes at once\n\n{}\n### Fan-out per send\n\n{}\n### Cold starts\n\n{}",
         r.machine_line(),
         r.process_table(),
         r.load_table(),
         r.live_table(),
+        r.burst_table(),
         r.fanout_table(),
         cold_detail(&r)
     );
@@ -475,9 +485,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(&out, serde_json::to_string_pretty(&results.process)?)?;
             }
         }
-        Command::Report { results, load, rss, live, streams, docs } => {
+        Command::Report { results, load, rss, live, streams, burst, docs } => {
             let live = Live::read(live.as_deref(), streams.as_deref())?;
-            report(&results, &load, rss.as_deref(), live, &docs)?
+            report(&results, &load, rss.as_deref(), live, burst.as_deref(), &docs)?
         }
     }
     Ok(())

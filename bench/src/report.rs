@@ -104,6 +104,9 @@ pub struct Results {
     /// Live delivery through the local stack, when it was measured.
     #[serde(default)]
     pub live: Option<Live>,
+    /// `loadgen --burst`'s report: every participant of one thread sending at once.
+    #[serde(default)]
+    pub burst: Option<Value>,
     /// The fan-out of one send, per thread size.
     #[serde(default)]
     pub fanout: Vec<crate::fanout::FanoutWork>,
@@ -555,6 +558,33 @@ impl Results {
             );
         }
         t
+    }
+
+    /// A group where everyone writes at once: statuses and the latency of the sends.
+    pub fn burst_table(&self) -> String {
+        let Some(b) = &self.burst else { return "No burst run in this result.\n".into() };
+        let f = |k: &str| b[k].as_f64().unwrap_or(f64::NAN);
+        let statuses = b["statuses"]
+            .as_object()
+            .map(|s| s.iter().map(|(k, v)| format!("{v} × {k}")).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        format!(
+            "{} participants of one thread each send {} messages at the same moment, through `cargo lambda watch` \
+             with up to 4 instances per function and the stream's fan-out running (`loadgen --burst`). \
+             Answers: {statuses}; {} answered 5xx or not at all; {} messages written, counts {}.\n\n\
+             | sends p50 | p90 | p99 | max | all sent in |\n|---|---|---|---|---|\n\
+             | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} s |\n",
+            b["senders"],
+            b["messages_each"],
+            b["server_errors"],
+            b["messages_found"],
+            if b["exact"].as_bool() == Some(true) { "exact" } else { "**NOT EXACT**" },
+            f("p50_ms"),
+            f("p90_ms"),
+            f("p99_ms"),
+            f("max_ms"),
+            f("wall_ms") / 1000.0
+        )
     }
 
     /// The fan-out of one send: records, invocations, DynamoDB work and posts.

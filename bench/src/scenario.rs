@@ -6,10 +6,10 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 use serde::{Deserialize, Serialize};
 use shared::App;
+use shared::domain::ids::{MessageId, Seq, ThreadId, UserId};
+use shared::domain::timestamp::Timestamp;
 use shared::http::HttpResponse;
-use shared::ids::{MessageId, Seq, ThreadId, UserId};
 use shared::store::{ImportedThread, NewUser};
-use shared::timestamp::Timestamp;
 
 /// The password of every user the bench makes.
 pub const PASSWORD: &str = "bench-password-1";
@@ -166,7 +166,7 @@ async fn import_with_retry(app: &App, thread: &ImportedThread) -> Result<(), sha
 }
 
 /// The function (Lambda) that serves an endpoint: the route table's.
-pub use shared::routes::Function;
+pub use shared::http::routes::Function;
 
 /// Calls the handler of the function that serves a bench endpoint, in-process.
 pub async fn handle(function: Function, app: &App, req: Request) -> HttpResponse {

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde_json::Value;
-use shared::ids::{ThreadId, UserId};
-use shared::model::{MAX_PARTICIPANTS, MAX_TEXT_CHARS, User, is_valid_username};
+use shared::domain::ids::{ThreadId, UserId};
+use shared::domain::model::{MAX_PARTICIPANTS, MAX_TEXT_CHARS, User, is_valid_username};
+use shared::domain::timestamp::Timestamp;
 use shared::store::{CreateUserError, Imported, ImportedThread, NewUser, Store};
-use shared::timestamp::Timestamp;
 
 /// One fault in the file: which object, which field, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 pub mod django;
 
 use shared::accounts::{self, AccountError};
-use shared::ids::UserId;
-use shared::model::User;
+use shared::domain::ids::UserId;
+use shared::domain::model::User;
 use shared::store::{CreateThreadOutcome, SendOutcome, Store};
 
 /// A command's failure, printed by `main` with its causes.

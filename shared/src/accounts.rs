@@ -1,7 +1,7 @@
 //! Account operations shared by the token endpoint, the admin panel and `msgctl`.
 
-use crate::ids::UserId;
-use crate::model::{User, is_valid_username};
+use crate::domain::ids::UserId;
+use crate::domain::model::{User, is_valid_username};
 use crate::password::{self, MAX_PASSWORD_LEN, Verdict};
 use crate::store::{CreateUserError, Failures, NewUser, Store, StoreError};
 
@@ -154,7 +154,7 @@ pub async fn log_in(
     password: &str,
     address: &str,
 ) -> Result<Login, StoreError> {
-    let now = crate::timestamp::Timestamp::now().unix();
+    let now = crate::domain::timestamp::Timestamp::now().unix();
     let attempt = uuid::Uuid::new_v4().as_u128();
     let counters = counters(username, address);
     let [pair, user, ip] = counters.each_ref().map(|(subject, limit)| {

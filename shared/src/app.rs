@@ -7,7 +7,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use crate::config::{Config, ConfigError};
-use crate::cursor::CursorKey;
+use crate::http::cursor::CursorKey;
 use crate::jwt::JwtKeys;
 use crate::store::Store;
 

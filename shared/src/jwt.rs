@@ -4,8 +4,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Keyring;
-use crate::ids::UserId;
-use crate::timestamp::Timestamp;
+use crate::domain::ids::UserId;
+use crate::domain::timestamp::Timestamp;
 
 /// Clock skew tolerated on `exp`, in seconds (jsonwebtoken's default of 60 is too lax).
 pub const LEEWAY_SECONDS: u64 = 5;

@@ -1,25 +1,19 @@
-//! Everything the messaging functions share: configuration, errors, auth,
-//! HTTP plumbing, domain types and the single-table DynamoDB store.
+//! Everything the messaging functions share, in layers that point one way: `domain` (ids,
+//! records, timestamps and the rules of who may do what; neither HTTP nor DynamoDB), `store`
+//! (the single-table DynamoDB store; no HTTP), `http` (requests, responses, errors, routes and
+//! pages as API Gateway and DRF clients see them), and what builds and wires them: `config`,
+//! `app`, `jwt`, `password`, `accounts`, `realtime` and `telemetry`.
 
 pub mod accounts;
 pub mod app;
-pub mod auth;
-pub mod body;
 pub mod config;
-pub mod cursor;
-pub mod error;
+pub mod domain;
 pub mod http;
-pub mod ids;
 pub mod jwt;
-pub mod model;
-pub mod pagination;
 pub mod password;
 pub mod realtime;
-pub mod routes;
-pub mod rules;
 pub mod store;
 pub mod telemetry;
-pub mod timestamp;
 
 pub use app::App;
-pub use error::ApiError;
+pub use http::error::ApiError;

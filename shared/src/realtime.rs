@@ -10,10 +10,10 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::ids::{ConnectionId, MessageId, ThreadId, UserId};
-use crate::model::{Counters, Message, OpenConnection, Thread};
+use crate::domain::ids::{ConnectionId, MessageId, ThreadId, UserId};
+use crate::domain::model::{Counters, Message, OpenConnection, Thread};
+use crate::domain::timestamp::Timestamp;
 use crate::store::{Store, StoreError};
-use crate::timestamp::Timestamp;
 
 /// API Gateway refuses to post more than 128 KB to a connection ("Message payload size:
 /// 128 KB", quotas for WebSocket APIs; it splits what it sends into frames of up to 32 KB).
@@ -413,7 +413,7 @@ impl Pusher {
                 CloseOutcome::Closed => closing.closed += 1,
                 CloseOutcome::Gone => closing.gone += 1,
                 CloseOutcome::Failed(error) => {
-                    tracing::warn!(connection = %c.id, error = ?crate::error::ErrorChain(&*error), "close failed");
+                    tracing::warn!(connection = %c.id, error = ?crate::telemetry::ErrorChain(&*error), "close failed");
                     closing.failed += 1;
                     continue;
                 }
@@ -460,11 +460,11 @@ impl Pusher {
                     delivery.connecting += 1;
                 }
                 PostOutcome::Failed(error) => {
-                    tracing::warn!(%connection, error = ?crate::error::ErrorChain(&*error), "post failed");
+                    tracing::warn!(%connection, error = ?crate::telemetry::ErrorChain(&*error), "post failed");
                     delivery.failed += 1;
                 }
                 PostOutcome::Refused(error) => {
-                    tracing::warn!(%connection, error = ?crate::error::ErrorChain(&*error), "post refused");
+                    tracing::warn!(%connection, error = ?crate::telemetry::ErrorChain(&*error), "post refused");
                     delivery.refused += 1;
                 }
             }
@@ -495,7 +495,7 @@ async fn backoff(attempt: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Seq;
+    use crate::domain::ids::Seq;
 
     fn message(text: &str) -> Message {
         Message {

@@ -21,3 +21,18 @@ pub fn init() {
         .without_time();
     let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
 }
+
+/// Prints an error with every `source()` beneath it.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

@@ -3,7 +3,7 @@
 use lambda_http::Body;
 use lambda_http::http::Method;
 use serde_json::Value;
-use shared::rules::Refusal;
+use shared::domain::rules::Refusal;
 use shared::store::WriteError;
 
 use crate::helpers::{Reply, TestApp};
@@ -176,7 +176,7 @@ async fn participants_change_for_everyone_with_exact_counts() {
     assert_eq!((again.status, again.body["id"].as_str()), (200, Some(id.as_str())));
     let fresh = t.post("/api/threads/", &alice, serde_json::json!({"participants": [bob.id.as_str()]})).await;
     assert_eq!(fresh.status, 201);
-    let other: shared::ids::ThreadId = fresh.body["id"].as_str().unwrap().parse().unwrap();
+    let other: shared::domain::ids::ThreadId = fresh.body["id"].as_str().unwrap().parse().unwrap();
     assert!(matches!(store.add_participant(&other, &carol.id).await, Ok(())));
     // Removing bob gives `other` the set {alice, carol} that `id` has: the threads share it,
     // and asking for that set finds the more recently active of them.

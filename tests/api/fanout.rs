@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use devstack::websocket::Faults;
 use lambda_http::http::Method;
 use serde_json::{Value, json};
-use shared::ids::ConnectionId;
+use shared::domain::ids::ConnectionId;
+use shared::domain::timestamp::Timestamp;
 use shared::store::keys;
-use shared::timestamp::Timestamp;
 
 use crate::helpers::{TestApp, TestUser};
 use crate::live_stack::{DEADLINE, Live, LiveStack, settle, users, wait_until};

@@ -8,8 +8,8 @@ use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::App;
 use shared::config::{Config, Keyring, Secret};
-use shared::ids::UserId;
-use shared::routes::Function;
+use shared::domain::ids::UserId;
+use shared::http::routes::Function;
 use shared::store::NewUser;
 use shared::store::table::TableStream;
 
@@ -153,7 +153,7 @@ impl TestApp {
     /// Routes a request to the function the route table names (API Gateway's `$default`, the
     /// threads function, for paths it lacks), in-process.
     pub async fn send(&self, req: Request) -> Reply {
-        let function = shared::routes::find(&shared::http::segments(&req))
+        let function = shared::http::routes::find(&shared::http::segments(&req))
             .map_or(Function::Threads, |m| m.route.function);
         self.send_to(function, req).await
     }
@@ -269,7 +269,7 @@ pub fn path_of(url: &Value) -> String {
 }
 
 /// How many of `listed` messages a member has not read: from others, after their read marker.
-pub fn unseen(listed: &[Value], member: &shared::model::Membership) -> u64 {
+pub fn unseen(listed: &[Value], member: &shared::domain::model::Membership) -> u64 {
     listed
         .iter()
         .filter(|msg| seq_of(msg) > member.read_seq.0 && msg["sender"] != member.user.as_str())

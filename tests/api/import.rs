@@ -242,7 +242,7 @@ fn status(pk: u64, message: u64, user: u64, is_read: bool) -> Value {
 }
 
 fn token(t: &TestApp, user: u64) -> TestUser {
-    let id: shared::ids::UserId = user.to_string().parse().unwrap();
+    let id: shared::domain::ids::UserId = user.to_string().parse().unwrap();
     let pair = t.app.jwt.issue_pair(&id, 0);
     TestUser { id, token: pair.access, refresh: pair.refresh }
 }
@@ -323,7 +323,7 @@ async fn concurrent_deletes_of_threads_sharing_a_set_free_it_exactly_once() {
     import(&t, &three_threads_one_set(), TextPolicy::default()).await;
     let store = &t.app.store;
     let deletes = ["1", "2", "3"].map(|id| async move {
-        store.delete_thread(&id.parse().unwrap(), &shared::rules::Actor::Staff).await
+        store.delete_thread(&id.parse().unwrap(), &shared::domain::rules::Actor::Staff).await
     });
     for result in futures_util::future::join_all(deletes).await {
         result.unwrap();

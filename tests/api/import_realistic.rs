@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use msgctl::django::{self, TextPolicy};
 use serde_json::{Value, json};
-use shared::timestamp::Timestamp;
+use shared::domain::timestamp::Timestamp;
 
 use crate::helpers::{TestApp, TestUser};
 
@@ -223,7 +223,7 @@ pub fn expected(dump: &Value) -> BTreeMap<String, ExpectedThread> {
 }
 
 fn token(t: &TestApp, user: &str) -> TestUser {
-    let id: shared::ids::UserId = user.parse().unwrap();
+    let id: shared::domain::ids::UserId = user.parse().unwrap();
     let pair = t.app.jwt.issue_pair(&id, 0);
     TestUser { id, token: pair.access, refresh: pair.refresh }
 }
@@ -419,7 +419,7 @@ async fn an_import_interrupted_again_and_again_is_finished_by_running_it_again()
     verify(&t, &dump).await;
     // Counters are exact sums over memberships (nothing counted twice by a repeated run).
     for u in 1..=USERS {
-        let user: shared::ids::UserId = u.to_string().parse().unwrap();
+        let user: shared::domain::ids::UserId = u.to_string().parse().unwrap();
         let expected = expected(&dump).values().filter(|th| th.participants.contains(user.as_str())).count();
         assert_eq!(t.app.store.counters(&user).await.unwrap().thread_count, expected as u64, "user {u}");
     }

@@ -127,11 +127,11 @@ async fn a_warm_instance_sends_in_two_round_trips_and_counts_the_participants_as
     // Elsewhere, bob leaves the thread and carol joins: this instance's memory is stale.
     participants(&t, &thread, &alice, &[&alice, &carol]).await;
     a.say(&thread, &alice, "three").await;
-    assert_eq!(
-        calls.take(),
-        (vec!["BatchGetItem", "BatchGetItem", "Query", "TransactWriteItems", "TransactWriteItems"], 3),
-        "carol was read after"
-    );
+    // Carol is read after the batch, while the queueing and the queue's read may still be
+    // under way: 2 or 3 round trips, as the timings fall.
+    let (made, rounds) = calls.take();
+    assert_eq!(made, ["BatchGetItem", "BatchGetItem", "Query", "TransactWriteItems", "TransactWriteItems"]);
+    assert!((2..=3).contains(&rounds), "carol was read after: {rounds} round trips");
     assert_eq!(t.thread_unread(&thread, &carol).await, 1, "joiners count what is sent after they join");
     assert_eq!(t.unread(&carol).await, (1, 1));
     assert_eq!(t.unread(&bob).await, (0, 0), "bob is out, and nothing of it counts for him");
@@ -166,11 +166,11 @@ async fn a_warm_instance_deletes_a_message_for_exactly_the_members_who_had_not_r
     assert_eq!(t.get(&format!("/api/threads/{thread}/messages/"), &bob).await.status, 200);
     participants(&t, &thread, &alice, &[&alice, &bob, &carol]).await;
     let third = a.say(&thread, &alice, "third").await["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        calls.take(),
-        (vec!["BatchGetItem", "BatchGetItem", "Query", "TransactWriteItems", "TransactWriteItems"], 3),
-        "carol was read after"
-    );
+    // Carol is read after the batch, while the queueing and the queue's read may still be
+    // under way: 2 or 3 round trips, as the timings fall.
+    let (made, rounds) = calls.take();
+    assert_eq!(made, ["BatchGetItem", "BatchGetItem", "Query", "TransactWriteItems", "TransactWriteItems"]);
+    assert!((2..=3).contains(&rounds), "carol was read after: {rounds} round trips");
     assert_eq!((t.unread(&bob).await, t.unread(&carol).await), ((1, 1), (1, 1)));
 
     assert_eq!(a.delete(&format!("/api/threads/{thread}/messages/{first}/"), &alice).await.status, 204);

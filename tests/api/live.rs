@@ -4,8 +4,8 @@
 use lambda_http::http::Method;
 use lambda_http::request::LambdaRequest;
 use serde_json::{Value, json};
-use shared::ids::ConnectionId;
-use shared::timestamp::Timestamp;
+use shared::domain::ids::ConnectionId;
+use shared::domain::timestamp::Timestamp;
 
 use crate::helpers::{NO_GATEWAY, TestApp, TestUser};
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use serde_json::json;
-use shared::timestamp::Timestamp;
+use shared::domain::timestamp::Timestamp;
 
 use crate::helpers::{TestApp, TestUser};
 use crate::live_stack::{Live, LiveStack, settle, wait_until};
@@ -263,7 +263,7 @@ mod store {
         let t = TestApp::spawn().await;
         let alice = t.user("alice").await;
         let store = &t.app.store;
-        let (one, two): (shared::ids::ThreadId, shared::ids::ThreadId) =
+        let (one, two): (shared::domain::ids::ThreadId, shared::domain::ids::ThreadId) =
             ("t1".parse().unwrap(), "t2".parse().unwrap());
         let now = 1_796_000_000_000;
         // Ten at once, as from ten connections: one goes through.

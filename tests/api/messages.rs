@@ -1,5 +1,5 @@
 use serde_json::json;
-use shared::ids::Seq;
+use shared::domain::ids::Seq;
 
 use crate::helpers::{TestApp, path_of};
 

@@ -230,7 +230,7 @@ async fn a_send_racing_a_thread_delete_is_201_or_404_and_leaves_no_orphan() {
             assert_eq!(t.get(&format!("/api/threads/{id}/"), u).await.status, 404);
             assert_eq!(t.unread(u).await, (0, 0), "{}", u.id);
         }
-        let thread: shared::ids::ThreadId = id.parse().unwrap();
+        let thread: shared::domain::ids::ThreadId = id.parse().unwrap();
         while let shared::store::purge::PurgeProgress::More { .. } =
             t.app.store.purge_step(&thread, 100).await.unwrap()
         {}

@@ -1,4 +1,4 @@
-//! The route table (`shared::routes`), `template.yaml`'s API Gateway routes, `devstack api`'s
+//! The route table (`shared::http::routes`), `template.yaml`'s API Gateway routes, `devstack api`'s
 //! routing of them, the `cargo lambda watch` router in `Cargo.toml`, the test dispatcher and the
 //! functions themselves agree: every real path, with every method, reaches the same function,
 //! and that function answers it with the table's handler, its 405 (with the table's `Allow`) or
@@ -7,7 +7,7 @@
 use lambda_http::Body;
 use lambda_http::http::Method;
 use serde_yaml_ng::Value;
-use shared::routes::{self, Function, ROUTES};
+use shared::http::routes::{self, Function, ROUTES};
 
 use crate::helpers::TestApp;
 

@@ -10,13 +10,13 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use maud::Markup;
 use shared::accounts::{self, AccountError, Login};
-use shared::body::{self, Fields};
+use shared::domain::ids::{ThreadId, UserId};
+use shared::domain::model::{Thread, User, is_username_char};
+use shared::domain::rules::{Actor, Refusal};
+use shared::http::body::{self, Fields};
+use shared::http::pagination::{envelope, page_request};
+use shared::http::routes::{self, AdminRoute};
 use shared::http::{HttpResponse, client_address, common_headers, query_param};
-use shared::ids::{ThreadId, UserId};
-use shared::model::{Thread, User, is_username_char};
-use shared::pagination::{envelope, page_request};
-use shared::routes::{self, Handler};
-use shared::rules::{Actor, Refusal};
 use shared::store::WriteError;
 use shared::{ApiError, App};
 
@@ -103,7 +103,7 @@ fn error_page(e: &ApiError) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiError> {
-    let (handler, matched) = routes::resolve(req)?;
+    let (handler, matched) = routes::resolve_for::<AdminRoute>(req)?;
     let post = req.method() == Method::POST;
     let form = if post {
         let form = body::parse(req).await?;
@@ -114,7 +114,7 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
     } else {
         None
     };
-    if handler == Handler::AdminLogin {
+    if handler == AdminRoute::Login {
         return login(app, req, ctx, form).await;
     }
     let Some(staff) = session::staff(app, req).await? else {
@@ -123,37 +123,37 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
     let form = form.unwrap_or_default();
     let thread_id = || matched.param("thread").parse::<ThreadId>().map_err(|_| ApiError::NotFound);
     match handler {
-        Handler::AdminHome => Ok(ctx.redirect("/admin/threads/")),
-        Handler::AdminLogout => {
+        AdminRoute::Home => Ok(ctx.redirect("/admin/threads/")),
+        AdminRoute::Logout => {
             // Clearing the cookie only ends it in this browser; a copy would live on.
             app.store.end_sessions(&staff.id).await?;
             let mut ctx = ctx;
             ctx.cookies.push(session::end());
             Ok(ctx.redirect("/admin/login/"))
         }
-        Handler::AdminThreads => threads(app, req, ctx, &staff).await,
-        Handler::AdminThread => thread(app, req, ctx, &staff, &thread_id()?).await,
-        Handler::AdminAddParticipant | Handler::AdminRemoveParticipant => {
-            let add = handler == Handler::AdminAddParticipant;
+        AdminRoute::Threads => threads(app, req, ctx, &staff).await,
+        AdminRoute::Thread => thread(app, req, ctx, &staff, &thread_id()?).await,
+        AdminRoute::AddParticipant | AdminRoute::RemoveParticipant => {
+            let add = handler == AdminRoute::AddParticipant;
             participants(app, ctx, &thread_id()?, add, &form).await
         }
-        Handler::AdminDeleteThread => {
+        AdminRoute::DeleteThread => {
             app.store.delete_thread(&thread_id()?, &Actor::Staff).await?;
             Ok(ctx.redirect("/admin/threads/?done=deleted"))
         }
-        Handler::AdminUsers => users(app, req, ctx, &staff).await,
-        Handler::AdminNewUser => new_user(app, ctx, &staff, post.then_some(&form)).await,
-        Handler::AdminUser | Handler::AdminUserFlags | Handler::AdminUserPassword => {
+        AdminRoute::Users => users(app, req, ctx, &staff).await,
+        AdminRoute::NewUser => new_user(app, ctx, &staff, post.then_some(&form)).await,
+        AdminRoute::User | AdminRoute::UserFlags | AdminRoute::UserPassword => {
             let id: UserId = matched.param("user").parse().map_err(|_| ApiError::NotFound)?;
             let user = app.store.user(&id).await?.ok_or(ApiError::NotFound)?;
             match handler {
-                Handler::AdminUser => {
+                AdminRoute::User => {
                     let notice = notice(req)?;
                     let error = query_param(req, "error")?.map(|_| "The password must be 1 to 1024 bytes.");
                     let body = views::user(&user, &ctx.csrf, notice, error);
                     Ok(ctx.page(StatusCode::OK, &user.username, Some(&staff), body))
                 }
-                Handler::AdminUserFlags => {
+                AdminRoute::UserFlags => {
                     let on = |name: &str| form.text(name).is_some_and(|v| v == "on");
                     app.store.set_flags(&id, on("is_active"), on("is_staff")).await?;
                     Ok(ctx.redirect(&format!("/admin/users/{id}/?done=saved")))
@@ -168,7 +168,8 @@ async fn route(app: &App, req: &Request, ctx: Ctx) -> Result<HttpResponse, ApiEr
                 }
             }
         }
-        _ => Err(ApiError::NotFound),
+        // Answered before the session check above, which it does not need.
+        AdminRoute::Login => login(app, req, ctx, post.then_some(form)).await,
     }
 }
 
@@ -246,7 +247,7 @@ async fn threads(app: &App, req: &Request, ctx: Ctx, staff: &User) -> Result<Htt
             Some(user) => app.store.list_threads(&user.id, page.spec()).await?.map(|m| m.thread),
             None => {
                 notice = Some("No user has exactly that username.");
-                shared::pagination::Slice::empty()
+                shared::http::pagination::Slice::empty()
             }
         }
     };
@@ -321,7 +322,7 @@ async fn users(app: &App, req: &Request, ctx: Ctx, staff: &User) -> Result<HttpR
     let slice = if valid {
         app.store.search_users(&query, true, page.spec()).await?
     } else {
-        shared::pagination::Slice::empty()
+        shared::http::pagination::Slice::empty()
     };
     let list = envelope(app, req, &page, 0, slice, |u| u);
     let body =

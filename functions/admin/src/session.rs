@@ -13,8 +13,8 @@ use lambda_http::Request;
 use lambda_http::http::header::COOKIE;
 use sha2::Sha256;
 use shared::App;
+use shared::domain::model::User;
 use shared::jwt::{ADMIN_SESSION_SECONDS, TokenType};
-use shared::model::User;
 use subtle::ConstantTimeEq;
 
 /// The session cookie.

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use maud::{DOCTYPE, Markup, html};
-use shared::ids::UserId;
-use shared::model::{Message, Thread, User};
-use shared::timestamp::Timestamp;
+use shared::domain::ids::UserId;
+use shared::domain::model::{Message, Thread, User};
+use shared::domain::timestamp::Timestamp;
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2433;background:#f5f6f8}

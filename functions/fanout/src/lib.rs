@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures_util::StreamExt;
-use shared::ids::{MessageId, ThreadId, UserId};
-use shared::model::OpenConnection;
+use shared::domain::ids::{MessageId, ThreadId, UserId};
+use shared::domain::model::OpenConnection;
+use shared::domain::timestamp::Timestamp;
 use shared::realtime::{
     CloseReason, Closing, Delivery, Event as LiveEvent, MessageData, OnGone, Payload, Pusher,
 };
 use shared::store::changes::{Change, WriteKind, change_of};
 use shared::store::{Store, StoreError};
-use shared::timestamp::Timestamp;
 
 /// Partitions handled at once within one batch.
 const CONCURRENT_PARTITIONS: usize = 8;
@@ -242,7 +242,7 @@ pub async fn handle(fanout: &Fanout, event: Event) -> (DynamoDbEventResponse, To
             Some(by_user)
         }
         Err(e) => {
-            tracing::warn!(error = ?shared::error::ErrorChain(&e), "reading connections failed");
+            tracing::warn!(error = ?shared::telemetry::ErrorChain(&e), "reading connections failed");
             None
         }
     };
@@ -327,7 +327,7 @@ async fn deliver(
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            tracing::warn!(event_id = %record.event_id, error = ?shared::error::ErrorChain(&e), "record not delivered");
+            tracing::warn!(event_id = %record.event_id, error = ?shared::telemetry::ErrorChain(&e), "record not delivered");
             // Unreadable records would fail every retry: they are logged and skipped.
             if !matches!(e, RecordError::Unreadable(_)) {
                 let mut failure = DynamoDbBatchItemFailure::default();
@@ -396,7 +396,7 @@ async fn close_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::model::{Counters, Thread};
+    use shared::domain::model::{Counters, Thread};
 
     fn thread(participants: &[&str]) -> Thread {
         let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
@@ -466,7 +466,7 @@ mod tests {
         let read = Change::ThreadRead {
             thread: t.clone(),
             user: "b".parse().unwrap(),
-            seq: shared::ids::Seq(3),
+            seq: shared::domain::ids::Seq(3),
             read_at: "2026-01-02T03:04:05Z".parse().unwrap(),
         };
         let events = events_of("r5", read);

@@ -5,15 +5,15 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
-use shared::auth::authenticate;
-use shared::body;
-use shared::error::FieldErrors;
+use shared::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
+use shared::domain::model::{MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail};
+use shared::domain::rules::Actor;
+use shared::http::auth::authenticate;
+use shared::http::body;
+use shared::http::error::FieldErrors;
+use shared::http::pagination::{MAX_LIMIT, Page, envelope, limit_param, page_request};
+use shared::http::routes::{self, MessagesRoute};
 use shared::http::{HttpResponse, absolute_url, json_response, no_content, ok, query_param, respond};
-use shared::ids::{MessageId, Seq, ThreadId, UserId, Version};
-use shared::model::{MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail};
-use shared::pagination::{MAX_LIMIT, Page, envelope, limit_param, page_request};
-use shared::routes::{self, Handler};
-use shared::rules::Actor;
 use shared::store::SendOutcome;
 use shared::{ApiError, App};
 
@@ -26,30 +26,19 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let (handler, matched) = routes::resolve(req)?;
-    if !matches!(
-        handler,
-        Handler::ListMessages
-            | Handler::SendMessage
-            | Handler::ThreadUnreadCount
-            | Handler::ReadMessage
-            | Handler::EditMessage
-            | Handler::DeleteMessage
-    ) {
-        return Err(ApiError::NotFound);
-    }
+    let (route, matched) = routes::resolve_for(req)?;
     let user = authenticate(app, req)?;
     let thread: ThreadId = matched.param("thread").parse().map_err(|_| ApiError::NotFound)?;
-    match handler {
-        Handler::SendMessage => send(app, req, &user, &thread).await,
-        Handler::ListMessages => list(app, req, &user, &thread).await,
-        Handler::ThreadUnreadCount => {
+    match route {
+        MessagesRoute::Send => send(app, req, &user, &thread).await,
+        MessagesRoute::List => list(app, req, &user, &thread).await,
+        MessagesRoute::UnreadCount => {
             let m = member(app, &user, &thread).await?;
             Ok(ok(&json!({ "unread_count": m.unread })))
         }
-        Handler::EditMessage => edit(app, req, &user, &thread, matched.param("message")).await,
-        Handler::DeleteMessage => delete(app, &user, &thread, matched.param("message")).await,
-        _ => detail(app, &user, &thread, matched.param("message")).await,
+        MessagesRoute::Edit => edit(app, req, &user, &thread, matched.param("message")).await,
+        MessagesRoute::Delete => delete(app, &user, &thread, matched.param("message")).await,
+        MessagesRoute::Read => detail(app, &user, &thread, matched.param("message")).await,
     }
 }
 

@@ -5,7 +5,7 @@
 //! MODIFY event calls this function again. No invocation loops over a whole thread.
 
 use aws_lambda_events::event::dynamodb::Event;
-use shared::ids::ThreadId;
+use shared::domain::ids::ThreadId;
 use shared::store::purge::PurgeProgress;
 use shared::store::{Store, StoreError, keys};
 

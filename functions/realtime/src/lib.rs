@@ -13,13 +13,13 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::auth::authenticate_claims;
+use shared::domain::ids::{ConnectionId, ThreadId, UserId};
+use shared::domain::timestamp::Timestamp;
+use shared::http::auth::authenticate_claims;
+use shared::http::routes::{self, RealtimeRoute};
 use shared::http::{HttpResponse, json_response, respond};
-use shared::ids::{ConnectionId, ThreadId, UserId};
 use shared::realtime::{CloseReason, Event, OnGone, Payload, Pusher};
-use shared::routes::{self, Handler};
 use shared::store::{ConnectError, StoreError, TICKET_TTL_SECS, Ticket, TypingGate};
-use shared::timestamp::Timestamp;
 use shared::{ApiError, App};
 
 /// A connection may send one typing notice per this many milliseconds; more are dropped.
@@ -80,8 +80,8 @@ pub async fn handle(rt: &Realtime, req: Request) -> HttpResponse {
 }
 
 async fn route(rt: &Realtime, req: &Request) -> Result<HttpResponse, ApiError> {
-    match routes::resolve(req)?.0 {
-        Handler::RealtimeTicket => {
+    match routes::resolve_for(req)?.0 {
+        RealtimeRoute::Ticket => {
             let claims = authenticate_claims(&rt.app, req)?;
             let now = Timestamp::now();
             if let Err(wait) = rt.app.store.take_ticket_slot(&claims.user_id, now.unix()).await? {
@@ -94,7 +94,6 @@ async fn route(rt: &Realtime, req: &Request) -> Result<HttpResponse, ApiError> {
                 &json!({"ticket": ticket.to_string(), "expires_in": TICKET_TTL_SECS, "url": url}),
             ))
         }
-        _ => Err(ApiError::NotFound),
     }
 }
 
@@ -117,7 +116,7 @@ async fn on_websocket(rt: &Realtime, route: &str, connection: &ConnectionId, req
         "$disconnect" => match rt.app.store.disconnect(connection).await {
             Ok(_) => status(StatusCode::OK),
             Err(e) => {
-                tracing::error!(error = ?shared::error::ErrorChain(&e), "disconnect not recorded");
+                tracing::error!(error = ?shared::telemetry::ErrorChain(&e), "disconnect not recorded");
                 status(StatusCode::INTERNAL_SERVER_ERROR)
             }
         },
@@ -151,14 +150,14 @@ async fn on_connect(rt: &Realtime, connection: &ConnectionId, req: &Request) -> 
                 }
                 // The connection is recorded and may open; the next handshake enforces the cap.
                 Err(e) => {
-                    tracing::warn!(error = ?shared::error::ErrorChain(&e), "connection cap not enforced");
+                    tracing::warn!(error = ?shared::telemetry::ErrorChain(&e), "connection cap not enforced");
                     status(StatusCode::OK)
                 }
             }
         }
         Err(ConnectError::BadTicket) => status(StatusCode::UNAUTHORIZED),
         Err(ConnectError::Store(e)) => {
-            tracing::error!(error = ?shared::error::ErrorChain(&e), "connect failed");
+            tracing::error!(error = ?shared::telemetry::ErrorChain(&e), "connect failed");
             status(if e.is_transient() {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
@@ -261,7 +260,7 @@ async fn on_typing(rt: &Realtime, connection: &ConnectionId, req: &Request) -> H
     .await;
     match result {
         Ok(delivered) => tracing::info!(%thread, delivered, "typing relayed"),
-        Err(e) => tracing::warn!(error = ?shared::error::ErrorChain(&e), "typing not relayed"),
+        Err(e) => tracing::warn!(error = ?shared::telemetry::ErrorChain(&e), "typing not relayed"),
     }
     status(StatusCode::OK)
 }

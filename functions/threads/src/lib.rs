@@ -3,15 +3,15 @@
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use serde_json::Value;
-use shared::auth::authenticate;
-use shared::body::{self, type_name};
-use shared::error::FieldErrors;
+use shared::domain::ids::{ThreadId, UserId};
+use shared::domain::model::{MAX_PARTICIPANTS, ThreadView};
+use shared::domain::rules::{Actor, MemberChange};
+use shared::http::auth::authenticate;
+use shared::http::body::{self, type_name};
+use shared::http::error::FieldErrors;
+use shared::http::pagination::{envelope, page_request};
+use shared::http::routes::{self, ThreadsRoute};
 use shared::http::{HttpResponse, json_response, no_content, ok, respond};
-use shared::ids::{ThreadId, UserId};
-use shared::model::{MAX_PARTICIPANTS, ThreadView};
-use shared::pagination::{envelope, page_request};
-use shared::routes::{self, Handler};
-use shared::rules::{Actor, MemberChange};
 use shared::store::CreateThreadOutcome;
 use shared::{ApiError, App};
 
@@ -21,21 +21,31 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    let (handler, matched) = routes::resolve(req)?;
-    match handler {
-        Handler::ListThreads => list(app, req).await,
-        Handler::CreateThread => create(app, req).await,
-        Handler::ReadThread | Handler::DeleteThread | Handler::UpdateThread | Handler::LeaveThread => {
-            let user = authenticate(app, req)?;
-            let thread: ThreadId = matched.param("thread").parse().map_err(|_| ApiError::NotFound)?;
-            match handler {
-                Handler::ReadThread => read(app, &user, &thread).await,
-                Handler::DeleteThread => delete(app, &user, &thread).await,
-                Handler::UpdateThread => update(app, req, &user, &thread).await,
-                _ => leave(app, &user, &thread).await,
-            }
+    let (route, matched) = routes::resolve_for(req)?;
+    let thread = || -> Result<(UserId, ThreadId), ApiError> {
+        let user = authenticate(app, req)?;
+        let thread: ThreadId = matched.param("thread").parse().map_err(|_| ApiError::NotFound)?;
+        Ok((user, thread))
+    };
+    match route {
+        ThreadsRoute::List => list(app, req).await,
+        ThreadsRoute::Create => create(app, req).await,
+        ThreadsRoute::Read => {
+            let (user, thread) = thread()?;
+            read(app, &user, &thread).await
         }
-        _ => Err(ApiError::NotFound),
+        ThreadsRoute::Delete => {
+            let (user, thread) = thread()?;
+            delete(app, &user, &thread).await
+        }
+        ThreadsRoute::Update => {
+            let (user, thread) = thread()?;
+            update(app, req, &user, &thread).await
+        }
+        ThreadsRoute::Leave => {
+            let (user, thread) = thread()?;
+            leave(app, &user, &thread).await
+        }
     }
 }
 

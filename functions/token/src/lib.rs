@@ -2,13 +2,13 @@
 
 use lambda_http::Request;
 use shared::accounts::{self, Login};
-use shared::body;
-use shared::error::FieldErrors;
+use shared::domain::model::MAX_USERNAME_CHARS;
+use shared::http::body;
+use shared::http::error::FieldErrors;
+use shared::http::routes::{self, TokenRoute};
 use shared::http::{HttpResponse, client_address, ok, respond};
 use shared::jwt::TokenType;
-use shared::model::MAX_USERNAME_CHARS;
 use shared::password::MAX_PASSWORD_LEN;
-use shared::routes::{self, Handler};
 use shared::store::RefreshRejected;
 use shared::{ApiError, App};
 
@@ -18,10 +18,9 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match routes::resolve(req)?.0 {
-        Handler::ObtainToken => obtain(app, req).await,
-        Handler::RefreshToken => refresh(app, req).await,
-        _ => Err(ApiError::NotFound),
+    match routes::resolve_for(req)?.0 {
+        TokenRoute::Obtain => obtain(app, req).await,
+        TokenRoute::Refresh => refresh(app, req).await,
     }
 }
 

@@ -2,9 +2,9 @@
 
 use lambda_http::Request;
 use serde_json::json;
-use shared::auth::authenticate;
+use shared::http::auth::authenticate;
+use shared::http::routes::{self, UnreadCountRoute};
 use shared::http::{HttpResponse, ok, respond};
-use shared::routes::{self, Handler};
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -13,8 +13,8 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match routes::resolve(req)?.0 {
-        Handler::UnreadCount => {
+    match routes::resolve_for(req)?.0 {
+        UnreadCountRoute::Totals => {
             let user = authenticate(app, req)?;
             let counters = app.store.counters(&user).await?;
             Ok(ok(&json!({
@@ -22,6 +22,5 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
                 "threads": counters.unread_threads,
             })))
         }
-        _ => Err(ApiError::NotFound),
     }
 }

@@ -1,11 +1,11 @@
 //! `GET /api/users/?search=` and `GET /api/users/me/`.
 
 use lambda_http::Request;
-use shared::auth::authenticate;
+use shared::domain::model::{MAX_USERNAME_CHARS, Me, UserSummary, is_username_char};
+use shared::http::auth::authenticate;
+use shared::http::pagination::{envelope, page_request};
+use shared::http::routes::{self, UsersRoute};
 use shared::http::{HttpResponse, ok, query_param, respond};
-use shared::model::{MAX_USERNAME_CHARS, Me, UserSummary, is_username_char};
-use shared::pagination::{envelope, page_request};
-use shared::routes::{self, Handler};
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -14,10 +14,9 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
-    match routes::resolve(req)?.0 {
-        Handler::SearchUsers => search(app, req).await,
-        Handler::Me => me(app, req).await,
-        _ => Err(ApiError::NotFound),
+    match routes::resolve_for(req)?.0 {
+        UsersRoute::Search => search(app, req).await,
+        UsersRoute::Me => me(app, req).await,
     }
 }
 

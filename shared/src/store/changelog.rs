@@ -10,8 +10,8 @@ use super::expr::Cond;
 use super::items::{ChangeItem, MessageItem, attr, decode, encode};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, s};
-use crate::ids::{Seq, ThreadId, Version};
-use crate::model::MessageChange;
+use crate::domain::ids::{Seq, ThreadId, Version};
+use crate::domain::model::MessageChange;
 
 /// Adds the log entry of the change that makes `version` by touching message `seq` to the
 /// transaction of that change (which also moves the thread to `version`, conditionally).

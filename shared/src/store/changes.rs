@@ -7,9 +7,9 @@ use serde::Deserialize;
 use super::StoreError;
 use super::items::{CountersItem, MessageItem, ThreadItem, UserItem};
 use super::keys;
-use crate::ids::{MessageId, Seq, ThreadId, UserId};
-use crate::model::{Counters, Message, Thread};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::domain::model::{Counters, Message, Thread};
+use crate::domain::timestamp::Timestamp;
 
 /// What kind of write a stream record reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn deactivation_and_password_changes_sign_out_and_nothing_else_does() {
         let empty = Image::default();
-        let user = crate::model::User {
+        let user = crate::domain::model::User {
             id: "u1".parse().unwrap(),
             username: "alice".into(),
             password_hash: "h1".into(),
@@ -316,7 +316,7 @@ mod tests {
             token_version: 0,
             date_joined: "2026-01-02T03:04:05Z".parse().unwrap(),
         };
-        let profile = |f: &dyn Fn(&mut crate::model::User)| {
+        let profile = |f: &dyn Fn(&mut crate::domain::model::User)| {
             let mut u = user.clone();
             f(&mut u);
             image(&UserItem::new(&u))

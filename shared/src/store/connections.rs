@@ -17,9 +17,9 @@ use super::items::{ConnectionItem, ConnectionOwnerItem, TicketItem, attr, decode
 use super::retry::{Next, Why, retrying};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s};
-use crate::ids::{ConnectionId, ThreadId, UserId};
-use crate::model::OpenConnection;
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{ConnectionId, ThreadId, UserId};
+use crate::domain::model::OpenConnection;
+use crate::domain::timestamp::Timestamp;
 
 /// How long a ticket may wait for its handshake: long enough for a slow network, short enough
 /// that one read off a screen or a log is worthless.
@@ -328,39 +328,31 @@ impl Store {
         consistent: bool,
     ) -> Result<Vec<OpenConnection>, StoreError> {
         let queries = users.iter().map(|user| async move {
-            let mut found = Vec::new();
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(self.table())
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                    .filter_expression("#exp > :now")
-                    .expression_attribute_names("#pk", attr::PK)
-                    .expression_attribute_names("#sk", attr::SK)
-                    .expression_attribute_names("#exp", attr::EXPIRES_AT)
-                    .expression_attribute_values(":pk", s(keys::user_pk(user)))
-                    .expression_attribute_values(":prefix", s(keys::CONNECTION_PREFIX))
-                    .expression_attribute_values(":now", n(now.unix()))
-                    .consistent_read(consistent)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                for item in out.items.unwrap_or_default() {
+            let q = self
+                .client
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .filter_expression("#exp > :now")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_names("#exp", attr::EXPIRES_AT)
+                .expression_attribute_values(":pk", s(keys::user_pk(user)))
+                .expression_attribute_values(":prefix", s(keys::CONNECTION_PREFIX))
+                .expression_attribute_values(":now", n(now.unix()))
+                .consistent_read(consistent);
+            self.query_items(q, None)
+                .await?
+                .into_iter()
+                .map(|item| {
                     let item: ConnectionItem = decode(item)?;
-                    found.push(OpenConnection {
+                    Ok(OpenConnection {
                         user: user.clone(),
                         id: item.connection,
                         connected_at: item.connected_at,
-                    });
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    return Ok::<_, StoreError>(found);
-                }
-            }
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
         });
         Ok(try_join_all(queries).await?.into_iter().flatten().collect())
     }

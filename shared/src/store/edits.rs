@@ -17,10 +17,10 @@ use super::retry::{Next, Why, retrying};
 use super::threads::{WriteError, add_to_counters};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
-use crate::ids::{Seq, ThreadId, UserId};
-use crate::model::{Membership, Message, Thread};
-use crate::rules::{self, Actor, Refusal};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{Seq, ThreadId, UserId};
+use crate::domain::model::{Membership, Message, Thread};
+use crate::domain::rules::{self, Actor, Refusal};
+use crate::domain::timestamp::Timestamp;
 
 /// The thread's metadata unchanged since it was read: the same messages, deletions,
 /// participants and version.
@@ -259,7 +259,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{MessageId, Version};
+    use crate::domain::ids::{MessageId, Version};
 
     fn id(s: &str) -> UserId {
         s.parse().unwrap()

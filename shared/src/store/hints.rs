@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::ids::{ThreadId, UserId};
+use crate::domain::ids::{ThreadId, UserId};
 
 /// Threads remembered at most: about 1.3 KB each at 32 participants, so under 2 MB.
 const MAX_THREADS: usize = 1024;

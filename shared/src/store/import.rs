@@ -11,9 +11,9 @@ use super::retry::{Next, Why, retrying};
 use super::threads::add_to_counters;
 use super::tx::{Step, Tx};
 use super::{Item, Store, StoreError, key, keys, s};
-use crate::ids::{MessageId, Seq, ThreadId, UserId, Version};
-use crate::model::{Message, Thread};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
+use crate::domain::model::{Message, Thread};
+use crate::domain::timestamp::Timestamp;
 
 /// A thread to import, its messages in order and each participant's read state.
 #[derive(Debug, Clone)]

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
-use crate::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
-use crate::model::{Counters, Membership, Message, Thread, User};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
+use crate::domain::model::{Counters, Membership, Message, Thread, User};
+use crate::domain::timestamp::Timestamp;
 
 /// Attribute names that code outside the item types reads or writes by name (keys, index keys,
 /// and the attributes of conditions and update expressions).

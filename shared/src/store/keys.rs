@@ -1,7 +1,7 @@
 //! Key builders: the single place that knows how items are addressed.
 
-use crate::ids::{ConnectionId, Seq, ThreadId, UserId, Version};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{ConnectionId, Seq, ThreadId, UserId, Version};
+use crate::domain::timestamp::Timestamp;
 
 /// Partition of a user's profile, memberships and counters.
 pub fn user_pk(user: &UserId) -> String {

@@ -20,9 +20,9 @@ use super::retry::{Next, Why, retrying};
 use super::threads::{WriteError, add_to_counters, take_out};
 use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Store, StoreError, key, keys, n, s};
-use crate::ids::{Seq, ThreadId, UserId};
-use crate::model::{Membership, Thread};
-use crate::rules::{self, Actor, MemberChange, Members, Refusal};
+use crate::domain::ids::{Seq, ThreadId, UserId};
+use crate::domain::model::{Membership, Thread};
+use crate::domain::rules::{self, Actor, MemberChange, Members, Refusal};
 
 /// What a change of members reads before it writes.
 pub(crate) struct MembersRead {
@@ -260,7 +260,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Version;
+    use crate::domain::ids::Version;
 
     fn id(s: &str) -> UserId {
         s.parse().unwrap()

@@ -14,9 +14,9 @@ use super::retry::{Next, Why, retrying, retrying_within};
 use super::threads::add_to_counters;
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
-use crate::ids::{MessageId, Seq, ThreadId, UserId};
-use crate::model::{Membership, Message, ReadBy};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::domain::model::{Membership, Message, ReadBy};
+use crate::domain::timestamp::Timestamp;
 
 /// The result of a send.
 #[derive(Debug)]
@@ -134,7 +134,7 @@ pub(crate) fn plan_append(
     }
 
     let k = appended.len() as u64;
-    let version = crate::ids::Version(t.version.0 + k);
+    let version = crate::domain::ids::Version(t.version.0 + k);
     if let Some((_, last)) = appended.last() {
         let last_value: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(last)?;
         let activity = keys::activity_sk(last.created, thread);
@@ -202,7 +202,7 @@ pub(crate) fn plan_append(
             encode(&MessageItem::new(&message, sender_seq))?,
             Cond::new().missing(attr::PK),
         );
-        log_entry(&mut tx, thread, crate::ids::Version(t.version.0 + i as u64 + 1), seq)?;
+        log_entry(&mut tx, thread, crate::domain::ids::Version(t.version.0 + i as u64 + 1), seq)?;
         tx.delete(Step::Pending, key(&w.pk, &w.sk), gone(w));
         result.push(Appended { queued: w.sk.clone(), request: w.request.clone(), message });
     }
@@ -436,7 +436,10 @@ impl Store {
     }
 
     /// True when a thread's participants are no longer those of `seen` (or it is gone).
-    pub(crate) async fn participants_changed(&self, seen: &crate::model::Thread) -> Result<bool, StoreError> {
+    pub(crate) async fn participants_changed(
+        &self,
+        seen: &crate::domain::model::Thread,
+    ) -> Result<bool, StoreError> {
         Ok(self.thread(&seen.id).await?.is_none_or(|now| now.participants != seen.participants))
     }
 
@@ -629,8 +632,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Version;
-    use crate::model::Thread;
+    use crate::domain::ids::Version;
+    use crate::domain::model::Thread;
 
     fn id(s: &str) -> UserId {
         s.parse().unwrap()

@@ -2,7 +2,7 @@
 //!
 //! Reads and writes of each kind of item live in their own module; every write that may lose a
 //! race is a plan (what was read in, a transaction out, `tx`) run by the one retry runner
-//! (`retry`), and the rules of who may do what come from `crate::rules`.
+//! (`retry`), and the rules of who may do what come from `crate::domain::rules`.
 
 mod changelog;
 pub mod changes;
@@ -107,7 +107,7 @@ impl Store {
     /// does not pay the TLS handshake; a failure only costs that, so it is logged, not fatal.
     pub async fn warm_up(&self) {
         if let Err(e) = self.ping().await {
-            tracing::warn!(error = ?crate::error::ErrorChain(&e), "warm-up read failed");
+            tracing::warn!(error = ?crate::telemetry::ErrorChain(&e), "warm-up read failed");
         }
     }
 

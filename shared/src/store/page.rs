@@ -1,5 +1,5 @@
 //! Keyset pages as the store reads them: where to start, which way, how many. Nothing here
-//! knows HTTP; `crate::pagination` turns requests and cursors into these and back.
+//! knows HTTP; `crate::http::pagination` turns requests and cursors into these and back.
 
 /// Which way a page goes from its start position, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

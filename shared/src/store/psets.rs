@@ -15,8 +15,8 @@ use super::expr::{Change, Cond};
 use super::items::{MembershipItem, ParticipantSetItem, attr, decode, encode};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys};
-use crate::ids::{ThreadId, UserId};
-use crate::model::Membership;
+use crate::domain::ids::{ThreadId, UserId};
+use crate::domain::model::Membership;
 
 /// The participant-set hash: the same set in any order gives the same hash.
 pub(crate) fn participant_set_hash(participants: &[UserId]) -> String {

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 
 use super::{Store, StoreError, key, keys, n};
-use crate::ids::ThreadId;
+use crate::domain::ids::ThreadId;
 
 /// What one purge step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use super::query::ListSpec;
 use super::retry::{Next, Why, retrying};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
-use crate::ids::{ThreadId, UserId};
-use crate::model::{Membership, Thread};
-use crate::rules::{self, Actor, Refusal};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{ThreadId, UserId};
+use crate::domain::model::{Membership, Thread};
+use crate::domain::rules::{self, Actor, Refusal};
+use crate::domain::timestamp::Timestamp;
 
 /// Whether a create made a new thread or found the one with the same participants.
 #[derive(Debug)]
@@ -351,7 +351,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Version;
+    use crate::domain::ids::Version;
 
     fn id(s: &str) -> UserId {
         s.parse().unwrap()
@@ -390,7 +390,7 @@ mod tests {
             thread: t.clone(),
             user: id(u),
             unread,
-            read_seq: crate::ids::Seq(0),
+            read_seq: crate::domain::ids::Seq(0),
             sent: 0,
         };
         let meta = ThreadItem::new(&t, "h".into());

@@ -11,9 +11,9 @@ use super::page::{PageSpec, Slice};
 use super::query::{ListSpec, Skip};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
-use crate::ids::UserId;
-use crate::model::{Counters, User};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::UserId;
+use crate::domain::model::{Counters, User};
+use crate::domain::timestamp::Timestamp;
 
 /// What it takes to create a user.
 #[derive(Debug, Clone)]

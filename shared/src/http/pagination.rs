@@ -4,7 +4,7 @@
 use lambda_http::Request;
 use serde::Serialize;
 
-use crate::cursor::{Cursor, Direction as CursorDirection};
+use crate::http::cursor::{Cursor, Direction as CursorDirection};
 use crate::http::{absolute_url, query_param};
 pub use crate::store::page::{PageSpec, Slice};
 use crate::{ApiError, App, store};

@@ -2,8 +2,8 @@
 //! The store applies them to what it read, inside its retries, and makes its writes
 //! conditional on that state; it decides nothing itself. Handlers map the refusals to HTTP.
 
-use crate::ids::UserId;
-use crate::model::{MAX_PARTICIPANTS, Thread};
+use crate::domain::ids::UserId;
+use crate::domain::model::{MAX_PARTICIPANTS, Thread};
 
 /// Who asks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,12 @@
 //! Request and response plumbing shared by every HTTP function.
 
+pub mod auth;
+pub mod body;
+pub mod cursor;
+pub mod error;
+pub mod pagination;
+pub mod routes;
+
 use std::convert::Infallible;
 use std::future::Future;
 

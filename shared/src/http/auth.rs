@@ -3,7 +3,7 @@
 use lambda_http::Request;
 use lambda_http::http::header::AUTHORIZATION;
 
-use crate::ids::UserId;
+use crate::domain::ids::UserId;
 use crate::jwt::{Claims, TokenType};
 use crate::{ApiError, App};
 

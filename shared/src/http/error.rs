@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::domain::model::MAX_PARTICIPANTS;
+use crate::domain::rules::Refusal;
 use crate::http::{HttpResponse, json_response};
-use crate::model::MAX_PARTICIPANTS;
-use crate::rules::Refusal;
 use crate::store::{StoreError, WriteError};
+use crate::telemetry::ErrorChain;
 
 /// Field name -> messages, as DRF's 400 bodies carry them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub enum ApiError {
     MethodNotAllowed {
         /// The method that was used.
         method: String,
-        /// The methods the path answers, for the `Allow` header (from `crate::routes`).
+        /// The methods the path answers, for the `Allow` header (from `crate::http::routes`).
         allow: String,
     },
     /// 413: the body is larger than we read.
@@ -259,21 +260,6 @@ impl From<WriteError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_transient() { Self::Unavailable(e) } else { Self::Internal(Box::new(e)) }
-    }
-}
-
-/// Prints an error with every `source()` beneath it.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Debug for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
     }
 }
 

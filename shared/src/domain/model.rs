@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
-use crate::timestamp::Timestamp;
+use crate::domain::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
+use crate::domain::timestamp::Timestamp;
 
 /// Most participants a thread may have (caller included); keeps every thread-wide
 /// change within one DynamoDB transaction (100 actions).
@@ -86,7 +86,7 @@ pub struct Message {
 mod message_id_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::ids::MessageId;
+    use crate::domain::ids::MessageId;
 
     pub fn serialize<S: Serializer>(id: &MessageId, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(id)

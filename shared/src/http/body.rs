@@ -6,7 +6,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
-use crate::error::FieldErrors;
+use crate::http::error::FieldErrors;
 
 /// Largest body we read; a 10,000-character message fits several times over.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;

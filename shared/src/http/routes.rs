@@ -54,72 +54,166 @@ impl Function {
     }
 }
 
-/// What one method of one path does.
+/// What one method of one path does: a route of one function, so that each function matches
+/// its own routes exhaustively and the compiler says when one is unhandled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Handler {
+    /// `functions/token`.
+    Token(TokenRoute),
+    /// `functions/threads`.
+    Threads(ThreadsRoute),
+    /// `functions/messages`.
+    Messages(MessagesRoute),
+    /// `functions/unread_count`.
+    UnreadCount(UnreadCountRoute),
+    /// `functions/users`.
+    Users(UsersRoute),
+    /// `functions/realtime`.
+    Realtime(RealtimeRoute),
+    /// `functions/admin`.
+    Admin(AdminRoute),
+}
+
+impl Handler {
+    /// The function that serves it.
+    pub fn function(self) -> Function {
+        match self {
+            Self::Token(_) => Function::Token,
+            Self::Threads(_) => Function::Threads,
+            Self::Messages(_) => Function::Messages,
+            Self::UnreadCount(_) => Function::UnreadCount,
+            Self::Users(_) => Function::Users,
+            Self::Realtime(_) => Function::Realtime,
+            Self::Admin(_) => Function::Admin,
+        }
+    }
+}
+
+/// `functions/token`'s routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenRoute {
     /// Log in: a token pair.
-    ObtainToken,
+    Obtain,
     /// A new pair for a refresh token.
-    RefreshToken,
+    Refresh,
+}
+
+/// `functions/threads`' routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ThreadsRoute {
     /// The caller's threads.
-    ListThreads,
+    List,
     /// A new thread (or the one with the same participants).
-    CreateThread,
+    Create,
     /// One thread.
-    ReadThread,
+    Read,
     /// Delete a thread (its owner).
-    DeleteThread,
+    Delete,
     /// Change the participants or the owner (its owner).
-    UpdateThread,
+    Update,
     /// Leave a thread (a participant other than the owner).
-    LeaveThread,
+    Leave,
+}
+
+/// `functions/messages`' routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessagesRoute {
     /// A page of messages, marking them read.
-    ListMessages,
+    List,
     /// Send a message.
-    SendMessage,
+    Send,
     /// The caller's unread count in one thread.
-    ThreadUnreadCount,
-    /// One message with its readers.
-    ReadMessage,
-    /// Change a message's text (its sender).
-    EditMessage,
-    /// Delete a message (its sender or the thread's owner).
-    DeleteMessage,
-    /// The caller's unread totals.
     UnreadCount,
+    /// One message with its readers.
+    Read,
+    /// Change a message's text (its sender).
+    Edit,
+    /// Delete a message (its sender or the thread's owner).
+    Delete,
+}
+
+/// `functions/unread_count`'s route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnreadCountRoute {
+    /// The caller's unread totals.
+    Totals,
+}
+
+/// `functions/users`' routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsersRoute {
     /// Search users by username prefix.
-    SearchUsers,
+    Search,
     /// The caller's account.
     Me,
-    /// A single-use ticket for the WebSocket handshake.
-    RealtimeTicket,
-    /// The admin panel's front page.
-    AdminHome,
-    /// The admin sign-in form.
-    AdminLogin,
-    /// Sign out of the admin panel.
-    AdminLogout,
-    /// Every thread.
-    AdminThreads,
-    /// One thread with its messages.
-    AdminThread,
-    /// Add a participant.
-    AdminAddParticipant,
-    /// Remove a participant.
-    AdminRemoveParticipant,
-    /// Delete a thread.
-    AdminDeleteThread,
-    /// Every user.
-    AdminUsers,
-    /// Create a user.
-    AdminNewUser,
-    /// One user.
-    AdminUser,
-    /// Change a user's active and staff flags.
-    AdminUserFlags,
-    /// Set a user's password.
-    AdminUserPassword,
 }
+
+/// `functions/realtime`'s HTTP route (its WebSocket routes come from the WebSocket API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RealtimeRoute {
+    /// A single-use ticket for the WebSocket handshake.
+    Ticket,
+}
+
+/// `functions/admin`'s routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminRoute {
+    /// The front page.
+    Home,
+    /// The sign-in form.
+    Login,
+    /// Sign out.
+    Logout,
+    /// Every thread.
+    Threads,
+    /// One thread with its messages.
+    Thread,
+    /// Add a participant.
+    AddParticipant,
+    /// Remove a participant.
+    RemoveParticipant,
+    /// Delete a thread.
+    DeleteThread,
+    /// Every user.
+    Users,
+    /// Create a user.
+    NewUser,
+    /// One user.
+    User,
+    /// Change a user's active and staff flags.
+    UserFlags,
+    /// Set a user's password.
+    UserPassword,
+}
+
+/// A function's own routes, picked out of [`Handler`].
+pub trait FunctionRoutes: Sized {
+    /// This function's route, if the handler is one.
+    fn pick(handler: Handler) -> Option<Self>;
+}
+
+macro_rules! function_routes {
+    ($($route:ident => $variant:ident),* $(,)?) => {$(
+        impl FunctionRoutes for $route {
+            fn pick(handler: Handler) -> Option<Self> {
+                match handler {
+                    Handler::$variant(route) => Some(route),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+function_routes!(
+    TokenRoute => Token,
+    ThreadsRoute => Threads,
+    MessagesRoute => Messages,
+    UnreadCountRoute => UnreadCount,
+    UsersRoute => Users,
+    RealtimeRoute => Realtime,
+    AdminRoute => Admin,
+);
 
 /// One path: its segments (`{name}` matches any one segment), its function and its methods.
 #[derive(Debug)]
@@ -137,88 +231,116 @@ use Handler as H;
 
 /// Every route of the API and the admin panel.
 pub static ROUTES: &[Route] = &[
-    Route { path: "/api/token/", function: F::Token, methods: &[("POST", H::ObtainToken)] },
-    Route { path: "/api/token/refresh/", function: F::Token, methods: &[("POST", H::RefreshToken)] },
+    Route { path: "/api/token/", function: F::Token, methods: &[("POST", H::Token(TokenRoute::Obtain))] },
+    Route {
+        path: "/api/token/refresh/",
+        function: F::Token,
+        methods: &[("POST", H::Token(TokenRoute::Refresh))],
+    },
     Route {
         path: "/api/threads/",
         function: F::Threads,
-        methods: &[("GET", H::ListThreads), ("POST", H::CreateThread)],
+        methods: &[("GET", H::Threads(ThreadsRoute::List)), ("POST", H::Threads(ThreadsRoute::Create))],
     },
     Route {
         path: "/api/threads/{thread}/",
         function: F::Threads,
         methods: &[
-            ("GET", H::ReadThread),
-            ("PUT", H::UpdateThread),
-            ("PATCH", H::UpdateThread),
-            ("DELETE", H::DeleteThread),
+            ("GET", H::Threads(ThreadsRoute::Read)),
+            ("PUT", H::Threads(ThreadsRoute::Update)),
+            ("PATCH", H::Threads(ThreadsRoute::Update)),
+            ("DELETE", H::Threads(ThreadsRoute::Delete)),
         ],
     },
     Route {
         path: "/api/threads/{thread}/leave/",
         function: F::Threads,
-        methods: &[("POST", H::LeaveThread)],
+        methods: &[("POST", H::Threads(ThreadsRoute::Leave))],
     },
     Route {
         path: "/api/threads/{thread}/messages/",
         function: F::Messages,
-        methods: &[("GET", H::ListMessages), ("POST", H::SendMessage)],
+        methods: &[("GET", H::Messages(MessagesRoute::List)), ("POST", H::Messages(MessagesRoute::Send))],
     },
     Route {
         path: "/api/threads/{thread}/messages/unread_count/",
         function: F::Messages,
-        methods: &[("GET", H::ThreadUnreadCount)],
+        methods: &[("GET", H::Messages(MessagesRoute::UnreadCount))],
     },
     Route {
         path: "/api/threads/{thread}/messages/{message}/",
         function: F::Messages,
         methods: &[
-            ("GET", H::ReadMessage),
-            ("PUT", H::EditMessage),
-            ("PATCH", H::EditMessage),
-            ("DELETE", H::DeleteMessage),
+            ("GET", H::Messages(MessagesRoute::Read)),
+            ("PUT", H::Messages(MessagesRoute::Edit)),
+            ("PATCH", H::Messages(MessagesRoute::Edit)),
+            ("DELETE", H::Messages(MessagesRoute::Delete)),
         ],
     },
-    Route { path: "/api/unread_count/", function: F::UnreadCount, methods: &[("GET", H::UnreadCount)] },
-    Route { path: "/api/users/", function: F::Users, methods: &[("GET", H::SearchUsers)] },
-    Route { path: "/api/users/me/", function: F::Users, methods: &[("GET", H::Me)] },
-    Route { path: "/api/realtime/ticket/", function: F::Realtime, methods: &[("POST", H::RealtimeTicket)] },
-    Route { path: "/admin/", function: F::Admin, methods: &[("GET", H::AdminHome), ("POST", H::AdminHome)] },
+    Route {
+        path: "/api/unread_count/",
+        function: F::UnreadCount,
+        methods: &[("GET", H::UnreadCount(UnreadCountRoute::Totals))],
+    },
+    Route { path: "/api/users/", function: F::Users, methods: &[("GET", H::Users(UsersRoute::Search))] },
+    Route { path: "/api/users/me/", function: F::Users, methods: &[("GET", H::Users(UsersRoute::Me))] },
+    Route {
+        path: "/api/realtime/ticket/",
+        function: F::Realtime,
+        methods: &[("POST", H::Realtime(RealtimeRoute::Ticket))],
+    },
+    Route {
+        path: "/admin/",
+        function: F::Admin,
+        methods: &[("GET", H::Admin(AdminRoute::Home)), ("POST", H::Admin(AdminRoute::Home))],
+    },
     Route {
         path: "/admin/login/",
         function: F::Admin,
-        methods: &[("GET", H::AdminLogin), ("POST", H::AdminLogin)],
+        methods: &[("GET", H::Admin(AdminRoute::Login)), ("POST", H::Admin(AdminRoute::Login))],
     },
-    Route { path: "/admin/logout/", function: F::Admin, methods: &[("POST", H::AdminLogout)] },
-    Route { path: "/admin/threads/", function: F::Admin, methods: &[("GET", H::AdminThreads)] },
-    Route { path: "/admin/threads/{thread}/", function: F::Admin, methods: &[("GET", H::AdminThread)] },
+    Route { path: "/admin/logout/", function: F::Admin, methods: &[("POST", H::Admin(AdminRoute::Logout))] },
+    Route { path: "/admin/threads/", function: F::Admin, methods: &[("GET", H::Admin(AdminRoute::Threads))] },
+    Route {
+        path: "/admin/threads/{thread}/",
+        function: F::Admin,
+        methods: &[("GET", H::Admin(AdminRoute::Thread))],
+    },
     Route {
         path: "/admin/threads/{thread}/participants/add/",
         function: F::Admin,
-        methods: &[("POST", H::AdminAddParticipant)],
+        methods: &[("POST", H::Admin(AdminRoute::AddParticipant))],
     },
     Route {
         path: "/admin/threads/{thread}/participants/remove/",
         function: F::Admin,
-        methods: &[("POST", H::AdminRemoveParticipant)],
+        methods: &[("POST", H::Admin(AdminRoute::RemoveParticipant))],
     },
     Route {
         path: "/admin/threads/{thread}/delete/",
         function: F::Admin,
-        methods: &[("POST", H::AdminDeleteThread)],
+        methods: &[("POST", H::Admin(AdminRoute::DeleteThread))],
     },
-    Route { path: "/admin/users/", function: F::Admin, methods: &[("GET", H::AdminUsers)] },
+    Route { path: "/admin/users/", function: F::Admin, methods: &[("GET", H::Admin(AdminRoute::Users))] },
     Route {
         path: "/admin/users/new/",
         function: F::Admin,
-        methods: &[("GET", H::AdminNewUser), ("POST", H::AdminNewUser)],
+        methods: &[("GET", H::Admin(AdminRoute::NewUser)), ("POST", H::Admin(AdminRoute::NewUser))],
     },
-    Route { path: "/admin/users/{user}/", function: F::Admin, methods: &[("GET", H::AdminUser)] },
-    Route { path: "/admin/users/{user}/flags/", function: F::Admin, methods: &[("POST", H::AdminUserFlags)] },
+    Route {
+        path: "/admin/users/{user}/",
+        function: F::Admin,
+        methods: &[("GET", H::Admin(AdminRoute::User))],
+    },
+    Route {
+        path: "/admin/users/{user}/flags/",
+        function: F::Admin,
+        methods: &[("POST", H::Admin(AdminRoute::UserFlags))],
+    },
     Route {
         path: "/admin/users/{user}/password/",
         function: F::Admin,
-        methods: &[("POST", H::AdminUserPassword)],
+        methods: &[("POST", H::Admin(AdminRoute::UserPassword))],
     },
 ];
 
@@ -286,6 +408,14 @@ pub fn find<'a>(segments: &[&'a str]) -> Option<Matched<'a>> {
     ROUTES.iter().filter_map(|r| r.matches(segments)).max_by_key(|m| m.route.literals())
 }
 
+/// The route of function `R` for a request, with its `{name}` segments: 404 for a path no route
+/// has (or another function's: API Gateway never sends it here), 405 (with the route's `Allow`)
+/// for a method it does not answer.
+pub fn resolve_for<R: FunctionRoutes>(req: &Request) -> Result<(R, Matched<'_>), ApiError> {
+    let (handler, matched) = resolve(req)?;
+    R::pick(handler).map(|route| (route, matched)).ok_or(ApiError::NotFound)
+}
+
 /// The route and handler for a request: 404 for a path no route has, 405 (with the route's
 /// `Allow`) for a method it does not answer.
 pub fn resolve(req: &Request) -> Result<(Handler, Matched<'_>), ApiError> {
@@ -305,12 +435,15 @@ mod tests {
     #[test]
     fn literal_segments_win_over_names() {
         let m = find(&["api", "threads", "t1", "messages", "unread_count"]).unwrap();
-        assert_eq!(m.handler("GET"), Some(Handler::ThreadUnreadCount));
+        assert_eq!(m.handler("GET"), Some(Handler::Messages(MessagesRoute::UnreadCount)));
         let m = find(&["api", "threads", "t1", "messages", "t1.4"]).unwrap();
-        assert_eq!(m.handler("GET"), Some(Handler::ReadMessage));
+        assert_eq!(m.handler("GET"), Some(Handler::Messages(MessagesRoute::Read)));
         assert_eq!(m.param("message"), "t1.4");
         assert_eq!(m.param("thread"), "t1");
-        assert!(find(&["admin", "users", "new"]).unwrap().handler("POST") == Some(Handler::AdminNewUser));
+        assert!(
+            find(&["admin", "users", "new"]).unwrap().handler("POST")
+                == Some(Handler::Admin(AdminRoute::NewUser))
+        );
     }
 
     #[test]
@@ -325,6 +458,15 @@ mod tests {
         let m = find(&["admin"]).unwrap();
         assert_eq!(m.route.allow(), "GET, POST");
         assert_eq!(find(&["api", "threads", "x"]).unwrap().route.allow(), "GET, PUT, PATCH, DELETE");
+    }
+
+    #[test]
+    fn every_method_of_a_route_is_its_functions() {
+        for route in ROUTES {
+            for (method, handler) in route.methods {
+                assert_eq!(handler.function(), route.function, "{method} {}", route.path);
+            }
+        }
     }
 
     #[test]
