@@ -170,14 +170,10 @@ fn live_probe(base_url: &str, prefix: &str, password: &str, sends: usize, json: 
         "live delivery, send acknowledged to event received, {} of {} events: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         report.received, report.sends, report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms
     );
-    if let Some(path) = json {
-        let written = File::create(path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| serde_json::to_writer_pretty(f, &report).map_err(|e| e.to_string()));
-        if let Err(error) = written {
-            eprintln!("loadgen: writing {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = json
+        && !write_pretty(&report, path)
+    {
+        return ExitCode::FAILURE;
     }
     // Every send must reach the listener: a lost event is a failure, not a statistic.
     if report.missing > 0 {
@@ -218,19 +214,26 @@ fn burst_run(
             format!("; NOT EXACT: {:?}", report.mismatches)
         }
     );
-    if let Some(path) = json {
-        let written = File::create(path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| serde_json::to_writer_pretty(f, &report).map_err(|e| e.to_string()));
-        if let Err(error) = written {
-            eprintln!("loadgen: writing {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = json
+        && !write_pretty(&report, path)
+    {
+        return ExitCode::FAILURE;
     }
     if report.server_errors > 0 || !report.exact {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Writes a probe's report as JSON; false (and says why) if it could not.
+fn write_pretty(report: &impl serde::Serialize, path: &Path) -> bool {
+    let written = File::create(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| serde_json::to_writer_pretty(f, report).map_err(|e| e.to_string()));
+    if let Err(error) = &written {
+        eprintln!("loadgen: writing {}: {error}", path.display());
+    }
+    written.is_ok()
 }
 
 fn write_json(report: &Report, path: &Path) -> io::Result<()> {

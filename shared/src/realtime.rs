@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::domain::ids::{ConnectionId, MessageId, ThreadId, UserId};
-use crate::domain::model::{Counters, Message, OpenConnection, Thread};
+use crate::domain::model::{Counters, Message, OpenConnection, ThreadSummary};
 use crate::domain::timestamp::Timestamp;
 use crate::store::{Store, StoreError};
 
@@ -102,13 +102,13 @@ pub enum Payload {
     #[serde(rename = "thread.created")]
     ThreadCreated {
         /// The thread.
-        thread: EventThread,
+        thread: ThreadSummary,
     },
     /// A thread's participants or owner changed.
     #[serde(rename = "thread.updated")]
     ThreadUpdated {
         /// The thread now.
-        thread: EventThread,
+        thread: ThreadSummary,
     },
     /// The thread is gone for the receiver: deleted, or they were removed from it.
     #[serde(rename = "thread.deleted")]
@@ -145,37 +145,6 @@ pub enum CloseReason {
     /// makes way. Clients should not reconnect on their own, or their connections would take
     /// turns closing each other.
     TooManyConnections,
-}
-
-/// A thread in an event: as the API shows it, without `unread_count`, which is each
-/// recipient's own (clients keep the count they have; `unread.changed` carries the totals).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventThread {
-    /// The thread's id.
-    pub id: ThreadId,
-    /// Participant ids.
-    pub participants: Vec<UserId>,
-    /// The owner's id.
-    pub owner: UserId,
-    /// Creation time.
-    pub created: Timestamp,
-    /// Last activity.
-    pub updated: Timestamp,
-    /// The newest message, if any.
-    pub last_message: Option<Message>,
-}
-
-impl From<Thread> for EventThread {
-    fn from(t: Thread) -> Self {
-        Self {
-            id: t.id,
-            participants: t.participants,
-            owner: t.owner,
-            created: t.created,
-            updated: t.updated,
-            last_message: t.last_message,
-        }
-    }
 }
 
 /// A message in an event: whole when it fits in one post, otherwise its id for the client to
@@ -546,17 +515,12 @@ mod tests {
 
     #[test]
     fn thread_events_carry_the_thread_as_the_api_shows_it_without_unread_count() {
-        let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
-        let thread = Thread {
-            id: "t1".parse().unwrap(),
-            participants: vec!["a".parse().unwrap(), "b".parse().unwrap()],
+        let thread = crate::domain::model::Thread {
             owner: "b".parse().unwrap(),
-            created: now,
-            updated: now,
             message_count: 7,
             deleted_count: 1,
             last_message: Some(message("hi")),
-            version: Default::default(),
+            ..crate::domain::testing::thread(&["a", "b"])
         };
         let event = Event {
             id: "e".into(),

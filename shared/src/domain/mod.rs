@@ -3,4 +3,6 @@
 pub mod ids;
 pub mod model;
 pub mod rules;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod timestamp;

@@ -176,9 +176,9 @@ pub struct Membership {
     pub sent: u64,
 }
 
-/// A thread as clients see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ThreadView {
+/// A thread as the API shows it to everyone in it: what every participant sees alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadSummary {
     /// The thread's id.
     pub id: ThreadId,
     /// Participant ids.
@@ -191,13 +191,10 @@ pub struct ThreadView {
     pub updated: Timestamp,
     /// The newest message, if any.
     pub last_message: Option<Message>,
-    /// The caller's unread messages here.
-    pub unread_count: u64,
 }
 
-impl From<Membership> for ThreadView {
-    fn from(m: Membership) -> Self {
-        let t = m.thread;
+impl From<Thread> for ThreadSummary {
+    fn from(t: Thread) -> Self {
         Self {
             id: t.id,
             participants: t.participants,
@@ -205,8 +202,23 @@ impl From<Membership> for ThreadView {
             created: t.created,
             updated: t.updated,
             last_message: t.last_message,
-            unread_count: m.unread,
         }
+    }
+}
+
+/// A thread as one participant sees it: the summary and their own unread count.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadView {
+    /// What everyone sees.
+    #[serde(flatten)]
+    pub thread: ThreadSummary,
+    /// The caller's unread messages here.
+    pub unread_count: u64,
+}
+
+impl From<Membership> for ThreadView {
+    fn from(m: Membership) -> Self {
+        Self { thread: m.thread.into(), unread_count: m.unread }
     }
 }
 

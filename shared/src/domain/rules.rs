@@ -198,27 +198,10 @@ pub fn may_delete_message(actor: &Actor, thread: &Thread, sender: &UserId) -> Re
 mod tests {
     use super::*;
 
-    fn id(s: &str) -> UserId {
-        s.parse().unwrap()
-    }
-
-    fn ids(list: &[&str]) -> Vec<UserId> {
-        list.iter().map(|s| id(s)).collect()
-    }
+    use crate::domain::testing::{id, ids};
 
     fn thread(participants: &[&str], owner: &str) -> Thread {
-        let now = "2026-01-02T03:04:05Z".parse().unwrap();
-        Thread {
-            id: "t1".parse().unwrap(),
-            participants: ids(participants),
-            owner: id(owner),
-            created: now,
-            updated: now,
-            message_count: 0,
-            deleted_count: 0,
-            last_message: None,
-            version: Default::default(),
-        }
+        Thread { owner: id(owner), ..crate::domain::testing::thread(participants) }
     }
 
     fn user(s: &str) -> Actor {

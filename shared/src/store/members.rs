@@ -262,27 +262,11 @@ mod tests {
     use super::*;
     use crate::domain::ids::Version;
 
-    fn id(s: &str) -> UserId {
-        s.parse().unwrap()
-    }
-
-    fn ids(list: &[&str]) -> Vec<UserId> {
-        list.iter().map(|s| id(s)).collect()
-    }
+    use crate::domain::testing::{id, ids};
 
     fn meta(participants: &[&str]) -> ThreadItem {
-        let now = "2026-01-02T03:04:05Z".parse().unwrap();
-        let t = Thread {
-            id: "t1".parse().unwrap(),
-            participants: ids(participants),
-            owner: id(participants[0]),
-            created: now,
-            updated: now,
-            message_count: 6,
-            deleted_count: 0,
-            last_message: None,
-            version: Version(9),
-        };
+        let t =
+            Thread { message_count: 6, version: Version(9), ..crate::domain::testing::thread(participants) };
         let pset = participant_set_hash(&t.participants);
         ThreadItem::new(&t, pset)
     }

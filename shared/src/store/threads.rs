@@ -353,22 +353,14 @@ mod tests {
     use super::*;
     use crate::domain::ids::Version;
 
-    fn id(s: &str) -> UserId {
-        s.parse().unwrap()
-    }
+    use crate::domain::testing::id;
 
     fn thread(participants: &[&str]) -> Thread {
-        let now = "2026-01-02T03:04:05Z".parse().unwrap();
         Thread {
-            id: "t1".parse().unwrap(),
-            participants: participants.iter().map(|p| id(p)).collect(),
-            owner: id(participants[0]),
-            created: now,
-            updated: now,
             message_count: 4,
             deleted_count: 1,
-            last_message: None,
             version: Version(5),
+            ..crate::domain::testing::thread(participants)
         }
     }
 
