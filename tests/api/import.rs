@@ -479,4 +479,18 @@ async fn a_change_into_a_set_imported_threads_share_joins_them() {
     // Thread 4 is the most recently active of the four now sharing the set.
     assert_eq!(create(&t, 2, &[1]).await, (200, "4".to_owned()));
     assert_eq!(t.get("/api/threads/", &owner).await.body["count"], 4);
+
+    // Adding someone makes a set another thread has too: thread 1 with user 3 is {1, 2, 3},
+    // which thread 4 had. Made, and the answer names no other thread.
+    let r = t
+        .call(
+            lambda_http::http::Method::PATCH,
+            "/api/threads/1/",
+            Some(&owner.token),
+            Some(serde_json::json!({"participants": ["1", "2", "3"]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!format!("{:?}", r.body).contains("\"4\""), "{r:?}");
+    assert_eq!(t.get("/api/threads/1/", &token(&t, 3)).await.status, 200, "user 3 is in it now");
 }
