@@ -69,7 +69,7 @@ pub async fn seed_demo(store: &Store) -> Result<(), Failure> {
         {
             for (sender, text) in participants.iter().zip(texts) {
                 if let SendOutcome::NotFound =
-                    store.send_message(sender, &thread.thread.id, text, None).await?
+                    store.send_message(sender, &thread.thread.id, text, None, None).await?
                 {
                     return Err("a demo thread vanished while seeding".into());
                 }

@@ -155,7 +155,7 @@ pub enum MessageData {
     /// The message, as the API shows it.
     Whole {
         /// The message.
-        message: Message,
+        message: Box<Message>,
     },
     /// Too large to post: fetch it.
     Fetch {
@@ -474,6 +474,8 @@ mod tests {
             text: text.into(),
             created: "2026-01-02T03:04:05Z".parse().unwrap(),
             edited: None,
+            reactions: Vec::new(),
+            reply_to: None,
         }
     }
 
@@ -482,7 +484,7 @@ mod tests {
         let event = Event {
             id: "e1".into(),
             thread: Some("t1".parse().unwrap()),
-            payload: Payload::MessageCreated(MessageData::Whole { message: message("hi") }),
+            payload: Payload::MessageCreated(MessageData::Whole { message: Box::new(message("hi")) }),
         };
         let json: serde_json::Value = serde_json::from_slice(&event.to_frame()).unwrap();
         assert_eq!(json["type"], "message.created");
@@ -543,7 +545,7 @@ mod tests {
         let event = |text: &str| Event {
             id: "e".into(),
             thread: Some("t1".parse().unwrap()),
-            payload: Payload::MessageCreated(MessageData::Whole { message: message(text) }),
+            payload: Payload::MessageCreated(MessageData::Whole { message: Box::new(message(text)) }),
         };
         let frame = event(&longest).to_frame();
         assert!(frame.len() <= MAX_EVENT_BYTES);

@@ -66,14 +66,14 @@ pub fn events_of(record_id: &str, change: Change) -> Vec<(LiveEvent, Audience)> 
         Change::MessageCreated(message) => {
             let thread = message.thread.clone();
             vec![(
-                event(&thread, Payload::MessageCreated(MessageData::Whole { message })),
+                event(&thread, Payload::MessageCreated(MessageData::Whole { message: Box::new(message) })),
                 Audience::Participants(thread),
             )]
         }
-        Change::MessageEdited(message) => {
+        Change::MessageUpdated(message) => {
             let thread = message.thread.clone();
             vec![(
-                event(&thread, Payload::MessageUpdated(MessageData::Whole { message })),
+                event(&thread, Payload::MessageUpdated(MessageData::Whole { message: Box::new(message) })),
                 Audience::Participants(thread),
             )]
         }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use shared::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
 use shared::domain::model::{MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail};
+use shared::domain::reaction::Emoji;
 use shared::domain::rules::Actor;
 use shared::http::auth::authenticate;
 use shared::http::body;
@@ -39,6 +40,10 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         MessagesRoute::Edit => edit(app, req, &user, &thread, matched.param("message")).await,
         MessagesRoute::Delete => delete(app, &user, &thread, matched.param("message")).await,
         MessagesRoute::Read => detail(app, &user, &thread, matched.param("message")).await,
+        MessagesRoute::React | MessagesRoute::Unreact => {
+            let on = route == MessagesRoute::React;
+            react(app, &user, &thread, matched.param("message"), matched.param("emoji"), on).await
+        }
     }
 }
 
@@ -61,13 +66,37 @@ async fn edit(
 ) -> Result<HttpResponse, ApiError> {
     let seq = message_seq(thread, id)?;
     let fields = body::parse(req).await?;
-    fields.only(&["text"], &["id", "thread", "sender", "created", "edited", "client_id"])?;
+    fields.only(
+        &["text"],
+        &["id", "thread", "sender", "created", "edited", "client_id", "reply_to", "reactions"],
+    )?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
     errors.into_result()?;
     let actor = Actor::User(user.clone());
     let message = app.store.edit_message(&actor, thread, seq, &text.unwrap_or_default()).await?;
-    Ok(ok(&message))
+    Ok(ok(&message.for_viewer(user)))
+}
+
+/// `PUT`/`DELETE .../reactions/{emoji}/`: the caller's reaction, added or taken away; both
+/// answer the message as it is now.
+async fn react(
+    app: &App,
+    user: &UserId,
+    thread: &ThreadId,
+    id: &str,
+    emoji: &str,
+    on: bool,
+) -> Result<HttpResponse, ApiError> {
+    let seq = message_seq(thread, id)?;
+    let emoji: Emoji = percent_encoding::percent_decode_str(emoji)
+        .decode_utf8()
+        .ok()
+        .and_then(|text| text.parse().ok())
+        // No such reaction can exist, as no message of another thread can: the path is wrong.
+        .ok_or(ApiError::NotFound)?;
+    let message = app.store.react(&Actor::User(user.clone()), thread, seq, &emoji, on).await?;
+    Ok(ok(&message.for_viewer(user)))
 }
 
 /// `DELETE`: the sender, or the thread's owner, deletes a message.
@@ -154,7 +183,7 @@ async fn list(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
             (page, slice, Some(since), count)
         }
     };
-    let page = envelope(app, req, &page, count, slice, |m| m);
+    let page = envelope(app, req, &page, count, slice, |m| m.for_viewer(user));
     Ok(ok(&MessagePage { page, since }))
 }
 
@@ -190,20 +219,37 @@ async fn changes(
         }
         absolute_url(req, &query)
     });
-    Ok(ok(&Changes { since: found.upto.to_string(), next, results: found.messages }))
+    let results = found
+        .messages
+        .into_iter()
+        .map(|c| MessageChange { message: c.message.for_viewer(user), ..c })
+        .collect();
+    Ok(ok(&Changes { since: found.upto.to_string(), next, results }))
 }
 
 async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
-    fields.only(&["text", "client_id"], &["id", "thread", "sender", "created"])?;
+    fields.only(&["text", "client_id", "reply_to"], &["id", "thread", "sender", "created"])?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
     let client_id = fields.optional_string("client_id", MAX_CLIENT_ID_CHARS, &mut errors);
+    let reply_to = fields.optional_string("reply_to", 200, &mut errors);
+    // A message of this thread, as its id says; whether it is there is the store's to find.
+    let reply_to = match reply_to {
+        Some(id) => match message_seq(thread, &id) {
+            Ok(seq) => Some(seq),
+            Err(_) => {
+                errors.add("reply_to", NO_SUCH_REPLY_TO);
+                None
+            }
+        },
+        None => None,
+    };
     errors.into_result()?;
     let text = text.unwrap_or_default();
-    match app.store.send_message(user, thread, &text, client_id.as_deref()).await? {
-        SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message)),
-        SendOutcome::Replayed(message) => Ok(ok(&message)),
+    match app.store.send_message(user, thread, &text, client_id.as_deref(), reply_to).await? {
+        SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message.for_viewer(user))),
+        SendOutcome::Replayed(message) => Ok(ok(&message.for_viewer(user))),
         SendOutcome::ClientIdReused => {
             Err(ApiError::Conflict("This client_id was already used for a different message.".into()))
         }
@@ -211,8 +257,14 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
             Err(ApiError::Conflict("The message sent with this client_id has been deleted.".into()))
         }
         SendOutcome::NotFound => Err(ApiError::NotFound),
+        SendOutcome::NoSuchReplyTo => {
+            Err(ApiError::Validation(FieldErrors::one("reply_to", NO_SUCH_REPLY_TO)))
+        }
     }
 }
+
+/// Why a reply's `reply_to` is refused.
+const NO_SUCH_REPLY_TO: &str = "Must be the id of a message of this thread that is not deleted.";
 
 async fn detail(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result<HttpResponse, ApiError> {
     let seq = message_seq(thread, id)?;
@@ -222,5 +274,5 @@ async fn detail(app: &App, user: &UserId, thread: &ThreadId, id: &str) -> Result
     let (membership, message) = tokio::try_join!(member(app, user, thread), message)?;
     let message = message.ok_or(ApiError::NotFound)?;
     let read_by = app.store.read_by(&message, &membership.thread.participants).await?;
-    Ok(ok(&MessageDetail { message, read_by }))
+    Ok(ok(&MessageDetail { message: message.for_viewer(user), read_by }))
 }

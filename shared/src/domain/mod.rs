@@ -2,6 +2,7 @@
 
 pub mod ids;
 pub mod model;
+pub mod reaction;
 pub mod rules;
 #[cfg(test)]
 pub(crate) mod testing;

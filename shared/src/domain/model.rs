@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
+use crate::domain::reaction::Reaction;
 use crate::domain::timestamp::Timestamp;
 
 /// Most participants a thread may have (caller included); keeps every thread-wide
@@ -81,6 +82,67 @@ pub struct Message {
     /// When its text was last changed, if ever.
     #[serde(default)]
     pub edited: Option<Timestamp>,
+    /// Its reactions, each emoji once, in the order first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// The message it answers, as that message is now.
+    #[serde(default)]
+    pub reply_to: Option<ReplyPreview>,
+}
+
+/// Longest preview of a replied-to message's text, in characters.
+pub const REPLY_PREVIEW_CHARS: usize = 200;
+
+/// The message a reply answers, as it is now: who sent it and the start of its text, or that
+/// it was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    /// The message's id.
+    #[serde(with = "message_id_text")]
+    pub id: MessageId,
+    /// Who sent it.
+    pub sender: UserId,
+    /// The first [`REPLY_PREVIEW_CHARS`] characters of its text; empty once deleted.
+    pub text: String,
+    /// When its text last changed, if ever.
+    #[serde(default)]
+    pub edited: Option<Timestamp>,
+    /// Whether it has been deleted since.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl ReplyPreview {
+    /// The preview of `message` as it is now.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            id: message.id.clone(),
+            sender: message.sender.clone(),
+            text: preview(&message.text),
+            edited: message.edited,
+            deleted: false,
+        }
+    }
+
+    /// The preview of a message deleted since.
+    pub fn deleted(id: MessageId, sender: UserId) -> Self {
+        Self { id, sender, text: String::new(), edited: None, deleted: true }
+    }
+}
+
+/// The start of a text, for a preview.
+pub fn preview(text: &str) -> String {
+    text.chars().take(REPLY_PREVIEW_CHARS).collect()
+}
+
+impl Message {
+    /// The message as `viewer` sees it: each reaction says whether it is theirs.
+    pub fn for_viewer(mut self, viewer: &UserId) -> Self {
+        for r in &mut self.reactions {
+            r.me = Some(r.users.contains(viewer));
+        }
+        self
+    }
 }
 
 mod message_id_text {
@@ -218,7 +280,9 @@ pub struct ThreadView {
 
 impl From<Membership> for ThreadView {
     fn from(m: Membership) -> Self {
-        Self { thread: m.thread.into(), unread_count: m.unread }
+        let mut thread: ThreadSummary = m.thread.into();
+        thread.last_message = thread.last_message.map(|last| last.for_viewer(&m.user));
+        Self { thread, unread_count: m.unread }
     }
 }
 

@@ -73,6 +73,9 @@ pub enum Refusal {
     /// Removing someone not in the thread (administration).
     #[error("not a participant")]
     NotIn,
+    /// A message carries at most 20 different emoji.
+    #[error("a message has {} different reactions already", crate::domain::reaction::MAX_EMOJIS)]
+    TooManyReactions,
 }
 
 /// Who a thread should have, as asked; `None` keeps what is there.

@@ -244,6 +244,13 @@ impl From<Refusal> for ApiError {
             ),
             Refusal::AlreadyIn => field("participants", "That user is already a participant.".into()),
             Refusal::NotIn => field("participants", "That user is not a participant.".into()),
+            Refusal::TooManyReactions => field(
+                "emoji",
+                format!(
+                    "A message has at most {} different reactions: react with one it has.",
+                    crate::domain::reaction::MAX_EMOJIS
+                ),
+            ),
         }
     }
 }

@@ -130,6 +130,10 @@ pub enum MessagesRoute {
     Edit,
     /// Delete a message (its sender or the thread's owner).
     Delete,
+    /// Add the caller's reaction to a message.
+    React,
+    /// Take the caller's reaction away.
+    Unreact,
 }
 
 /// `functions/unread_count`'s route.
@@ -275,6 +279,14 @@ pub static ROUTES: &[Route] = &[
             ("PUT", H::Messages(MessagesRoute::Edit)),
             ("PATCH", H::Messages(MessagesRoute::Edit)),
             ("DELETE", H::Messages(MessagesRoute::Delete)),
+        ],
+    },
+    Route {
+        path: "/api/threads/{thread}/messages/{message}/reactions/{emoji}/",
+        function: F::Messages,
+        methods: &[
+            ("PUT", H::Messages(MessagesRoute::React)),
+            ("DELETE", H::Messages(MessagesRoute::Unreact)),
         ],
     },
     Route {

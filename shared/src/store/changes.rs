@@ -39,8 +39,8 @@ impl WriteKind {
 pub enum Change {
     /// A message was sent.
     MessageCreated(Message),
-    /// A message's text changed.
-    MessageEdited(Message),
+    /// A message's text, reactions or quoted message changed.
+    MessageUpdated(Message),
     /// A message was deleted: it stays as a tombstone.
     MessageDeleted {
         /// The message.
@@ -182,9 +182,14 @@ fn message_change(kind: WriteKind, old: &Image, new: &Image) -> Result<Option<Ch
                 let id = MessageId { thread: after.thread, seq: Seq(after.seq) };
                 return Ok(Some(Change::MessageDeleted { id, sender: after.sender, deleted }));
             }
-            let edited =
-                after.deleted.is_none() && (after.edited != before.edited || after.text != before.text);
-            Ok(edited.then(|| Change::MessageEdited(after.into_message())))
+            // A reply's preview of its original changes when the original is edited or deleted,
+            // and reactions change without an edit: each is news to clients showing the message.
+            let updated = after.deleted.is_none()
+                && (after.edited != before.edited
+                    || after.text != before.text
+                    || after.reactions != before.reactions
+                    || after.reply_to != before.reply_to);
+            Ok(updated.then(|| Change::MessageUpdated(after.into_message())))
         }
     }
 }
@@ -244,6 +249,8 @@ mod tests {
             text: "hi".into(),
             created: "2026-01-02T03:04:05Z".parse().unwrap(),
             edited: None,
+            reactions: Vec::new(),
+            reply_to: None,
         }
     }
 
@@ -262,7 +269,7 @@ mod tests {
         let edited = image(&MessageItem::new(&edited_message, 1));
         assert_eq!(
             change_of(WriteKind::Modify, &key, &sent, &edited).unwrap(),
-            Some(Change::MessageEdited(edited_message))
+            Some(Change::MessageUpdated(edited_message))
         );
         let mut tombstone = MessageItem::new(&message(1), 1);
         tombstone.text.clear();
@@ -275,6 +282,36 @@ mod tests {
         // A tombstone changing again (an index attribute, say) is no news; nor is the purge.
         assert_eq!(change_of(WriteKind::Modify, &key, &deleted, &deleted).unwrap(), None);
         assert_eq!(change_of(WriteKind::Remove, &key, &deleted, &empty).unwrap(), None);
+    }
+
+    #[test]
+    fn reactions_and_a_changed_quote_update_a_message_without_an_edit() {
+        use crate::domain::model::ReplyPreview;
+        use crate::domain::reaction::Reaction;
+        let sent = image(&MessageItem::new(&message(2), 2));
+        let key = key_of(&sent);
+        let mut reacted = message(2);
+        reacted.reactions =
+            vec![Reaction { emoji: "👍".parse().unwrap(), users: vec!["b".parse().unwrap()], me: None }];
+        let reacted_item = image(&MessageItem::new(&reacted, 2));
+        assert_eq!(
+            change_of(WriteKind::Modify, &key, &sent, &reacted_item).unwrap(),
+            Some(Change::MessageUpdated(reacted.clone()))
+        );
+        let mut quoting = reacted.clone();
+        let mut original = message(1);
+        quoting.reply_to = Some(ReplyPreview::of(&original));
+        let quoting_item = image(&MessageItem::new(&quoting, 2));
+        original.text = "changed".into();
+        let mut requoted = quoting.clone();
+        requoted.reply_to = Some(ReplyPreview::of(&original));
+        let requoted_item = image(&MessageItem::new(&requoted, 2));
+        assert_eq!(
+            change_of(WriteKind::Modify, &key, &quoting_item, &requoted_item).unwrap(),
+            Some(Change::MessageUpdated(requoted))
+        );
+        // Nothing a client shows changed: no event.
+        assert_eq!(change_of(WriteKind::Modify, &key, &reacted_item, &reacted_item).unwrap(), None);
     }
 
     #[test]

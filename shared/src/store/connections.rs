@@ -165,7 +165,9 @@ impl Store {
             let window_end =
                 old.get(attr::WINDOW_END).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
             if let Some(window_end) = window_end.filter(|e| *e > now) {
-                return Ok(Next::Done(Err(window_end - now)));
+                // A request that read its clock before the one that opened the window waits no
+                // longer than a window.
+                return Ok(Next::Done(Err((window_end - now).clamp(1, TICKET_WINDOW_SECS))));
             }
             // The window has ended (TTL removes it only eventually): open a new one, unless a
             // concurrent request just did (then count in that one).

@@ -15,9 +15,10 @@ use super::expr::{Change, Cond};
 use super::items::{DeletedEntry, MessageItem, attr, decode};
 use super::retry::{Next, Why, retrying};
 use super::threads::{WriteError, add_to_counters};
-use super::tx::{Step, Tx};
+use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
-use crate::domain::ids::{Seq, ThreadId, UserId};
+use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::domain::model::ReplyPreview;
 use crate::domain::model::{Membership, Message, Thread};
 use crate::domain::rules::{self, Actor, Refusal};
 use crate::domain::timestamp::Timestamp;
@@ -33,24 +34,78 @@ fn thread_as_read(t: &Thread) -> Cond {
 }
 
 /// The transaction of an edit, as read (the editor's view of the thread): the message's new
-/// text, the change log entry, and the version moved on the thread and every membership, with
-/// the new text as `last_message` where it is the last one.
-pub(crate) fn plan_edit(t: &Thread, edited: &Message) -> Result<Tx, StoreError> {
+/// text; see [`plan_message_change`].
+pub(crate) fn plan_edit(t: &Thread, edited: &Message, replies: &[u64]) -> Result<(Tx, Vec<u64>), StoreError> {
+    let edited_at = edited.edited.ok_or_else(|| StoreError::Corrupt("an edit without its time".into()))?;
+    let text = Change::new().set(attr::TEXT, s(&edited.text)).set(attr::EDITED, s(edited_at.to_string()));
+    let mut tx = plan_message_change(t, edited, text, replies_as_read(replies))?;
+    let rest = show_in_replies(&mut tx, &t.id, &ReplyPreview::of(edited), replies)?;
+    Ok((tx, rest))
+}
+
+/// Adds to `tx` the update of each reply's preview of the message it answers, as many as the
+/// transaction holds; the places of those it does not hold are returned, for updates after it.
+/// A reply deleted since (a tombstone) takes the update harmlessly.
+fn show_in_replies(
+    tx: &mut Tx,
+    thread: &ThreadId,
+    preview: &ReplyPreview,
+    replies: &[u64],
+) -> Result<Vec<u64>, StoreError> {
+    let room = MAX_ACTIONS.saturating_sub(tx.len());
+    let value: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(preview)?;
+    for reply in replies.iter().take(room) {
+        tx.update(
+            Step::Reply,
+            key(keys::thread_pk(thread), keys::message_sk(Seq(*reply))),
+            Change::new().set(attr::REPLY_TO, value.clone()),
+            Cond::new().exists(attr::PK),
+        );
+    }
+    Ok(replies.iter().skip(room).copied().collect())
+}
+
+/// The condition that a message's replies are those read: a reply appended since would keep
+/// a preview that the change does not update, so the change reads again.
+fn replies_as_read(replies: &[u64]) -> Cond {
+    match replies.is_empty() {
+        true => Cond::new().missing(attr::REPLIES),
+        false => Cond::new().eq(attr::REPLIES, super::append::number_set(replies)),
+    }
+}
+
+/// The thread's last message with its preview of `answered` as `preview`, when the last message
+/// is a reply to it: the last message as the thread and every view show it must change too.
+fn last_answering(t: &Thread, answered: &MessageId, preview: ReplyPreview) -> Option<Message> {
+    let last = t.last_message.as_ref()?;
+    if last.reply_to.as_ref().is_none_or(|r| &r.id != answered) {
+        return None;
+    }
+    Some(Message { reply_to: Some(preview), ..last.clone() })
+}
+
+/// The transaction of a change to a message that is not a delete, as read: the message
+/// changed by `change` (if it still exists, is not deleted and `also` holds), the change log
+/// entry, and the version moved on the thread and every membership (where the message list
+/// reads it), with the message as it is now as `last_message` where it is the last one. The
+/// thread's activity and everyone's unread counts stay as they are.
+fn plan_message_change(t: &Thread, after: &Message, change: Change, also: Cond) -> Result<Tx, StoreError> {
     let thread = &t.id;
-    let seq = edited.id.seq;
+    let seq = after.id.seq;
     let version = t.version.next();
     let is_last = t.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
     let mut moved = Change::new().set(attr::VERSION, n(version.0));
     if is_last {
-        moved = moved.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(edited)?);
+        moved = moved.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(after)?);
+    } else if let Some(last) = last_answering(t, &after.id, ReplyPreview::of(after)) {
+        moved = moved.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(&last)?);
     }
-    let edited_at = edited.edited.ok_or_else(|| StoreError::Corrupt("an edit without its time".into()))?;
     let mut tx = Tx::default();
     tx.update(
         Step::Message,
         key(keys::thread_pk(thread), keys::message_sk(seq)),
-        Change::new().set(attr::TEXT, s(&edited.text)).set(attr::EDITED, s(edited_at.to_string())),
-        Cond::new().exists(attr::PK).missing(attr::DELETED),
+        change,
+        Cond::new().exists(attr::PK).missing(attr::DELETED).and(also),
     );
     log_entry(&mut tx, thread, version, seq)?;
     tx.update(Step::Thread, key(keys::thread_pk(thread), keys::META), moved.clone(), thread_as_read(t));
@@ -81,18 +136,25 @@ pub(crate) struct DeleteMessageRead {
 /// deletion counted on the thread and every membership, one unread less for each member who
 /// had not read it, and `last_message` falling back to the message before it (checked still as
 /// read) when it was the last.
-pub(crate) fn plan_delete_message(read: &DeleteMessageRead, now: Timestamp) -> Result<Tx, StoreError> {
+pub(crate) fn plan_delete_message(
+    read: &DeleteMessageRead,
+    now: Timestamp,
+) -> Result<(Tx, Vec<u64>), StoreError> {
     let t = &read.thread;
     let thread = &t.id;
     let seq = Seq(read.item.seq);
     let version = t.version.next();
     let is_last = t.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
+    let gone = ReplyPreview::deleted(MessageId { thread: thread.clone(), seq }, read.item.sender.clone());
     // Tombstone, thread, memberships: each counts the deletion and, if it was the last
     // message, shows the one before it.
     let counted = || {
         let change = Change::new().add(attr::DELETED_COUNT, n(1)).set(attr::VERSION, n(version.0));
         match (is_last, &read.fallback) {
-            (false, _) => Ok(change),
+            (false, _) => match last_answering(t, &MessageId { thread: thread.clone(), seq }, gone.clone()) {
+                Some(last) => Ok(change.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(&last)?)),
+                None => Ok(change),
+            },
             (true, Some(previous)) => {
                 Ok(change.set(attr::LAST_MESSAGE, serde_dynamo::to_attribute_value(previous)?))
             }
@@ -108,8 +170,10 @@ pub(crate) fn plan_delete_message(read: &DeleteMessageRead, now: Timestamp) -> R
             .set(attr::GSI1PK, s(keys::deleted_index_pk(thread)))
             .set(attr::GSI1SK, s(seq.padded()))
             .remove(attr::TEXT)
-            .remove(attr::EDITED),
-        Cond::new().exists(attr::PK).missing(attr::DELETED),
+            .remove(attr::EDITED)
+            .remove(attr::REACTIONS)
+            .remove(attr::REPLY_TO),
+        Cond::new().exists(attr::PK).missing(attr::DELETED).and(replies_as_read(&read.item.replies)),
     );
     log_entry(&mut tx, thread, version, seq)?;
     tx.update(Step::Thread, key(keys::thread_pk(thread), keys::META), counted()?, thread_as_read(t));
@@ -138,7 +202,8 @@ pub(crate) fn plan_delete_message(read: &DeleteMessageRead, now: Timestamp) -> R
             tx.update(Step::Membership, membership, counted()?, Cond::new().exists(attr::PK));
         }
     }
-    Ok(tx)
+    let rest = show_in_replies(&mut tx, thread, &gone, &read.item.replies)?;
+    Ok((tx, rest))
 }
 
 impl Store {
@@ -165,11 +230,16 @@ impl Store {
                 return Ok(Next::Done(item.into_message()));
             }
             let now = Timestamp::now().max(item.created);
+            let replies = item.replies.clone();
             let mut edited = item.into_message();
             edited.text = text.to_owned();
             edited.edited = Some(now);
-            match self.transact(plan_edit(&mine.thread, &edited)?).await {
-                Ok(()) => Ok(Next::Done(edited)),
+            let (tx, rest) = plan_edit(&mine.thread, &edited, &replies)?;
+            match self.transact(tx).await {
+                Ok(()) => {
+                    self.show_in_replies_after(thread, &ReplyPreview::of(&edited), &rest).await;
+                    Ok(Next::Done(edited))
+                }
                 Err(f) => f.why().map(Next::Retry).ok_or_else(|| StoreError::from(f).into()),
             }
         })
@@ -209,12 +279,44 @@ impl Store {
                 false => None,
             };
             let read = DeleteMessageRead { members, thread: t, item, fallback };
-            match self.transact(plan_delete_message(&read, Timestamp::now())?).await {
-                Ok(()) => Ok(Next::Done(())),
+            let (tx, rest) = plan_delete_message(&read, Timestamp::now())?;
+            match self.transact(tx).await {
+                Ok(()) => {
+                    let gone = ReplyPreview::deleted(
+                        MessageId { thread: thread.clone(), seq },
+                        read.item.sender.clone(),
+                    );
+                    self.show_in_replies_after(thread, &gone, &rest).await;
+                    Ok(Next::Done(()))
+                }
                 Err(f) => f.why().map(Next::Retry).ok_or_else(|| StoreError::from(f).into()),
             }
         })
         .await
+    }
+
+    /// Shows `preview` in the replies one transaction did not hold, one update each. Best
+    /// effort: a failure is logged, and that reply shows the message as it was until the next
+    /// change to it.
+    async fn show_in_replies_after(&self, thread: &ThreadId, preview: &ReplyPreview, replies: &[u64]) {
+        let Ok(value) =
+            serde_dynamo::to_attribute_value::<_, aws_sdk_dynamodb::types::AttributeValue>(preview)
+        else {
+            return;
+        };
+        let updates = replies.iter().map(|reply| {
+            self.update_item(
+                key(keys::thread_pk(thread), keys::message_sk(Seq(*reply))),
+                &Change::new().set(attr::REPLY_TO, value.clone()),
+                &Cond::new().exists(attr::PK),
+            )
+            .send()
+        });
+        for result in futures_util::future::join_all(updates).await {
+            if let Err(e) = result {
+                tracing::warn!(%thread, error = ?crate::telemetry::ErrorChain(&StoreError::from_sdk(e)), "a reply's preview was not updated");
+            }
+        }
     }
 
     /// The newest message before `seq` that is not deleted.
@@ -273,6 +375,8 @@ mod tests {
             text: format!("m{seq}"),
             created: "2026-01-02T03:04:05Z".parse().unwrap(),
             edited: None,
+            reactions: Vec::new(),
+            reply_to: None,
         }
     }
 
@@ -301,7 +405,7 @@ mod tests {
         edited.text = "new".into();
         edited.edited = Some("2026-01-02T03:04:06Z".parse().unwrap());
         let t = thread(Some(message(3, "a")));
-        let tx = plan_edit(&t, &edited).unwrap();
+        let (tx, _) = plan_edit(&t, &edited, &[]).unwrap();
         let meta = tx.of(Step::Thread).next().unwrap();
         assert_eq!(
             meta.cond.to_string(),
@@ -309,13 +413,17 @@ mod tests {
         );
         assert!(meta.change().unwrap().to_string().starts_with("SET version = 5, last_message = {map}"));
         assert_eq!(tx.of(Step::Membership).count(), 2);
-        let older = plan_edit(&thread(Some(message(3, "a"))), &{
-            let mut m = message(2, "a");
-            m.edited = edited.edited;
-            m
-        })
-        .unwrap();
+        let mut older = message(2, "a");
+        older.edited = edited.edited;
+        // Three replies answer it: each shows the new text.
+        let (older, rest) = plan_edit(&thread(Some(message(3, "a"))), &older, &[4, 5, 6]).unwrap();
         assert_eq!(older.of(Step::Thread).next().unwrap().change().unwrap().to_string(), "SET version = 5");
+        assert_eq!(older.of(Step::Reply).count(), 3);
+        assert!(rest.is_empty());
+        let (full, rest) =
+            plan_edit(&thread(Some(message(3, "a"))), &edited, &(1..=200).collect::<Vec<_>>()).unwrap();
+        assert_eq!(full.len(), 100, "as many replies as the transaction holds");
+        assert_eq!(rest.len(), 200 - (100 - 5), "the rest are shown after it");
     }
 
     #[test]
@@ -328,7 +436,7 @@ mod tests {
             item,
             fallback: Some(message(2, "b")),
         };
-        let tx = plan_delete_message(&read, "2026-01-02T03:04:07Z".parse().unwrap()).unwrap();
+        let (tx, _) = plan_delete_message(&read, "2026-01-02T03:04:07Z".parse().unwrap()).unwrap();
         let views: Vec<(String, String)> =
             tx.of(Step::Membership).map(|a| (a.pk().to_owned(), a.cond.to_string())).collect();
         assert_eq!(

@@ -113,6 +113,8 @@ impl Store {
                 text: text.clone(),
                 created: *created,
                 edited: None,
+                reactions: Vec::new(),
+                reply_to: None,
             };
             puts.push(encode(&MessageItem::new(&message, *sender_seq))?);
             // Each imported message is a change of its own, so the log starts whole.

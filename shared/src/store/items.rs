@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
 use crate::domain::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
-use crate::domain::model::{Counters, Membership, Message, Thread, User};
+use crate::domain::model::{Counters, Membership, Message, ReplyPreview, Thread, User};
+use crate::domain::reaction::{Emoji, Reaction};
 use crate::domain::timestamp::Timestamp;
 
 /// Attribute names that code outside the item types reads or writes by name (keys, index keys,
@@ -73,6 +74,12 @@ pub mod attr {
     pub const TEXT: &str = "text";
     /// When a message's text last changed.
     pub const EDITED: &str = "edited";
+    /// A message's reactions.
+    pub const REACTIONS: &str = "reactions";
+    /// A message's preview of the message it answers.
+    pub const REPLY_TO: &str = "reply_to";
+    /// The places of the replies to a message.
+    pub const REPLIES: &str = "replies";
     /// A user's thread count (counters).
     pub const THREAD_COUNT: &str = "thread_count";
     /// A user's unread messages across threads (counters).
@@ -166,6 +173,16 @@ pub(crate) struct MessageItem {
     pub edited: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<Timestamp>,
+    /// Each emoji's reactions, in the order first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// The message it answers, as that message was at the last change to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyPreview>,
+    /// The places of the replies to it (a number set, absent while none), whose previews of
+    /// it its edit and delete update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::number_set")]
+    pub replies: Vec<u64>,
 }
 
 impl MessageItem {
@@ -184,6 +201,9 @@ impl MessageItem {
             sender_seq,
             edited: message.edited,
             deleted: None,
+            reactions: message.reactions.clone(),
+            reply_to: message.reply_to.clone(),
+            replies: Vec::new(),
         }
     }
 
@@ -195,6 +215,8 @@ impl MessageItem {
             text: self.text,
             created: self.created,
             edited: self.edited,
+            reactions: self.reactions,
+            reply_to: self.reply_to,
         }
     }
 }
@@ -305,10 +327,32 @@ pub(crate) struct PendingItem {
     pub text: String,
     /// SHA-256 of the text: the append checks it, so that it writes the text it read.
     pub text_hash: String,
+    /// The place of the message it answers, if it is a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
     /// The send key the append writes, and how long that lives.
     pub send_key: String,
     pub send_key_ttl: i64,
     /// The request that queued it (a random id), which the send key records.
+    pub request: String,
+    pub queued_at: Timestamp,
+    pub expires_at: i64,
+}
+
+/// A reaction waiting to be applied to its message by the next append (see `append`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueuedReaction {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user: UserId,
+    /// The message's place in its thread.
+    pub seq: u64,
+    pub emoji: Emoji,
+    /// Added (true) or taken away.
+    pub on: bool,
+    /// The request that queued it (a random id).
     pub request: String,
     pub queued_at: Timestamp,
     pub expires_at: i64,
@@ -540,6 +584,8 @@ mod tests {
             text: "hi".into(),
             created: now,
             edited: Some(now),
+            reactions: Vec::new(),
+            reply_to: None,
         };
         Thread {
             id: t,

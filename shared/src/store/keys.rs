@@ -102,6 +102,14 @@ pub const SEND_KEY: &str = "SEND";
 
 /// Prefix of the sort keys of messages waiting to be appended to a thread (under [`thread_pk`]).
 pub const PENDING_PREFIX: &str = "PEND#";
+/// Prefix of the sort keys of queued reactions, among [`PENDING_PREFIX`]'s.
+pub const QUEUED_REACTION_PREFIX: &str = "PEND#R#";
+/// Sort key of a queued reaction: one per message, emoji and user, so that a user's later
+/// change of the same reaction replaces one not yet applied.
+pub fn queued_reaction_sk(seq: Seq, emoji: &str, user: &UserId) -> String {
+    let emoji: String = emoji.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{QUEUED_REACTION_PREFIX}{}#{emoji}#{user}", seq.padded())
+}
 /// Sort key of a message waiting to be appended: one per send key, so that two requests with
 /// one `client_id` wait as one message.
 pub fn pending_sk(send_key_pk: &str) -> String {

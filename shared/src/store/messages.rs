@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::changelog::log_entry;
+use super::append::{AppendRead, PENDING_MAX_AGE_SECS, Queued, SendRead, plan_append};
 use super::expr::{Change, Cond};
 use super::items::{
     MessageItem, PendingItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode,
@@ -14,7 +14,7 @@ use super::retry::{Next, Why, retrying, retrying_within};
 use super::threads::add_to_counters;
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
-use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
+use crate::domain::ids::{Seq, ThreadId, UserId};
 use crate::domain::model::{Membership, Message, ReadBy};
 use crate::domain::timestamp::Timestamp;
 
@@ -31,182 +31,8 @@ pub enum SendOutcome {
     ReplayedDeleted,
     /// The sender is not in the thread (or it is gone).
     NotFound,
-}
-
-/// What a send reads before it writes: the sender's view and every other member's.
-pub(crate) struct SendRead {
-    /// The sender's view.
-    pub mine: Membership,
-    /// The other members' views, by member.
-    pub others: HashMap<UserId, Membership>,
-}
-
-impl SendRead {
-    /// The other participants whose views were not read: a delete or a change of participants
-    /// under way.
-    fn missing(&self) -> impl Iterator<Item = &UserId> {
-        let sender = &self.mine.user;
-        self.mine.thread.participants.iter().filter(move |p| *p != sender && !self.others.contains_key(*p))
-    }
-}
-
-/// How long a queued message may wait. A sender appends its own message within its retry
-/// budget and the functions' timeout, so one still waiting after this has no request left to
-/// answer for it: the next append drops it, rather than show a message whose client was told
-/// it failed.
-pub(crate) const PENDING_MAX_AGE_SECS: i64 = 30;
-
-/// One queued message an append writes, and the message it becomes.
-#[derive(Debug)]
-pub(crate) struct Appended {
-    /// The queued message's sort key.
-    pub queued: String,
-    /// The request that queued it.
-    pub request: String,
-    /// The message as stored.
-    pub message: Message,
-}
-
-/// The transaction of an append: the messages waiting in `waiting`, oldest first, as many as
-/// one transaction holds, each at the next place with its send key, its change log entry and
-/// its queue entry gone; the thread moved on (if still as read), and every member's view and
-/// counters moved by what the batch holds for them: their own messages sent, the others'
-/// unread. Queued messages too old, or from someone no longer in the thread, are dropped.
-///
-/// In a group where everyone writes at once, each append takes along whatever the others
-/// queued meanwhile, so a round that one of them wins appends several messages: sends no longer
-/// queue up behind each other one transaction at a time.
-pub(crate) fn plan_append(
-    read: &SendRead,
-    waiting: &[PendingItem],
-    now: Timestamp,
-) -> Result<(Tx, Vec<Appended>), StoreError> {
-    let t = &read.mine.thread;
-    let thread = &t.id;
-    let views: HashMap<&UserId, &Membership> =
-        read.others.values().chain([&read.mine]).map(|m| (&m.user, m)).collect();
-    let mut queue: Vec<&PendingItem> = waiting.iter().collect();
-    queue.sort_by(|a, b| (a.queued_at, &a.sk).cmp(&(b.queued_at, &b.sk)));
-
-    let mut tx = Tx::default();
-    // As read: a request with the same `client_id` may have queued it again meanwhile.
-    let gone = |w: &PendingItem| {
-        Cond::new().exists(attr::PK).eq(attr::TEXT_HASH, s(&w.text_hash)).eq(attr::REQUEST, s(&w.request))
-    };
-    // Per member: own messages and others' in the batch.
-    let mut sent: HashMap<&UserId, u64> = HashMap::new();
-    let mut unread: HashMap<&UserId, u64> = HashMap::new();
-    let mut appended: Vec<(&PendingItem, Message)> = Vec::new();
-    let mut dropped = 0;
-    // The thread, every view, and the counters of everyone who gets an unread message.
-    let fixed = |unread: &HashMap<&UserId, u64>| 1 + views.len() + unread.len();
-    let mut created = now.max(t.updated);
-    for w in queue {
-        let stale = w.queued_at.plus_seconds(PENDING_MAX_AGE_SECS) < now;
-        if stale || !views.contains_key(&w.sender) {
-            if fixed(&unread) + 4 * appended.len() + dropped + 1 > super::tx::MAX_ACTIONS {
-                break;
-            }
-            tx.delete(Step::Pending, key(&w.pk, &w.sk), gone(w));
-            dropped += 1;
-            continue;
-        }
-        let mut would = unread.clone();
-        for member in views.keys().filter(|m| **m != &w.sender) {
-            *would.entry(member).or_default() += 1;
-        }
-        if fixed(&would) + 4 * (appended.len() + 1) + dropped > super::tx::MAX_ACTIONS {
-            break;
-        }
-        unread = would;
-        *sent.entry(&w.sender).or_default() += 1;
-        let seq = Seq(t.message_count + appended.len() as u64 + 1);
-        created = created.max(now);
-        let message = Message {
-            id: MessageId { thread: thread.clone(), seq },
-            thread: thread.clone(),
-            sender: w.sender.clone(),
-            text: w.text.clone(),
-            created,
-            edited: None,
-        };
-        appended.push((w, message));
-    }
-
-    let k = appended.len() as u64;
-    let version = crate::domain::ids::Version(t.version.0 + k);
-    if let Some((_, last)) = appended.last() {
-        let last_value: aws_sdk_dynamodb::types::AttributeValue = serde_dynamo::to_attribute_value(last)?;
-        let activity = keys::activity_sk(last.created, thread);
-        let moved = || {
-            Change::new()
-                .set(attr::MESSAGE_COUNT, n(t.message_count + k))
-                .set(attr::UPDATED, s(last.created.to_string()))
-                .set(attr::GSI1SK, s(&activity))
-                .set(attr::LAST_MESSAGE, last_value.clone())
-                .set(attr::VERSION, n(version.0))
-        };
-        // The size catches a join committed since the memberships were read (see `members`):
-        // the joiner would miss these messages. The version puts the append in order with
-        // edits and deletes.
-        tx.update(
-            Step::Thread,
-            key(keys::thread_pk(thread), keys::META),
-            moved(),
-            Cond::new()
-                .eq(attr::MESSAGE_COUNT, n(t.message_count))
-                .size_is(attr::PARTICIPANTS, t.participants.len())
-                .number_is(attr::VERSION, t.version.0),
-        );
-        let mut members: Vec<&&Membership> = views.values().collect();
-        members.sort_by(|a, b| a.user.cmp(&b.user));
-        for m in members {
-            let mut change = moved();
-            let mut cond = Cond::new().eq(attr::MESSAGE_COUNT, n(t.message_count));
-            if let Some(own) = sent.get(&m.user) {
-                change = change.add(attr::SENT, n(own));
-            }
-            if let Some(more) = unread.get(&m.user) {
-                change = change.add(attr::UNREAD, n(more));
-                // Whether they had anything unread decides their count of threads with unread
-                // messages: it must still be so.
-                cond = if m.unread == 0 { cond.eq(attr::UNREAD, n(0)) } else { cond.gt(attr::UNREAD, n(0)) };
-                add_to_counters(&mut tx, &m.user, 0, *more as i64, i64::from(m.unread == 0));
-            }
-            tx.update(
-                Step::Membership,
-                key(keys::user_pk(&m.user), keys::membership_sk(thread)),
-                change,
-                cond,
-            );
-        }
-    }
-    let mut own_so_far: HashMap<&UserId, u64> = HashMap::new();
-    let mut result = Vec::with_capacity(appended.len());
-    for (i, (w, message)) in appended.into_iter().enumerate() {
-        let seq = message.id.seq;
-        let nth = own_so_far.entry(&w.sender).or_default();
-        *nth += 1;
-        let sender_seq = views[&w.sender].sent + *nth;
-        let guard = SendKeyItem {
-            pk: w.send_key.clone(),
-            sk: keys::SEND_KEY.to_owned(),
-            seq: seq.0,
-            text_hash: w.text_hash.clone(),
-            expires_at: message.created.unix() + w.send_key_ttl,
-            request: w.request.clone(),
-        };
-        tx.put(Step::SendKey, encode(&guard)?, Cond::new().missing(attr::PK));
-        tx.put(
-            Step::Message,
-            encode(&MessageItem::new(&message, sender_seq))?,
-            Cond::new().missing(attr::PK),
-        );
-        log_entry(&mut tx, thread, crate::domain::ids::Version(t.version.0 + i as u64 + 1), seq)?;
-        tx.delete(Step::Pending, key(&w.pk, &w.sk), gone(w));
-        result.push(Appended { queued: w.sk.clone(), request: w.request.clone(), message });
-    }
-    Ok((tx, result))
+    /// The message it answers is not in the thread, or was deleted.
+    NoSuchReplyTo,
 }
 
 /// The transaction that moves a member's read marker to `upto`, where `unread` messages from
@@ -264,7 +90,7 @@ fn sha256_hex(text: &str) -> String {
 
 impl Store {
     /// Sends a message: it is queued under the thread, then appended, by this request or by
-    /// another sender's that takes it along (see [`plan_append`]). An append is one transaction
+    /// another's that takes it along (see `append`). An append is one transaction
     /// that writes the messages, moves the thread's activity for every member and raises every
     /// other member's unread counts.
     pub async fn send_message(
@@ -273,6 +99,7 @@ impl Store {
         thread: &ThreadId,
         text: &str,
         client_id: Option<&str>,
+        reply_to: Option<Seq>,
     ) -> Result<SendOutcome, StoreError> {
         let (send_key, send_key_ttl) = send_key(thread, sender, client_id);
         let now = Timestamp::now();
@@ -282,6 +109,7 @@ impl Store {
             sender: sender.clone(),
             text: text.to_owned(),
             text_hash: sha256_hex(text),
+            reply_to: reply_to.map(|s| s.0),
             send_key,
             send_key_ttl,
             request: uuid::Uuid::new_v4().simple().to_string(),
@@ -292,18 +120,34 @@ impl Store {
         // waits are read at once: a send that meets no one appends in the next round trip.
         // Otherwise the sender's own view comes first, so that nothing is written for someone
         // outside the thread.
+        // The message a reply answers is read beside them, for the append.
+        let original = || async {
+            match reply_to {
+                Some(seq) => self.message_item(thread, seq, true).await,
+                None => Ok(None),
+            }
+        };
         let known = self.hints.participants(thread).is_some_and(|p| p.contains(sender));
-        let (queued, views, waiting) = if known {
-            tokio::join!(self.queue(&mine), self.member_and_others(sender, thread), self.waiting(thread))
+        let (queued, views, waiting, answered) = if known {
+            tokio::join!(
+                self.queue_message(&mine),
+                self.member_and_others(sender, thread),
+                self.waiting(thread),
+                original(),
+            )
         } else {
             let Some(me) = self.membership(sender, thread).await? else {
                 return Ok(SendOutcome::NotFound);
             };
             let others: Vec<UserId> =
                 me.thread.participants.iter().filter(|p| *p != sender).cloned().collect();
-            let (queued, others, waiting) =
-                tokio::join!(self.queue(&mine), self.memberships(thread, &others), self.waiting(thread));
-            (queued, others.map(|others| Some((me, others))), waiting)
+            let (queued, others, waiting, answered) = tokio::join!(
+                self.queue_message(&mine),
+                self.memberships(thread, &others),
+                self.waiting(thread),
+                original(),
+            );
+            (queued, others.map(|others| Some((me, others))), waiting, answered)
         };
         if !queued? {
             // Its key was used: a retry of a send that happened.
@@ -313,18 +157,19 @@ impl Store {
                 None => Err(StoreError::busy("a send key expired while it was read")),
             };
         }
-        let mut first = Some((views?, waiting?));
-        let mine = &mine;
+        let mut first = Some((views?, waiting?, answered?));
+        let (mine, original) = (&mine, &original);
         retrying("send", |_| {
             let first = first.take();
             async move {
-                let (views, waiting) = match first {
+                let (views, waiting, answered) = match first {
                     Some(reads) => reads,
                     None => {
-                        let (views, waiting, key) = tokio::try_join!(
+                        let (views, waiting, key, answered) = tokio::try_join!(
                             self.member_and_others(sender, thread),
                             self.waiting(thread),
                             self.get(key(&mine.send_key, keys::SEND_KEY), true),
+                            original(),
                         )?;
                         if let Some(key) = key {
                             // Another sender's append took this message along.
@@ -333,17 +178,17 @@ impl Store {
                                 .await
                                 .map(Next::Done);
                         }
-                        if !waiting.iter().any(|w| w.sk == mine.sk) {
+                        if !waiting.iter().any(|w| w.sk() == mine.sk) {
                             // Dropped, or appended between the reads (then its key stops this).
-                            if !self.queue(mine).await? {
+                            if !self.queue_message(mine).await? {
                                 return Ok(Next::Retry(Why::Moved));
                             }
                         }
-                        (views, waiting)
+                        (views, waiting, answered)
                     }
                 };
                 let Some((me, others)) = views else {
-                    self.unqueue(mine).await?;
+                    self.unqueue(&mine.pk, &mine.sk).await?;
                     return Ok(Next::Done(SendOutcome::NotFound));
                 };
                 let read = SendRead { mine: me, others };
@@ -356,12 +201,18 @@ impl Store {
                     return Err(StoreError::Corrupt(format!("thread {thread} lacks a membership")));
                 }
                 let mut waiting = waiting;
-                if !waiting.iter().any(|w| w.sk == mine.sk) {
-                    waiting.push(mine.clone());
+                if !waiting.iter().any(|w| w.sk() == mine.sk) {
+                    waiting.push(Queued::Message(mine.clone()));
                 }
-                let (tx, appended) = plan_append(&read, &waiting, Timestamp::now())?;
+                let known: HashMap<Seq, MessageItem> =
+                    answered.into_iter().map(|o| (Seq(o.seq), o)).collect();
+                let targets = self.targets(thread, &waiting, known).await?;
+                let read = AppendRead { views: read, waiting, targets };
+                let (tx, batch) = plan_append(&read, Timestamp::now())?;
+                let refused = batch.refused.iter().any(|(_, request)| *request == mine.request);
                 match self.transact(tx).await {
-                    Ok(()) => match appended.into_iter().find(|a| a.queued == mine.sk) {
+                    Ok(()) if refused => Ok(Next::Done(SendOutcome::NoSuchReplyTo)),
+                    Ok(()) => match batch.appended.into_iter().find(|a| a.queued == mine.sk) {
                         Some(a) if a.request == mine.request => Ok(Next::Done(SendOutcome::Sent(a.message))),
                         // A request with the same `client_id` queued it again: that one sent it.
                         Some(a) => Ok(Next::Done(SendOutcome::Replayed(a.message))),
@@ -395,44 +246,6 @@ impl Store {
         // A delete since takes the text from the tombstone; the request sent this one.
         message.text.clone_from(&mine.text);
         Ok(SendOutcome::Sent(message))
-    }
-
-    /// Queues a message to be appended, unless its send key was used: `false` then.
-    async fn queue(&self, pending: &PendingItem) -> Result<bool, StoreError> {
-        let mut tx = Tx::default();
-        tx.check(Step::SendKey, key(&pending.send_key, keys::SEND_KEY), Cond::new().missing(attr::PK));
-        // Unconditional: two requests with one `client_id` wait as one message.
-        tx.put(Step::Pending, encode(pending)?, Cond::new());
-        match self.transact(tx).await {
-            Ok(()) => Ok(true),
-            Err(f) if f.failed(Step::SendKey) => Ok(false),
-            Err(f) => Err(f.into()),
-        }
-    }
-
-    /// Takes a message out of the queue (its sender is no longer in the thread).
-    async fn unqueue(&self, pending: &PendingItem) -> Result<(), StoreError> {
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(key(&pending.pk, &pending.sk)))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    /// The messages waiting to be appended to a thread (one strongly consistent query).
-    async fn waiting(&self, thread: &ThreadId) -> Result<Vec<PendingItem>, StoreError> {
-        let q = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::thread_pk(thread)))
-            .expression_attribute_values(":prefix", s(keys::PENDING_PREFIX))
-            .consistent_read(true);
-        self.query_items(q, None).await?.into_iter().map(decode).collect()
     }
 
     /// True when a thread's participants are no longer those of `seen` (or it is gone).
@@ -653,96 +466,6 @@ mod tests {
             version: Version(11),
         };
         Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3 }
-    }
-
-    fn queued(sender: &str, n: u64, at: &str) -> PendingItem {
-        PendingItem {
-            pk: "THREAD#t1".into(),
-            sk: format!("PEND#{sender}-{n}"),
-            sender: id(sender),
-            text: format!("{sender} {n}"),
-            text_hash: format!("h{sender}{n}"),
-            send_key: format!("SEND#{sender}-{n}"),
-            send_key_ttl: 3600,
-            request: format!("r{sender}{n}"),
-            queued_at: at.parse().unwrap(),
-            expires_at: 0,
-        }
-    }
-
-    fn read() -> SendRead {
-        SendRead {
-            mine: view("a", 0),
-            others: HashMap::from([(id("b"), view("b", 0)), (id("c"), view("c", 4))]),
-        }
-    }
-
-    const NOW: &str = "2026-01-02T03:04:10Z";
-
-    #[test]
-    fn an_append_takes_the_queue_in_order_after_the_thread_as_read() {
-        let waiting = [queued("b", 1, "2026-01-02T03:04:09Z"), queued("a", 1, "2026-01-02T03:04:08Z")];
-        let (tx, appended) = plan_append(&read(), &waiting, NOW.parse().unwrap()).unwrap();
-        let placed: Vec<(&str, u64)> =
-            appended.iter().map(|a| (a.message.text.as_str(), a.message.id.seq.0)).collect();
-        assert_eq!(placed, [("a 1", 8), ("b 1", 9)], "oldest first, after the 7 there were");
-        let thread = tx.of(Step::Thread).next().unwrap();
-        assert_eq!(thread.cond.to_string(), "message_count = 7 AND size(participants) = 3 AND version = 11");
-        let moved = thread.change().unwrap().to_string();
-        assert!(moved.contains("message_count = 9") && moved.contains("version = 13"), "{moved}");
-        let views: Vec<(String, String, String)> = tx
-            .of(Step::Membership)
-            .map(|a| (a.pk().to_owned(), a.cond.to_string(), a.change().unwrap().to_string()))
-            .collect();
-        assert_eq!(views[0].1, "message_count = 7 AND unread = 0");
-        assert!(
-            views[0].2.ends_with("ADD sent 1, unread 1"),
-            "a sent one and has b's unread: {}",
-            views[0].2
-        );
-        assert_eq!(views[2].1, "message_count = 7 AND unread > 0");
-        assert!(views[2].2.ends_with("ADD unread 2"), "{}", views[2].2);
-        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
-        assert_eq!(counters.len(), 3);
-        assert!(counters.contains(&"ADD thread_count 0, unread_total 2, unread_threads 0".to_owned()));
-        assert_eq!(tx.of(Step::SendKey).count(), 2);
-        assert_eq!(tx.of(Step::ChangeLog).count(), 2);
-        let queue: Vec<String> = tx.of(Step::Pending).map(|a| a.cond.to_string()).collect();
-        assert_eq!(
-            queue,
-            [
-                "attribute_exists(PK) AND text_hash = \"ha1\" AND request = \"ra1\"",
-                "attribute_exists(PK) AND text_hash = \"hb1\" AND request = \"rb1\""
-            ]
-        );
-    }
-
-    #[test]
-    fn an_append_drops_what_is_too_old_or_from_outside_and_stops_when_full() {
-        let mut waiting =
-            vec![queued("x", 1, "2026-01-02T03:04:05Z"), queued("b", 1, "2026-01-02T03:03:30Z")];
-        for i in 0..40 {
-            waiting.push(queued("c", i, "2026-01-02T03:04:09Z"));
-        }
-        let (tx, appended) = plan_append(&read(), &waiting, NOW.parse().unwrap()).unwrap();
-        assert!(tx.len() <= super::super::tx::MAX_ACTIONS, "{}", tx.len());
-        assert_eq!(
-            appended.len(),
-            (100 - 1 - 3 - 2 - 2) / 4,
-            "as many as fit beside the thread, views and drops"
-        );
-        assert!(appended.iter().all(|a| a.message.sender == id("c")));
-        let dropped = tx.of(Step::Pending).count() - appended.len();
-        assert_eq!(dropped, 2, "x is not in the thread, b's waited too long");
-        assert_eq!(tx.of(Step::Counters).count(), 2, "only a and b get unread messages");
-        let own: Vec<u64> = tx
-            .of(Step::Message)
-            .map(|a| match &a.write {
-                super::super::tx::Write::Put(item) => decode::<MessageItem>(item.clone()).unwrap().sender_seq,
-                _ => 0,
-            })
-            .collect();
-        assert_eq!(own[..3], [4, 5, 6], "each sender's count goes on from their own");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! race is a plan (what was read in, a transaction out, `tx`) run by the one retry runner
 //! (`retry`), and the rules of who may do what come from `crate::domain::rules`.
 
+mod append;
 mod changelog;
 pub mod changes;
 mod connections;
@@ -21,6 +22,7 @@ pub mod page;
 mod psets;
 pub mod purge;
 mod query;
+mod reactions;
 mod retry;
 pub mod table;
 mod threads;

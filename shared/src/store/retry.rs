@@ -51,10 +51,11 @@ pub(crate) enum Next<T> {
 /// cap that grows with the attempt and depends on why the last one failed.
 pub(crate) fn pause(why: Why, attempt: u32) -> Duration {
     let (base_ms, cap_ms) = match why {
-        // A few milliseconds of jitter only, so that the losers of a round do not meet again
-        // in lockstep.
-        Why::Moved => (2, 10),
-        Why::Conflict | Why::Unsettled => (5, 100),
+        // A few milliseconds of jitter at first, so that the losers of a round do not meet
+        // again in lockstep; a writer that keeps losing is one of many, and spreads out further
+        // (with a dozen writers on one thread, rounds a few transactions long).
+        Why::Moved => (2, 200),
+        Why::Conflict | Why::Unsettled => (5, 200),
         Why::Throttled => (20, 1000),
     };
     let cap = (base_ms << attempt.min(8)).min(cap_ms);
@@ -111,11 +112,12 @@ mod tests {
     #[test]
     fn pauses_grow_to_their_caps() {
         for attempt in 1..20 {
-            assert!(pause(Why::Moved, attempt) <= Duration::from_millis(10));
-            assert!(pause(Why::Conflict, attempt) <= Duration::from_millis(100));
+            assert!(pause(Why::Moved, attempt) <= Duration::from_millis(200));
+            assert!(pause(Why::Conflict, attempt) <= Duration::from_millis(200));
             assert!(pause(Why::Throttled, attempt) <= Duration::from_millis(1000));
         }
         assert!(pause(Why::Throttled, 1) <= Duration::from_millis(40));
+        assert!(pause(Why::Moved, 1) <= Duration::from_millis(4), "the first retry is almost at once");
     }
 
     #[tokio::test(start_paused = true)]

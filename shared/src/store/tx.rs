@@ -21,6 +21,8 @@ pub(crate) enum Step {
     Pending,
     /// A message.
     Message,
+    /// A reply's preview of the message it answers.
+    Reply,
     /// The message that becomes a thread's last one, checked unchanged.
     NewLast,
     /// An entry of a thread's change log.
