@@ -130,7 +130,7 @@ pub async fn measure(local: &Local, template: &str, participants: usize) -> Resu
 
     meter.reset();
     app.store
-        .send_message(&users[0], &thread, "a message for everyone", None, None)
+        .send_message(&users[0], &thread, shared::store::Outgoing::text("a message for everyone"))
         .await
         .map_err(|e| format!("send: {e:?}"))?;
     // Done once every connection has its message and nothing has moved for a second.

@@ -139,7 +139,8 @@ impl Fixture {
 
     /// Sends a message as the reader, through the store; returns its id.
     pub async fn send_as_reader(&self, app: &App) -> MessageId {
-        match app.store.send_message(&self.reader.id, &self.thread, TEXT, None, None).await {
+        match app.store.send_message(&self.reader.id, &self.thread, shared::store::Outgoing::text(TEXT)).await
+        {
             Ok(shared::store::SendOutcome::Sent(m)) => m.id,
             other => panic!("a message for the bench to act on: {other:?}"),
         }

@@ -5,7 +5,7 @@ pub mod django;
 use shared::accounts::{self, AccountError};
 use shared::domain::ids::UserId;
 use shared::domain::model::User;
-use shared::store::{CreateThreadOutcome, SendOutcome, Store};
+use shared::store::{CreateThreadOutcome, Outgoing, SendOutcome, Store};
 
 /// A command's failure, printed by `main` with its causes.
 pub type Failure = Box<dyn std::error::Error>;
@@ -69,7 +69,7 @@ pub async fn seed_demo(store: &Store) -> Result<(), Failure> {
         {
             for (sender, text) in participants.iter().zip(texts) {
                 if let SendOutcome::NotFound =
-                    store.send_message(sender, &thread.thread.id, text, None, None).await?
+                    store.send_message(sender, &thread.thread.id, Outgoing::text(text)).await?
                 {
                     return Err("a demo thread vanished while seeding".into());
                 }

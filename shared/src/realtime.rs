@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::domain::ids::{ConnectionId, MessageId, ThreadId, UserId};
-use crate::domain::model::{Counters, Message, OpenConnection, ThreadSummary};
+use crate::domain::model::{Counters, Message, OpenConnection, ThreadSummary, UnreadTotals};
 use crate::domain::timestamp::Timestamp;
 use crate::store::{Store, StoreError};
 
@@ -115,12 +115,7 @@ pub enum Payload {
     ThreadDeleted {},
     /// The receiver's unread totals, as `GET /api/unread_count/` gives them.
     #[serde(rename = "unread.changed")]
-    UnreadChanged {
-        /// Unread messages across all threads.
-        unread_count: u64,
-        /// Threads with unread messages.
-        threads: u64,
-    },
+    UnreadChanged(UnreadTotals),
     /// Someone is typing in the thread.
     #[serde(rename = "typing")]
     Typing {
@@ -169,7 +164,7 @@ pub enum MessageData {
 impl Payload {
     /// Unread totals, shaped like the HTTP endpoint's answer.
     pub fn unread(counters: &Counters) -> Self {
-        Self::UnreadChanged { unread_count: counters.unread_total, threads: counters.unread_threads }
+        Self::UnreadChanged(counters.into())
     }
 }
 
@@ -476,6 +471,7 @@ mod tests {
             edited: None,
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         }
     }
 

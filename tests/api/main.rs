@@ -20,6 +20,7 @@ mod live_limits;
 mod live_stack;
 mod lockout;
 mod members;
+mod mentions;
 mod messages;
 mod misc;
 mod races;

@@ -396,7 +396,7 @@ async fn close_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::model::{Counters, Thread};
+    use shared::domain::model::{Counters, Thread, UnreadTotals};
 
     fn thread(participants: &[&str]) -> Thread {
         let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
@@ -441,10 +441,13 @@ mod tests {
             (deleted[0].0.payload.clone(), deleted[0].1.clone()),
             (Payload::ThreadDeleted {}, users(&["a", "b"]))
         );
-        let counters = Counters { thread_count: 2, unread_total: 5, unread_threads: 1 };
+        let counters = Counters { thread_count: 2, unread_total: 5, unread_threads: 1, mentions: 1 };
         let totals = events_of("r4", Change::CountersChanged { user: "b".parse().unwrap(), counters });
         assert_eq!(totals[0].1, users(&["b"]));
-        assert_eq!(totals[0].0.payload, Payload::UnreadChanged { unread_count: 5, threads: 1 });
+        assert_eq!(
+            totals[0].0.payload,
+            Payload::UnreadChanged(UnreadTotals { unread_count: 5, threads: 1, mentions: 1 })
+        );
         assert_eq!(totals[0].0.id, "r4");
     }
 

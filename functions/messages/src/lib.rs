@@ -6,16 +6,18 @@ use lambda_http::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use shared::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
-use shared::domain::model::{MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail};
+use shared::domain::model::{
+    MAX_PARTICIPANTS, MAX_TEXT_CHARS, Membership, Message, MessageChange, MessageDetail,
+};
 use shared::domain::reaction::Emoji;
-use shared::domain::rules::Actor;
+use shared::domain::rules::{Actor, Refusal};
 use shared::http::auth::authenticate;
 use shared::http::body;
 use shared::http::error::FieldErrors;
 use shared::http::pagination::{MAX_LIMIT, Page, envelope, limit_param, page_request};
 use shared::http::routes::{self, MessagesRoute};
 use shared::http::{HttpResponse, absolute_url, json_response, no_content, ok, query_param, respond};
-use shared::store::SendOutcome;
+use shared::store::{Outgoing, SendOutcome};
 use shared::{ApiError, App};
 
 /// Longest `client_id` a client may use to make a send idempotent.
@@ -67,14 +69,17 @@ async fn edit(
     let seq = message_seq(thread, id)?;
     let fields = body::parse(req).await?;
     fields.only(
-        &["text"],
+        &["text", "mentions"],
         &["id", "thread", "sender", "created", "edited", "client_id", "reply_to", "reactions"],
     )?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
+    // Absent, the mentions stay as they are: a client that knows nothing of them keeps them.
+    let mentions = mentions(&fields, &mut errors);
     errors.into_result()?;
     let actor = Actor::User(user.clone());
-    let message = app.store.edit_message(&actor, thread, seq, &text.unwrap_or_default()).await?;
+    let text = text.unwrap_or_default();
+    let message = app.store.edit_message(&actor, thread, seq, &text, mentions.as_deref()).await?;
     Ok(ok(&message.for_viewer(user)))
 }
 
@@ -229,7 +234,7 @@ async fn changes(
 
 async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
-    fields.only(&["text", "client_id", "reply_to"], &["id", "thread", "sender", "created"])?;
+    fields.only(&["text", "client_id", "reply_to", "mentions"], &["id", "thread", "sender", "created"])?;
     let mut errors = FieldErrors::default();
     let text = fields.string("text", MAX_TEXT_CHARS, &mut errors);
     let client_id = fields.optional_string("client_id", MAX_CLIENT_ID_CHARS, &mut errors);
@@ -245,9 +250,11 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
         },
         None => None,
     };
+    let mentions = mentions(&fields, &mut errors).unwrap_or_default();
     errors.into_result()?;
     let text = text.unwrap_or_default();
-    match app.store.send_message(user, thread, &text, client_id.as_deref(), reply_to).await? {
+    let outgoing = Outgoing { text: &text, client_id: client_id.as_deref(), reply_to, mentions: &mentions };
+    match app.store.send_message(user, thread, outgoing).await? {
         SendOutcome::Sent(message) => Ok(json_response(StatusCode::CREATED, &message.for_viewer(user))),
         SendOutcome::Replayed(message) => Ok(ok(&message.for_viewer(user))),
         SendOutcome::ClientIdReused => {
@@ -260,7 +267,19 @@ async fn send(app: &App, req: &Request, user: &UserId, thread: &ThreadId) -> Res
         SendOutcome::NoSuchReplyTo => {
             Err(ApiError::Validation(FieldErrors::one("reply_to", NO_SUCH_REPLY_TO)))
         }
+        SendOutcome::MentionsOutsider => Err(Refusal::MentionsOutsider.into()),
     }
+}
+
+/// `mentions`, if the body has it (null is none): the ids of participants, each once.
+fn mentions(fields: &body::Fields, errors: &mut FieldErrors) -> Option<Vec<UserId>> {
+    if !fields.has("mentions") {
+        return None;
+    }
+    if fields.is_null("mentions") {
+        return Some(Vec::new());
+    }
+    fields.user_ids("mentions", MAX_PARTICIPANTS, errors)
 }
 
 /// Why a reply's `reply_to` is refused.

@@ -2,12 +2,11 @@
 
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde_json::Value;
 use shared::domain::ids::{ThreadId, UserId};
 use shared::domain::model::{MAX_PARTICIPANTS, ThreadView};
 use shared::domain::rules::{Actor, MemberChange};
 use shared::http::auth::authenticate;
-use shared::http::body::{self, type_name};
+use shared::http::body;
 use shared::http::error::FieldErrors;
 use shared::http::pagination::{envelope, page_request};
 use shared::http::routes::{self, ThreadsRoute};
@@ -60,26 +59,13 @@ async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
 
 /// The requested participants, each id parsed once, duplicates dropped, in the order given;
 /// `with` first when given (a thread's creator is always in it).
-fn participants(with: Option<&UserId>, raw: Vec<Value>) -> Result<Vec<UserId>, ApiError> {
+fn participants(with: Option<&UserId>, given: Vec<UserId>) -> Result<Vec<UserId>, ApiError> {
     let field = "participants";
     let mut ids: Vec<UserId> = with.into_iter().cloned().collect();
-    for value in raw {
-        let text = match &value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) if n.is_u64() => n.to_string(),
-            other => {
-                let msg = format!("Incorrect type. Expected pk value, received {}.", type_name(other));
-                return Err(ApiError::Validation(FieldErrors::one(field, msg)));
-            }
-        };
-        let id: UserId = text.parse().map_err(|_| invalid_pk(&text))?;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-        if ids.len() > MAX_PARTICIPANTS {
-            let msg = format!("Ensure this field has no more than {MAX_PARTICIPANTS} elements.");
-            return Err(ApiError::Validation(FieldErrors::one(field, msg)));
-        }
+    ids.extend(given.into_iter().filter(|id| Some(id) != with));
+    if ids.len() > MAX_PARTICIPANTS {
+        let msg = format!("Ensure this field has no more than {MAX_PARTICIPANTS} elements.");
+        return Err(ApiError::Validation(FieldErrors::one(field, msg)));
     }
     // A new thread needs someone besides its creator; a change is checked for size by the
     // rules, after the caller's right to make it (403 and 404 come before 400, as in DRF).
@@ -104,7 +90,7 @@ async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
     fields.only(&["participants"], &["id", "owner", "created", "updated", "last_message", "unread_count"])?;
     let mut errors = FieldErrors::default();
-    let raw = fields.list("participants", MAX_PARTICIPANTS, &mut errors);
+    let raw = fields.user_ids("participants", MAX_PARTICIPANTS, &mut errors);
     errors.into_result()?;
     let ids = participants(Some(&user), raw.unwrap_or_default())?;
 
@@ -155,7 +141,7 @@ async fn update(
     let mut errors = FieldErrors::default();
     // PUT replaces the participant set, so it needs one; PATCH changes what it names.
     let raw = if req.method() == lambda_http::http::Method::PUT || fields.has("participants") {
-        fields.list("participants", MAX_PARTICIPANTS, &mut errors)
+        fields.user_ids("participants", MAX_PARTICIPANTS, &mut errors)
     } else {
         None
     };

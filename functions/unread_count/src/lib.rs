@@ -1,7 +1,7 @@
 //! `GET /api/unread_count/`: the caller's unread totals, one GetItem.
 
 use lambda_http::Request;
-use serde_json::json;
+use shared::domain::model::UnreadTotals;
 use shared::http::auth::authenticate;
 use shared::http::routes::{self, UnreadCountRoute};
 use shared::http::{HttpResponse, ok, respond};
@@ -17,10 +17,7 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         UnreadCountRoute::Totals => {
             let user = authenticate(app, req)?;
             let counters = app.store.counters(&user).await?;
-            Ok(ok(&json!({
-                "unread_count": counters.unread_total,
-                "threads": counters.unread_threads,
-            })))
+            Ok(ok(&UnreadTotals::from(&counters)))
         }
     }
 }

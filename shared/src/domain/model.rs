@@ -88,6 +88,9 @@ pub struct Message {
     /// The message it answers, as that message is now.
     #[serde(default)]
     pub reply_to: Option<ReplyPreview>,
+    /// The participants it mentions, in the order named (each once).
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
 }
 
 /// Longest preview of a replied-to message's text, in characters.
@@ -236,6 +239,8 @@ pub struct Membership {
     pub read_seq: Seq,
     /// How many messages this member has sent here.
     pub sent: u64,
+    /// Messages from others after the read marker, not deleted, that mention this member.
+    pub unread_mentions: u64,
 }
 
 /// A thread as the API shows it to everyone in it: what every participant sees alike.
@@ -276,13 +281,15 @@ pub struct ThreadView {
     pub thread: ThreadSummary,
     /// The caller's unread messages here.
     pub unread_count: u64,
+    /// How many of those mention the caller.
+    pub unread_mentions: u64,
 }
 
 impl From<Membership> for ThreadView {
     fn from(m: Membership) -> Self {
         let mut thread: ThreadSummary = m.thread.into();
         thread.last_message = thread.last_message.map(|last| last.for_viewer(&m.user));
-        Self { thread, unread_count: m.unread }
+        Self { thread, unread_count: m.unread, unread_mentions: m.unread_mentions }
     }
 }
 
@@ -298,6 +305,26 @@ pub struct Counters {
     /// Threads with at least one unread message.
     #[serde(default)]
     pub unread_threads: u64,
+    /// Unread messages that mention the user, across all threads.
+    #[serde(default)]
+    pub mentions: u64,
+}
+
+/// A user's unread totals as clients see them (`GET /api/unread_count/` and `unread.changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UnreadTotals {
+    /// Unread messages across all threads.
+    pub unread_count: u64,
+    /// Threads with unread messages.
+    pub threads: u64,
+    /// Unread messages that mention the user.
+    pub mentions: u64,
+}
+
+impl From<&Counters> for UnreadTotals {
+    fn from(c: &Counters) -> Self {
+        Self { unread_count: c.unread_total, threads: c.unread_threads, mentions: c.mentions }
+    }
 }
 
 /// One of a user's open WebSocket connections, as the fan-out reads them.

@@ -76,6 +76,19 @@ pub enum Refusal {
     /// A message carries at most 20 different emoji.
     #[error("a message has {} different reactions already", crate::domain::reaction::MAX_EMOJIS)]
     TooManyReactions,
+    /// A message may mention only the thread's participants.
+    #[error("a mention of someone outside the thread")]
+    MentionsOutsider,
+}
+
+/// May a message (sent by `sender`, or edited, which kept `kept` of its mentions) mention
+/// `mentions` in `thread`? Participants only; an edit may keep a mention of someone who has
+/// left since, as long as it does not add one.
+pub fn may_mention(thread: &Thread, mentions: &[UserId], kept: &[UserId]) -> Result<(), Refusal> {
+    match mentions.iter().all(|m| thread.participants.contains(m) || kept.contains(m)) {
+        true => Ok(()),
+        false => Err(Refusal::MentionsOutsider),
+    }
 }
 
 /// Who a thread should have, as asked; `None` keeps what is there.

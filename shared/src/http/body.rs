@@ -6,6 +6,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
+use crate::domain::ids::UserId;
 use crate::http::error::FieldErrors;
 
 /// Largest body we read; a 10,000-character message fits several times over.
@@ -232,6 +233,38 @@ impl Fields {
                 None
             }
         }
+    }
+}
+
+impl Fields {
+    /// A list of user ids (strings, or whole numbers as Django's pks were), each once in the
+    /// order first given, with at most `max_items` distinct: DRF's messages for a list of
+    /// primary keys. `None` (with an error) when the field is missing or not such a list.
+    pub fn user_ids(&self, name: &str, max_items: usize, errors: &mut FieldErrors) -> Option<Vec<UserId>> {
+        let raw = self.list(name, max_items, errors)?;
+        let mut ids: Vec<UserId> = Vec::with_capacity(raw.len());
+        for value in raw {
+            let text = match &value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) if n.is_u64() => n.to_string(),
+                other => {
+                    errors.add(
+                        name,
+                        format!("Incorrect type. Expected pk value, received {}.", type_name(other)),
+                    );
+                    return None;
+                }
+            };
+            let Ok(id) = text.parse::<UserId>() else {
+                let shown: String = text.chars().take(64).collect();
+                errors.add(name, format!("Invalid pk \"{shown}\" - object does not exist."));
+                return None;
+            };
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Some(ids)
     }
 }
 

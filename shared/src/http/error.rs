@@ -251,6 +251,10 @@ impl From<Refusal> for ApiError {
                     crate::domain::reaction::MAX_EMOJIS
                 ),
             ),
+            // Says nothing of who is who: an outsider's id may or may not name a user.
+            Refusal::MentionsOutsider => {
+                field("mentions", "Only participants of this thread can be mentioned.".into())
+            }
         }
     }
 }

@@ -12,8 +12,10 @@ use std::collections::HashMap;
 
 use super::changelog::log_entry;
 use super::expr::{Change, Cond};
-use super::items::{MessageItem, PendingItem, QueuedReaction, SendKeyItem, attr, decode, encode};
-use super::threads::add_to_counters;
+use super::items::{
+    MentionItem, MessageItem, PendingItem, QueuedReaction, SendKeyItem, attr, decode, encode,
+};
+use super::threads::{Totals, add_to_counters};
 use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Item, Store, StoreError, key, keys, n, s};
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
@@ -119,9 +121,26 @@ pub(crate) struct Batch {
     pub appended: Vec<Appended>,
     /// Reactions applied.
     pub reacted: Vec<Reacted>,
-    /// Changes refused: reactions whose message has as many different emoji as it may, and
-    /// replies to a message no longer there. By sort key and request.
-    pub refused: Vec<(String, String)>,
+    /// Changes refused, by the request that queued them.
+    pub refused: Vec<(String, Refused)>,
+}
+
+/// Why an append refused a queued change (the request that queued it answers 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A reaction to a message with as many different emoji as it may have.
+    TooManyEmojis,
+    /// A reply to a message no longer there.
+    NoSuchReplyTo,
+    /// A message that mentions someone not in the thread.
+    MentionsOutsider,
+}
+
+impl Batch {
+    /// Why the change queued by `request` was refused, if it was.
+    pub(crate) fn refusal(&self, request: &str) -> Option<Refused> {
+        self.refused.iter().find(|(r, _)| r == request).map(|(_, why)| *why)
+    }
 }
 
 /// A message a batch changes the reactions of: as read, and after.
@@ -159,6 +178,17 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
     // Messages answered by replies in the batch (and still there): the replies' places.
     let mut answered: Vec<(Seq, Vec<u64>)> = Vec::new();
     let mut dropped: Vec<(&str, &str, Cond)> = Vec::new();
+    // Mention items of the batch's messages, and each member's new unread mentions.
+    let mut mentioned = 0usize;
+    let mut mentions_of: HashMap<&UserId, u64> = HashMap::new();
+    // A reply to a message no longer there answers nothing; a mention of someone not in the
+    // thread (now: the views are read under the size condition) reaches no one.
+    let refusal = |m: &PendingItem| {
+        if m.reply_to.is_some_and(|s| read.targets.get(&Seq(s)).is_none_or(|o| o.deleted.is_some())) {
+            return Some(Refused::NoSuchReplyTo);
+        }
+        (!m.mentions.iter().all(|u| views.contains_key(u))).then_some(Refused::MentionsOutsider)
+    };
     // The thread and every view (when anything moves them), the counters of everyone who gets
     // an unread message, 4 actions per message, 2 per changed message, 1 per queue entry.
     let size = |unread: &HashMap<&UserId, u64>, messages: usize, targets: usize, entries: usize| {
@@ -182,6 +212,7 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
         if stale || !views.contains_key(who) || target_gone {
             if size(&unread, messages.len(), targets.len(), entries(&reactions_taken, &dropped) + 1)
                 + outside(&answered, &targets)
+                + mentioned
                 > MAX_ACTIONS
             {
                 break;
@@ -194,18 +225,15 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
             continue;
         }
         match w {
-            Queued::Message(m)
-                if m.reply_to
-                    .is_some_and(|s| read.targets.get(&Seq(s)).is_none_or(|o| o.deleted.is_some())) =>
-            {
-                // A reply to a message no longer there is refused: it answers nothing.
+            Queued::Message(m) if refusal(m).is_some() => {
                 if size(&unread, messages.len(), targets.len(), entries(&reactions_taken, &dropped) + 1)
                     + outside(&answered, &targets)
+                    + mentioned
                     > MAX_ACTIONS
                 {
                     break;
                 }
-                batch.refused.push((m.sk.clone(), m.request.clone()));
+                batch.refused.push((m.request.clone(), refusal(m).unwrap_or(Refused::NoSuchReplyTo)));
                 dropped.push((&m.pk, &m.sk, message_as_read(m)));
             }
             Queued::Message(m) => {
@@ -223,14 +251,22 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
                         !answered.iter().any(|(s, _)| *s == seq) && !targets.iter().any(|(s, _)| *s == seq),
                     )
                 });
+                // One mention item per member it mentions besides its sender.
+                let its_mentions: Vec<&UserId> = m.mentions.iter().filter(|u| **u != m.sender).collect();
                 if size(&would, messages.len() + 1, targets.len(), entries(&reactions_taken, &dropped))
                     + outside(&answered, &targets)
+                    + mentioned
+                    + its_mentions.len()
                     + more
                     > MAX_ACTIONS
                 {
                     break;
                 }
                 unread = would;
+                mentioned += its_mentions.len();
+                for u in its_mentions {
+                    *mentions_of.entry(u).or_default() += 1;
+                }
                 *sent.entry(&m.sender).or_default() += 1;
                 let seq = Seq(t.message_count + messages.len() as u64 + 1);
                 created = created.max(now);
@@ -251,6 +287,7 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
                     edited: None,
                     reactions: Vec::new(),
                     reply_to,
+                    mentions: m.mentions.clone(),
                 };
                 messages.push((m, message));
             }
@@ -270,11 +307,12 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
                             targets.len(),
                             entries(&reactions_taken, &dropped) + 1,
                         ) + outside(&answered, &targets)
+                            + mentioned
                             > MAX_ACTIONS
                         {
                             break;
                         }
-                        batch.refused.push((r.sk.clone(), r.request.clone()));
+                        batch.refused.push((r.request.clone(), Refused::TooManyEmojis));
                         dropped.push((&r.pk, &r.sk, reaction_as_read(r)));
                         continue;
                     }
@@ -287,6 +325,7 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
                     targets.len() + more,
                     entries(&reactions_taken, &dropped) + 1,
                 ) + outside(&answered, &targets)
+                    + mentioned
                     > MAX_ACTIONS
                 {
                     break;
@@ -361,7 +400,12 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
                 // Whether they had anything unread decides their count of threads with unread
                 // messages: it must still be so.
                 cond = if m.unread == 0 { cond.eq(attr::UNREAD, n(0)) } else { cond.gt(attr::UNREAD, n(0)) };
-                add_to_counters(&mut tx, &m.user, 0, *more as i64, i64::from(m.unread == 0));
+                let mentions = mentions_of.get(&m.user).copied().unwrap_or(0);
+                if mentions > 0 {
+                    change = change.add(attr::UNREAD_MENTIONS, n(mentions));
+                }
+                let totals = Totals { mentions: mentions as i64, ..Totals::unread(*more as i64, m.unread) };
+                add_to_counters(&mut tx, &m.user, totals);
             }
             tx.update(
                 Step::Membership,
@@ -392,6 +436,9 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
             Cond::new().missing(attr::PK),
         );
         log_entry(&mut tx, thread, Version(t.version.0 + i as u64 + 1), seq)?;
+        for u in message.mentions.iter().filter(|u| **u != message.sender) {
+            tx.put(Step::Mention, encode(&MentionItem::new(thread, u, seq))?, Cond::new());
+        }
         tx.delete(Step::Pending, key(&m.pk, &m.sk), message_as_read(m));
         batch.appended.push(Appended { queued: m.sk.clone(), request: m.request.clone(), message });
     }
@@ -481,6 +528,7 @@ fn clone_message(item: &MessageItem) -> Message {
         edited: item.edited,
         reactions: item.reactions.clone(),
         reply_to: item.reply_to.clone(),
+        mentions: item.mentions.clone(),
     }
 }
 
@@ -578,6 +626,7 @@ mod tests {
             edited: None,
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -589,7 +638,7 @@ mod tests {
             last_message: Some(msg(7)),
             ..crate::domain::testing::thread(&["a", "b", "c"])
         };
-        Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3 }
+        Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3, unread_mentions: 0 }
     }
 
     fn append_read(messages: &[PendingItem], reactions: &[QueuedReaction]) -> AppendRead {
@@ -622,6 +671,7 @@ mod tests {
             text: format!("{sender} {n}"),
             text_hash: format!("h{sender}{n}"),
             reply_to: None,
+            mentions: Vec::new(),
             send_key: format!("SEND#{sender}-{n}"),
             send_key_ttl: 3600,
             request: format!("r{sender}{n}"),
@@ -748,5 +798,67 @@ mod tests {
         assert_eq!(batch.refused.len(), 1);
         assert!(batch.reacted.is_empty());
         assert_eq!(tx.len(), 1, "only the queue entry goes");
+    }
+
+    #[test]
+    fn mentions_count_for_the_mentioned_and_an_outsider_is_refused() {
+        let at = "2026-01-02T03:04:09Z";
+        let mut to_b_and_c = queued("a", 1, at);
+        to_b_and_c.mentions = vec![id("b"), id("c"), id("a")];
+        let mut to_x = queued("b", 1, at);
+        to_x.mentions = vec![id("x")];
+        let (tx, batch) = plan_append(&append_read(&[to_b_and_c, to_x], &[]), NOW.parse().unwrap()).unwrap();
+        assert_eq!(batch.appended.len(), 1);
+        assert_eq!(batch.appended[0].message.mentions, [id("b"), id("c"), id("a")]);
+        assert_eq!(batch.refusal("rb1"), Some(Refused::MentionsOutsider), "x is not in the thread");
+        let items: Vec<&str> = tx.of(Step::Mention).map(|a| a.sk()).collect();
+        assert_eq!(
+            items,
+            ["MENTION#b#00000000000000000008", "MENTION#c#00000000000000000008"],
+            "one item per member mentioned, none for the sender"
+        );
+        let views: Vec<(String, String)> =
+            tx.of(Step::Membership).map(|a| (a.pk().to_owned(), a.change().unwrap().to_string())).collect();
+        assert!(!views[0].1.contains("unread_mentions"), "a mentioned themself: {}", views[0].1);
+        assert!(views[1].1.ends_with("ADD unread 1, unread_mentions 1"), "{}", views[1].1);
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert!(
+            counters.contains(&"ADD thread_count 0, unread_total 1, unread_threads 0, mentions 1".to_owned())
+        );
+        assert!(
+            counters.contains(&"ADD thread_count 0, unread_total 1, unread_threads 1, mentions 1".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_batch_with_mentions_stays_within_one_transaction() {
+        // 32 members: the thread, 32 views and 31 counters leave room for one message that
+        // mentions all 31 others (4 actions and 31 mention items), not two.
+        let people: Vec<String> = (0..32).map(|i| format!("u{i}")).collect();
+        let names: Vec<&str> = people.iter().map(String::as_str).collect();
+        let thread =
+            Thread { message_count: 7, version: Version(11), ..crate::domain::testing::thread(&names) };
+        let view = |u: &str| Membership {
+            thread: thread.clone(),
+            user: id(u),
+            unread: 0,
+            read_seq: Seq(7),
+            sent: 0,
+            unread_mentions: 0,
+        };
+        let others: HashMap<UserId, Membership> = names[1..].iter().map(|u| (id(u), view(u))).collect();
+        let everyone: Vec<UserId> = names[1..].iter().map(|u| id(u)).collect();
+        let waiting: Vec<Queued> = (0..3)
+            .map(|i| {
+                let mut m = queued("u0", i, "2026-01-02T03:04:09Z");
+                m.mentions = everyone.clone();
+                Queued::Message(m)
+            })
+            .collect();
+        let read =
+            AppendRead { views: SendRead { mine: view("u0"), others }, waiting, targets: HashMap::new() };
+        let (tx, batch) = plan_append(&read, NOW.parse().unwrap()).unwrap();
+        assert_eq!(batch.appended.len(), 1);
+        assert_eq!(tx.len(), 1 + 32 + 31 + 4 + 31);
     }
 }

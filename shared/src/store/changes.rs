@@ -143,8 +143,8 @@ pub fn change_of(
     {
         let now: CountersItem = decode(new)?;
         let before = if old.is_empty() { Counters::default() } else { decode::<CountersItem>(old)?.counters };
-        let changed = (now.counters.unread_total, now.counters.unread_threads)
-            != (before.unread_total, before.unread_threads);
+        let totals = |c: &Counters| (c.unread_total, c.unread_threads, c.mentions);
+        let changed = totals(&now.counters) != totals(&before);
         return Ok(changed.then_some(Change::CountersChanged { user, counters: now.counters }));
     }
     Ok(None)
@@ -188,7 +188,8 @@ fn message_change(kind: WriteKind, old: &Image, new: &Image) -> Result<Option<Ch
                 && (after.edited != before.edited
                     || after.text != before.text
                     || after.reactions != before.reactions
-                    || after.reply_to != before.reply_to);
+                    || after.reply_to != before.reply_to
+                    || after.mentions != before.mentions);
             Ok(updated.then(|| Change::MessageUpdated(after.into_message())))
         }
     }
@@ -251,6 +252,7 @@ mod tests {
             edited: None,
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -394,7 +396,12 @@ mod tests {
         let counters = |unread_total, thread_count| CountersItem {
             pk: keys::user_pk(&b),
             sk: keys::COUNTERS.into(),
-            counters: Counters { thread_count, unread_total, unread_threads: unread_total.min(1) },
+            counters: Counters {
+                thread_count,
+                unread_total,
+                unread_threads: unread_total.min(1),
+                mentions: 0,
+            },
         };
         let (zero, one, one_more_thread) =
             (image(&counters(0, 1)), image(&counters(1, 1)), image(&counters(1, 2)));

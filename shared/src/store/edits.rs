@@ -12,9 +12,9 @@ use std::collections::HashMap;
 
 use super::changelog::log_entry;
 use super::expr::{Change, Cond};
-use super::items::{DeletedEntry, MessageItem, attr, decode};
+use super::items::{DeletedEntry, MentionItem, MessageItem, attr, decode, encode};
 use super::retry::{Next, Why, retrying};
-use super::threads::{WriteError, add_to_counters};
+use super::threads::{Totals, WriteError, add_to_counters};
 use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
@@ -33,12 +33,50 @@ fn thread_as_read(t: &Thread) -> Cond {
         .number_is(attr::VERSION, t.version.0)
 }
 
+/// Who an edit mentions anew and no longer, besides the sender (who never has their own
+/// message unread), with the views of those in the thread.
+#[derive(Debug, Default)]
+pub(crate) struct MentionEdit {
+    /// Mentioned now, not before.
+    pub added: Vec<UserId>,
+    /// Mentioned before, not now.
+    pub removed: Vec<UserId>,
+    /// The members' views (at least those added or removed who are in the thread).
+    pub views: HashMap<UserId, Membership>,
+}
+
+impl MentionEdit {
+    /// The change from `before` to `after` for a message of `sender`.
+    pub fn between(
+        before: &[UserId],
+        after: &[UserId],
+        sender: &UserId,
+        views: HashMap<UserId, Membership>,
+    ) -> Self {
+        let others = |a: &[UserId], b: &[UserId]| -> Vec<UserId> {
+            a.iter().filter(|u| *u != sender && !b.contains(u)).cloned().collect()
+        };
+        Self { added: others(after, before), removed: others(before, after), views }
+    }
+}
+
 /// The transaction of an edit, as read (the editor's view of the thread): the message's new
-/// text; see [`plan_message_change`].
-pub(crate) fn plan_edit(t: &Thread, edited: &Message, replies: &[u64]) -> Result<(Tx, Vec<u64>), StoreError> {
+/// text and mentions; see [`plan_message_change`]. Each member mentioned anew gets a mention
+/// item and, if they had not read the message, one unread mention more; each no longer
+/// mentioned loses them.
+pub(crate) fn plan_edit(
+    t: &Thread,
+    edited: &Message,
+    replies: &[u64],
+    mentions: &MentionEdit,
+) -> Result<(Tx, Vec<u64>), StoreError> {
     let edited_at = edited.edited.ok_or_else(|| StoreError::Corrupt("an edit without its time".into()))?;
-    let text = Change::new().set(attr::TEXT, s(&edited.text)).set(attr::EDITED, s(edited_at.to_string()));
-    let mut tx = plan_message_change(t, edited, text, replies_as_read(replies))?;
+    let mut text = Change::new().set(attr::TEXT, s(&edited.text)).set(attr::EDITED, s(edited_at.to_string()));
+    text = match edited.mentions.is_empty() {
+        true => text.remove(attr::MENTIONS),
+        false => text.set(attr::MENTIONS, serde_dynamo::to_attribute_value(&edited.mentions)?),
+    };
+    let mut tx = plan_message_change(t, edited, text, replies_as_read(replies), mentions)?;
     let rest = show_in_replies(&mut tx, &t.id, &ReplyPreview::of(edited), replies)?;
     Ok((tx, rest))
 }
@@ -89,7 +127,13 @@ fn last_answering(t: &Thread, answered: &MessageId, preview: ReplyPreview) -> Op
 /// entry, and the version moved on the thread and every membership (where the message list
 /// reads it), with the message as it is now as `last_message` where it is the last one. The
 /// thread's activity and everyone's unread counts stay as they are.
-fn plan_message_change(t: &Thread, after: &Message, change: Change, also: Cond) -> Result<Tx, StoreError> {
+fn plan_message_change(
+    t: &Thread,
+    after: &Message,
+    change: Change,
+    also: Cond,
+    mentions: &MentionEdit,
+) -> Result<Tx, StoreError> {
     let thread = &t.id;
     let seq = after.id.seq;
     let version = t.version.next();
@@ -109,13 +153,44 @@ fn plan_message_change(t: &Thread, after: &Message, change: Change, also: Cond) 
     );
     log_entry(&mut tx, thread, version, seq)?;
     tx.update(Step::Thread, key(keys::thread_pk(thread), keys::META), moved.clone(), thread_as_read(t));
+    for u in &mentions.added {
+        tx.put(Step::Mention, encode(&MentionItem::new(thread, u, seq))?, Cond::new());
+    }
+    for u in &mentions.removed {
+        tx.delete(Step::Mention, key(keys::thread_pk(thread), keys::mention_sk(u, seq)), Cond::new());
+    }
     for p in &t.participants {
-        tx.update(
-            Step::Membership,
-            key(keys::user_pk(p), keys::membership_sk(thread)),
-            moved.clone(),
-            Cond::new().exists(attr::PK),
-        );
+        let by: i64 = match (mentions.added.contains(p), mentions.removed.contains(p)) {
+            (true, _) => 1,
+            (_, true) => -1,
+            _ => 0,
+        };
+        let view = mentions.views.get(p);
+        if by != 0 && view.is_none() {
+            return Err(StoreError::Corrupt(format!(
+                "an edit in {thread} changes mentions of an unread view"
+            )));
+        }
+        match view.filter(|v| by != 0 && v.read_seq < seq) {
+            Some(v) => {
+                // They have not read it: their unread mentions move, from what was read.
+                tx.update(
+                    Step::Membership,
+                    key(keys::user_pk(p), keys::membership_sk(thread)),
+                    moved.clone().add(attr::UNREAD_MENTIONS, n(by)),
+                    Cond::new()
+                        .eq(attr::READ_SEQ, n(v.read_seq.0))
+                        .number_is(attr::UNREAD_MENTIONS, v.unread_mentions),
+                );
+                add_to_counters(&mut tx, p, Totals { mentions: by, ..Totals::default() });
+            }
+            None => tx.update(
+                Step::Membership,
+                key(keys::user_pk(p), keys::membership_sk(thread)),
+                moved.clone(),
+                Cond::new().exists(attr::PK),
+            ),
+        }
     }
     Ok(tx)
 }
@@ -172,7 +247,8 @@ pub(crate) fn plan_delete_message(
             .remove(attr::TEXT)
             .remove(attr::EDITED)
             .remove(attr::REACTIONS)
-            .remove(attr::REPLY_TO),
+            .remove(attr::REPLY_TO)
+            .remove(attr::MENTIONS),
         Cond::new().exists(attr::PK).missing(attr::DELETED).and(replies_as_read(&read.item.replies)),
     );
     log_entry(&mut tx, thread, version, seq)?;
@@ -191,50 +267,103 @@ pub(crate) fn plan_delete_message(
         let membership = key(keys::user_pk(&m.user), keys::membership_sk(thread));
         let had_unread = m.user != read.item.sender && m.read_seq < seq;
         if had_unread {
+            // A mention of them they had not read goes with it.
+            let mentioned = read.item.mentions.contains(&m.user);
+            let mut change = counted()?.add(attr::UNREAD, n(-1));
+            if mentioned {
+                change = change.add(attr::UNREAD_MENTIONS, n(-1));
+            }
             tx.update(
                 Step::Membership,
                 membership,
-                counted()?.add(attr::UNREAD, n(-1)),
-                Cond::new().eq(attr::READ_SEQ, n(m.read_seq.0)).eq(attr::UNREAD, n(m.unread)),
+                change,
+                Cond::new()
+                    .eq(attr::READ_SEQ, n(m.read_seq.0))
+                    .eq(attr::UNREAD, n(m.unread))
+                    .number_is(attr::UNREAD_MENTIONS, m.unread_mentions),
             );
-            add_to_counters(&mut tx, &m.user, 0, -1, -i64::from(m.unread == 1));
+            let totals = Totals { mentions: -i64::from(mentioned), ..Totals::unread(-1, m.unread) };
+            add_to_counters(&mut tx, &m.user, totals);
         } else {
             tx.update(Step::Membership, membership, counted()?, Cond::new().exists(attr::PK));
         }
+    }
+    // A deleted message mentions no one: read markers count only the mentions still there.
+    for u in read.item.mentions.iter().filter(|u| **u != read.item.sender) {
+        tx.delete(Step::Mention, key(keys::thread_pk(thread), keys::mention_sk(u, seq)), Cond::new());
     }
     let rest = show_in_replies(&mut tx, thread, &gone, &read.item.replies)?;
     Ok((tx, rest))
 }
 
 impl Store {
-    /// Changes the text of a message (its sender only). If it is the thread's last message, the
-    /// thread and every membership show the new text too, in the same transaction.
+    /// Changes the text of a message (its sender only), and who it mentions when `mentions` is
+    /// given. If it is the thread's last message, the thread and every membership show the new
+    /// text too, in the same transaction.
     pub async fn edit_message(
         &self,
         actor: &Actor,
         thread: &ThreadId,
         seq: Seq,
         text: &str,
+        mentions: Option<&[UserId]>,
     ) -> Result<Message, WriteError> {
         let editor = actor.user().ok_or(Refusal::NotSender)?;
         retrying("edit", |_| async move {
-            let (mine, item) =
-                tokio::try_join!(self.membership(editor, thread), self.message_item(thread, seq, true))?;
-            let (Some(mine), Some(item)) = (mine, item) else { return Err(Refusal::NotFound.into()) };
+            // A change of mentions moves the unread mentions of those who had not read the
+            // message: every view is read beside the message, as a delete reads them.
+            let (views, item) = match mentions {
+                Some(_) => {
+                    let (found, item) = tokio::try_join!(
+                        self.member_and_others(editor, thread),
+                        self.message_item(thread, seq, true)
+                    )?;
+                    (
+                        found.map(|(mine, mut others)| {
+                            others.insert(editor.clone(), mine);
+                            others
+                        }),
+                        item,
+                    )
+                }
+                None => {
+                    let (mine, item) = tokio::try_join!(
+                        self.membership(editor, thread),
+                        self.message_item(thread, seq, true)
+                    )?;
+                    (mine.map(|m| HashMap::from([(editor.clone(), m)])), item)
+                }
+            };
+            let (Some(mut views), Some(item)) = (views, item) else { return Err(Refusal::NotFound.into()) };
+            let mine = views.get(editor).cloned().ok_or(Refusal::NotFound)?;
             if item.deleted.is_some() {
                 return Err(Refusal::NotFound.into());
             }
             rules::may_edit_message(actor, &mine.thread, &item.sender)?;
-            if item.text == text {
+            let mentions: Vec<UserId> = mentions.map_or_else(|| item.mentions.clone(), <[UserId]>::to_vec);
+            rules::may_mention(&mine.thread, &mentions, &item.mentions)?;
+            if item.text == text && item.mentions == mentions {
                 // A retry of an edit that landed, or no change: nothing to write.
                 return Ok(Next::Done(item.into_message()));
+            }
+            let change =
+                MentionEdit::between(&item.mentions, &mentions, &item.sender, std::mem::take(&mut views));
+            if change
+                .added
+                .iter()
+                .chain(&change.removed)
+                .any(|u| mine.thread.participants.contains(u) && !change.views.contains_key(u))
+            {
+                // A view missing: a change of participants is under way.
+                return Ok(Next::Retry(Why::Unsettled));
             }
             let now = Timestamp::now().max(item.created);
             let replies = item.replies.clone();
             let mut edited = item.into_message();
             edited.text = text.to_owned();
             edited.edited = Some(now);
-            let (tx, rest) = plan_edit(&mine.thread, &edited, &replies)?;
+            edited.mentions = mentions;
+            let (tx, rest) = plan_edit(&mine.thread, &edited, &replies, &change)?;
             match self.transact(tx).await {
                 Ok(()) => {
                     self.show_in_replies_after(thread, &ReplyPreview::of(&edited), &rest).await;
@@ -377,6 +506,7 @@ mod tests {
             edited: None,
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         }
     }
 
@@ -396,7 +526,14 @@ mod tests {
     }
 
     fn view(t: &Thread, user: &str, unread: u64, read: u64) -> Membership {
-        Membership { thread: t.clone(), user: id(user), unread, read_seq: Seq(read), sent: 1 }
+        Membership {
+            thread: t.clone(),
+            user: id(user),
+            unread,
+            read_seq: Seq(read),
+            sent: 1,
+            unread_mentions: 0,
+        }
     }
 
     #[test]
@@ -405,7 +542,7 @@ mod tests {
         edited.text = "new".into();
         edited.edited = Some("2026-01-02T03:04:06Z".parse().unwrap());
         let t = thread(Some(message(3, "a")));
-        let (tx, _) = plan_edit(&t, &edited, &[]).unwrap();
+        let (tx, _) = plan_edit(&t, &edited, &[], &MentionEdit::default()).unwrap();
         let meta = tx.of(Step::Thread).next().unwrap();
         assert_eq!(
             meta.cond.to_string(),
@@ -416,12 +553,18 @@ mod tests {
         let mut older = message(2, "a");
         older.edited = edited.edited;
         // Three replies answer it: each shows the new text.
-        let (older, rest) = plan_edit(&thread(Some(message(3, "a"))), &older, &[4, 5, 6]).unwrap();
+        let (older, rest) =
+            plan_edit(&thread(Some(message(3, "a"))), &older, &[4, 5, 6], &MentionEdit::default()).unwrap();
         assert_eq!(older.of(Step::Thread).next().unwrap().change().unwrap().to_string(), "SET version = 5");
         assert_eq!(older.of(Step::Reply).count(), 3);
         assert!(rest.is_empty());
-        let (full, rest) =
-            plan_edit(&thread(Some(message(3, "a"))), &edited, &(1..=200).collect::<Vec<_>>()).unwrap();
+        let (full, rest) = plan_edit(
+            &thread(Some(message(3, "a"))),
+            &edited,
+            &(1..=200).collect::<Vec<_>>(),
+            &MentionEdit::default(),
+        )
+        .unwrap();
         assert_eq!(full.len(), 100, "as many replies as the transaction holds");
         assert_eq!(rest.len(), 200 - (100 - 5), "the rest are shown after it");
     }
@@ -443,7 +586,7 @@ mod tests {
             views,
             [
                 ("USER#a".into(), "attribute_exists(PK)".into()),
-                ("USER#b".into(), "read_seq = 1 AND unread = 2".into())
+                ("USER#b".into(), "read_seq = 1 AND unread = 2 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0)".into())
             ]
         );
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
@@ -459,5 +602,73 @@ mod tests {
                 .to_string()
                 .contains("last_message = {map}")
         );
+    }
+
+    #[test]
+    fn an_edit_moves_the_unread_mentions_of_who_had_not_read_it() {
+        // a, b, c; b has read up to 1, c up to 3: message 2 is unread for b only.
+        let t = Thread { participants: vec![id("a"), id("b"), id("c")], ..thread(Some(message(3, "a"))) };
+        let mut b = view(&t, "b", 2, 1);
+        b.unread_mentions = 1;
+        let views = HashMap::from([(id("b"), b), (id("c"), view(&t, "c", 0, 3))]);
+        // It mentioned b and x (who left since); now it mentions c and a (its sender).
+        let mentions = MentionEdit::between(&[id("b"), id("x")], &[id("c"), id("a")], &id("a"), views);
+        assert_eq!(
+            (mentions.added.clone(), mentions.removed.clone()),
+            (vec![id("c")], vec![id("b"), id("x")])
+        );
+        let mut edited = message(2, "a");
+        edited.edited = Some("2026-01-02T03:04:06Z".parse().unwrap());
+        edited.mentions = vec![id("c"), id("a")];
+        let (tx, _) = plan_edit(&t, &edited, &[], &mentions).unwrap();
+        let items: Vec<(&str, bool)> = tx
+            .of(Step::Mention)
+            .map(|a| (a.sk(), matches!(a.write, super::super::tx::Write::Put(_))))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("MENTION#c#00000000000000000002", true),
+                ("MENTION#b#00000000000000000002", false),
+                ("MENTION#x#00000000000000000002", false)
+            ]
+        );
+        let views: Vec<(String, String, String)> = tx
+            .of(Step::Membership)
+            .map(|a| (a.pk().to_owned(), a.change().unwrap().to_string(), a.cond.to_string()))
+            .collect();
+        assert_eq!(views[1].0, "USER#b");
+        assert!(views[1].1.ends_with("ADD unread_mentions -1"), "{}", views[1].1);
+        assert_eq!(views[1].2, "read_seq = 1 AND unread_mentions = 1");
+        assert_eq!(views[2].2, "attribute_exists(PK)", "c had read it: no unread mention");
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(counters, ["ADD thread_count 0, unread_total 0, unread_threads 0, mentions -1"]);
+        let message = tx.of(Step::Message).next().unwrap().change().unwrap().to_string();
+        assert!(message.contains("mentions = [2 items]"), "{message}");
+    }
+
+    #[test]
+    fn a_delete_takes_its_mentions_away() {
+        let t = thread(Some(message(3, "a")));
+        let mut m = message(2, "a");
+        m.mentions = vec![id("b"), id("a")];
+        let mut b = view(&t, "b", 2, 1);
+        b.unread_mentions = 1;
+        let read = DeleteMessageRead {
+            members: HashMap::from([(id("a"), view(&t, "a", 0, 3)), (id("b"), b)]),
+            thread: t,
+            item: MessageItem::new(&m, 1),
+            fallback: None,
+        };
+        let (tx, _) = plan_delete_message(&read, "2026-01-02T03:04:07Z".parse().unwrap()).unwrap();
+        let items: Vec<&str> = tx.of(Step::Mention).map(|a| a.sk()).collect();
+        assert_eq!(items, ["MENTION#b#00000000000000000002"]);
+        let b = tx.of(Step::Membership).find(|a| a.pk() == "USER#b").unwrap();
+        assert!(
+            b.change().unwrap().to_string().ends_with("ADD deleted_count 1, unread -1, unread_mentions -1")
+        );
+        assert_eq!(b.cond.to_string(), "read_seq = 1 AND unread = 2 AND unread_mentions = 1");
+        let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
+        assert_eq!(counters, ["ADD thread_count 0, unread_total -1, unread_threads 0, mentions -1"]);
     }
 }

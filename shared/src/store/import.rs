@@ -8,7 +8,7 @@ use super::expr::Cond;
 use super::items::{ChangeItem, MembershipItem, MessageItem, ReadEventItem, ThreadItem, attr, encode};
 use super::psets::{self, participant_set_hash};
 use super::retry::{Next, Why, retrying};
-use super::threads::add_to_counters;
+use super::threads::{Totals, add_to_counters};
 use super::tx::{Step, Tx};
 use super::{Item, Store, StoreError, key, keys, s};
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
@@ -115,6 +115,7 @@ impl Store {
                 edited: None,
                 reactions: Vec::new(),
                 reply_to: None,
+                mentions: Vec::new(),
             };
             puts.push(encode(&MessageItem::new(&message, *sender_seq))?);
             // Each imported message is a change of its own, so the log starts whole.
@@ -171,7 +172,7 @@ impl Store {
             for (p, state) in states {
                 let member = MembershipItem::new(record, p, state.unread, state.read_seq, state.sent);
                 tx.put(Step::Membership, encode(&member)?, Cond::new());
-                add_to_counters(&mut tx, p, 1, state.unread as i64, i64::from(state.unread > 0));
+                add_to_counters(&mut tx, p, Totals { threads: 1, ..Totals::unread(state.unread as i64, 0) });
             }
             match self.transact(tx).await {
                 Ok(()) => Ok(Next::Done(Imported::Written { shares_set })),

@@ -86,6 +86,10 @@ pub mod attr {
     pub const UNREAD_TOTAL: &str = "unread_total";
     /// A user's threads with unread messages (counters).
     pub const UNREAD_THREADS: &str = "unread_threads";
+    /// A user's unread mentions across threads (counters).
+    pub const MENTIONS: &str = "mentions";
+    /// A member's unread messages that mention them.
+    pub const UNREAD_MENTIONS: &str = "unread_mentions";
     /// The SHA-256 of a waiting message's text.
     pub const TEXT_HASH: &str = "text_hash";
     /// The request that queued a waiting message.
@@ -183,6 +187,9 @@ pub(crate) struct MessageItem {
     /// it its edit and delete update.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_dynamo::number_set")]
     pub replies: Vec<u64>,
+    /// The participants it mentions, in the order named (absent while none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
 }
 
 impl MessageItem {
@@ -204,6 +211,7 @@ impl MessageItem {
             reactions: message.reactions.clone(),
             reply_to: message.reply_to.clone(),
             replies: Vec::new(),
+            mentions: message.mentions.clone(),
         }
     }
 
@@ -217,6 +225,7 @@ impl MessageItem {
             edited: self.edited,
             reactions: self.reactions,
             reply_to: self.reply_to,
+            mentions: self.mentions,
         }
     }
 }
@@ -268,9 +277,13 @@ pub(crate) struct MembershipItem {
     pub unread: u64,
     pub read_seq: u64,
     pub sent: u64,
+    /// Absent until the first mention of the member here.
+    #[serde(default)]
+    pub unread_mentions: u64,
 }
 
 impl MembershipItem {
+    /// A new member's view: nothing they have not read mentions them yet.
     pub fn new(thread: &Thread, user: &UserId, unread: u64, read_seq: u64, sent: u64) -> Self {
         Self {
             pk: keys::user_pk(user),
@@ -282,6 +295,7 @@ impl MembershipItem {
             unread,
             read_seq,
             sent,
+            unread_mentions: 0,
         }
     }
 
@@ -292,6 +306,7 @@ impl MembershipItem {
             unread: self.unread,
             read_seq: Seq(self.read_seq),
             sent: self.sent,
+            unread_mentions: self.unread_mentions,
         }
     }
 }
@@ -330,6 +345,9 @@ pub(crate) struct PendingItem {
     /// The place of the message it answers, if it is a reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
+    /// The participants it mentions (the append checks they are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
     /// The send key the append writes, and how long that lives.
     pub send_key: String,
     pub send_key_ttl: i64,
@@ -356,6 +374,25 @@ pub(crate) struct QueuedReaction {
     pub request: String,
     pub queued_at: Timestamp,
     pub expires_at: i64,
+}
+
+/// One mention of a member by a message of the thread, under the thread so that a read marker
+/// counts the member's mentions after it with one query (`keys::mention_sk`). Written and
+/// taken away with the message's mentions: a deleted message has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MentionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user: UserId,
+    pub seq: u64,
+}
+
+impl MentionItem {
+    pub fn new(thread: &ThreadId, user: &UserId, seq: Seq) -> Self {
+        Self { pk: keys::thread_pk(thread), sk: keys::mention_sk(user, seq), user: user.clone(), seq: seq.0 }
+    }
 }
 
 /// One entry of a thread's change log: the change that made the version in the sort key
@@ -586,6 +623,7 @@ mod tests {
             edited: Some(now),
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         };
         Thread {
             id: t,
@@ -704,7 +742,7 @@ mod tests {
         let c = CountersItem {
             pk: "USER#u".into(),
             sk: keys::COUNTERS.into(),
-            counters: Counters { thread_count: 3, unread_total: 7, unread_threads: 2 },
+            counters: Counters { thread_count: 3, unread_total: 7, unread_threads: 2, mentions: 1 },
         };
         round_trip(&c);
         let bare = super::super::key("USER#u", keys::COUNTERS);

@@ -69,6 +69,13 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 pub fn message_sk(seq: Seq) -> String {
     format!("{MESSAGE_PREFIX}{}", seq.padded())
 }
+/// Prefix of the sort keys of a thread's mentions.
+pub const MENTION_PREFIX: &str = "MENTION#";
+/// Sort key of the mention of `user` by the message at `seq`: a member's mentions sort by
+/// place, so those after a read marker are one key range.
+pub fn mention_sk(user: &UserId, seq: Seq) -> String {
+    format!("{MENTION_PREFIX}{user}#{}", seq.padded())
+}
 /// Prefix of the sort keys of a thread's change log.
 pub const CHANGE_PREFIX: &str = "CHG#";
 /// Sort key of the change log entry of the change that made `version`.

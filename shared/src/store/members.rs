@@ -17,7 +17,7 @@ use super::expr::{Change, Cond};
 use super::items::{MembershipItem, ParticipantSetItem, ThreadItem, attr, encode};
 use super::psets::{self, participant_set_hash};
 use super::retry::{Next, Why, retrying};
-use super::threads::{WriteError, add_to_counters, take_out};
+use super::threads::{Totals, WriteError, add_to_counters, take_out};
 use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Store, StoreError, key, keys, n, s};
 use crate::domain::ids::{Seq, ThreadId, UserId};
@@ -121,7 +121,7 @@ pub(crate) fn plan_members(read: &MembersRead) -> Result<Tx, StoreError> {
         // Joiners see the history, with nothing from before they joined unread.
         let joined = MembershipItem::new(&after, p, 0, t.message_count, *sent);
         tx.put(Step::Membership, encode(&joined)?, Cond::new().missing(attr::PK));
-        add_to_counters(&mut tx, p, 1, 0, 0);
+        add_to_counters(&mut tx, p, Totals { threads: 1, ..Totals::default() });
     }
     let mut gone: Vec<&Membership> = read.gone.values().collect();
     gone.sort_by(|a, b| a.user.cmp(&b.user));
@@ -272,7 +272,14 @@ mod tests {
     }
 
     fn view(meta: &ThreadItem, user: &str, unread: u64) -> Membership {
-        Membership { thread: meta.thread.clone(), user: id(user), unread, read_seq: Seq(1), sent: 0 }
+        Membership {
+            thread: meta.thread.clone(),
+            user: id(user),
+            unread,
+            read_seq: Seq(1),
+            sent: 0,
+            unread_mentions: 0,
+        }
     }
 
     #[test]

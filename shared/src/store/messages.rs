@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::append::{AppendRead, PENDING_MAX_AGE_SECS, Queued, SendRead, plan_append};
+use super::append::{AppendRead, PENDING_MAX_AGE_SECS, Queued, Refused, SendRead, plan_append};
 use super::expr::{Change, Cond};
 use super::items::{
     MessageItem, PendingItem, ReadEventItem, SendKeyItem, SenderIndexEntry, attr, decode, encode,
@@ -11,7 +11,7 @@ use super::items::{
 use super::page::{PageSpec, Slice};
 use super::query::{ListSpec, Skip};
 use super::retry::{Next, Why, retrying, retrying_within};
-use super::threads::add_to_counters;
+use super::threads::{Totals, add_to_counters};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
 use crate::domain::ids::{Seq, ThreadId, UserId};
@@ -33,32 +33,71 @@ pub enum SendOutcome {
     NotFound,
     /// The message it answers is not in the thread, or was deleted.
     NoSuchReplyTo,
+    /// It mentions someone not in the thread.
+    MentionsOutsider,
 }
 
-/// The transaction that moves a member's read marker to `upto`, where `unread` messages from
-/// others remain after it, if their view is still as read.
+/// A message to send, as the request gives it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outgoing<'a> {
+    /// Its text.
+    pub text: &'a str,
+    /// The client's key that makes it happen once, if any.
+    pub client_id: Option<&'a str>,
+    /// The message of the thread it answers.
+    pub reply_to: Option<Seq>,
+    /// The participants it mentions, each once.
+    pub mentions: &'a [UserId],
+}
+
+impl<'a> Outgoing<'a> {
+    /// Just a text.
+    pub fn text(text: &'a str) -> Self {
+        Self { text, ..Self::default() }
+    }
+}
+
+/// What remains unread after a read marker: messages from others, and those of them that
+/// mention the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unread {
+    pub messages: u64,
+    pub mentions: u64,
+}
+
+/// The transaction that moves a member's read marker to `upto`, after which `unread` remains,
+/// if their view is still as read.
 pub(crate) fn plan_mark_read(
     m: &Membership,
     upto: Seq,
-    unread: u64,
+    unread: Unread,
     now: Timestamp,
 ) -> Result<Tx, StoreError> {
     let thread = &m.thread.id;
     let mut tx = Tx::default();
+    let mut change = Change::new().set(attr::READ_SEQ, n(upto.0)).set(attr::UNREAD, n(unread.messages));
+    if unread.mentions != m.unread_mentions {
+        change = change.set(attr::UNREAD_MENTIONS, n(unread.mentions));
+    }
+    // An edit or delete that changes who a message mentions changes `unread_mentions` without
+    // moving the message count: the mentions counted must still be the ones read.
     tx.update(
         Step::Membership,
         key(keys::user_pk(&m.user), keys::membership_sk(thread)),
-        Change::new().set(attr::READ_SEQ, n(upto.0)).set(attr::UNREAD, n(unread)),
+        change,
         Cond::new()
             .eq(attr::READ_SEQ, n(m.read_seq.0))
             .eq(attr::MESSAGE_COUNT, n(m.thread.message_count))
-            .number_is(attr::DELETED_COUNT, m.thread.deleted_count),
+            .number_is(attr::DELETED_COUNT, m.thread.deleted_count)
+            .number_is(attr::UNREAD_MENTIONS, m.unread_mentions),
     );
     tx.put(Step::ReadEvent, encode(&ReadEventItem::new(thread, &m.user, upto, now))?, Cond::new());
-    if unread != m.unread {
-        let delta = unread as i64 - m.unread as i64;
-        let threads_delta = i64::from(unread > 0) - i64::from(m.unread > 0);
-        add_to_counters(&mut tx, &m.user, 0, delta, threads_delta);
+    if unread.messages != m.unread || unread.mentions != m.unread_mentions {
+        let totals = Totals {
+            mentions: unread.mentions as i64 - m.unread_mentions as i64,
+            ..Totals::unread(unread.messages as i64 - m.unread as i64, m.unread)
+        };
+        add_to_counters(&mut tx, &m.user, totals);
     }
     Ok(tx)
 }
@@ -97,10 +136,9 @@ impl Store {
         &self,
         sender: &UserId,
         thread: &ThreadId,
-        text: &str,
-        client_id: Option<&str>,
-        reply_to: Option<Seq>,
+        outgoing: Outgoing<'_>,
     ) -> Result<SendOutcome, StoreError> {
+        let Outgoing { text, client_id, reply_to, mentions } = outgoing;
         let (send_key, send_key_ttl) = send_key(thread, sender, client_id);
         let now = Timestamp::now();
         let mine = PendingItem {
@@ -110,6 +148,7 @@ impl Store {
             text: text.to_owned(),
             text_hash: sha256_hex(text),
             reply_to: reply_to.map(|s| s.0),
+            mentions: mentions.to_vec(),
             send_key,
             send_key_ttl,
             request: uuid::Uuid::new_v4().simple().to_string(),
@@ -209,9 +248,12 @@ impl Store {
                 let targets = self.targets(thread, &waiting, known).await?;
                 let read = AppendRead { views: read, waiting, targets };
                 let (tx, batch) = plan_append(&read, Timestamp::now())?;
-                let refused = batch.refused.iter().any(|(_, request)| *request == mine.request);
+                let refused = batch.refusal(&mine.request);
                 match self.transact(tx).await {
-                    Ok(()) if refused => Ok(Next::Done(SendOutcome::NoSuchReplyTo)),
+                    Ok(()) if refused == Some(Refused::MentionsOutsider) => {
+                        Ok(Next::Done(SendOutcome::MentionsOutsider))
+                    }
+                    Ok(()) if refused.is_some() => Ok(Next::Done(SendOutcome::NoSuchReplyTo)),
                     Ok(()) => match batch.appended.into_iter().find(|a| a.queued == mine.sk) {
                         Some(a) if a.request == mine.request => Ok(Next::Done(SendOutcome::Sent(a.message))),
                         // A request with the same `client_id` queued it again: that one sent it.
@@ -366,10 +408,11 @@ impl Store {
 
     /// Messages from others after `upto`: all messages after it, less the member's own (GSI2),
     /// less the deleted ones from others (GSI1's list of tombstones, read beside it and only in
-    /// threads that have any).
-    async fn unread_after(&self, m: &Membership, upto: Seq) -> Result<u64, StoreError> {
+    /// threads that have any); and the member's mentions after it, counted beside them and
+    /// only while they have any unread.
+    async fn unread_after(&self, m: &Membership, upto: Seq) -> Result<Unread, StoreError> {
         if upto.0 >= m.thread.message_count {
-            return Ok(0);
+            return Ok(Unread { messages: 0, mentions: 0 });
         }
         let deleted = async {
             if m.thread.deleted_count == 0 {
@@ -378,9 +421,46 @@ impl Store {
             let gone = self.deleted_after(&m.thread.id, upto).await?;
             Ok::<_, StoreError>(gone.iter().filter(|d| d.sender != m.user).count() as u64)
         };
-        let (own_upto, deleted) = tokio::try_join!(self.sent_up_to(&m.thread.id, &m.user, upto), deleted)?;
+        let mentions = async {
+            if m.unread_mentions == 0 {
+                // None after the old marker, so none after a later one.
+                return Ok(0);
+            }
+            self.mentions_after(&m.thread.id, &m.user, upto).await
+        };
+        let (own_upto, deleted, mentions) =
+            tokio::try_join!(self.sent_up_to(&m.thread.id, &m.user, upto), deleted, mentions)?;
         let own_after = m.sent.saturating_sub(own_upto);
-        Ok((m.thread.message_count - upto.0).saturating_sub(own_after).saturating_sub(deleted))
+        let messages = (m.thread.message_count - upto.0).saturating_sub(own_after).saturating_sub(deleted);
+        Ok(Unread { messages, mentions })
+    }
+
+    /// How many messages after `upto` mention `user` (one strongly consistent count of their
+    /// mention items: deleted messages have none).
+    async fn mentions_after(&self, thread: &ThreadId, user: &UserId, upto: Seq) -> Result<u64, StoreError> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::thread_pk(thread)))
+                .expression_attribute_values(":from", s(keys::mention_sk(user, Seq(upto.0 + 1))))
+                .expression_attribute_values(":to", s(keys::mention_sk(user, Seq(u64::MAX))))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            count += out.count as u64;
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(count),
+            }
+        }
     }
 
     /// How many messages `user` had sent in `thread` up to and including `upto` (one GSI2 read).
@@ -465,7 +545,7 @@ mod tests {
             last_message: None,
             version: Version(11),
         };
-        Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3 }
+        Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3, unread_mentions: 0 }
     }
 
     #[test]
@@ -478,14 +558,29 @@ mod tests {
     fn a_read_marker_moves_only_from_where_it_was_read() {
         let m = view("b", 4);
         let now = "2026-01-02T03:04:05Z".parse().unwrap();
-        let tx = plan_mark_read(&m, Seq(7), 0, now).unwrap();
+        let tx = plan_mark_read(&m, Seq(7), Unread { messages: 0, mentions: 0 }, now).unwrap();
         let marker = tx.of(Step::Membership).next().unwrap();
         assert_eq!(marker.change().unwrap().to_string(), "SET read_seq = 7, unread = 0");
-        assert_eq!(marker.cond.to_string(), "read_seq = 5 AND message_count = 7 AND deleted_count = 2");
+        assert_eq!(
+            marker.cond.to_string(),
+            "read_seq = 5 AND message_count = 7 AND deleted_count = 2 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0)"
+        );
         assert_eq!(tx.of(Step::ReadEvent).count(), 1);
         let counters = tx.of(Step::Counters).next().unwrap().change().unwrap().to_string();
         assert_eq!(counters, "ADD thread_count 0, unread_total -4, unread_threads -1");
-        let unchanged = plan_mark_read(&m, Seq(6), 4, now).unwrap();
+        let unchanged = plan_mark_read(&m, Seq(6), Unread { messages: 4, mentions: 0 }, now).unwrap();
         assert_eq!(unchanged.of(Step::Counters).count(), 0, "no count moves when none changes");
+    }
+
+    #[test]
+    fn a_read_marker_counts_the_mentions_left_after_it() {
+        let m = Membership { unread_mentions: 2, ..view("b", 4) };
+        let now = "2026-01-02T03:04:05Z".parse().unwrap();
+        let tx = plan_mark_read(&m, Seq(6), Unread { messages: 1, mentions: 1 }, now).unwrap();
+        let marker = tx.of(Step::Membership).next().unwrap();
+        assert_eq!(marker.change().unwrap().to_string(), "SET read_seq = 6, unread = 1, unread_mentions = 1");
+        assert!(marker.cond.to_string().ends_with("AND unread_mentions = 2"), "{}", marker.cond);
+        let counters = tx.of(Step::Counters).next().unwrap().change().unwrap().to_string();
+        assert_eq!(counters, "ADD thread_count 0, unread_total -3, unread_threads 0, mentions -1");
     }
 }

@@ -42,7 +42,7 @@ pub use connections::{
 pub use error::{SdkCause, StoreError};
 pub use import::{Imported, ImportedThread};
 pub use logins::Failures;
-pub use messages::SendOutcome;
+pub use messages::{Outgoing, SendOutcome};
 pub use threads::{CreateThreadOutcome, WriteError};
 pub use tokens::RefreshRejected;
 pub use users::{CreateUserError, NewUser};

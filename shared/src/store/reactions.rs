@@ -110,7 +110,7 @@ impl Store {
             let (tx, batch) = plan_append(&read, Timestamp::now())?;
             match self.transact(tx).await {
                 Ok(()) => {
-                    if batch.refused.iter().any(|(_, request)| *request == queued.request) {
+                    if batch.refusal(&queued.request).is_some() {
                         return Err(Refusal::TooManyReactions.into());
                     }
                     match batch.reacted.into_iter().find(|r| r.request == queued.request) {

@@ -36,16 +36,36 @@ pub enum WriteError {
 }
 
 /// Adds to `tx` the change of a user's totals.
-pub(crate) fn add_to_counters(tx: &mut Tx, user: &UserId, threads: i64, unread: i64, unread_threads: i64) {
-    tx.update(
-        Step::Counters,
-        key(keys::user_pk(user), keys::COUNTERS),
-        Change::new()
-            .add(attr::THREAD_COUNT, n(threads))
-            .add(attr::UNREAD_TOTAL, n(unread))
-            .add(attr::UNREAD_THREADS, n(unread_threads)),
-        Cond::new(),
-    );
+pub(crate) fn add_to_counters(tx: &mut Tx, user: &UserId, by: Totals) {
+    let mut change = Change::new()
+        .add(attr::THREAD_COUNT, n(by.threads))
+        .add(attr::UNREAD_TOTAL, n(by.unread))
+        .add(attr::UNREAD_THREADS, n(by.unread_threads));
+    if by.mentions != 0 {
+        change = change.add(attr::MENTIONS, n(by.mentions));
+    }
+    tx.update(Step::Counters, key(keys::user_pk(user), keys::COUNTERS), change, Cond::new());
+}
+
+/// How a transaction moves one user's totals (the `COUNTERS` item).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// Threads they take part in.
+    pub threads: i64,
+    /// Unread messages.
+    pub unread: i64,
+    /// Threads with unread messages.
+    pub unread_threads: i64,
+    /// Unread mentions.
+    pub mentions: i64,
+}
+
+impl Totals {
+    /// `unread` more unread messages, in a thread that had `had` before.
+    pub fn unread(unread: i64, had: u64) -> Self {
+        let now = had as i64 + unread;
+        Self { unread, unread_threads: i64::from(now > 0) - i64::from(had > 0), ..Self::default() }
+    }
 }
 
 /// Adds to `tx` the actions that take a member out of a thread: their membership goes (if its
@@ -54,10 +74,14 @@ pub(crate) fn take_out(tx: &mut Tx, m: &Membership) {
     tx.delete(
         Step::Membership,
         key(keys::user_pk(&m.user), keys::membership_sk(&m.thread.id)),
-        Cond::new().eq(attr::UNREAD, n(m.unread)),
+        Cond::new().eq(attr::UNREAD, n(m.unread)).number_is(attr::UNREAD_MENTIONS, m.unread_mentions),
     );
-    let unread = m.unread as i64;
-    add_to_counters(tx, &m.user, -1, -unread, -i64::from(unread > 0));
+    let totals = Totals {
+        threads: -1,
+        mentions: -(m.unread_mentions as i64),
+        ..Totals::unread(-(m.unread as i64), m.unread)
+    };
+    add_to_counters(tx, &m.user, totals);
 }
 
 /// The transaction that creates `thread` with its participant set `pset`: its metadata, the
@@ -69,7 +93,7 @@ pub(crate) fn plan_create(thread: &Thread, pset: &str) -> Result<Tx, StoreError>
     tx.put(Step::ParticipantSet, encode(&ParticipantSetItem::new(pset, &thread.id))?, absent());
     for p in &thread.participants {
         tx.put(Step::Membership, encode(&MembershipItem::new(thread, p, 0, 0, 0))?, Cond::new());
-        add_to_counters(&mut tx, p, 1, 0, 0);
+        add_to_counters(&mut tx, p, Totals { threads: 1, ..Totals::default() });
     }
     Ok(tx)
 }
@@ -384,6 +408,7 @@ mod tests {
             unread,
             read_seq: crate::domain::ids::Seq(0),
             sent: 0,
+            unread_mentions: unread.min(2),
         };
         let meta = ThreadItem::new(&t, "h".into());
         let mut reserved = ParticipantSetItem::new("h", &t.id);
@@ -397,13 +422,19 @@ mod tests {
         let tx = plan_delete(&read).unwrap();
         assert_eq!(tx.of(Step::Thread).next().unwrap().cond.to_string(), "pset = \"h\"");
         let views: Vec<String> = tx.of(Step::Membership).map(|a| a.cond.to_string()).collect();
-        assert_eq!(views, ["unread = 0", "unread = 3"]);
+        assert_eq!(
+            views,
+            [
+                "unread = 0 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0)",
+                "unread = 3 AND unread_mentions = 2"
+            ]
+        );
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
         assert_eq!(
             counters,
             [
                 "ADD thread_count -1, unread_total 0, unread_threads 0",
-                "ADD thread_count -1, unread_total -3, unread_threads -1"
+                "ADD thread_count -1, unread_total -3, unread_threads -1, mentions -2"
             ]
         );
         assert_eq!(tx.of(Step::PurgeMarker).count(), 1);

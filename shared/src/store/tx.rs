@@ -27,6 +27,8 @@ pub(crate) enum Step {
     NewLast,
     /// An entry of a thread's change log.
     ChangeLog,
+    /// The mention of a member by a message.
+    Mention,
     /// A thread's metadata item.
     Thread,
     /// A member's view of a thread.
@@ -84,6 +86,12 @@ impl Action {
     #[cfg(test)]
     pub(crate) fn pk(&self) -> &str {
         self.key.get(attr::PK).and_then(|v| v.as_s().ok()).map_or("", String::as_str)
+    }
+
+    /// The item's sort key.
+    #[cfg(test)]
+    pub(crate) fn sk(&self) -> &str {
+        self.key.get(attr::SK).and_then(|v| v.as_s().ok()).map_or("", String::as_str)
     }
 
     /// The update, if the action is one.
