@@ -56,6 +56,7 @@ async fn sends_edits_and_deletes_since_a_version_come_once_each_as_they_are_now(
         json!({
             "id": second["id"], "thread": id, "sender": alice.id.as_str(), "text": "two",
             "created": second["created"], "edited": null, "deleted": null, "reactions": [], "reply_to": null,
+            "mentions": [],
         })
     );
     assert_eq!((results[1]["text"].as_str(), results[1]["edited"].is_string()), (Some("uno"), true));

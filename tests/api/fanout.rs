@@ -127,7 +127,7 @@ async fn events_reach_exactly_the_participants_connections_once_each() {
     let zeroed = |l: &Live| {
         l.of_type("unread.changed")
             .last()
-            .is_some_and(|e| e["data"] == json!({"unread_count": 0, "threads": 0}))
+            .is_some_and(|e| e["data"] == json!({"unread_count": 0, "threads": 0, "mentions": 0}))
     };
     wait_until(
         "six thread events and unread totals back to zero on every participant connection",

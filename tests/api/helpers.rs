@@ -270,10 +270,12 @@ pub fn path_of(url: &Value) -> String {
 
 /// How many of `listed` messages a member has not read: from others, after their read marker.
 pub fn unseen(listed: &[Value], member: &shared::domain::model::Membership) -> u64 {
-    listed
-        .iter()
-        .filter(|msg| seq_of(msg) > member.read_seq.0 && msg["sender"] != member.user.as_str())
-        .count() as u64
+    listed.iter().filter(|msg| unseen_by(msg, member)).count() as u64
+}
+
+/// Whether a member has not read a listed message: from someone else, after their read marker.
+pub fn unseen_by(msg: &Value, member: &shared::domain::model::Membership) -> bool {
+    seq_of(msg) > member.read_seq.0 && msg["sender"] != member.user.as_str()
 }
 
 /// The items left in a thread's partition (messages, tombstones, read events, purge marker).
@@ -358,6 +360,7 @@ impl Follower {
             for m in r.body["results"].as_array().unwrap() {
                 self.changes += 1;
                 self.held.insert(seq_of(m), m.clone());
+                self.requote(m);
             }
             let since = r.body["since"].as_str().unwrap().to_owned();
             assert!(
@@ -372,6 +375,25 @@ impl Follower {
     }
 
     /// What it shows: the messages not deleted, newest first, as the list gives them.
+    /// The replies held that quote `original` show it as it is now, as `docs/realtime.md` tells
+    /// clients to do: a reply's preview changes with its original's own change, not a change of
+    /// the reply.
+    fn requote(&mut self, original: &Value) {
+        let deleted = original["deleted"].is_string();
+        let preview = json!({
+            "id": original["id"],
+            "sender": original["sender"],
+            "text": original["text"].as_str().unwrap().chars().take(200).collect::<String>(),
+            "edited": if deleted { Value::Null } else { original["edited"].clone() },
+            "deleted": deleted,
+        });
+        for reply in self.held.values_mut() {
+            if reply["reply_to"]["id"] == original["id"] {
+                reply["reply_to"] = preview.clone();
+            }
+        }
+    }
+
     pub fn live(&self) -> Vec<Value> {
         self.held
             .values()

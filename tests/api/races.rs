@@ -8,7 +8,7 @@ use lambda_http::http::Method;
 use serde_json::{Value, json};
 
 use crate::faults::FaultProxy;
-use crate::helpers::{Follower, Reply, TestApp, TestUser, client_at, path_of, unseen};
+use crate::helpers::{Follower, Reply, TestApp, TestUser, client_at, path_of, unseen, unseen_by};
 
 /// Calls until the answer is not a 503, as a client obeying `Retry-After` would (a bounded
 /// number of times). Returns the answer and whether an earlier attempt was a 503, after which
@@ -36,8 +36,14 @@ where
 struct Done {
     /// Acknowledged sends: id -> the text sent.
     sent: HashMap<String, String>,
-    /// Acknowledged edits in order: (id, text).
-    edited: Vec<(String, String)>,
+    /// Who each acknowledged send mentioned.
+    mentioned: HashMap<String, Value>,
+    /// Acknowledged edits in order: (id, text, mentions).
+    edited: Vec<(String, String, Value)>,
+    /// Replies refused because the message they answered was deleted meanwhile.
+    late_replies: u64,
+    /// Acknowledged reactions (the user's 👍 on a message).
+    reacted: Vec<String>,
     /// Messages this task deleted (204).
     deleted: HashSet<String>,
     /// Deletes answered 404 after a 503: deleted by this task or by someone else.
@@ -46,7 +52,8 @@ struct Done {
     retried: u64,
 }
 
-/// Three members send, edit and delete their own messages while the owner also deletes
+/// Three members send (mentioning some of the others, some of them replies), edit (changing
+/// whom they mention), react and delete their own messages while the owner also deletes
 /// others' and two members keep reading; then everything listed must be exactly what was
 /// acknowledged, with exact counts for everyone. Meanwhile two clients follow the thread with
 /// `?since=`, one from the start and one from pages it loads midway; once they catch up, each
@@ -58,25 +65,62 @@ async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (V
     if let Some(proxy) = faults {
         proxy.set_rate(200);
     }
+    let everyone: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
     let work = users[..3].iter().enumerate().map(|(u, user)| {
-        let (t, uri) = (t, uri.clone());
+        let (t, uri, everyone) = (t, uri.clone(), &everyone);
         async move {
+            // Some of the members, the sender perhaps among them.
+            let some = |rng: &mut fastrand::Rng| -> Value {
+                json!(everyone.iter().filter(|_| rng.bool()).collect::<Vec<_>>())
+            };
             let mut done = Done::default();
             let mut rng = fastrand::Rng::with_seed(u as u64 + 1);
             let mut mine: Vec<String> = Vec::new();
             for i in 0..rounds {
                 let text = format!("{u}-{i}");
                 done.attempted_sends += 1;
-                let body = json!({"text": text, "client_id": text});
+                let mut body = json!({"text": text, "client_id": text, "mentions": some(&mut rng)});
+                if i % 5 == 4 && !mine.is_empty() {
+                    // A reply to one of theirs, which the owner may be deleting.
+                    body["reply_to"] = json!(mine[rng.usize(0..mine.len())]);
+                }
                 let (r, _) = until_not_503(|| t.post(&uri, user, body.clone()), &mut done.retried).await;
+                if r.status == 400 && r.body["reply_to"].is_array() {
+                    done.late_replies += 1;
+                    continue;
+                }
                 assert!([200, 201].contains(&r.status), "send: {r:?}");
                 let mid = r.body["id"].as_str().unwrap().to_owned();
                 done.sent.insert(mid.clone(), text.clone());
+                done.mentioned.insert(mid.clone(), body["mentions"].clone());
                 mine.push(mid);
+                if i % 5 == 2 {
+                    // A 👍 on one of the newest three messages, anyone's.
+                    let listed = t.get(&format!("{uri}?limit=3"), user).await;
+                    let ids: Vec<&str> = listed.body["results"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(|m| m["id"].as_str()).collect())
+                        .unwrap_or_default();
+                    if !ids.is_empty() {
+                        let target = ids[rng.usize(0..ids.len())].to_owned();
+                        let path = format!("{uri}{target}/reactions/%F0%9F%91%8D/");
+                        let (r, _) = until_not_503(
+                            || t.call(Method::PUT, &path, Some(&user.token), None),
+                            &mut done.retried,
+                        )
+                        .await;
+                        match r.status {
+                            200 => done.reacted.push(target),
+                            404 => {} // deleted meanwhile
+                            _ => panic!("reaction: {r:?}"),
+                        }
+                    }
+                }
                 if i % 3 == 1 && !mine.is_empty() {
                     let target = mine[rng.usize(0..mine.len())].clone();
                     let text = format!("edit {u}-{i}");
-                    let body = json!({"text": text});
+                    let mentions = some(&mut rng);
+                    let body = json!({"text": text, "mentions": mentions});
                     let path = format!("{uri}{target}/");
                     let (r, _) = until_not_503(
                         || t.call(Method::PATCH, &path, Some(&user.token), Some(body.clone())),
@@ -84,7 +128,7 @@ async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (V
                     )
                     .await;
                     match r.status {
-                        200 => done.edited.push((target, text)),
+                        200 => done.edited.push((target, text, mentions)),
                         404 => {} // deleted meanwhile (by the owner, or by an ambiguous delete)
                         _ => panic!("edit: {r:?}"),
                     }
@@ -212,18 +256,44 @@ async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) -> Vec<
             assert!(unique.contains(sent_id), "{sent_id} was acknowledged, never deleted, and is missing");
         }
     }
-    // Each listed message shows its last acknowledged edit, or the text it was sent with.
-    let mut last_edit: HashMap<&str, &str> = HashMap::new();
+    // Each listed message shows its last acknowledged edit, or the text it was sent with, and
+    // the mentions that edit or the send gave it.
+    let mut last_edit: HashMap<&str, (&str, &Value)> = HashMap::new();
     for d in done {
-        for (m, text) in &d.edited {
-            last_edit.insert(m.as_str(), text.as_str());
+        for (m, text, mentions) in &d.edited {
+            last_edit.insert(m.as_str(), (text.as_str(), mentions));
         }
     }
+    let mentioned: HashMap<&str, &Value> =
+        done.iter().flat_map(|d| d.mentioned.iter().map(|(k, v)| (k.as_str(), v))).collect();
     for m in &listed {
         let mid = m["id"].as_str().unwrap();
-        let expected = last_edit.get(mid).copied().unwrap_or(sent[mid]);
-        assert_eq!(m["text"], expected, "{mid}");
+        let (text, mentions) = last_edit.get(mid).copied().unwrap_or((sent[mid], mentioned[mid]));
+        assert_eq!(m["text"], text, "{mid}");
+        assert_eq!(&m["mentions"], mentions, "{mid}");
         assert_eq!(m["edited"].is_null(), !last_edit.contains_key(mid), "{mid}");
+    }
+    // A reply shows the message it answers as it is now: its text, or that it was deleted.
+    let by_id: HashMap<&str, &Value> = listed.iter().map(|m| (m["id"].as_str().unwrap(), m)).collect();
+    let mut replies = 0;
+    for m in listed.iter().filter(|m| !m["reply_to"].is_null()) {
+        replies += 1;
+        let quoted = &m["reply_to"];
+        match by_id.get(quoted["id"].as_str().unwrap()) {
+            Some(original) => {
+                assert_eq!(quoted["text"], original["text"], "{}", m["id"]);
+                assert_eq!(quoted["deleted"], false, "{}", m["id"]);
+            }
+            None => assert_eq!(quoted["deleted"], true, "{} quotes a deleted message", m["id"]),
+        }
+    }
+    // Every acknowledged 👍 on a message still there is on it.
+    for (d, user) in done.iter().zip(users) {
+        for target in d.reacted.iter().filter_map(|mid| by_id.get(mid.as_str())) {
+            let thumbs = target["reactions"].as_array().unwrap().iter().find(|r| r["emoji"] == "👍");
+            let users = thumbs.map(|r| r["users"].clone()).unwrap_or_default();
+            assert!(users.as_array().unwrap().iter().any(|u| u == user.id.as_str()), "{}", target["id"]);
+        }
     }
     // The last message is the newest listed; every member's counts are exact.
     let thread = id.parse().unwrap();
@@ -234,15 +304,35 @@ async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) -> Vec<
         let unseen = unseen(&listed, &m);
         assert_eq!(m.unread, unseen, "{}", user.id);
         assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)), "{}", user.id);
+        // Unread mentions: messages from others after the marker that mention them.
+        let mentions = listed
+            .iter()
+            .filter(|msg| {
+                unseen_by(msg, &m)
+                    && msg["mentions"].as_array().unwrap().iter().any(|u| u == user.id.as_str())
+            })
+            .count() as u64;
+        assert_eq!(
+            (m.unread_mentions, view["unread_mentions"].as_u64().unwrap()),
+            (mentions, mentions),
+            "{}",
+            user.id
+        );
+        assert_eq!(t.get("/api/unread_count/", user).await.body["mentions"], mentions, "{}", user.id);
     }
     let deletes = deleted.len() + maybe.len();
     let edits: usize = done.iter().map(|d| d.edited.len()).sum();
+    let reactions: usize = done.iter().map(|d| d.reacted.len()).sum();
+    let late: u64 = done.iter().map(|d| d.late_replies).sum();
     eprintln!(
-        "{} sends, {edits} edits and {deletes} deletes acknowledged; {} messages listed",
+        "{} sends ({replies} replies listed, {late} refused as their message was deleted), {edits} edits, {reactions} reactions and {deletes} deletes acknowledged; {} messages listed",
         sent.len(),
         listed_ids.len()
     );
-    assert!(sent.len() >= 90 && edits >= 20 && deletes >= 15, "the mix happened");
+    assert!(
+        sent.len() >= 80 && edits >= 20 && deletes >= 15 && reactions >= 10 && replies >= 5,
+        "the mix happened"
+    );
     listed
 }
 
