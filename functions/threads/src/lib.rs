@@ -88,7 +88,10 @@ fn invalid_pk_in(field: &str, id: &str) -> ApiError {
 async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
     let fields = body::parse(req).await?;
-    fields.only(&["participants"], &["id", "owner", "created", "updated", "last_message", "unread_count", "unread_mentions"])?;
+    fields.only(
+        &["participants"],
+        &["id", "owner", "created", "updated", "last_message", "unread_count", "unread_mentions"],
+    )?;
     let mut errors = FieldErrors::default();
     let raw = fields.user_ids("participants", MAX_PARTICIPANTS, &mut errors);
     errors.into_result()?;
@@ -137,7 +140,10 @@ async fn update(
     thread: &ThreadId,
 ) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
-    fields.only(&["participants", "owner"], &["id", "created", "updated", "last_message", "unread_count", "unread_mentions"])?;
+    fields.only(
+        &["participants", "owner"],
+        &["id", "created", "updated", "last_message", "unread_count", "unread_mentions"],
+    )?;
     let mut errors = FieldErrors::default();
     // PUT replaces the participant set, so it needs one; PATCH changes what it names.
     let raw = if req.method() == lambda_http::http::Method::PUT || fields.has("participants") {
