@@ -18,6 +18,9 @@ pub const PASSWORD: &str = "bench-password-1";
 const TEXT: &str = "Running ten minutes late, the train is stuck outside the station. Start without me and \
                     I will catch up with you at lunch.";
 
+/// 👍, percent-encoded as a path segment.
+const THUMBS_UP: &str = "%F0%9F%91%8D";
+
 /// How much data the reader has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Size {
@@ -194,6 +197,9 @@ pub enum Endpoint {
     GetMessage,
     EditMessage,
     DeleteMessage,
+    SendReply,
+    React,
+    Unreact,
     SearchUsers,
     Me,
     Login,
@@ -204,7 +210,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// All of them, in measuring order.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 18] = [
         Self::UnreadTotals,
         Self::ThreadUnread,
         Self::ListThreads,
@@ -214,6 +220,9 @@ impl Endpoint {
         Self::GetMessage,
         Self::EditMessage,
         Self::DeleteMessage,
+        Self::SendReply,
+        Self::React,
+        Self::Unreact,
         Self::SearchUsers,
         Self::Me,
         Self::Login,
@@ -236,6 +245,9 @@ impl Endpoint {
             Self::GetMessage => "GET /api/threads/{id}/messages/{mid}/",
             Self::EditMessage => "PATCH /api/threads/{id}/messages/{mid}/",
             Self::DeleteMessage => "DELETE /api/threads/{id}/messages/{mid}/",
+            Self::SendReply => "POST /api/threads/{id}/messages/ (reply_to, mentions)",
+            Self::React => "PUT /api/threads/{id}/messages/{mid}/reactions/{emoji}/",
+            Self::Unreact => "DELETE /api/threads/{id}/messages/{mid}/reactions/{emoji}/",
             Self::ThreadUnread => "GET /api/threads/{id}/messages/unread_count/",
             Self::UnreadTotals => "GET /api/unread_count/",
             Self::SearchUsers => "GET /api/users/?search=",
@@ -248,7 +260,13 @@ impl Endpoint {
     pub fn once_only(self) -> bool {
         matches!(
             self,
-            Self::EditMessage | Self::DeleteMessage | Self::Refresh | Self::CreateThread | Self::DeleteThread
+            Self::EditMessage
+                | Self::DeleteMessage
+                | Self::React
+                | Self::Unreact
+                | Self::Refresh
+                | Self::CreateThread
+                | Self::DeleteThread
         )
     }
 
@@ -264,6 +282,9 @@ impl Endpoint {
             | Self::GetMessage
             | Self::EditMessage
             | Self::DeleteMessage
+            | Self::SendReply
+            | Self::React
+            | Self::Unreact
             | Self::ThreadUnread => Function::Messages,
             Self::UnreadTotals => Function::UnreadCount,
             Self::SearchUsers | Self::Me => Function::Users,
@@ -327,6 +348,30 @@ impl Endpoint {
             Self::DeleteMessage => {
                 let id = fx.send_as_reader(app).await;
                 (Method::DELETE, format!("/api/threads/{thread}/messages/{id}/"), None)
+            }
+            // A reply to the partner's message that mentions them: the send's path plus the
+            // answered message's read and update and a mention item.
+            Self::SendReply => (
+                Method::POST,
+                format!("/api/threads/{thread}/messages/"),
+                Some(serde_json::json!({
+                    "text": TEXT,
+                    "reply_to": fx.message.to_string(),
+                    "mentions": [fx.partner.id],
+                })),
+            ),
+            // A 👍 on the thread's last message (which the thread and every view show, so the
+            // heaviest path), added and taken away.
+            Self::React => {
+                let id = fx.send_as_reader(app).await;
+                (Method::PUT, format!("/api/threads/{thread}/messages/{id}/reactions/{THUMBS_UP}/"), None)
+            }
+            Self::Unreact => {
+                let id = fx.send_as_reader(app).await;
+                let actor = shared::domain::rules::Actor::User(reader.id.clone());
+                let emoji: shared::domain::reaction::Emoji = "👍".parse().expect("an emoji");
+                app.store.react(&actor, thread, id.seq, &emoji, true).await.expect("a reaction to take away");
+                (Method::DELETE, format!("/api/threads/{thread}/messages/{id}/reactions/{THUMBS_UP}/"), None)
             }
             Self::ThreadUnread => {
                 (Method::GET, format!("/api/threads/{thread}/messages/unread_count/"), None)
