@@ -116,6 +116,16 @@ pub enum Payload {
     /// The receiver's unread totals, as `GET /api/unread_count/` gives them.
     #[serde(rename = "unread.changed")]
     UnreadChanged(UnreadTotals),
+    /// The receiver changed their own view of the thread on one of their devices.
+    #[serde(rename = "member.updated")]
+    MemberUpdated {
+        /// Whether they muted it, as of this event.
+        muted: bool,
+        /// When the mute ends; null while not muted, or muted until they unmute.
+        muted_until: Option<Timestamp>,
+        /// Whether they archived it.
+        archived: bool,
+    },
     /// Someone is typing in the thread.
     #[serde(rename = "typing")]
     Typing {
@@ -164,7 +174,7 @@ pub enum MessageData {
 impl Payload {
     /// Unread totals, shaped like the HTTP endpoint's answer.
     pub fn unread(counters: &Counters) -> Self {
-        Self::UnreadChanged(counters.into())
+        Self::UnreadChanged(counters.shown(Timestamp::now()))
     }
 }
 

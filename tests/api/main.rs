@@ -31,3 +31,4 @@ mod routes;
 mod schema;
 mod threads;
 mod users;
+mod views;

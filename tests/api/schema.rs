@@ -64,6 +64,11 @@ async fn every_kind_of_event_matches_the_schema() {
     let everyone_but_carol = json!({"participants": [alice.id.as_str(), bob.id.as_str()]});
     let r = t.call(Method::PATCH, &thread_uri, Some(&bob.token), Some(everyone_but_carol)).await;
     assert_eq!(r.status, 200, "{r:?}");
+    // alice mutes the thread until a time, on one device: her other devices hear it.
+    let end = shared::domain::timestamp::Timestamp::now().plus_seconds(600).to_string();
+    let me = format!("/api/threads/{thread}/me/");
+    let r = t.call(Method::PATCH, &me, Some(&alice.token), Some(json!({"muted_until": end, "archived": true}))).await;
+    assert_eq!(r.status, 200, "{r:?}");
     a.send(json!({"action": "typing", "thread": thread})).await;
     a.send(json!({"action": "ping"})).await;
     a.send(json!({"action": "dance"})).await;
@@ -80,6 +85,7 @@ async fn every_kind_of_event_matches_the_schema() {
         "thread.updated",
         "thread.deleted",
         "unread.changed",
+        "member.updated",
         "typing",
         "connection.closed",
         "pong",
@@ -107,6 +113,12 @@ async fn every_kind_of_event_matches_the_schema() {
         "the hand-over reached bob: {updated:#?}"
     );
     assert!(updated.iter().all(|e| e["data"]["thread"].get("unread_count").is_none()));
+    let mine = a.of_type("member.updated");
+    assert!(
+        mine.iter().any(|e| e["data"]["muted"] == true && e["data"]["archived"] == true && e["thread"] == thread.as_str()),
+        "alice's change reached her: {mine:#?}"
+    );
+    assert!(b.of_type("member.updated").is_empty(), "nobody else hears of it");
     eprintln!("frames checked against docs/events.schema.json, by type: {kinds:?}");
     s.stop().await;
 }

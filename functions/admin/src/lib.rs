@@ -244,7 +244,7 @@ async fn threads(app: &App, req: &Request, ctx: Ctx, staff: &User) -> Result<Htt
         app.store.list_all_threads(page.spec()).await?
     } else {
         match app.store.user_by_username(&query).await? {
-            Some(user) => app.store.list_threads(&user.id, page.spec()).await?.map(|m| m.thread),
+            Some(user) => app.store.list_threads(&user.id, page.spec(), false).await?.map(|m| m.thread),
             None => {
                 notice = Some("No user has exactly that username.");
                 shared::http::pagination::Slice::empty()

@@ -118,6 +118,13 @@ pub fn events_of(record_id: &str, change: Change) -> Vec<(LiveEvent, Audience)> 
                 Audience::Users(vec![user]),
             )]
         }
+        Change::ViewChanged { user, thread, mute, archived } => {
+            let (muted, muted_until) = mute.shown(Timestamp::now());
+            vec![(
+                event(&thread, Payload::MemberUpdated { muted, muted_until, archived }),
+                Audience::Users(vec![user]),
+            )]
+        }
         Change::SignedOut { user } => {
             let reason = CloseReason::SignedOut;
             vec![(

@@ -3,15 +3,16 @@
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use shared::domain::ids::{ThreadId, UserId};
-use shared::domain::model::{MAX_PARTICIPANTS, ThreadView};
+use shared::domain::model::{MAX_PARTICIPANTS, Mute, ThreadView};
+use shared::domain::timestamp::Timestamp;
 use shared::domain::rules::{Actor, MemberChange};
 use shared::http::auth::authenticate;
 use shared::http::body;
 use shared::http::error::FieldErrors;
 use shared::http::pagination::{envelope, page_request};
 use shared::http::routes::{self, ThreadsRoute};
-use shared::http::{HttpResponse, json_response, no_content, ok, respond};
-use shared::store::CreateThreadOutcome;
+use shared::http::{HttpResponse, json_response, no_content, ok, query_param, respond};
+use shared::store::{CreateThreadOutcome, ViewChange};
 use shared::{ApiError, App};
 
 /// Handles one request.
@@ -45,15 +46,106 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
             let (user, thread) = thread()?;
             leave(app, &user, &thread).await
         }
+        ThreadsRoute::View => {
+            let (user, thread) = thread()?;
+            read(app, &user, &thread).await
+        }
+        ThreadsRoute::ChangeView => {
+            let (user, thread) = thread()?;
+            change_view(app, req, &user, &thread).await
+        }
     }
+}
+
+/// The fields of a thread's representation that clients echo back: ignored, never applied.
+const THREAD_READ_ONLY: &[&str] = &[
+    "id",
+    "created",
+    "updated",
+    "last_message",
+    "unread_count",
+    "unread_mentions",
+    "muted",
+    "muted_until",
+    "archived",
+];
+
+/// The longest mute with an end: a year (longer is "until I unmute").
+const MAX_MUTE_SECS: i64 = 366 * 24 * 3600;
+
+/// `PATCH .../me/ {"muted", "muted_until", "archived"}`: the caller mutes (until a time, or
+/// until they unmute), unmutes, archives or brings back the thread, for themselves only.
+async fn change_view(
+    app: &App,
+    req: &Request,
+    user: &UserId,
+    thread: &ThreadId,
+) -> Result<HttpResponse, ApiError> {
+    let fields = body::parse(req).await?;
+    let echoed: Vec<&str> = THREAD_READ_ONLY
+        .iter()
+        .copied()
+        .chain(["participants", "owner"])
+        .filter(|f| !["muted", "muted_until", "archived"].contains(f))
+        .collect();
+    fields.only(&["muted", "muted_until", "archived"], &echoed)?;
+    let mut errors = FieldErrors::default();
+    let muted = fields.optional_bool("muted", &mut errors);
+    let archived = fields.optional_bool("archived", &mut errors);
+    let until = match fields.optional_string("muted_until", 40, &mut errors) {
+        Some(text) => match text.parse::<Timestamp>() {
+            Ok(end) if end <= Timestamp::now() => {
+                errors.add("muted_until", "Must be in the future.");
+                None
+            }
+            Ok(end) if end > Timestamp::now().plus_seconds(MAX_MUTE_SECS) => {
+                errors.add("muted_until", "Must be within a year; leave it out to mute until you unmute.");
+                None
+            }
+            Ok(end) => Some(end),
+            Err(_) => {
+                errors.add("muted_until", "Must be an RFC 3339 time, like 2026-01-02T03:04:05Z.");
+                None
+            }
+        },
+        None => None,
+    };
+    if muted == Some(false) && until.is_some() {
+        errors.add("muted_until", "Cannot end a mute that is being turned off.");
+    }
+    errors.into_result()?;
+    let mute = match (muted, until) {
+        (_, Some(end)) => Some(Mute::Until(end)),
+        (Some(true), None) => Some(Mute::Always),
+        (Some(false), None) => Some(Mute::Off),
+        (None, None) => None,
+    };
+    let m = app.store.change_view(user, thread, ViewChange { mute, archived }).await?;
+    Ok(ok(&ThreadView::from(m)))
 }
 
 async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
-    let page = page_request(app, req, format!("threads:{user}"), vec![])?;
-    let (slice, counters) =
-        tokio::try_join!(app.store.list_threads(&user, page.spec()), app.store.counters(&user))?;
-    let body = envelope(app, req, &page, counters.thread_count, slice, ThreadView::from);
+    let archived = match query_param(req, "archived")?.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(FieldErrors::one("archived", "Must be true or false.")));
+        }
+    };
+    // Each list has its own cursors: one of the archived list is no cursor of the other.
+    let scope = if archived { format!("threads:{user}:archived") } else { format!("threads:{user}") };
+    let extra = if archived { vec![("archived", "true".to_owned())] } else { vec![] };
+    let page = page_request(app, req, scope, extra)?;
+    let (slice, counters) = tokio::try_join!(
+        app.store.list_threads(&user, page.spec(), archived),
+        app.store.counters(&user)
+    )?;
+    let count = match archived {
+        true => counters.archived_threads,
+        false => counters.thread_count.saturating_sub(counters.archived_threads),
+    };
+    let body = envelope(app, req, &page, count, slice, ThreadView::from);
     Ok(ok(&body))
 }
 
@@ -88,10 +180,8 @@ fn invalid_pk_in(field: &str, id: &str) -> ApiError {
 async fn create(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let user = authenticate(app, req)?;
     let fields = body::parse(req).await?;
-    fields.only(
-        &["participants"],
-        &["id", "owner", "created", "updated", "last_message", "unread_count", "unread_mentions"],
-    )?;
+    let echoed: Vec<&str> = THREAD_READ_ONLY.iter().copied().chain(["owner"]).collect();
+    fields.only(&["participants"], &echoed)?;
     let mut errors = FieldErrors::default();
     let raw = fields.user_ids("participants", MAX_PARTICIPANTS, &mut errors);
     errors.into_result()?;
@@ -140,10 +230,7 @@ async fn update(
     thread: &ThreadId,
 ) -> Result<HttpResponse, ApiError> {
     let fields = body::parse(req).await?;
-    fields.only(
-        &["participants", "owner"],
-        &["id", "created", "updated", "last_message", "unread_count", "unread_mentions"],
-    )?;
+    fields.only(&["participants", "owner"], THREAD_READ_ONLY)?;
     let mut errors = FieldErrors::default();
     // PUT replaces the participant set, so it needs one; PATCH changes what it names.
     let raw = if req.method() == lambda_http::http::Method::PUT || fields.has("participants") {

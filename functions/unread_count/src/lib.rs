@@ -1,7 +1,7 @@
 //! `GET /api/unread_count/`: the caller's unread totals, one GetItem.
 
 use lambda_http::Request;
-use shared::domain::model::UnreadTotals;
+use shared::domain::timestamp::Timestamp;
 use shared::http::auth::authenticate;
 use shared::http::routes::{self, UnreadCountRoute};
 use shared::http::{HttpResponse, ok, respond};
@@ -17,7 +17,7 @@ async fn route(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         UnreadCountRoute::Totals => {
             let user = authenticate(app, req)?;
             let counters = app.store.counters(&user).await?;
-            Ok(ok(&UnreadTotals::from(&counters)))
+            Ok(ok(&counters.shown(Timestamp::now())))
         }
     }
 }

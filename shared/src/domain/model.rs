@@ -241,6 +241,65 @@ pub struct Membership {
     pub sent: u64,
     /// Messages from others after the read marker, not deleted, that mention this member.
     pub unread_mentions: u64,
+    /// Whether, and until when, this member muted the thread.
+    pub mute: Mute,
+    /// Whether this member archived the thread (it leaves their list until a new message).
+    pub archived: bool,
+}
+
+/// How a member muted a thread for themselves: a muted thread keeps its own unread counts but
+/// leaves their totals (and will not push).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mute {
+    /// Not muted.
+    #[default]
+    Off,
+    /// Muted until this time.
+    Until(Timestamp),
+    /// Muted until they unmute it.
+    Always,
+}
+
+/// The stored form of [`Mute::Always`].
+const MUTED_ALWAYS: &str = "always";
+
+impl Mute {
+    /// Whether it silences the thread at `now`.
+    pub fn active_at(self, now: Timestamp) -> bool {
+        match self {
+            Mute::Off => false,
+            Mute::Until(end) => end > now,
+            Mute::Always => true,
+        }
+    }
+
+    /// As clients see it at `now`: whether it is on, and its end if it has one (an ended mute
+    /// is off).
+    pub fn shown(self, now: Timestamp) -> (bool, Option<Timestamp>) {
+        match self {
+            Mute::Until(end) if end > now => (true, Some(end)),
+            Mute::Always => (true, None),
+            _ => (false, None),
+        }
+    }
+
+    /// How it is stored: the end's text, or `always`; `None` when off.
+    pub fn stored(self) -> Option<String> {
+        match self {
+            Mute::Off => None,
+            Mute::Until(end) => Some(end.to_string()),
+            Mute::Always => Some(MUTED_ALWAYS.to_owned()),
+        }
+    }
+
+    /// From its stored form.
+    pub fn from_stored(text: Option<&str>) -> Result<Self, crate::domain::timestamp::InvalidTimestamp> {
+        Ok(match text {
+            None => Mute::Off,
+            Some(MUTED_ALWAYS) => Mute::Always,
+            Some(end) => Mute::Until(end.parse()?),
+        })
+    }
 }
 
 /// A thread as the API shows it to everyone in it: what every participant sees alike.
@@ -283,13 +342,27 @@ pub struct ThreadView {
     pub unread_count: u64,
     /// How many of those mention the caller.
     pub unread_mentions: u64,
+    /// Whether the caller has muted the thread now.
+    pub muted: bool,
+    /// When the caller's mute ends; null while not muted, or muted until they unmute.
+    pub muted_until: Option<Timestamp>,
+    /// Whether the caller archived it.
+    pub archived: bool,
 }
 
 impl From<Membership> for ThreadView {
     fn from(m: Membership) -> Self {
         let mut thread: ThreadSummary = m.thread.into();
         thread.last_message = thread.last_message.map(|last| last.for_viewer(&m.user));
-        Self { thread, unread_count: m.unread, unread_mentions: m.unread_mentions }
+        let (muted, muted_until) = m.mute.shown(Timestamp::now());
+        Self {
+            thread,
+            unread_count: m.unread,
+            unread_mentions: m.unread_mentions,
+            muted,
+            muted_until,
+            archived: m.archived,
+        }
     }
 }
 
@@ -308,6 +381,38 @@ pub struct Counters {
     /// Unread messages that mention the user, across all threads.
     #[serde(default)]
     pub mentions: u64,
+    /// Threads the user archived.
+    #[serde(default)]
+    pub archived_threads: u64,
+    /// What the user's muted threads hold of the totals above, each thread's as it was when
+    /// last changed while muted: the totals shown leave out those whose mute is on.
+    #[serde(skip)]
+    pub muted: Vec<MutedTotals>,
+}
+
+/// What one muted thread holds of its member's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MutedTotals {
+    /// Until when it is muted (never [`Mute::Off`]).
+    pub mute: Mute,
+    /// Its unread messages.
+    pub unread: u64,
+    /// 1 if it has any.
+    pub threads: u64,
+    /// Its unread mentions.
+    pub mentions: u64,
+}
+
+impl Counters {
+    /// The totals as the user sees them at `now`: their muted threads left out.
+    pub fn shown(&self, now: Timestamp) -> UnreadTotals {
+        let active = || self.muted.iter().filter(|m| m.mute.active_at(now));
+        UnreadTotals {
+            unread_count: self.unread_total.saturating_sub(active().map(|m| m.unread).sum()),
+            threads: self.unread_threads.saturating_sub(active().map(|m| m.threads).sum()),
+            mentions: self.mentions.saturating_sub(active().map(|m| m.mentions).sum()),
+        }
+    }
 }
 
 /// A user's unread totals as clients see them (`GET /api/unread_count/` and `unread.changed`).
@@ -321,11 +426,6 @@ pub struct UnreadTotals {
     pub mentions: u64,
 }
 
-impl From<&Counters> for UnreadTotals {
-    fn from(c: &Counters) -> Self {
-        Self { unread_count: c.unread_total, threads: c.unread_threads, mentions: c.mentions }
-    }
-}
 
 /// One of a user's open WebSocket connections, as the fan-out reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -237,6 +237,31 @@ impl Fields {
 }
 
 impl Fields {
+    /// An optional boolean (absent: `None`), as DRF's `BooleanField` reads one: JSON `true` and
+    /// `false`, or in forms `true`/`false`/`1`/`0` and their like; null is refused.
+    pub fn optional_bool(&self, name: &str, errors: &mut FieldErrors) -> Option<bool> {
+        let value = self.scalar(name)?;
+        let parsed = match value {
+            Value::Bool(b) => Some(*b),
+            Value::String(text) => match text.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            Value::Number(n) if n.as_u64() == Some(1) => Some(true),
+            Value::Number(n) if n.as_u64() == Some(0) => Some(false),
+            _ => None,
+        };
+        if parsed.is_none() {
+            let message = match value {
+                Value::Null => "This field may not be null.",
+                _ => "Must be a valid boolean.",
+            };
+            errors.add(name, message);
+        }
+        parsed
+    }
+
     /// A list of user ids (strings, or whole numbers as Django's pks were), each once in the
     /// order first given, with at most `max_items` distinct: DRF's messages for a list of
     /// primary keys. `None` (with an error) when the field is missing or not such a list.

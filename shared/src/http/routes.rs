@@ -113,6 +113,10 @@ pub enum ThreadsRoute {
     Update,
     /// Leave a thread (a participant other than the owner).
     Leave,
+    /// The caller's own view of a thread (mute, archive).
+    View,
+    /// Change the caller's own view of a thread.
+    ChangeView,
 }
 
 /// `functions/messages`' routes.
@@ -260,6 +264,11 @@ pub static ROUTES: &[Route] = &[
         path: "/api/threads/{thread}/leave/",
         function: F::Threads,
         methods: &[("POST", H::Threads(ThreadsRoute::Leave))],
+    },
+    Route {
+        path: "/api/threads/{thread}/me/",
+        function: F::Threads,
+        methods: &[("GET", H::Threads(ThreadsRoute::View)), ("PATCH", H::Threads(ThreadsRoute::ChangeView))],
     },
     Route {
         path: "/api/threads/{thread}/messages/",

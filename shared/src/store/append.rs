@@ -15,7 +15,7 @@ use super::expr::{Change, Cond};
 use super::items::{
     MentionItem, MessageItem, PendingItem, QueuedReaction, SendKeyItem, attr, decode, encode,
 };
-use super::threads::{Totals, add_to_counters};
+use super::threads::{Totals, add_to_member_counters, archived_as_read, mute_as_read};
 use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Item, Store, StoreError, key, keys, n, s};
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId, Version};
@@ -191,9 +191,18 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
     };
     // The thread and every view (when anything moves them), the counters of everyone who gets
     // an unread message, 4 actions per message, 2 per changed message, 1 per queue entry.
+    // A new message brings an archived thread back to its member's list, unless they muted it:
+    // their counters move too (counted here for each, whether their unread moves as well or not).
+    let returning: Vec<&UserId> =
+        views.values().filter(|v| v.archived && !v.mute.active_at(now)).map(|v| &v.user).collect();
     let size = |unread: &HashMap<&UserId, u64>, messages: usize, targets: usize, entries: usize| {
         let moves = messages + targets > 0;
-        usize::from(moves) * (1 + views.len()) + unread.len() + 4 * messages + 2 * targets + entries
+        usize::from(moves) * (1 + views.len())
+            + unread.len()
+            + usize::from(messages > 0) * returning.len()
+            + 4 * messages
+            + 2 * targets
+            + entries
     };
     let entries =
         |reactions: &[&QueuedReaction], dropped: &[(&str, &str, Cond)]| reactions.len() + dropped.len();
@@ -392,20 +401,33 @@ pub(crate) fn plan_append(read: &AppendRead, now: Timestamp) -> Result<(Tx, Batc
         for m in members {
             let mut change = moved.clone();
             let mut cond = Cond::new().eq(attr::MESSAGE_COUNT, n(t.message_count));
+            let mut totals = Totals::default();
             if let Some(own) = sent.get(&m.user) {
                 change = change.add(attr::SENT, n(own));
             }
             if let Some(more) = unread.get(&m.user) {
                 change = change.add(attr::UNREAD, n(more));
                 // Whether they had anything unread decides their count of threads with unread
-                // messages: it must still be so.
+                // messages, and their mute whether the thread's share of their totals moves:
+                // both must still be so.
                 cond = if m.unread == 0 { cond.eq(attr::UNREAD, n(0)) } else { cond.gt(attr::UNREAD, n(0)) };
+                cond = cond.and(mute_as_read(m));
                 let mentions = mentions_of.get(&m.user).copied().unwrap_or(0);
                 if mentions > 0 {
                     change = change.add(attr::UNREAD_MENTIONS, n(mentions));
                 }
-                let totals = Totals { mentions: mentions as i64, ..Totals::unread(*more as i64, m.unread) };
-                add_to_counters(&mut tx, &m.user, totals);
+                totals = Totals { mentions: mentions as i64, ..Totals::unread(*more as i64, m.unread) };
+            }
+            if k > 0 && returning.contains(&&m.user) {
+                change = change.remove(attr::ARCHIVED).set(attr::GSI1PK, s(keys::user_pk(&m.user)));
+                cond = cond.and(archived_as_read(m));
+                if !unread.contains_key(&m.user) {
+                    cond = cond.and(mute_as_read(m));
+                }
+                totals.archived = -1;
+            }
+            if totals != Totals::default() {
+                add_to_member_counters(&mut tx, m, totals, now);
             }
             tx.update(
                 Step::Membership,

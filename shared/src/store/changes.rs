@@ -5,10 +5,11 @@
 use serde::Deserialize;
 
 use super::StoreError;
-use super::items::{CountersItem, MessageItem, ThreadItem, UserItem};
+use super::items::{CountersItem, MessageItem, ThreadItem, UserItem, counters_of};
 use super::keys;
+use super::views::ViewChangeItem;
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
-use crate::domain::model::{Counters, Message, Thread};
+use crate::domain::model::{Counters, Message, Mute, Thread};
 use crate::domain::timestamp::Timestamp;
 
 /// What kind of write a stream record reports.
@@ -79,6 +80,17 @@ pub enum Change {
         /// The totals now.
         counters: Counters,
     },
+    /// A member changed their own view of a thread (mute, archive): their devices hear it.
+    ViewChanged {
+        /// The member.
+        user: UserId,
+        /// The thread.
+        thread: ThreadId,
+        /// Their mute now.
+        mute: Mute,
+        /// Whether they archived it.
+        archived: bool,
+    },
     /// A user was deactivated, or their password changed (which revokes their tokens): their
     /// connections must close.
     SignedOut {
@@ -132,6 +144,11 @@ pub fn change_of(
         }
         return Ok(None);
     }
+    if sk.starts_with(keys::VIEW_CHANGE_PREFIX) && kind != WriteKind::Remove {
+        let record: ViewChangeItem = decode(new)?;
+        let (mute, archived) = record.view()?;
+        return Ok(Some(Change::ViewChanged { user: record.user, thread: record.thread, mute, archived }));
+    }
     if let Some(user) = keys::parse_user_pk(&pk)
         && sk == keys::PROFILE
     {
@@ -141,11 +158,12 @@ pub fn change_of(
         && sk == keys::COUNTERS
         && kind != WriteKind::Remove
     {
-        let now: CountersItem = decode(new)?;
-        let before = if old.is_empty() { Counters::default() } else { decode::<CountersItem>(old)?.counters };
-        let totals = |c: &Counters| (c.unread_total, c.unread_threads, c.mentions);
-        let changed = totals(&now.counters) != totals(&before);
-        return Ok(changed.then_some(Change::CountersChanged { user, counters: now.counters }));
+        let now = counters_of(new.clone())?;
+        let before = if old.is_empty() { Counters::default() } else { counters_of(old.clone())? };
+        // What the user sees: a change within a muted thread moves no total they see.
+        let at = Timestamp::now();
+        let changed = now.shown(at) != before.shown(at);
+        return Ok(changed.then_some(Change::CountersChanged { user, counters: now }));
     }
     Ok(None)
 }

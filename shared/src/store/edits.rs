@@ -14,7 +14,7 @@ use super::changelog::log_entry;
 use super::expr::{Change, Cond};
 use super::items::{DeletedEntry, MentionItem, MessageItem, attr, decode, encode};
 use super::retry::{Next, Why, retrying};
-use super::threads::{Totals, WriteError, add_to_counters};
+use super::threads::{Totals, WriteError, add_to_member_counters, mute_as_read};
 use super::tx::{MAX_ACTIONS, Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
@@ -136,6 +136,8 @@ fn plan_message_change(
 ) -> Result<Tx, StoreError> {
     let thread = &t.id;
     let seq = after.id.seq;
+    // The edit's own time: whether a member has the thread muted is judged then.
+    let now = after.edited.unwrap_or(after.created);
     let version = t.version.next();
     let is_last = t.last_message.as_ref().is_some_and(|m| m.id.seq == seq);
     let mut moved = Change::new().set(attr::VERSION, n(version.0));
@@ -180,9 +182,10 @@ fn plan_message_change(
                     moved.clone().add(attr::UNREAD_MENTIONS, n(by)),
                     Cond::new()
                         .eq(attr::READ_SEQ, n(v.read_seq.0))
-                        .number_is(attr::UNREAD_MENTIONS, v.unread_mentions),
+                        .number_is(attr::UNREAD_MENTIONS, v.unread_mentions)
+                        .and(mute_as_read(v)),
                 );
-                add_to_counters(&mut tx, p, Totals { mentions: by, ..Totals::default() });
+                add_to_member_counters(&mut tx, v, Totals { mentions: by, ..Totals::default() }, now);
             }
             None => tx.update(
                 Step::Membership,
@@ -280,10 +283,11 @@ pub(crate) fn plan_delete_message(
                 Cond::new()
                     .eq(attr::READ_SEQ, n(m.read_seq.0))
                     .eq(attr::UNREAD, n(m.unread))
-                    .number_is(attr::UNREAD_MENTIONS, m.unread_mentions),
+                    .number_is(attr::UNREAD_MENTIONS, m.unread_mentions)
+                    .and(mute_as_read(m)),
             );
             let totals = Totals { mentions: -i64::from(mentioned), ..Totals::unread(-1, m.unread) };
-            add_to_counters(&mut tx, &m.user, totals);
+            add_to_member_counters(&mut tx, m, totals, now);
         } else {
             tx.update(Step::Membership, membership, counted()?, Cond::new().exists(attr::PK));
         }

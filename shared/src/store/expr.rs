@@ -138,13 +138,17 @@ impl Cond {
     }
 }
 
+/// An attribute's name in an update: a constant of `items::attr`, or one made per item (a
+/// user's totals of one muted thread).
+pub(crate) type Name = std::borrow::Cow<'static, str>;
+
 /// An update: what to set, add, remove and delete from sets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Change {
-    set: Vec<(&'static str, AttributeValue, bool)>,
-    add: Vec<(&'static str, AttributeValue)>,
-    remove: Vec<&'static str>,
-    delete: Vec<(&'static str, AttributeValue)>,
+    set: Vec<(Name, AttributeValue, bool)>,
+    add: Vec<(Name, AttributeValue)>,
+    remove: Vec<Name>,
+    delete: Vec<(Name, AttributeValue)>,
 }
 
 impl Change {
@@ -154,32 +158,32 @@ impl Change {
     }
 
     /// `SET name = value`.
-    pub(crate) fn set(mut self, name: &'static str, value: AttributeValue) -> Self {
-        self.set.push((name, value, false));
+    pub(crate) fn set(mut self, name: impl Into<Name>, value: AttributeValue) -> Self {
+        self.set.push((name.into(), value, false));
         self
     }
 
     /// `SET name = if_not_exists(name, value)`.
-    pub(crate) fn set_if_missing(mut self, name: &'static str, value: AttributeValue) -> Self {
-        self.set.push((name, value, true));
+    pub(crate) fn set_if_missing(mut self, name: impl Into<Name>, value: AttributeValue) -> Self {
+        self.set.push((name.into(), value, true));
         self
     }
 
     /// `ADD name value`: a number added to, or members added to a set.
-    pub(crate) fn add(mut self, name: &'static str, value: AttributeValue) -> Self {
-        self.add.push((name, value));
+    pub(crate) fn add(mut self, name: impl Into<Name>, value: AttributeValue) -> Self {
+        self.add.push((name.into(), value));
         self
     }
 
     /// `REMOVE name`.
-    pub(crate) fn remove(mut self, name: &'static str) -> Self {
-        self.remove.push(name);
+    pub(crate) fn remove(mut self, name: impl Into<Name>) -> Self {
+        self.remove.push(name.into());
         self
     }
 
     /// `DELETE name members`: members taken out of a set.
-    pub(crate) fn delete(mut self, name: &'static str, members: AttributeValue) -> Self {
-        self.delete.push((name, members));
+    pub(crate) fn delete(mut self, name: impl Into<Name>, members: AttributeValue) -> Self {
+        self.delete.push((name.into(), members));
         self
     }
 

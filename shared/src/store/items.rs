@@ -2,11 +2,13 @@
 //! conversions to domain records. Attribute names used outside these types are the constants
 //! in [`attr`]; the round-trip tests below check that each type writes those names.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Item, StoreError, keys};
 use crate::domain::ids::{ConnectionId, MessageId, Seq, ThreadId, UserId, Version};
-use crate::domain::model::{Counters, Membership, Message, ReplyPreview, Thread, User};
+use crate::domain::model::{Counters, Membership, Message, Mute, MutedTotals, ReplyPreview, Thread, User};
 use crate::domain::reaction::{Emoji, Reaction};
 use crate::domain::timestamp::Timestamp;
 
@@ -90,6 +92,41 @@ pub mod attr {
     pub const MENTIONS: &str = "mentions";
     /// A member's unread messages that mention them.
     pub const UNREAD_MENTIONS: &str = "unread_mentions";
+    /// When a member's mute of a thread ends (a timestamp, or `always`).
+    pub const MUTED_UNTIL: &str = "muted_until";
+    /// Whether a member archived a thread.
+    pub const ARCHIVED: &str = "archived";
+    /// A user's archived threads (counters).
+    pub const ARCHIVED_THREADS: &str = "archived_threads";
+
+    /// The counters' attribute holding what a muted thread holds of one total (`until`: the
+    /// mute's end; `unread`, `threads`, `mentions`): one attribute each, at the item's top
+    /// level, so that `ADD` creates it and no write depends on a map being there.
+    pub fn muted(part: MutedPart, thread: &crate::domain::ids::ThreadId) -> String {
+        let part = match part {
+            MutedPart::Until => "until",
+            MutedPart::Unread => "unread",
+            MutedPart::Threads => "threads",
+            MutedPart::Mentions => "mentions",
+        };
+        format!("{MUTED_PREFIX}{part}#{thread}")
+    }
+
+    /// The prefix of [`muted`]'s attributes.
+    pub const MUTED_PREFIX: &str = "muted_";
+
+    /// One of the totals a muted thread holds.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum MutedPart {
+        /// The mute's end.
+        Until,
+        /// Unread messages.
+        Unread,
+        /// 1 if it has any.
+        Threads,
+        /// Unread mentions.
+        Mentions,
+    }
     /// The SHA-256 of a waiting message's text.
     pub const TEXT_HASH: &str = "text_hash";
     /// The request that queued a waiting message.
@@ -280,6 +317,11 @@ pub(crate) struct MembershipItem {
     /// Absent until the first mention of the member here.
     #[serde(default)]
     pub unread_mentions: u64,
+    /// The mute's end as stored (a timestamp, or `always`); absent when not muted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 impl MembershipItem {
@@ -296,18 +338,24 @@ impl MembershipItem {
             read_seq,
             sent,
             unread_mentions: 0,
+            muted_until: None,
+            archived: false,
         }
     }
 
-    pub fn into_membership(self) -> Membership {
-        Membership {
+    pub fn into_membership(self) -> Result<Membership, StoreError> {
+        let mute = Mute::from_stored(self.muted_until.as_deref())
+            .map_err(|_| StoreError::Corrupt(format!("a mute of {} ends at no time", self.thread.id)))?;
+        Ok(Membership {
             thread: self.thread,
             user: self.user,
             unread: self.unread,
             read_seq: Seq(self.read_seq),
             sent: self.sent,
             unread_mentions: self.unread_mentions,
-        }
+            mute,
+            archived: self.archived,
+        })
     }
 }
 
@@ -496,6 +544,29 @@ impl UsernameItem {
     }
 }
 
+/// A user's counters item as read: the totals, and what each muted thread holds of them (the
+/// `attr::muted` attributes, one set per thread).
+pub(crate) fn counters_of(item: impl Into<serde_dynamo::Item> + Clone) -> Result<Counters, StoreError> {
+    let mut counters = serde_dynamo::from_item::<_, CountersItem>(item.clone())?.counters;
+    let raw: HashMap<String, serde_json::Value> = serde_dynamo::from_item(item)?;
+    let number = |part, thread: &ThreadId| raw.get(&attr::muted(part, thread)).and_then(serde_json::Value::as_u64);
+    for (name, value) in &raw {
+        let Some(thread) = name.strip_prefix(attr::MUTED_PREFIX).and_then(|rest| rest.strip_prefix("until#")) else {
+            continue;
+        };
+        let Ok(thread) = thread.parse::<ThreadId>() else { continue };
+        let mute = Mute::from_stored(value.as_str())
+            .map_err(|_| StoreError::Corrupt(format!("a mute of {thread} ends at no time")))?;
+        counters.muted.push(MutedTotals {
+            mute,
+            unread: number(attr::MutedPart::Unread, &thread).unwrap_or(0),
+            threads: number(attr::MutedPart::Threads, &thread).unwrap_or(0),
+            mentions: number(attr::MutedPart::Mentions, &thread).unwrap_or(0),
+        });
+    }
+    Ok(counters)
+}
+
 /// A user's totals (written only by `ADD` in the transactions that change them).
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CountersItem {
@@ -673,7 +744,7 @@ mod tests {
         let m = MembershipItem::new(&t, &t.participants[1], 2, 1, 0);
         let item = encode(&m).unwrap();
         assert!(item.contains_key(attr::GSI1SK));
-        let back = decode::<MembershipItem>(item).unwrap().into_membership();
+        let back = decode::<MembershipItem>(item).unwrap().into_membership().unwrap();
         assert_eq!(
             (back.thread, back.unread, back.read_seq, back.user),
             (t.clone(), 2, Seq(1), t.participants[1].clone())
@@ -742,7 +813,14 @@ mod tests {
         let c = CountersItem {
             pk: "USER#u".into(),
             sk: keys::COUNTERS.into(),
-            counters: Counters { thread_count: 3, unread_total: 7, unread_threads: 2, mentions: 1 },
+            counters: Counters {
+                thread_count: 3,
+                unread_total: 7,
+                unread_threads: 2,
+                mentions: 1,
+                archived_threads: 1,
+                muted: Vec::new(),
+            },
         };
         round_trip(&c);
         let bare = super::super::key("USER#u", keys::COUNTERS);

@@ -69,6 +69,18 @@ pub const MESSAGE_PREFIX: &str = "MSG#";
 pub fn message_sk(seq: Seq) -> String {
     format!("{MESSAGE_PREFIX}{}", seq.padded())
 }
+/// `GSI1PK` of a member's view of a thread they archived: their archived threads by activity,
+/// apart from their list (`user_pk`).
+pub fn archived_index_pk(user: &UserId) -> String {
+    format!("USER#{user}#ARCHIVED")
+}
+/// Prefix of the sort key of a member's change of their view of a thread (mute, archive), kept
+/// for the fan-out to tell their other devices.
+pub const VIEW_CHANGE_PREFIX: &str = "VIEW#";
+/// Sort key of a member's change of their view of `thread`.
+pub fn view_change_sk(thread: &ThreadId) -> String {
+    format!("{VIEW_CHANGE_PREFIX}{thread}")
+}
 /// Prefix of the sort keys of a thread's mentions.
 pub const MENTION_PREFIX: &str = "MENTION#";
 /// Sort key of the mention of `user` by the message at `seq`: a member's mentions sort by

@@ -11,7 +11,7 @@ use super::items::{
 use super::page::{PageSpec, Slice};
 use super::query::{ListSpec, Skip};
 use super::retry::{Next, Why, retrying, retrying_within};
-use super::threads::{Totals, add_to_counters};
+use super::threads::{Totals, add_to_member_counters, mute_as_read};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
 use crate::domain::ids::{Seq, ThreadId, UserId};
@@ -89,7 +89,8 @@ pub(crate) fn plan_mark_read(
             .eq(attr::READ_SEQ, n(m.read_seq.0))
             .eq(attr::MESSAGE_COUNT, n(m.thread.message_count))
             .number_is(attr::DELETED_COUNT, m.thread.deleted_count)
-            .number_is(attr::UNREAD_MENTIONS, m.unread_mentions),
+            .number_is(attr::UNREAD_MENTIONS, m.unread_mentions)
+            .and(mute_as_read(m)),
     );
     tx.put(Step::ReadEvent, encode(&ReadEventItem::new(thread, &m.user, upto, now))?, Cond::new());
     if unread.messages != m.unread || unread.mentions != m.unread_mentions {
@@ -97,7 +98,7 @@ pub(crate) fn plan_mark_read(
             mentions: unread.mentions as i64 - m.unread_mentions as i64,
             ..Totals::unread(unread.messages as i64 - m.unread as i64, m.unread)
         };
-        add_to_counters(&mut tx, &m.user, totals);
+        add_to_member_counters(&mut tx, m, totals, now);
     }
     Ok(tx)
 }

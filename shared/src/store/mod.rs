@@ -29,6 +29,7 @@ mod threads;
 mod tokens;
 mod tx;
 mod users;
+mod views;
 
 use std::collections::HashMap;
 
@@ -46,6 +47,7 @@ pub use messages::{Outgoing, SendOutcome};
 pub use threads::{CreateThreadOutcome, WriteError};
 pub use tokens::RefreshRejected;
 pub use users::{CreateUserError, NewUser};
+pub use views::ViewChange;
 
 use retry::backoff;
 

@@ -114,7 +114,7 @@ impl Store {
         for chunk in threads.chunks(100) {
             let keys = chunk.iter().map(|t| key(keys::user_pk(user), keys::membership_sk(t))).collect();
             for item in self.batch_get(keys).await? {
-                let m = decode::<MembershipItem>(item)?.into_membership();
+                let m = decode::<MembershipItem>(item)?.into_membership()?;
                 let activity = |m: &Membership| keys::activity_sk(m.thread.updated, &m.thread.id);
                 if newest.as_ref().is_none_or(|n| activity(&m) > activity(n)) {
                     newest = Some(m);

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::expr::{Change, Cond};
+use super::items::attr::MutedPart;
 use super::items::{MembershipItem, ParticipantSetItem, PurgeMarkerItem, ThreadItem, attr, decode, encode};
 use super::page::{Direction, PageSpec, Slice};
 use super::psets::{self, participant_set_hash};
@@ -11,7 +12,7 @@ use super::retry::{Next, Why, retrying};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s, table};
 use crate::domain::ids::{ThreadId, UserId};
-use crate::domain::model::{Membership, Thread};
+use crate::domain::model::{Membership, Mute, Thread};
 use crate::domain::rules::{self, Actor, Refusal};
 use crate::domain::timestamp::Timestamp;
 
@@ -37,6 +38,27 @@ pub enum WriteError {
 
 /// Adds to `tx` the change of a user's totals.
 pub(crate) fn add_to_counters(tx: &mut Tx, user: &UserId, by: Totals) {
+    tx.update(Step::Counters, key(keys::user_pk(user), keys::COUNTERS), totals_change(by), Cond::new());
+}
+
+/// Adds `by` to a member's totals, and, while they have the thread muted, to what the thread
+/// holds of them, so that the totals they see leave it out. The member's view must be written
+/// in the same transaction on condition that its mute is as read ([`mute_as_read`]).
+pub(crate) fn add_to_member_counters(tx: &mut Tx, m: &Membership, by: Totals, now: Timestamp) {
+    let mut change = totals_change(by);
+    if m.mute.active_at(now) {
+        for (part, value) in
+            [(MutedPart::Unread, by.unread), (MutedPart::Threads, by.unread_threads), (MutedPart::Mentions, by.mentions)]
+        {
+            if value != 0 {
+                change = change.add(attr::muted(part, &m.thread.id), n(value));
+            }
+        }
+    }
+    tx.update(Step::Counters, key(keys::user_pk(&m.user), keys::COUNTERS), change, Cond::new());
+}
+
+fn totals_change(by: Totals) -> Change {
     let mut change = Change::new()
         .add(attr::THREAD_COUNT, n(by.threads))
         .add(attr::UNREAD_TOTAL, n(by.unread))
@@ -44,7 +66,27 @@ pub(crate) fn add_to_counters(tx: &mut Tx, user: &UserId, by: Totals) {
     if by.mentions != 0 {
         change = change.add(attr::MENTIONS, n(by.mentions));
     }
-    tx.update(Step::Counters, key(keys::user_pk(user), keys::COUNTERS), change, Cond::new());
+    if by.archived != 0 {
+        change = change.add(attr::ARCHIVED_THREADS, n(by.archived));
+    }
+    change
+}
+
+/// The condition that a member's mute of the thread is as read: a write that moves their
+/// unread counts knows whether the thread's share of their totals moves too.
+pub(crate) fn mute_as_read(m: &Membership) -> Cond {
+    match m.mute.stored() {
+        Some(end) => Cond::new().eq(attr::MUTED_UNTIL, s(end)),
+        None => Cond::new().missing(attr::MUTED_UNTIL),
+    }
+}
+
+/// The condition that a member's view is archived as read.
+pub(crate) fn archived_as_read(m: &Membership) -> Cond {
+    match m.archived {
+        true => Cond::new().eq(attr::ARCHIVED, aws_sdk_dynamodb::types::AttributeValue::Bool(true)),
+        false => Cond::new().missing(attr::ARCHIVED),
+    }
 }
 
 /// How a transaction moves one user's totals (the `COUNTERS` item).
@@ -58,6 +100,8 @@ pub(crate) struct Totals {
     pub unread_threads: i64,
     /// Unread mentions.
     pub mentions: i64,
+    /// Archived threads.
+    pub archived: i64,
 }
 
 impl Totals {
@@ -74,14 +118,26 @@ pub(crate) fn take_out(tx: &mut Tx, m: &Membership) {
     tx.delete(
         Step::Membership,
         key(keys::user_pk(&m.user), keys::membership_sk(&m.thread.id)),
-        Cond::new().eq(attr::UNREAD, n(m.unread)).number_is(attr::UNREAD_MENTIONS, m.unread_mentions),
+        Cond::new()
+            .eq(attr::UNREAD, n(m.unread))
+            .number_is(attr::UNREAD_MENTIONS, m.unread_mentions)
+            .and(mute_as_read(m))
+            .and(archived_as_read(m)),
     );
     let totals = Totals {
         threads: -1,
         mentions: -(m.unread_mentions as i64),
+        archived: -i64::from(m.archived),
         ..Totals::unread(-(m.unread as i64), m.unread)
     };
-    add_to_counters(tx, &m.user, totals);
+    let mut change = totals_change(totals);
+    if m.mute != Mute::Off {
+        // The thread's share of the totals goes with it (an expired mute's too).
+        for part in [MutedPart::Until, MutedPart::Unread, MutedPart::Threads, MutedPart::Mentions] {
+            change = change.remove(attr::muted(part, &m.thread.id));
+        }
+    }
+    tx.update(Step::Counters, key(keys::user_pk(&m.user), keys::COUNTERS), change, Cond::new());
 }
 
 /// The transaction that creates `thread` with its participant set `pset`: its metadata, the
@@ -152,7 +208,7 @@ impl Store {
     ) -> Result<Option<Membership>, StoreError> {
         let item = self.get(key(keys::user_pk(user), keys::membership_sk(thread)), true).await?;
         let membership =
-            item.map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership)).transpose()?;
+            item.map(|i| decode::<MembershipItem>(i)?.into_membership()).transpose()?;
         if let Some(m) = &membership {
             self.hints.remember(thread, &m.thread.participants);
         }
@@ -171,7 +227,7 @@ impl Store {
         let keys = users.iter().map(|u| key(keys::user_pk(u), keys::membership_sk(thread))).collect();
         let mut found = HashMap::new();
         for item in self.batch_get(keys).await? {
-            let m = decode::<MembershipItem>(item)?.into_membership();
+            let m = decode::<MembershipItem>(item)?.into_membership()?;
             found.insert(m.user.clone(), m);
         }
         Ok(found)
@@ -223,23 +279,29 @@ impl Store {
         self.get(key(keys::thread_pk(thread), keys::META), true).await?.map(decode::<ThreadItem>).transpose()
     }
 
-    /// A page of the user's threads, most recent activity first.
+    /// A page of the user's threads, most recent activity first: those they archived, or the
+    /// others.
     pub async fn list_threads(
         &self,
         user: &UserId,
         page: &PageSpec,
+        archived: bool,
     ) -> Result<Slice<Membership>, StoreError> {
+        let index_pk = match archived {
+            true => keys::archived_index_pk(user),
+            false => keys::user_pk(user),
+        };
         let start_key = |sk: &str| {
             let (_, thread) = sk.rsplit_once('#')?;
             let thread: ThreadId = thread.parse().ok()?;
             let mut k = key(keys::user_pk(user), keys::membership_sk(&thread));
-            k.insert(attr::GSI1PK.into(), s(keys::user_pk(user)));
+            k.insert(attr::GSI1PK.into(), s(&index_pk));
             k.insert(attr::GSI1SK.into(), s(sk));
             Some(k)
         };
         let spec = ListSpec {
             index: Some(table::GSI1),
-            pk: (attr::GSI1PK, keys::user_pk(user)),
+            pk: (attr::GSI1PK, index_pk.clone()),
             sk: attr::GSI1SK,
             sk_prefix: None,
             descending: true,
@@ -248,7 +310,7 @@ impl Store {
         };
         self.list_page(&spec, page)
             .await?
-            .try_map(|i| decode::<MembershipItem>(i).map(MembershipItem::into_membership))
+            .try_map(|i| decode::<MembershipItem>(i)?.into_membership())
     }
 
     /// Creates a thread owned by `owner` with these participants (owner included), unless one
@@ -275,7 +337,7 @@ impl Store {
             };
             match self.transact(plan_create(&thread, pset)?).await {
                 Ok(()) => {
-                    let mine = MembershipItem::new(&thread, owner, 0, 0, 0).into_membership();
+                    let mine = MembershipItem::new(&thread, owner, 0, 0, 0).into_membership()?;
                     Ok(Next::Done(CreateThreadOutcome::Created(mine)))
                 }
                 Err(f) if f.failed(Step::ParticipantSet) => match self.thread_for_set(pset, owner).await? {

@@ -29,6 +29,8 @@ pub(crate) enum Step {
     ChangeLog,
     /// The mention of a member by a message.
     Mention,
+    /// The record of a member's change of their view of a thread.
+    ViewChange,
     /// A thread's metadata item.
     Thread,
     /// A member's view of a thread.

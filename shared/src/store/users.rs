@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Select};
 
 use super::expr::Cond;
-use super::items::{CountersItem, UserItem, UsernameItem, attr, decode, encode};
+use super::items::{UserItem, UsernameItem, attr, counters_of, decode, encode};
 use super::page::{PageSpec, Slice};
 use super::query::{ListSpec, Skip};
 use super::tx::{Step, Tx};
@@ -217,7 +217,7 @@ impl Store {
     /// A user's thread and unread totals (zeros before their first thread).
     pub async fn counters(&self, id: &UserId) -> Result<Counters, StoreError> {
         match self.get(key(keys::user_pk(id), keys::COUNTERS), false).await? {
-            Some(item) => Ok(decode::<CountersItem>(item)?.counters),
+            Some(item) => counters_of(item),
             None => Ok(Counters::default()),
         }
     }
