@@ -67,7 +67,9 @@ async fn every_kind_of_event_matches_the_schema() {
     // alice mutes the thread until a time, on one device: her other devices hear it.
     let end = shared::domain::timestamp::Timestamp::now().plus_seconds(600).to_string();
     let me = format!("/api/threads/{thread}/me/");
-    let r = t.call(Method::PATCH, &me, Some(&alice.token), Some(json!({"muted_until": end, "archived": true}))).await;
+    let r = t
+        .call(Method::PATCH, &me, Some(&alice.token), Some(json!({"muted_until": end, "archived": true})))
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     a.send(json!({"action": "typing", "thread": thread})).await;
     a.send(json!({"action": "ping"})).await;
@@ -115,7 +117,9 @@ async fn every_kind_of_event_matches_the_schema() {
     assert!(updated.iter().all(|e| e["data"]["thread"].get("unread_count").is_none()));
     let mine = a.of_type("member.updated");
     assert!(
-        mine.iter().any(|e| e["data"]["muted"] == true && e["data"]["archived"] == true && e["thread"] == thread.as_str()),
+        mine.iter().any(|e| e["data"]["muted"] == true
+            && e["data"]["archived"] == true
+            && e["thread"] == thread.as_str()),
         "alice's change reached her: {mine:#?}"
     );
     assert!(b.of_type("member.updated").is_empty(), "nobody else hears of it");

@@ -22,7 +22,8 @@ async fn totals(t: &TestApp, user: &TestUser) -> (u64, u64, u64) {
 async fn listed(t: &TestApp, user: &TestUser, archived: bool) -> (Vec<String>, u64) {
     let uri = if archived { "/api/threads/?archived=true" } else { "/api/threads/" };
     let body = t.get(uri, user).await.body;
-    let ids = body["results"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect();
+    let ids =
+        body["results"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect();
     (ids, body["count"].as_u64().unwrap())
 }
 
@@ -40,7 +41,8 @@ async fn a_muted_thread_keeps_its_counts_but_leaves_the_totals_until_unmuted() {
     assert_eq!(totals(&t, &bob).await, (0, 0, 0), "the totals leave it out");
     // More while muted, with a mention: the thread counts them, the totals do not.
     let ids = json!([bob.id.as_str()]);
-    t.post(&format!("/api/threads/{quiet}/messages/"), &alice, json!({"text": "@bob", "mentions": ids})).await;
+    t.post(&format!("/api/threads/{quiet}/messages/"), &alice, json!({"text": "@bob", "mentions": ids}))
+        .await;
     t.say(&busy, &alice, "elsewhere").await;
     let view = t.get(&format!("/api/threads/{quiet}/"), &bob).await.body;
     assert_eq!((view["unread_count"].clone(), view["unread_mentions"].clone()), (json!(2), json!(1)));
@@ -68,7 +70,10 @@ async fn a_mute_with_an_end_ends_by_itself() {
     let end = shared::domain::timestamp::Timestamp::now().plus_seconds(2);
     let r = change(&t, &thread, &bob, json!({"muted_until": end.to_string()})).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!((r.body["muted"].clone(), r.body["muted_until"].clone()), (json!(true), json!(end.to_string())));
+    assert_eq!(
+        (r.body["muted"].clone(), r.body["muted_until"].clone()),
+        (json!(true), json!(end.to_string()))
+    );
     t.say(&thread, &alice, "two").await;
     assert_eq!(totals(&t, &bob).await, (0, 0, 0));
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -105,7 +110,8 @@ async fn archived_threads_leave_the_list_and_come_back_on_a_new_message_unless_m
     change(&t, &second, &alice, json!({"archived": true})).await;
     let m = t.say(&second, &alice, "x").await;
     change(&t, &second, &alice, json!({"archived": true})).await;
-    let thumbs = format!("/api/threads/{second}/messages/{}/reactions/%F0%9F%91%8D/", m["id"].as_str().unwrap());
+    let thumbs =
+        format!("/api/threads/{second}/messages/{}/reactions/%F0%9F%91%8D/", m["id"].as_str().unwrap());
     assert_eq!(t.call(Method::PUT, &thumbs, Some(&carol.token), None).await.status, 200);
     assert_eq!(listed(&t, &alice, true).await.1, 2);
     // Leaving an archived thread takes it out of the count.
@@ -134,7 +140,10 @@ async fn bad_changes_are_refused_and_strangers_find_nothing() {
         assert_eq!(r.status, 400, "{body}: {r:?}");
     }
     let view = t.get(&format!("/api/threads/{thread}/me/"), &bob).await;
-    assert_eq!((view.status, view.body["muted"].clone(), view.body["archived"].clone()), (200, json!(false), json!(false)));
+    assert_eq!(
+        (view.status, view.body["muted"].clone(), view.body["archived"].clone()),
+        (200, json!(false), json!(false))
+    );
     // A stranger gets the 404 of a thread that does not exist, for reading and changing alike.
     let missing = change(&t, "no-such-thread", &eve, json!({"muted": true})).await;
     let stranger = change(&t, &thread, &eve, json!({"muted": true})).await;
@@ -145,6 +154,9 @@ async fn bad_changes_are_refused_and_strangers_find_nothing() {
     let mut body = echoed.clone();
     body["archived"] = json!(true);
     let r = change(&t, &thread, &bob, body).await;
-    assert_eq!((r.status, r.body["archived"].clone(), r.body["participants"].clone()), (200, json!(true), echoed["participants"].clone()));
+    assert_eq!(
+        (r.status, r.body["archived"].clone(), r.body["participants"].clone()),
+        (200, json!(true), echoed["participants"].clone())
+    );
     assert_eq!(t.get("/api/threads/?archived=maybe", &bob).await.status, 400);
 }

@@ -448,7 +448,13 @@ mod tests {
             (deleted[0].0.payload.clone(), deleted[0].1.clone()),
             (Payload::ThreadDeleted {}, users(&["a", "b"]))
         );
-        let counters = Counters { thread_count: 2, unread_total: 5, unread_threads: 1, mentions: 1 };
+        let counters = Counters {
+            thread_count: 2,
+            unread_total: 5,
+            unread_threads: 1,
+            mentions: 1,
+            ..Counters::default()
+        };
         let totals = events_of("r4", Change::CountersChanged { user: "b".parse().unwrap(), counters });
         assert_eq!(totals[0].1, users(&["b"]));
         assert_eq!(

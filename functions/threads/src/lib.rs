@@ -4,8 +4,8 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use shared::domain::ids::{ThreadId, UserId};
 use shared::domain::model::{MAX_PARTICIPANTS, Mute, ThreadView};
-use shared::domain::timestamp::Timestamp;
 use shared::domain::rules::{Actor, MemberChange};
+use shared::domain::timestamp::Timestamp;
 use shared::http::auth::authenticate;
 use shared::http::body;
 use shared::http::error::FieldErrors;
@@ -137,10 +137,8 @@ async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
     let scope = if archived { format!("threads:{user}:archived") } else { format!("threads:{user}") };
     let extra = if archived { vec![("archived", "true".to_owned())] } else { vec![] };
     let page = page_request(app, req, scope, extra)?;
-    let (slice, counters) = tokio::try_join!(
-        app.store.list_threads(&user, page.spec(), archived),
-        app.store.counters(&user)
-    )?;
+    let (slice, counters) =
+        tokio::try_join!(app.store.list_threads(&user, page.spec(), archived), app.store.counters(&user))?;
     let count = match archived {
         true => counters.archived_threads,
         false => counters.thread_count.saturating_sub(counters.archived_threads),

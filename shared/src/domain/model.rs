@@ -367,7 +367,7 @@ impl From<Membership> for ThreadView {
 }
 
 /// A user's totals, kept exact by the same transactions that change them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Threads the user takes part in.
     #[serde(default)]
@@ -425,7 +425,6 @@ pub struct UnreadTotals {
     /// Unread messages that mention the user.
     pub mentions: u64,
 }
-
 
 /// One of a user's open WebSocket connections, as the fan-out reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]

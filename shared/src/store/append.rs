@@ -660,7 +660,16 @@ mod tests {
             last_message: Some(msg(7)),
             ..crate::domain::testing::thread(&["a", "b", "c"])
         };
-        Membership { thread, user: id(user), unread, read_seq: Seq(5), sent: 3, unread_mentions: 0 }
+        Membership {
+            thread,
+            user: id(user),
+            unread,
+            read_seq: Seq(5),
+            sent: 3,
+            unread_mentions: 0,
+            mute: Default::default(),
+            archived: false,
+        }
     }
 
     fn append_read(messages: &[PendingItem], reactions: &[QueuedReaction]) -> AppendRead {
@@ -727,13 +736,13 @@ mod tests {
             .of(Step::Membership)
             .map(|a| (a.pk().to_owned(), a.cond.to_string(), a.change().unwrap().to_string()))
             .collect();
-        assert_eq!(views[0].1, "message_count = 7 AND unread = 0");
+        assert_eq!(views[0].1, "message_count = 7 AND unread = 0 AND attribute_not_exists(muted_until)");
         assert!(
             views[0].2.ends_with("ADD sent 1, unread 1"),
             "a sent one and has b's unread: {}",
             views[0].2
         );
-        assert_eq!(views[2].1, "message_count = 7 AND unread > 0");
+        assert_eq!(views[2].1, "message_count = 7 AND unread > 0 AND attribute_not_exists(muted_until)");
         assert!(views[2].2.ends_with("ADD unread 2"), "{}", views[2].2);
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
         assert_eq!(counters.len(), 3);
@@ -867,6 +876,8 @@ mod tests {
             read_seq: Seq(7),
             sent: 0,
             unread_mentions: 0,
+            mute: Default::default(),
+            archived: false,
         };
         let others: HashMap<UserId, Membership> = names[1..].iter().map(|u| (id(u), view(u))).collect();
         let everyone: Vec<UserId> = names[1..].iter().map(|u| id(u)).collect();

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::StoreError;
-use super::items::{CountersItem, MessageItem, ThreadItem, UserItem, counters_of};
+use super::items::{MessageItem, ThreadItem, UserItem, counters_of};
 use super::keys;
 use super::views::ViewChangeItem;
 use crate::domain::ids::{MessageId, Seq, ThreadId, UserId};
@@ -411,14 +411,14 @@ mod tests {
             change_of(WriteKind::Insert, &key_of(&read), &empty, &read).unwrap(),
             Some(Change::ThreadRead { thread: t, user: b.clone(), seq: Seq(4), read_at: at })
         );
-        let counters = |unread_total, thread_count| CountersItem {
+        let counters = |unread_total, thread_count| crate::store::items::CountersItem {
             pk: keys::user_pk(&b),
             sk: keys::COUNTERS.into(),
             counters: Counters {
                 thread_count,
                 unread_total,
                 unread_threads: unread_total.min(1),
-                mentions: 0,
+                ..Counters::default()
             },
         };
         let (zero, one, one_more_thread) =

@@ -537,6 +537,8 @@ mod tests {
             read_seq: Seq(read),
             sent: 1,
             unread_mentions: 0,
+            mute: Default::default(),
+            archived: false,
         }
     }
 
@@ -590,7 +592,7 @@ mod tests {
             views,
             [
                 ("USER#a".into(), "attribute_exists(PK)".into()),
-                ("USER#b".into(), "read_seq = 1 AND unread = 2 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0)".into())
+                ("USER#b".into(), "read_seq = 1 AND unread = 2 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0) AND attribute_not_exists(muted_until)".into())
             ]
         );
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
@@ -643,7 +645,7 @@ mod tests {
             .collect();
         assert_eq!(views[1].0, "USER#b");
         assert!(views[1].1.ends_with("ADD unread_mentions -1"), "{}", views[1].1);
-        assert_eq!(views[1].2, "read_seq = 1 AND unread_mentions = 1");
+        assert_eq!(views[1].2, "read_seq = 1 AND unread_mentions = 1 AND attribute_not_exists(muted_until)");
         assert_eq!(views[2].2, "attribute_exists(PK)", "c had read it: no unread mention");
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
         assert_eq!(counters, ["ADD thread_count 0, unread_total 0, unread_threads 0, mentions -1"]);
@@ -671,7 +673,10 @@ mod tests {
         assert!(
             b.change().unwrap().to_string().ends_with("ADD deleted_count 1, unread -1, unread_mentions -1")
         );
-        assert_eq!(b.cond.to_string(), "read_seq = 1 AND unread = 2 AND unread_mentions = 1");
+        assert_eq!(
+            b.cond.to_string(),
+            "read_seq = 1 AND unread = 2 AND unread_mentions = 1 AND attribute_not_exists(muted_until)"
+        );
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
         assert_eq!(counters, ["ADD thread_count 0, unread_total -1, unread_threads 0, mentions -1"]);
     }

@@ -549,9 +549,11 @@ impl UsernameItem {
 pub(crate) fn counters_of(item: impl Into<serde_dynamo::Item> + Clone) -> Result<Counters, StoreError> {
     let mut counters = serde_dynamo::from_item::<_, CountersItem>(item.clone())?.counters;
     let raw: HashMap<String, serde_json::Value> = serde_dynamo::from_item(item)?;
-    let number = |part, thread: &ThreadId| raw.get(&attr::muted(part, thread)).and_then(serde_json::Value::as_u64);
+    let number =
+        |part, thread: &ThreadId| raw.get(&attr::muted(part, thread)).and_then(serde_json::Value::as_u64);
     for (name, value) in &raw {
-        let Some(thread) = name.strip_prefix(attr::MUTED_PREFIX).and_then(|rest| rest.strip_prefix("until#")) else {
+        let Some(thread) = name.strip_prefix(attr::MUTED_PREFIX).and_then(|rest| rest.strip_prefix("until#"))
+        else {
             continue;
         };
         let Ok(thread) = thread.parse::<ThreadId>() else { continue };

@@ -279,6 +279,8 @@ mod tests {
             read_seq: Seq(1),
             sent: 0,
             unread_mentions: 0,
+            mute: Default::default(),
+            archived: false,
         }
     }
 
@@ -333,7 +335,8 @@ mod tests {
         let tx = plan_members(&read).unwrap();
         let joined = tx.of(Step::Membership).find(|a| a.pk() == "USER#j").unwrap();
         let super::super::tx::Write::Put(item) = &joined.write else { panic!("a new view") };
-        let m = super::super::items::decode::<MembershipItem>(item.clone()).unwrap().into_membership().unwrap();
+        let m =
+            super::super::items::decode::<MembershipItem>(item.clone()).unwrap().into_membership().unwrap();
         assert_eq!((m.unread, m.read_seq, m.sent), (0, Seq(6), 4));
         assert_eq!(tx.of(Step::ParticipantSet).next().unwrap().cond.to_string(), "attribute_not_exists(PK)");
     }

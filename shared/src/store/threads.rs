@@ -47,9 +47,11 @@ pub(crate) fn add_to_counters(tx: &mut Tx, user: &UserId, by: Totals) {
 pub(crate) fn add_to_member_counters(tx: &mut Tx, m: &Membership, by: Totals, now: Timestamp) {
     let mut change = totals_change(by);
     if m.mute.active_at(now) {
-        for (part, value) in
-            [(MutedPart::Unread, by.unread), (MutedPart::Threads, by.unread_threads), (MutedPart::Mentions, by.mentions)]
-        {
+        for (part, value) in [
+            (MutedPart::Unread, by.unread),
+            (MutedPart::Threads, by.unread_threads),
+            (MutedPart::Mentions, by.mentions),
+        ] {
             if value != 0 {
                 change = change.add(attr::muted(part, &m.thread.id), n(value));
             }
@@ -207,8 +209,7 @@ impl Store {
         thread: &ThreadId,
     ) -> Result<Option<Membership>, StoreError> {
         let item = self.get(key(keys::user_pk(user), keys::membership_sk(thread)), true).await?;
-        let membership =
-            item.map(|i| decode::<MembershipItem>(i)?.into_membership()).transpose()?;
+        let membership = item.map(|i| decode::<MembershipItem>(i)?.into_membership()).transpose()?;
         if let Some(m) = &membership {
             self.hints.remember(thread, &m.thread.participants);
         }
@@ -308,9 +309,7 @@ impl Store {
             start_key: &start_key,
             skip: None,
         };
-        self.list_page(&spec, page)
-            .await?
-            .try_map(|i| decode::<MembershipItem>(i)?.into_membership())
+        self.list_page(&spec, page).await?.try_map(|i| decode::<MembershipItem>(i)?.into_membership())
     }
 
     /// Creates a thread owned by `owner` with these participants (owner included), unless one
@@ -471,6 +470,8 @@ mod tests {
             read_seq: crate::domain::ids::Seq(0),
             sent: 0,
             unread_mentions: unread.min(2),
+            mute: Default::default(),
+            archived: false,
         };
         let meta = ThreadItem::new(&t, "h".into());
         let mut reserved = ParticipantSetItem::new("h", &t.id);
@@ -487,8 +488,8 @@ mod tests {
         assert_eq!(
             views,
             [
-                "unread = 0 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0)",
-                "unread = 3 AND unread_mentions = 2"
+                "unread = 0 AND (attribute_not_exists(unread_mentions) OR unread_mentions = 0) AND attribute_not_exists(muted_until) AND attribute_not_exists(archived)",
+                "unread = 3 AND unread_mentions = 2 AND attribute_not_exists(muted_until) AND attribute_not_exists(archived)"
             ]
         );
         let counters: Vec<String> = tx.of(Step::Counters).map(|a| a.change().unwrap().to_string()).collect();
