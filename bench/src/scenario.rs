@@ -200,6 +200,7 @@ pub enum Endpoint {
     SendReply,
     React,
     Unreact,
+    MuteThread,
     SearchUsers,
     Me,
     Login,
@@ -210,7 +211,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// All of them, in measuring order.
-    pub const ALL: [Endpoint; 18] = [
+    pub const ALL: [Endpoint; 19] = [
         Self::UnreadTotals,
         Self::ThreadUnread,
         Self::ListThreads,
@@ -223,6 +224,7 @@ impl Endpoint {
         Self::SendReply,
         Self::React,
         Self::Unreact,
+        Self::MuteThread,
         Self::SearchUsers,
         Self::Me,
         Self::Login,
@@ -248,6 +250,7 @@ impl Endpoint {
             Self::SendReply => "POST /api/threads/{id}/messages/ (reply_to, mentions)",
             Self::React => "PUT /api/threads/{id}/messages/{mid}/reactions/{emoji}/",
             Self::Unreact => "DELETE /api/threads/{id}/messages/{mid}/reactions/{emoji}/",
+            Self::MuteThread => "PATCH /api/threads/{id}/me/",
             Self::ThreadUnread => "GET /api/threads/{id}/messages/unread_count/",
             Self::UnreadTotals => "GET /api/unread_count/",
             Self::SearchUsers => "GET /api/users/?search=",
@@ -264,6 +267,7 @@ impl Endpoint {
                 | Self::DeleteMessage
                 | Self::React
                 | Self::Unreact
+                | Self::MuteThread
                 | Self::Refresh
                 | Self::CreateThread
                 | Self::DeleteThread
@@ -274,9 +278,11 @@ impl Endpoint {
     pub fn function(self) -> Function {
         match self {
             Self::Login | Self::Refresh => Function::Token,
-            Self::ListThreads | Self::CreateThread | Self::GetThread | Self::DeleteThread => {
-                Function::Threads
-            }
+            Self::ListThreads
+            | Self::CreateThread
+            | Self::GetThread
+            | Self::DeleteThread
+            | Self::MuteThread => Function::Threads,
             Self::ListMessages
             | Self::SendMessage
             | Self::GetMessage
@@ -365,6 +371,20 @@ impl Endpoint {
             Self::React => {
                 let id = fx.send_as_reader(app).await;
                 (Method::PUT, format!("/api/threads/{thread}/messages/{id}/reactions/{THUMBS_UP}/"), None)
+            }
+            // Muting a thread that is not muted: the view, the thread's share of the totals and
+            // the record for the reader's other devices.
+            Self::MuteThread => {
+                let unmute = shared::store::ViewChange {
+                    mute: Some(shared::domain::model::Mute::Off),
+                    archived: None,
+                };
+                app.store.change_view(&reader.id, thread, unmute).await.expect("an unmuted thread to mute");
+                (
+                    Method::PATCH,
+                    format!("/api/threads/{thread}/me/"),
+                    Some(serde_json::json!({ "muted": true })),
+                )
             }
             Self::Unreact => {
                 let id = fx.send_as_reader(app).await;

@@ -164,15 +164,36 @@ async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (V
             done
         }
     });
-    let reading = [&users[3], &users[1]].map(|user| {
-        let (t, uri) = (t, uri.clone());
+    // Two readers; meanwhile one of them mutes and unmutes the thread (ending muted), the other
+    // archives it again and again (which each new message undoes).
+    let reading = [&users[3], &users[1]].into_iter().enumerate().map(|(which, user)| {
+        let (t, uri, me) = (t, uri.clone(), format!("/api/threads/{id}/me/"));
         async move {
-            for _ in 0..rounds / 2 {
+            let mut changed = 0;
+            let change = |body: Value| {
+                let me = me.clone();
+                async move {
+                    let (r, _) = until_not_503(
+                        || t.call(Method::PATCH, &me, Some(&user.token), Some(body.clone())),
+                        &mut 0,
+                    )
+                    .await;
+                    assert_eq!(r.status, 200, "{r:?}");
+                }
+            };
+            for i in 0..rounds / 2 {
                 let r = t.get(&uri, user).await;
                 assert!([200, 503].contains(&r.status), "{r:?}");
                 let r = t.get("/api/unread_count/", user).await;
                 assert!([200, 503].contains(&r.status), "{r:?}");
+                change(if which == 0 { json!({"muted": i % 2 == 0}) } else { json!({"archived": true}) })
+                    .await;
+                changed += 1;
             }
+            if which == 0 {
+                change(json!({"muted": true})).await;
+            }
+            changed
         }
     });
     let writing = std::sync::atomic::AtomicBool::new(true);
@@ -197,10 +218,14 @@ async fn workload(t: &TestApp, rounds: usize, faults: Option<&FaultProxy>) -> (V
             follower
         }
     });
-    let (done, _, followers) = tokio::join!(
+    let (done, views_changed, followers) = tokio::join!(
         work,
         futures_util::future::join_all(reading),
         futures_util::future::join_all(following)
+    );
+    assert!(
+        views_changed.iter().all(|n| *n >= 10),
+        "the views changed while the work ran: {views_changed:?}"
     );
     if let Some(proxy) = faults {
         proxy.set_rate(0);
@@ -303,7 +328,15 @@ async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) -> Vec<
         let m = t.app.store.membership(&user.id, &thread).await.unwrap().unwrap();
         let unseen = unseen(&listed, &m);
         assert_eq!(m.unread, unseen, "{}", user.id);
-        assert_eq!(t.unread(user).await, (unseen, u64::from(unseen > 0)), "{}", user.id);
+        // A muted thread keeps its count but leaves the totals: exactly, whatever raced.
+        let muted = view["muted"] == true;
+        let shown = if muted { 0 } else { unseen };
+        assert_eq!(t.unread(user).await, (shown, u64::from(shown > 0)), "{} (muted: {muted})", user.id);
+        // The archived count is the archived list.
+        let archived = t.get("/api/threads/?archived=true", user).await.body;
+        let count = archived["count"].as_u64().unwrap();
+        assert_eq!(count, u64::from(view["archived"] == true), "{}", user.id);
+        assert_eq!(archived["results"].as_array().unwrap().len() as u64, count, "{}", user.id);
         // Unread mentions: messages from others after the marker that mention them.
         let mentions = listed
             .iter()
@@ -318,7 +351,8 @@ async fn check(t: &TestApp, users: &[TestUser], id: &str, done: &[Done]) -> Vec<
             "{}",
             user.id
         );
-        assert_eq!(t.get("/api/unread_count/", user).await.body["mentions"], mentions, "{}", user.id);
+        let shown = if muted { 0 } else { mentions };
+        assert_eq!(t.get("/api/unread_count/", user).await.body["mentions"], shown, "{}", user.id);
     }
     let deletes = deleted.len() + maybe.len();
     let edits: usize = done.iter().map(|d| d.edited.len()).sum();

@@ -894,4 +894,39 @@ mod tests {
         assert_eq!(batch.appended.len(), 1);
         assert_eq!(tx.len(), 1 + 32 + 31 + 4 + 31);
     }
+
+    #[test]
+    fn a_muted_members_share_moves_and_an_archived_view_comes_back_unless_muted() {
+        let until: Timestamp = "2026-01-02T05:00:00Z".parse().unwrap();
+        let mut read = append_read(&[queued("a", 1, "2026-01-02T03:04:09Z")], &[]);
+        // b muted the thread for a while and archived it; c archived it without muting.
+        let b = read.views.others.get_mut(&id("b")).unwrap();
+        b.mute = crate::domain::model::Mute::Until(until);
+        b.archived = true;
+        read.views.others.get_mut(&id("c")).unwrap().archived = true;
+        let (tx, _) = plan_append(&read, NOW.parse().unwrap()).unwrap();
+        let views: HashMap<String, (String, String)> = tx
+            .of(Step::Membership)
+            .map(|a| (a.pk().to_owned(), (a.change().unwrap().to_string(), a.cond.to_string())))
+            .collect();
+        assert!(!views["USER#b"].0.contains("GSI1PK"), "muted, b's view stays archived");
+        assert!(
+            views["USER#b"].1.contains("muted_until = \"2026-01-02T05:00:00.000000Z\""),
+            "{}",
+            views["USER#b"].1
+        );
+        assert!(views["USER#c"].0.contains("GSI1PK = \"USER#c\""), "{}", views["USER#c"].0);
+        assert!(views["USER#c"].0.contains("REMOVE archived"), "{}", views["USER#c"].0);
+        assert!(views["USER#c"].1.contains("archived = true"), "{}", views["USER#c"].1);
+        let counters: HashMap<String, String> =
+            tx.of(Step::Counters).map(|a| (a.pk().to_owned(), a.change().unwrap().to_string())).collect();
+        assert_eq!(
+            counters["USER#b"],
+            "ADD thread_count 0, unread_total 1, unread_threads 1, muted_unread#t1 1, muted_threads#t1 1"
+        );
+        assert_eq!(
+            counters["USER#c"],
+            "ADD thread_count 0, unread_total 1, unread_threads 0, archived_threads -1"
+        );
+    }
 }

@@ -206,4 +206,26 @@ mod tests {
         let change = tx.of(Step::Membership).next().unwrap().change().unwrap().to_string();
         assert_eq!(change, "SET archived = true, GSI1PK = \"USER#b#ARCHIVED\" REMOVE muted_until");
     }
+
+    #[test]
+    fn the_totals_shown_leave_out_the_mutes_still_on() {
+        use crate::domain::model::{Counters, MutedTotals};
+        let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let share = |mute, unread, mentions| MutedTotals { mute, unread, threads: 1, mentions };
+        let counters = Counters {
+            unread_total: 10,
+            unread_threads: 3,
+            mentions: 2,
+            muted: vec![
+                share(Mute::Always, 4, 1),
+                share(Mute::Until(now.plus_seconds(60)), 3, 0),
+                // Ended a second ago: counted again, stale share and all.
+                share(Mute::Until(now.plus_seconds(-1)), 99, 99),
+            ],
+            ..Counters::default()
+        };
+        let shown = counters.shown(now);
+        assert_eq!((shown.unread_count, shown.threads, shown.mentions), (3, 1, 1));
+        assert_eq!(counters.shown(now.plus_seconds(120)).unread_count, 6, "the timed mute ended");
+    }
 }
