@@ -1010,7 +1010,7 @@ function messageNode(m, { first, group, owner }, shown) {
 
 // A message drawn again (its text or quote changed) keeps its buttons shown and the focus.
 function keepPlace(old, node) {
-  if (old.classList.contains('show-actions')) node.classList.add('show-actions');
+  for (const c of ['show-actions', 'picking']) if (old.classList.contains(c)) node.classList.add(c);
   const focused = document.activeElement;
   if (!focused || !old.contains(focused)) return;
   const same = ['bubble', 'react', 'reply', 'edit', 'delete', 'quote', 'add-reaction'].find((c) => focused.classList.contains(c));
@@ -1519,6 +1519,9 @@ function openPicker(messageId, opener) {
   const sheet = PHONE.matches;
   picker.classList.toggle('sheet', sheet);
   picker.style.top = picker.style.left = '';
+  // Its message keeps its buttons shown while the picker is open.
+  const li = $('messages').querySelector(`li.message[data-message-id="${CSS.escape(messageId)}"]`);
+  if (li) li.classList.add('picking');
   if (sheet) picker.showModal();
   else { picker.show(); placePicker(); }
   $('picker-quick').querySelector('button').focus();
@@ -1538,7 +1541,10 @@ function closePicker(restoreFocus = true) {
   if (li && document.activeElement !== back) li.querySelector('.bubble').focus({ preventScroll: true });
 }
 
-picker.addEventListener('close', () => { state.picker = null; });
+picker.addEventListener('close', () => {
+  state.picker = null;
+  for (const li of $('messages').querySelectorAll('.picking')) li.classList.remove('picking');
+});
 
 // Beside the message's React button (above it if there is room), inside the window.
 function placePicker() {
