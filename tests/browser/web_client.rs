@@ -1295,7 +1295,11 @@ async fn reactions_come_from_the_picker_and_chips_count_toggle_and_arrive_live()
     let sheet = bob.until("the picker sheet", PICKER, vec![], |v| v["open"] == true).await;
     assert_eq!(sheet["sheet"], true, "{sheet}");
     assert!(inside(&sheet), "{sheet}");
-    assert_eq!(sheet["box"]["bottom"], sheet["viewport"]["height"], "at the bottom: {sheet}");
+    assert_eq!(
+        sheet["box"]["bottom"].as_f64(),
+        sheet["viewport"]["height"].as_f64(),
+        "at the bottom: {sheet}"
+    );
     assert_eq!(sheet["box"]["left"], 0.0, "the screen's width: {sheet}");
     bob.shot("reaction-picker").await;
     bob.click("#picker-more-button").await;
