@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, PointerAction, TouchActions};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -1289,6 +1290,29 @@ async fn reactions_come_from_the_picker_and_chips_count_toggle_and_arrive_live()
             v == &json!([chip("👍", 2, true, "You and bob reacted with 👍")])
         })
         .await;
+
+    // On the phone a long press on the message opens the picker too (its release leaves it
+    // open), and a tap on the backdrop closes it.
+    let text_box =
+        bob.browser.find(Locator::Css(&format!("[data-message-id=\"{message}\"] .text"))).await.unwrap();
+    let long_press = TouchActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: text_box, duration: None, x: 0.0, y: 0.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Pause { duration: Duration::from_millis(800) })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    bob.browser.perform_actions(long_press).await.unwrap();
+    bob.until("the picker opened by a long press", PICKER, vec![], |v| {
+        v["open"] == true && v["sheet"] == true
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bob.js(PICKER, vec![]).await["open"], true, "still open after the finger is lifted");
+    let tap = TouchActions::new("finger".into())
+        .then(PointerAction::MoveTo { duration: None, x: 195.0, y: 150.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    bob.browser.perform_actions(tap).await.unwrap();
+    bob.until("the picker closed by a tap beside it", PICKER, vec![], |v| v["open"] == false).await;
 
     // On the phone the picker is a sheet from the bottom; More finds emoji by name.
     bob.message_button(&message, "react").await;
