@@ -2,7 +2,8 @@
 # Installs and exposes the project's local developer tools.
 #
 #   scripts/tools.sh install     install/verify tools into .venv/ and .local/npm/
-#   scripts/tools.sh install-browser   Debian's chromium + chromium-driver (root), for browser tests
+#   scripts/tools.sh install-browser   Debian's chromium, chromium-driver and fonts-noto-color-emoji
+#                                      (root), for browser tests
 #   scripts/tools.sh env         print `export` lines; use: eval "$(scripts/tools.sh env)"
 #   scripts/tools.sh help
 #
@@ -125,17 +126,31 @@ verify_dynamodb_local() {
   command -v java >/dev/null 2>&1 || log "warning: java not found on PATH (needed to run DynamoDB Local)"
 }
 
-# Debian's Chromium and ChromeDriver drive the admin panel's browser tests. They come
-# from apt, so this needs root (as on CI) or an existing install.
+# Debian's Chromium and ChromeDriver drive the browser tests (the admin panel and the web
+# client), and Noto Color Emoji draws the web client's reactions (headless Chromium has no emoji
+# font of its own: without it they are empty boxes in the screenshots). They come from apt, so
+# this needs root (as on CI) or an existing install.
+BROWSER_PACKAGES=(chromium chromium-driver fonts-noto-color-emoji)
+have_emoji_font() {
+  dpkg-query -W -f='${Status}' fonts-noto-color-emoji 2>/dev/null | grep -q 'ok installed' \
+    || fc-list 2>/dev/null | grep -qi 'color emoji'
+}
 install_browser() {
-  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && have_emoji_font; then
     return
   fi
-  [[ "$(id -u)" == 0 ]] || die "chromium and chromium-driver are missing; install them with apt-get (needs root)"
-  log "apt-get installing chromium and chromium-driver"
+  if [[ "$(id -u)" != 0 ]]; then
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+      log "warning: no colour emoji font (fonts-noto-color-emoji): emoji show as boxes in screenshots"
+      return
+    fi
+    die "chromium and chromium-driver are missing; install ${BROWSER_PACKAGES[*]} with apt-get (needs root)"
+  fi
+  log "apt-get installing ${BROWSER_PACKAGES[*]}"
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${BROWSER_PACKAGES[@]}" >&2
   command -v chromedriver >/dev/null 2>&1 || die "chromedriver did not install"
+  have_emoji_font || die "fonts-noto-color-emoji did not install"
 }
 
 # Schemathesis gets a venv of its own: its dependencies need not agree with the SAM CLI's.

@@ -12,11 +12,18 @@
 //   #thread-view > #thread-title, #thread-menu-button, #leave-thread, #delete-thread   #pane (scrolls)
 //   #pane-empty (a conversation without messages)   #messages li.day[data-day]
 //   #messages li.message[data-message-id][data-sender][data-state=sent] > .bubble (a tap shows the
-//     buttons), .text, .edited, time, .receipt[data-users], button.edit, button.delete (named for
-//     their message);
+//     buttons; a long press on a touch screen opens the reaction picker), .text, .edited, time,
+//     .receipt[data-users], button.react, button.reply, button.edit, button.delete (named for their
+//     message), .quote[data-reply-to] (.deleted once the answered message is) > .quote-sender,
+//     .quote-text, .reactions > button.reaction[data-emoji][aria-pressed] > .emoji, .count
+//     (title: who reacted), button.add-reaction, .reaction-error;
 //     while editing: .edit-form > textarea.edit-text, button.save, button.cancel, .inline-error
-//   #messages li.message.outgoing[data-client-id][data-state=pending|failed] > .text, .send-error,
-//     button.retry, button.discard
+//   #messages li.message.flash: the original just shown from a quote of it
+//   dialog#reaction-picker[open].sheet (on a phone) > #picker-quick button.pick[data-emoji][aria-pressed],
+//     button#picker-more-button, #picker-more > input#picker-search, #picker-grid button.pick, #picker-empty
+//   #replying (the message being answered, above the box) > #replying-to, #replying-text, button#reply-cancel
+//   #messages li.message.outgoing[data-client-id][data-state=pending|failed] > .quote, .text,
+//     .send-error, button.retry, button.discard
 //   #typing.typing[data-users]    #composer > textarea#text, button#send    #login-form > #username, #password
 //   #new-conversation > dialog#new-dialog > #people-search, #people-results li.person[data-user-id] > button,
 //     #chosen .chip[data-user-id], #start-conversation, #new-error
@@ -57,6 +64,12 @@ const state = {
   reads: new Map(), // user id -> id of the newest message of the open thread they have read
   typers: new Map(), // user id -> timer hiding their "is typing"
   editing: null, // id of the message whose edit form is open
+  replyTo: null, // the message being answered from the box, as a reply shows it: {id, sender, text, edited, deleted}
+  // Reactions asked for and not yet answered, drawn as if done: message id -> (emoji without
+  // variation selectors -> {emoji, on}). The answer, or the message.updated event, settles them.
+  reacting: new Map(),
+  reactionErrors: new Map(), // message id -> what went wrong with a reaction, shown under it
+  picker: null, // the message the reaction picker is open for: {messageId}
   // Messages being sent or that failed, by client_id: {clientId, thread, text, created, status
   // (sending|failed), error, matched (the id of a live message that is probably this one)}.
   outbox: new Map(),
@@ -186,6 +199,31 @@ function el(tag, attrs, ...children) {
   }
   for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
   return node;
+}
+
+// Line icons (24×24, stroked), made as SVG elements from these shapes.
+const ICONS = {
+  react: [['circle', { cx: 11, cy: 13, r: 8 }], ['path', { d: 'M8 15.5c.8 1 1.8 1.5 3 1.5s2.2-.5 3-1.5' }],
+    ['path', { d: 'M8.5 10.5h.01M13.5 10.5h.01' }], ['path', { d: 'M19 2v6M16 5h6' }]],
+  reply: [['path', { d: 'M9 17 4 12l5-5' }], ['path', { d: 'M20 18v-2a4 4 0 0 0-4-4H4' }]],
+  edit: [['path', { d: 'M12 20h9' }], ['path', { d: 'M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4z' }]],
+  delete: [['path', { d: 'M3 6h18' }], ['path', { d: 'M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6' }],
+    ['path', { d: 'M8 6V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2' }]],
+  plus: [['path', { d: 'M12 5v14M5 12h14' }]],
+};
+
+function icon(name, size = 18) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  const attrs = { viewBox: '0 0 24 24', width: size, height: size, fill: 'none', stroke: 'currentColor', 'stroke-width': 2,
+    'stroke-linecap': 'round', 'stroke-linejoin': 'round', 'aria-hidden': 'true', focusable: 'false' };
+  for (const [k, v] of Object.entries(attrs)) svg.setAttribute(k, String(v));
+  for (const [tag, shape] of ICONS[name]) {
+    const part = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(shape)) part.setAttribute(k, String(v));
+    svg.append(part);
+  }
+  return svg;
 }
 
 // Puts `nodes` in `parent` in order, moving only what is out of place, so a focused button or a
@@ -713,6 +751,11 @@ function closeThread() {
   state.editing = null;
   state.unreadFrom = null;
   state.pendingUnread = 0;
+  state.replyTo = null;
+  state.reacting.clear();
+  for (const id of [...state.reactionErrors.keys()]) setReactionError(id, null);
+  closePicker(false);
+  renderReplying();
   for (const timer of state.typers.values()) clearTimeout(timer);
   state.typers.clear();
   closeMenu();
@@ -855,11 +898,16 @@ function setRead(user, messageId) {
 
 function holdMessage(m) {
   state.messages.set(m.id, m);
+  followOriginal(m.id, m);
 }
 
 function forgetMessage(id) {
   state.messages.delete(id);
   if (state.editing === id) state.editing = null;
+  state.reacting.delete(id);
+  setReactionError(id, null);
+  if (state.picker && state.picker.messageId === id) closePicker(false);
+  followOriginal(id, null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -950,50 +998,122 @@ function messageNode(m, { first, group, owner }, shown) {
   const key = 'm:' + m.id;
   if (state.editing === m.id && state.nodes.has(key)) { shown.add(key); return state.nodes.get(key).node; }
   const mine = m.sender === state.me.id;
-  const sig = JSON.stringify([m.text, m.edited, first, group, owner, nameOf(m.sender)]);
-  return cached(key, sig, () => renderMessage(m, { mine, first, group, canDelete: mine || owner }), shown);
+  const r = m.reply_to;
+  const quoted = r ? [r.id, r.text, r.edited, !!r.deleted, nameOf(r.sender)] : null;
+  const sig = JSON.stringify([m.text, m.edited, first, group, owner, nameOf(m.sender), quoted]);
+  const held = state.nodes.get(key);
+  const node = cached(key, sig, () => renderMessage(m, { mine, first, group, canDelete: mine || owner }), shown);
+  if (held && held.node !== node) keepPlace(held.node, node);
+  fillReactions(node, m);
+  return node;
+}
+
+// A message drawn again (its text or quote changed) keeps its buttons shown and the focus.
+function keepPlace(old, node) {
+  for (const c of ['show-actions', 'picking']) if (old.classList.contains(c)) node.classList.add(c);
+  const focused = document.activeElement;
+  if (!focused || !old.contains(focused)) return;
+  const same = ['bubble', 'react', 'reply', 'edit', 'delete', 'quote', 'add-reaction'].find((c) => focused.classList.contains(c));
+  const css = focused.classList.contains('reaction') ? `.reaction[data-emoji="${CSS.escape(focused.dataset.emoji)}"]` : same ? '.' + same : '.bubble';
+  queueMicrotask(() => { const again = node.querySelector(css) || node.querySelector('.bubble'); if (again) again.focus({ preventScroll: true }); });
 }
 
 function renderMessage(m, { mine, first, group, canDelete }) {
   const when = new Date(m.created);
   const whose = mine ? 'your message' : `${nameOf(m.sender)}'s message`;
   const quote = `“${snippet(m.text)}”`;
+  const action = (cls, label, title, onclick) => el('button', { class: cls, type: 'button', 'aria-label': `${label} ${whose} ${quote}`, title, onclick }, icon(cls));
   return el('li', { class: 'message' + (mine ? ' mine' : ' theirs') + (first ? ' first' : ''), 'data-message-id': m.id, 'data-sender': m.sender, 'data-state': 'sent' },
     el('div', { class: 'row' },
       !mine && group ? (first ? avatar(m.sender) : el('span', { class: 'avatar-space', 'aria-hidden': 'true' })) : null,
-      el('div', { class: 'bubble', tabindex: mine || canDelete ? '0' : null, onclick: (e) => toggleActions(e) },
-        el('span', { class: mine || !group || !first ? 'sender visually-hidden' : 'sender', style: mine ? null : `--hue: ${hue(m.sender)}`, text: mine ? 'You' : nameOf(m.sender) }),
-        el('div', { class: 'text' }, richText(m.text)),
-        el('div', { class: 'meta' },
-          m.edited ? el('span', { class: 'edited', title: `Edited ${fullFormat.format(new Date(m.edited))}`, text: 'edited' }) : null,
-          el('time', { datetime: m.created, title: fullFormat.format(when), text: timeFormat.format(when) }))),
-      mine || canDelete ? el('div', { class: 'actions' },
-        mine ? el('button', { class: 'edit', type: 'button', 'aria-label': `Edit ${whose} ${quote}`, title: 'Edit', onclick: () => startEdit(m.id), text: 'Edit' }) : null,
-        canDelete ? el('button', { class: 'delete', type: 'button', 'aria-label': `Delete ${whose} ${quote}`, title: 'Delete', onclick: () => askDeleteMessage(m.id), text: 'Delete' }) : null) : null),
+      el('div', { class: 'stack' },
+        el('div', { class: 'bubble-wrap' },
+          el('div', { class: 'bubble', tabindex: '0', onclick: (e) => toggleActions(e) },
+            el('span', { class: mine || !group || !first ? 'sender visually-hidden' : 'sender', style: mine ? null : `--hue: ${hue(m.sender)}`, text: mine ? 'You' : nameOf(m.sender) }),
+            m.reply_to ? quoteNode(m.reply_to) : null,
+            el('div', { class: 'text' }, richText(m.text)),
+            el('div', { class: 'meta' },
+              m.edited ? el('span', { class: 'edited', title: `Edited ${fullFormat.format(new Date(m.edited))}`, text: 'edited' }) : null,
+              el('time', { datetime: m.created, title: fullFormat.format(when), text: timeFormat.format(when) }))),
+          el('div', { class: 'actions', role: 'group', 'aria-label': `Actions for ${whose}` },
+            action('react', 'React to', 'React', (e) => openPicker(m.id, e.currentTarget)),
+            action('reply', 'Reply to', 'Reply', () => startReply(m.id)),
+            mine ? action('edit', 'Edit', 'Edit', () => startEdit(m.id)) : null,
+            canDelete ? action('delete', 'Delete', 'Delete', () => askDeleteMessage(m.id)) : null)),
+        el('div', { class: 'reactions', role: 'group', 'aria-label': `Reactions to ${whose}`, hidden: true }),
+        el('p', { class: 'reaction-error inline-error', role: 'alert' }))),
     el('p', { class: 'receipt', hidden: true }));
+}
+
+// The message a reply answers, as it is now, above the reply's text; a click shows the original.
+function quoteNode(r) {
+  const who = state.me && r.sender === state.me.id ? 'You' : nameOf(r.sender);
+  const parts = [
+    el('span', { class: 'quote-sender', style: `--hue: ${hue(r.sender)}`, text: who }),
+    el('span', { class: 'quote-text', text: r.deleted ? 'Deleted message' : snippet(r.text, 200) }),
+  ];
+  if (r.deleted) {
+    return el('div', { class: 'quote deleted', 'data-reply-to': r.id, role: 'note', 'aria-label': `In reply to a deleted message from ${who}` }, ...parts);
+  }
+  return el('button', { class: 'quote', type: 'button', 'data-reply-to': r.id, title: 'Show the original message',
+    'aria-label': `In reply to ${who}: “${snippet(r.text, 80)}”. Show the original message`,
+    onclick: (e) => { e.stopPropagation(); showOriginal(r.id); } }, ...parts);
 }
 
 // On a touch screen there is no hover: tapping a message shows its buttons.
 function toggleActions(e) {
-  if (e.target.closest('a')) return;
+  if (e.target.closest('a, .quote')) return;
+  if (press.fired) { press.fired = false; return; } // the end of a long press, which opened the picker
   const li = e.currentTarget.closest('li.message');
   const on = !li.classList.contains('show-actions');
   for (const other of $('messages').querySelectorAll('.show-actions')) other.classList.remove('show-actions');
   li.classList.toggle('show-actions', on);
 }
 
+// A long press on a message, on a touch screen, opens the reaction picker (as phone apps do).
+const press = { timer: null, x: 0, y: 0, at: 0, fired: false, id: null };
+$('messages').addEventListener('pointerdown', (e) => {
+  const bubble = e.pointerType === 'touch' && e.target.closest('li.message[data-message-id] .bubble');
+  clearTimeout(press.timer);
+  press.fired = false;
+  if (!bubble || e.target.closest('a, .quote') || state.editing) { press.id = null; return; }
+  Object.assign(press, { x: e.clientX, y: e.clientY, at: Date.now(), id: bubble.closest('li.message').dataset.messageId });
+  press.timer = setTimeout(longPress, 500);
+});
+function longPress() {
+  clearTimeout(press.timer);
+  if (!press.id || press.fired) return;
+  press.fired = true;
+  if (navigator.vibrate) navigator.vibrate(10);
+  openPicker(press.id, null);
+}
+$('messages').addEventListener('pointermove', (e) => {
+  if (press.timer && Math.hypot(e.clientX - press.x, e.clientY - press.y) > 10) { clearTimeout(press.timer); press.id = null; }
+});
+for (const type of ['pointerup', 'pointercancel']) $('messages').addEventListener(type, () => clearTimeout(press.timer));
+// The browser's own long-press menu would cover the picker.
+$('messages').addEventListener('contextmenu', (e) => {
+  if (!press.id || Date.now() - press.at > 2000 || !e.target.closest('.bubble')) return;
+  e.preventDefault();
+  longPress();
+});
+
 function outgoingNode(o, { first }, shown) {
-  const sig = JSON.stringify([o.text, o.status, o.error, first]);
+  const r = o.replyTo;
+  const sig = JSON.stringify([o.text, o.status, o.error, first, r ? [r.id, r.text, !!r.deleted, nameOf(r.sender)] : null]);
   return cached('o:' + o.clientId, sig, () => {
     const failed = o.status === 'failed';
     const quote = `“${snippet(o.text)}”`;
     return el('li', { class: 'message mine outgoing' + (first ? ' first' : '') + (failed ? ' failed' : ' pending'), 'data-client-id': o.clientId, 'data-state': failed ? 'failed' : 'pending', 'aria-busy': failed ? null : 'true' },
       el('div', { class: 'row' },
-        el('div', { class: 'bubble' },
-          el('span', { class: 'sender visually-hidden', text: 'You' }),
-          el('div', { class: 'text' }, richText(o.text)),
-          el('div', { class: 'meta' },
-            failed ? el('span', { class: 'status', 'aria-hidden': 'true', text: '!' }) : el('span', { class: 'status', text: 'Sending…' })))),
+        el('div', { class: 'stack' },
+          el('div', { class: 'bubble-wrap' },
+            el('div', { class: 'bubble' },
+              el('span', { class: 'sender visually-hidden', text: 'You' }),
+              r ? quoteNode(r) : null,
+              el('div', { class: 'text' }, richText(o.text)),
+              el('div', { class: 'meta' },
+                failed ? el('span', { class: 'status', 'aria-hidden': 'true', text: '!' }) : el('span', { class: 'status', text: 'Sending…' })))))),
       failed ? el('p', { class: 'send-error', role: 'alert' },
         el('span', { text: `Not sent: ${o.error} ` }),
         el('button', { class: 'retry link', type: 'button', 'aria-label': `Retry sending ${quote}`, onclick: () => { deliver(o); renderMessages(); }, text: 'Retry' }),
@@ -1043,6 +1163,9 @@ box.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !PHONE.matches) {
     e.preventDefault();
     sendFromComposer();
+  } else if (e.key === 'Escape' && state.replyTo) {
+    e.preventDefault();
+    cancelReply();
   }
 });
 
@@ -1061,7 +1184,9 @@ function sendFromComposer() {
   if (!id || !text.trim()) return;
   box.value = '';
   autosize();
-  const o = { clientId: newClientId(), thread: id, text, created: new Date().toISOString(), status: 'sending', error: null, matched: null };
+  const replyTo = state.replyTo;
+  cancelReply({ focus: false });
+  const o = { clientId: newClientId(), thread: id, text, replyTo, created: new Date().toISOString(), status: 'sending', error: null, matched: null };
   state.outbox.set(o.clientId, o);
   renderMessages({ scroll: 'bottom' });
   deliver(o);
@@ -1071,7 +1196,9 @@ async function deliver(o) {
   o.status = 'sending';
   o.error = null;
   try {
-    const m = await api('POST', `/api/threads/${enc(o.thread)}/messages/`, { text: o.text, client_id: o.clientId });
+    const body = { text: o.text, client_id: o.clientId };
+    if (o.replyTo) body.reply_to = o.replyTo.id;
+    const m = await api('POST', `/api/threads/${enc(o.thread)}/messages/`, body);
     if (!state.outbox.delete(o.clientId)) return; // discarded meanwhile
     if (state.openId === o.thread) {
       holdMessage(m);
@@ -1085,6 +1212,12 @@ async function deliver(o) {
     o.status = 'failed';
     o.error = reason(err);
     o.matched = null;
+    // The message it answers was deleted meanwhile: nothing was stored, and a retry goes
+    // without the quote.
+    if (o.replyTo && err instanceof ApiError && err.status === 400 && err.body && err.body.reply_to) {
+      o.replyTo = null;
+      o.error = 'The message it answers was deleted. Retry sends it without the quote.';
+    }
     // The server sent us a message with this text meanwhile: probably this one, whose answer
     // was lost. Asking again with the same client_id settles it (200 with the original).
     if (matched && !o.retried && !(err instanceof ApiError && err.status < 500)) {
@@ -1119,6 +1252,413 @@ box.addEventListener('input', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Replies: Reply quotes a message above the box, the send carries its id as `reply_to`, and a
+// reply shows the message it answers as it is now (edited, or "Deleted message"); clicking the
+// quote shows the original.
+
+function previewOf(m) {
+  return { id: m.id, sender: m.sender, text: Array.from(m.text).slice(0, 200).join(''), edited: m.edited, deleted: false };
+}
+
+function startReply(id) {
+  const m = state.messages.get(id);
+  if (!m) return;
+  if (state.editing) endEdit(state.editing);
+  state.replyTo = previewOf(m);
+  for (const li of $('messages').querySelectorAll('.show-actions')) li.classList.remove('show-actions');
+  renderReplying();
+  box.focus();
+}
+
+function cancelReply({ focus = true } = {}) {
+  if (!state.replyTo) return;
+  state.replyTo = null;
+  renderReplying();
+  if (focus) box.focus();
+}
+
+function renderReplying() {
+  const r = state.replyTo;
+  const stick = state.openId && atBottom();
+  $('replying').hidden = !r;
+  if (r) {
+    const who = state.me && r.sender === state.me.id ? 'yourself' : nameOf(r.sender);
+    $('replying').style.setProperty('--hue', String(hue(r.sender)));
+    $('replying-to').replaceChildren('Replying to ', el('strong', { text: who }));
+    $('replying-text').textContent = snippet(r.text, 200);
+    box.setAttribute('aria-describedby', 'replying');
+    box.placeholder = 'Write a reply';
+  } else {
+    box.removeAttribute('aria-describedby');
+    box.placeholder = 'Write a message';
+  }
+  if (stick) scrollToEnd(); // the box grew: the newest message stays in view
+}
+
+$('reply-cancel').addEventListener('click', () => cancelReply());
+
+// Held replies show the message they answer as it is now. The server sends each reply again
+// when that message changes; this keeps them right meanwhile, and the quote above the box too.
+function followOriginal(id, m) {
+  for (const held of state.messages.values()) {
+    if (!held.reply_to || held.reply_to.id !== id) continue;
+    held.reply_to = m
+      ? { ...held.reply_to, text: previewOf(m).text, edited: m.edited }
+      : { ...held.reply_to, text: '', edited: null, deleted: true };
+  }
+  if (state.replyTo && state.replyTo.id === id) {
+    if (m) {
+      state.replyTo = previewOf(m);
+      renderReplying();
+    } else {
+      cancelReply({ focus: false });
+      toast('The message you were replying to was deleted.');
+    }
+  }
+}
+
+// Scrolls to the original of a quote and highlights it for a moment; one older than what is
+// loaded is looked for a few pages back.
+async function showOriginal(id) {
+  const find = () => $('messages').querySelector(`li.message[data-message-id="${CSS.escape(id)}"]`);
+  let li = find();
+  for (let i = 0; !li && state.olderUrl && i < 5; i++) {
+    const was = state.olderUrl;
+    await loadOlder();
+    if (state.olderUrl === was) break; // failed, or already loading
+    li = find();
+  }
+  if (!li) {
+    toast('The original message is not loaded. Scroll up to find it.');
+    return;
+  }
+  const r = li.getBoundingClientRect();
+  const p = pane.getBoundingClientRect();
+  const behavior = matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth';
+  pane.scrollTo({ top: pane.scrollTop + r.top - p.top - Math.max(16, (p.height - r.height) / 2), behavior });
+  li.classList.remove('flash');
+  void li.offsetWidth; // restarts the animation
+  li.classList.add('flash');
+  clearTimeout(li.flashTimer);
+  li.flashTimer = setTimeout(() => li.classList.remove('flash'), 2000);
+  const bubble = li.querySelector('.bubble');
+  if (bubble) bubble.focus({ preventScroll: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reactions: chips under a message (the emoji, how many, highlighted when one is mine, a title
+// saying who); a click on one toggles mine, and the picker adds any emoji. A change shows at
+// once and the answer settles it; others' changes come as message.updated events, whose
+// reactions say who reacted but not whether I did, so "mine" is always read from `users`.
+
+// "❤" and "❤️" are one reaction to the server.
+const bare = (emoji) => String(emoji).replace(/[\uFE0E\uFE0F]/g, '');
+
+// `reactions` with my reaction `emoji` added (on) or taken away, as the server does it.
+function withMine(reactions, emoji, on) {
+  const me = state.me.id;
+  const out = reactions.map((r) => ({ emoji: r.emoji, users: [...(r.users || [])] }));
+  const i = out.findIndex((r) => bare(r.emoji) === bare(emoji));
+  if (on && i < 0) out.push({ emoji, users: [me] });
+  else if (on && !out[i].users.includes(me)) out[i].users.push(me);
+  else if (!on && i >= 0) {
+    out[i].users = out[i].users.filter((u) => u !== me);
+    if (!out[i].users.length) out.splice(i, 1);
+  }
+  return out;
+}
+
+// A message's reactions as drawn: as held, with the changes still under way.
+function shownReactions(m) {
+  let list = (m.reactions || []).map((r) => ({ emoji: r.emoji, users: Array.isArray(r.users) ? r.users : [] }));
+  const pending = state.reacting.get(m.id);
+  if (pending) for (const op of pending.values()) list = withMine(list, op.emoji, op.on);
+  return list;
+}
+
+function isMine(m, emoji) {
+  const r = shownReactions(m).find((x) => bare(x.emoji) === bare(emoji));
+  return !!r && r.users.includes(state.me.id);
+}
+
+// "You, alice and bob": me first, then the others in the order they reacted.
+function people(users) {
+  const me = state.me && state.me.id;
+  const names = [...users.filter((u) => u === me).map(() => 'You'), ...users.filter((u) => u !== me).map(nameOf)];
+  const shown = names.length > 12 ? [...names.slice(0, 10), `${names.length - 10} others`] : names;
+  return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} and ${shown[shown.length - 1]}`;
+}
+
+// The chips under a message, updated in place so that a focused chip keeps its focus.
+function fillReactions(li, m) {
+  const row = li.querySelector('.reactions');
+  if (!row) return;
+  const list = shownReactions(m);
+  const pending = state.reacting.get(m.id);
+  const error = state.reactionErrors.get(m.id);
+  const sig = JSON.stringify([list.map((r) => [r.emoji, r.users.map(nameOf)]), pending ? [...pending.keys()] : [], error ? error.text : '']);
+  if (row.sig === sig) return;
+  row.sig = sig;
+  const held = new Map([...row.querySelectorAll('button.reaction')].map((b) => [b.dataset.emoji, b]));
+  const chips = list.map((r) => {
+    const chip = held.get(r.emoji) || el('button', { class: 'reaction', type: 'button', 'data-emoji': r.emoji, onclick: () => toggleReaction(m.id, r.emoji) },
+      el('span', { class: 'emoji', 'aria-hidden': 'true' }), el('span', { class: 'count' }));
+    const mine = r.users.includes(state.me.id);
+    chip.querySelector('.emoji').textContent = r.emoji;
+    chip.querySelector('.count').textContent = String(r.users.length);
+    chip.setAttribute('aria-pressed', String(mine));
+    chip.setAttribute('aria-label', `${r.emoji} ${r.users.length}: ${people(r.users)}`);
+    chip.title = `${people(r.users)} reacted with ${r.emoji}`;
+    chip.classList.toggle('pending', !!pending && pending.has(bare(r.emoji)));
+    return chip;
+  });
+  const whose = m.sender === state.me.id ? 'your message' : `${nameOf(m.sender)}'s message`;
+  const add = row.querySelector('.add-reaction')
+    || el('button', { class: 'add-reaction', type: 'button', title: 'Add a reaction', 'aria-label': `Add a reaction to ${whose}`, onclick: (e) => openPicker(m.id, e.currentTarget) }, icon('react', 16));
+  reconcile(row, list.length ? [...chips, add] : []);
+  row.hidden = !list.length;
+  li.querySelector('.reaction-error').textContent = error ? error.text : '';
+}
+
+function setReactionError(id, text) {
+  const held = state.reactionErrors.get(id);
+  if (held) clearTimeout(held.timer);
+  state.reactionErrors.delete(id);
+  if (text) state.reactionErrors.set(id, { text, timer: setTimeout(() => { state.reactionErrors.delete(id); renderMessages(); }, 10000) });
+}
+
+function toggleReaction(id, emoji) {
+  const m = state.messages.get(id);
+  if (m) react(m, emoji, !isMine(m, emoji));
+}
+
+// PUT or DELETE .../reactions/<emoji>/ (both idempotent). Mine is drawn changed at once; the
+// answer says how it ended, and a failure says why beside the message.
+async function react(m, emoji, on) {
+  const { id, thread } = m;
+  if (!state.reacting.has(id)) state.reacting.set(id, new Map());
+  const op = { emoji, on };
+  state.reacting.get(id).set(bare(emoji), op);
+  setReactionError(id, null);
+  renderMessages();
+  let answer = null;
+  let error = null;
+  try {
+    answer = await api(on ? 'PUT' : 'DELETE', `/api/threads/${enc(thread)}/messages/${enc(id)}/reactions/${enc(emoji)}/`);
+  } catch (err) {
+    error = err;
+  }
+  const pending = state.reacting.get(id);
+  if (!pending || pending.get(bare(emoji)) !== op) return; // changed again meanwhile: that one settles it
+  pending.delete(bare(emoji));
+  if (!pending.size) state.reacting.delete(id);
+  if (state.openId !== thread) return;
+  const held = state.messages.get(id);
+  if (answer && held) {
+    // Mine as the answer says; the others' as held, which an event may have made newer.
+    const r = (answer.reactions || []).find((x) => bare(x.emoji) === bare(emoji));
+    held.reactions = withMine(held.reactions || [], r ? r.emoji : emoji, !!r && (r.users || []).includes(state.me.id));
+  } else if (error && held) {
+    const why = error instanceof ApiError && error.status === 404 ? 'That is not an emoji a reaction can have.' : reason(error);
+    setReactionError(id, `Couldn't ${on ? 'react with' : 'take back'} ${emoji}: ${why}`);
+  }
+  renderMessages();
+}
+
+// The picker: the common reactions, and more to search (by name) or type.
+const QUICK_EMOJI = [['👍', 'thumbs up'], ['❤️', 'red heart'], ['😂', 'face with tears of joy'], ['😮', 'face with open mouth'], ['😢', 'crying face'], ['🎉', 'party popper']];
+const MORE_EMOJI = [
+  ['😀', 'grinning face', 'smile happy'], ['😄', 'grinning face with smiling eyes', 'smile happy laugh'], ['😁', 'beaming face', 'grin smile'],
+  ['😅', 'grinning face with sweat', 'phew nervous'], ['🤣', 'rolling on the floor laughing', 'lol rofl'], ['😂', 'face with tears of joy', 'laugh lol haha'],
+  ['🙂', 'slightly smiling face', 'smile'], ['😉', 'winking face', 'wink'], ['😊', 'smiling face with smiling eyes', 'blush happy'],
+  ['😇', 'smiling face with halo', 'angel innocent'], ['🥰', 'smiling face with hearts', 'love'], ['😍', 'smiling face with heart-eyes', 'love'],
+  ['😘', 'face blowing a kiss', 'kiss love'], ['😋', 'face savoring food', 'yum tasty'], ['😎', 'smiling face with sunglasses', 'cool'],
+  ['🤩', 'star-struck', 'wow amazing'], ['🥳', 'partying face', 'party celebrate'], ['🤗', 'hugging face', 'hug'],
+  ['🤔', 'thinking face', 'think hmm'], ['🤨', 'face with raised eyebrow', 'doubt skeptical'], ['😐', 'neutral face', 'meh'],
+  ['🙄', 'face with rolling eyes', 'eyeroll'], ['😏', 'smirking face', 'smirk'], ['😬', 'grimacing face', 'awkward oops'],
+  ['😌', 'relieved face', 'relief'], ['😴', 'sleeping face', 'sleep tired zzz'], ['😷', 'face with medical mask', 'sick ill'],
+  ['🤯', 'exploding head', 'mind blown'], ['😮', 'face with open mouth', 'wow surprise'], ['😱', 'face screaming in fear', 'scream shock'],
+  ['😢', 'crying face', 'sad tear'], ['😭', 'loudly crying face', 'sob sad'], ['😤', 'face with steam from nose', 'triumph frustrated'],
+  ['😡', 'enraged face', 'angry mad'], ['🥺', 'pleading face', 'please puppy'], ['🫡', 'saluting face', 'salute yes sir'],
+  ['👍', 'thumbs up', 'yes like agree ok +1'], ['👎', 'thumbs down', 'no dislike disagree -1'], ['👏', 'clapping hands', 'clap applause bravo'],
+  ['🙌', 'raising hands', 'hooray celebrate'], ['🙏', 'folded hands', 'please thanks pray'], ['👌', 'OK hand', 'ok perfect'],
+  ['✌️', 'victory hand', 'peace'], ['🤞', 'crossed fingers', 'luck hope'], ['💪', 'flexed biceps', 'strong'],
+  ['👋', 'waving hand', 'hello hi bye wave'], ['🤝', 'handshake', 'deal agree'], ['👀', 'eyes', 'look see watching'],
+  ['❤️', 'red heart', 'love like'], ['🧡', 'orange heart', 'love'], ['💛', 'yellow heart', 'love'], ['💚', 'green heart', 'love'],
+  ['💙', 'blue heart', 'love'], ['💜', 'purple heart', 'love'], ['💔', 'broken heart', 'sad'], ['🔥', 'fire', 'hot lit'],
+  ['✨', 'sparkles', 'shiny new'], ['⭐', 'star', 'favourite favorite'], ['💯', 'hundred points', '100 perfect'], ['✅', 'check mark button', 'done yes ok tick'],
+  ['❌', 'cross mark', 'no wrong x'], ['❓', 'red question mark', 'question what'], ['❗', 'red exclamation mark', 'important'], ['🎉', 'party popper', 'tada celebrate congrats'],
+  ['🎂', 'birthday cake', 'birthday'], ['🚀', 'rocket', 'launch ship fast'], ['💡', 'light bulb', 'idea'], ['☕', 'hot beverage', 'coffee tea'],
+  ['🍕', 'pizza', 'food'], ['🍻', 'clinking beer mugs', 'cheers drinks'], ['🏆', 'trophy', 'win winner'], ['📌', 'pushpin', 'pin'],
+];
+
+const picker = $('reaction-picker');
+const graphemes = window.Intl && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+// Whether `text` is one emoji, as a person would type or paste it.
+function oneEmoji(text) {
+  if (!text || !/\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20E3/u.test(text)) return false;
+  return graphemes ? [...graphemes.segment(text)].length === 1 : Array.from(text).length <= 8;
+}
+
+function pickButton(m, emoji, name) {
+  return el('button', { class: 'pick', type: 'button', 'data-emoji': emoji, title: name, 'aria-label': name, 'aria-pressed': String(isMine(m, emoji)), onclick: () => pick(emoji) },
+    el('span', { class: 'emoji', 'aria-hidden': 'true', text: emoji }));
+}
+
+function openPicker(messageId, opener) {
+  const m = state.messages.get(messageId);
+  if (!m) return;
+  if (picker.open) picker.close();
+  state.picker = { messageId, opener };
+  $('picker-quick').replaceChildren(...QUICK_EMOJI.map(([e, name]) => pickButton(m, e, name)),
+    el('button', { id: 'picker-more-button', class: 'pick more', type: 'button', title: 'More emoji', 'aria-label': 'More emoji', 'aria-expanded': 'false', 'aria-controls': 'picker-more', onclick: toggleMore }, icon('plus', 20)));
+  $('picker-more').hidden = true;
+  $('picker-search').value = '';
+  fillGrid();
+  const sheet = PHONE.matches;
+  picker.classList.toggle('sheet', sheet);
+  picker.style.top = picker.style.left = '';
+  // Its message keeps its buttons shown while the picker is open.
+  const li = $('messages').querySelector(`li.message[data-message-id="${CSS.escape(messageId)}"]`);
+  if (li) li.classList.add('picking');
+  if (sheet) picker.showModal();
+  else { picker.show(); placePicker(); }
+  $('picker-quick').querySelector('button').focus();
+}
+
+function closePicker(restoreFocus = true) {
+  const was = state.picker;
+  state.picker = null;
+  if (!picker.open) return;
+  const hadFocus = picker.contains(document.activeElement);
+  picker.close();
+  if (!restoreFocus || !hadFocus || !was) return;
+  // Back to what opened it, or to the message if that is gone or hidden.
+  const li = $('messages').querySelector(`li.message[data-message-id="${CSS.escape(was.messageId)}"]`);
+  const back = was.opener && was.opener.isConnected ? was.opener : li && li.querySelector('.actions .react');
+  if (back) back.focus({ preventScroll: true });
+  if (li && document.activeElement !== back) li.querySelector('.bubble').focus({ preventScroll: true });
+}
+
+picker.addEventListener('close', () => {
+  state.picker = null;
+  for (const li of $('messages').querySelectorAll('.picking')) li.classList.remove('picking');
+});
+
+// Beside the message's React button (above it if there is room), inside the window.
+function placePicker() {
+  if (!picker.open || picker.classList.contains('sheet') || !state.picker) return;
+  const li = $('messages').querySelector(`li.message[data-message-id="${CSS.escape(state.picker.messageId)}"]`);
+  if (!li) { closePicker(false); return; }
+  const opener = state.picker.opener && state.picker.opener.isConnected ? state.picker.opener : li.querySelector('.actions .react');
+  const a = (opener && opener.getBoundingClientRect().width ? opener : li.querySelector('.bubble')).getBoundingClientRect();
+  const p = pane.getBoundingClientRect();
+  if (a.bottom < p.top || a.top > p.bottom) { closePicker(false); return; } // scrolled away
+  const margin = 8;
+  const gap = 6;
+  const w = picker.offsetWidth;
+  const h = picker.offsetHeight;
+  let top = a.top - h - gap;
+  if (top < margin) top = Math.min(a.bottom + gap, innerHeight - h - margin);
+  const left = Math.min(Math.max(margin, a.left + a.width / 2 - w / 2), innerWidth - w - margin);
+  picker.style.top = `${Math.max(margin, top)}px`;
+  picker.style.left = `${left}px`;
+}
+
+function pick(emoji) {
+  const id = state.picker && state.picker.messageId;
+  const m = id && state.messages.get(id);
+  closePicker();
+  if (m) react(m, emoji, !isMine(m, emoji));
+}
+
+function toggleMore() {
+  const more = $('picker-more');
+  const open = more.hidden;
+  more.hidden = !open;
+  $('picker-more-button').setAttribute('aria-expanded', String(open));
+  placePicker();
+  if (!open) return;
+  // On a phone the search would bring up the keyboard over the emoji: the first emoji instead.
+  if (PHONE.matches) $('picker-grid').querySelector('button').focus();
+  else $('picker-search').focus();
+}
+
+function fillGrid() {
+  const m = state.picker && state.messages.get(state.picker.messageId);
+  if (!m) return;
+  const q = $('picker-search').value.trim();
+  const words = q.toLowerCase().split(/\s+/).filter(Boolean);
+  let items;
+  if (oneEmoji(q)) {
+    const known = MORE_EMOJI.find(([e]) => bare(e) === bare(q));
+    items = [[q, known ? known[1] : `React with ${q}`]];
+  } else {
+    items = MORE_EMOJI.filter(([, name, also]) => words.every((w) => `${name} ${also}`.toLowerCase().includes(w)));
+  }
+  $('picker-grid').replaceChildren(...items.map(([e, name]) => pickButton(m, e, name)));
+  $('picker-empty').textContent = items.length ? '' : `No emoji found for “${q}”. You can also type or paste one.`;
+}
+
+$('picker-search').addEventListener('input', fillGrid);
+$('picker-search').addEventListener('keydown', (e) => {
+  const first = $('picker-grid').querySelector('button');
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    if (first) first.click();
+  } else if (e.key === 'ArrowDown' && first) {
+    e.preventDefault();
+    first.focus();
+  }
+});
+
+// Escape closes; the arrow keys move between the emoji, row by row.
+picker.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') {
+    e.preventDefault();
+    e.stopPropagation();
+    closePicker();
+    return;
+  }
+  if (!e.key.startsWith('Arrow') || e.target.id === 'picker-search') return;
+  const buttons = [...picker.querySelectorAll('button.pick')].filter((b) => b.offsetParent !== null);
+  const at = buttons.indexOf(document.activeElement);
+  if (at < 0) return;
+  e.preventDefault();
+  const rect = (b) => b.getBoundingClientRect();
+  const middle = (b) => rect(b).left + rect(b).width / 2;
+  let next = null;
+  if (e.key === 'ArrowLeft') next = buttons[at - 1];
+  else if (e.key === 'ArrowRight') next = buttons[at + 1];
+  else {
+    const here = rect(buttons[at]);
+    const down = e.key === 'ArrowDown';
+    const beyond = buttons.filter((b) => (down ? rect(b).top > here.top + 2 : rect(b).top < here.top - 2));
+    if (beyond.length) {
+      const rowTop = (down ? Math.min : Math.max)(...beyond.map((b) => rect(b).top));
+      const row = beyond.filter((b) => Math.abs(rect(b).top - rowTop) < 2);
+      const x = here.left + here.width / 2;
+      next = row.reduce((best, b) => (Math.abs(middle(b) - x) < Math.abs(middle(best) - x) ? b : best));
+    } else if (!down && !$('picker-more').hidden && $('picker-grid').contains(buttons[at])) {
+      next = $('picker-search');
+    }
+  }
+  if (next) next.focus();
+});
+
+// A tap on the sheet's backdrop closes it (one that started there: the end of the long press
+// that opened it does not).
+let downOnBackdrop = false;
+picker.addEventListener('pointerdown', (e) => { downOnBackdrop = e.target === picker; });
+picker.addEventListener('click', (e) => {
+  if (e.target === picker && downOnBackdrop) closePicker();
+  downOnBackdrop = false;
+});
+pane.addEventListener('scroll', placePicker);
+window.addEventListener('resize', placePicker);
+
+// ---------------------------------------------------------------------------------------------
 // Editing and deleting messages
 
 function startEdit(id) {
@@ -1149,7 +1689,7 @@ function startEdit(id) {
     error.textContent = '';
     try {
       const updated = await api('PATCH', `/api/threads/${enc(m.thread)}/messages/${enc(id)}/`, { text });
-      if (state.messages.has(id)) state.messages.set(id, updated);
+      if (state.messages.has(id)) holdMessage(updated);
       endEdit(id);
       refreshThread(updated.thread);
     } catch (err) {
@@ -1263,6 +1803,10 @@ $('thread-menu-button').addEventListener('click', (e) => {
 
 document.addEventListener('click', (e) => {
   if (!$('thread-menu').hidden && !e.target.closest('.menu-wrap')) closeMenu();
+  // A click anywhere else closes the reaction picker (on a phone, its backdrop does).
+  if (picker.open && !picker.classList.contains('sheet') && !picker.contains(e.target) && !e.target.closest('.react, .add-reaction')) {
+    closePicker(false);
+  }
   if (!e.target.closest('li.message')) {
     for (const li of $('messages').querySelectorAll('.show-actions')) li.classList.remove('show-actions');
   }
@@ -1270,6 +1814,7 @@ document.addEventListener('click', (e) => {
 
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && !$('thread-menu').hidden) { closeMenu(); $('thread-menu-button').focus(); }
+  else if (e.key === 'Escape' && picker.open) closePicker(false);
 });
 
 $('leave-thread').addEventListener('click', () => {

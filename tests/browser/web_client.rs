@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, PointerAction, TouchActions};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -20,6 +21,9 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Enter, as WebDriver types it.
 const ENTER: &str = "\u{E007}";
+
+/// Escape, as WebDriver types it.
+const ESCAPE: &str = "\u{E00C}";
 
 struct Page {
     browser: Client,
@@ -34,10 +38,11 @@ struct Page {
 /// The page's network, switched by the test: `down` fails every request as a dropped network
 /// does (and `cut()` also drops the open sockets); `hold` keeps sends (POST .../messages/) waiting
 /// until `release()`; `failNext` fails that many sends before they leave; `loseNext` lets that
-/// many sends reach the server and then loses their answers. `sends` lists every send's body.
+/// many sends reach the server and then loses their answers. `sends` lists every send's body, and
+/// `frames` every live event the page's sockets received.
 const NET: &str = "
     if (window.__net) return;
-    const net = window.__net = { down: false, hold: false, waiting: [], failNext: 0, loseNext: 0, sends: [], sockets: [] };
+    const net = window.__net = { down: false, hold: false, waiting: [], failNext: 0, loseNext: 0, sends: [], sockets: [], frames: [] };
     const realFetch = window.fetch.bind(window);
     window.fetch = async (input, init) => {
         init = init || {};
@@ -58,6 +63,7 @@ const NET: &str = "
         constructor(...args) {
             super(...args);
             net.sockets.push(this);
+            this.addEventListener('message', (e) => { try { net.frames.push(JSON.parse(e.data)); } catch (_) {} });
             if (net.down) this.close();
         }
     };
@@ -319,6 +325,7 @@ fn api(method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Valu
     let mut response = match method {
         "POST" => agent.post(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
         "PATCH" => agent.patch(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
+        "PUT" => agent.put(&url).header("Authorization", &auth).send_empty(),
         "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
         _ => agent.get(&url).header("Authorization", &auth).call(),
     }
@@ -1147,4 +1154,432 @@ async fn conversations_start_from_a_search_and_are_left_and_deleted() {
         .await;
     assert!(told.as_str().unwrap().contains("was deleted"), "{told}");
     alice.shot("conversation-deleted").await;
+}
+
+/// A message's reaction chips, in order: the emoji, the count shown, whether it is marked as
+/// mine (`aria-pressed`), whether it is still being sent, and its title (who reacted).
+const REACTIONS: &str = "
+    const li = document.querySelector(`#messages [data-message-id=\"${arguments[0]}\"]`);
+    if (!li) return null;
+    return [...li.querySelectorAll('.reactions button.reaction')].map(b => ({
+        emoji: b.dataset.emoji, count: b.querySelector('.count').textContent,
+        mine: b.getAttribute('aria-pressed') === 'true', pending: b.classList.contains('pending'), title: b.title }));";
+
+/// The reaction picker: whether it is open, as a sheet (a phone's), its common emoji and those
+/// the search shows, where it is, and what has the focus.
+const PICKER: &str = "
+    const p = document.getElementById('reaction-picker');
+    const r = p.getBoundingClientRect();
+    const emoji = (css) => [...p.querySelectorAll(css)].map(b => b.dataset.emoji);
+    return { open: p.open, sheet: p.classList.contains('sheet'), quick: emoji('#picker-quick button.pick[data-emoji]'),
+             grid: document.getElementById('picker-more').hidden ? null : emoji('#picker-grid button.pick'),
+             box: { top: r.top, bottom: r.bottom, left: r.left, right: r.right },
+             viewport: { width: innerWidth, height: innerHeight },
+             focused: p.contains(document.activeElement) ? (document.activeElement.dataset.emoji || document.activeElement.id) : null };";
+
+/// A message's quote of the message it answers.
+const QUOTE: &str = "
+    const li = document.querySelector(`#messages [data-message-id=\"${arguments[0]}\"]`);
+    const q = li && li.querySelector('.quote');
+    if (!q) return null;
+    return { id: q.dataset.replyTo, sender: q.querySelector('.quote-sender').textContent,
+             text: q.querySelector('.quote-text').textContent, deleted: q.classList.contains('deleted'),
+             label: q.getAttribute('aria-label'), button: q.tagName === 'BUTTON' };";
+
+/// The quote above the message box while replying, and whether the box has the focus.
+const REPLYING: &str = "
+    const r = document.getElementById('replying');
+    return { shown: !r.hidden, to: document.getElementById('replying-to').textContent,
+             text: document.getElementById('replying-text').textContent,
+             focused: document.activeElement === document.getElementById('text'),
+             placeholder: document.getElementById('text').placeholder };";
+
+/// Whether a message is inside the pane's view, and highlighted.
+const IN_VIEW: &str = "
+    const li = document.querySelector(`#messages [data-message-id=\"${arguments[0]}\"]`);
+    if (!li) return null;
+    const p = document.getElementById('pane').getBoundingClientRect();
+    const r = li.querySelector('.bubble').getBoundingClientRect();
+    return { inView: r.top >= p.top - 1 && r.bottom <= p.bottom + 1, flash: li.classList.contains('flash') };";
+
+/// `.../reactions/<emoji>/`, the emoji percent-encoded.
+fn reaction_path(thread: &str, message: &str, emoji: &str) -> String {
+    let encoded = percent_encoding::utf8_percent_encode(emoji, percent_encoding::NON_ALPHANUMERIC);
+    format!("/api/threads/{thread}/messages/{message}/reactions/{encoded}/")
+}
+
+/// A chip as `REACTIONS` shows it once the server has answered.
+fn chip(emoji: &str, count: u32, mine: bool, title: &str) -> Value {
+    json!({ "emoji": emoji, "count": count.to_string(), "mine": mine, "pending": false, "title": title })
+}
+
+/// Reactions as people make them: alice (at a laptop's size) picks one from the picker beside a
+/// message and bob (on a phone) sees the chip live, taps it to add his, and picks another from
+/// the picker's sheet, searching; chips count, say who reacted and are marked when they are
+/// mine; a click takes one back; a reaction made elsewhere arrives live; any emoji can be typed;
+/// Escape closes the picker; and the server's refusal of a 21st emoji shows beside the message.
+#[tokio::test]
+async fn reactions_come_from_the_picker_and_chips_count_toggle_and_arrive_live() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.log_in("alice").await;
+    let bob = Page::open("bob", Screen::Phone).await;
+    bob.log_in("bob").await;
+    let alice_token = alice.token().await;
+    let bob_token = bob.token().await;
+    let thread = thread_with(&alice_token, &["test_user", "bob"]);
+    let (alice_id, bob_id) = (user_id(&alice_token, "alice"), user_id(&alice_token, "bob"));
+    let text = format!("who is coming on Friday? {run}");
+    let (status, sent) =
+        api("POST", &format!("/api/threads/{thread}/messages/"), &bob_token, Some(json!({ "text": text })));
+    assert_eq!(status, 201, "{sent}");
+    let message = sent["id"].as_str().unwrap().to_owned();
+    let detail = format!("/api/threads/{thread}/messages/{message}/");
+    for page in [&alice, &bob] {
+        page.open_thread(&thread).await;
+        page.until("the message shown", MESSAGE, vec![json!(message)], |v| v["text"] == text).await;
+    }
+    assert_eq!(alice.js(REACTIONS, vec![json!(message)]).await, json!([]), "no chips yet");
+    let react_name = alice
+        .js(
+            "return document.querySelector(`[data-message-id=\"${arguments[0]}\"] button.react`).getAttribute('aria-label')",
+            vec![json!(message)],
+        )
+        .await;
+    assert_eq!(react_name, format!("React to bob's message “{text}”"), "named for its message");
+
+    // Alice opens the picker from the message's React button: the common emoji, beside the
+    // message, on screen, the first one focused.
+    alice.message_button(&message, "react").await;
+    let open = alice.until("the picker open", PICKER, vec![], |v| v["open"] == true).await;
+    assert_eq!(open["quick"], json!(["👍", "❤️", "😂", "😮", "😢", "🎉"]), "{open}");
+    assert_eq!((open["sheet"].as_bool(), open["focused"].as_str()), (Some(false), Some("👍")), "{open}");
+    let inside = |b: &Value| {
+        b["box"]["top"].as_f64().unwrap() >= 0.0
+            && b["box"]["left"].as_f64().unwrap() >= 0.0
+            && b["box"]["right"].as_f64().unwrap() <= b["viewport"]["width"].as_f64().unwrap()
+            && b["box"]["bottom"].as_f64().unwrap() <= b["viewport"]["height"].as_f64().unwrap()
+    };
+    assert!(inside(&open), "the picker is on screen: {open}");
+    alice.shot("reaction-picker").await;
+    alice.click("#reaction-picker button.pick[data-emoji=\"👍\"]").await;
+    alice
+        .until("her reaction shown", REACTIONS, vec![json!(message)], |v| {
+            v == &json!([chip("👍", 1, true, "You reacted with 👍")])
+        })
+        .await;
+    assert_eq!(alice.js(PICKER, vec![]).await["open"], false, "picking closes the picker");
+    let (_, stored) = api("GET", &detail, &alice_token, None);
+    assert_eq!(stored["reactions"], json!([{ "emoji": "👍", "count": 1, "me": true, "users": [alice_id] }]));
+
+    // Bob sees it live (the event says who reacted, not whether he did), and taps it: his too.
+    bob.until("alice's reaction reaching bob", REACTIONS, vec![json!(message)], |v| {
+        v == &json!([chip("👍", 1, false, "alice reacted with 👍")])
+    })
+    .await;
+    bob.shot("reaction-arrived").await;
+    bob.click(&format!("[data-message-id=\"{message}\"] .reactions button.reaction[data-emoji=\"👍\"]"))
+        .await;
+    bob.until("his reaction added", REACTIONS, vec![json!(message)], |v| {
+        v == &json!([chip("👍", 2, true, "You and alice reacted with 👍")])
+    })
+    .await;
+    alice
+        .until("bob's reaction reaching alice", REACTIONS, vec![json!(message)], |v| {
+            v == &json!([chip("👍", 2, true, "You and bob reacted with 👍")])
+        })
+        .await;
+
+    // On the phone a long press on the message opens the picker too (its release leaves it
+    // open), and a tap on the backdrop closes it.
+    let text_box =
+        bob.browser.find(Locator::Css(&format!("[data-message-id=\"{message}\"] .text"))).await.unwrap();
+    let long_press = TouchActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: text_box, duration: None, x: 0.0, y: 0.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Pause { duration: Duration::from_millis(800) })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    bob.browser.perform_actions(long_press).await.unwrap();
+    bob.until("the picker opened by a long press", PICKER, vec![], |v| {
+        v["open"] == true && v["sheet"] == true
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bob.js(PICKER, vec![]).await["open"], true, "still open after the finger is lifted");
+    let tap = TouchActions::new("finger".into())
+        .then(PointerAction::MoveTo { duration: None, x: 195.0, y: 150.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    bob.browser.perform_actions(tap).await.unwrap();
+    bob.until("the picker closed by a tap beside it", PICKER, vec![], |v| v["open"] == false).await;
+
+    // On the phone the picker is a sheet from the bottom; More finds emoji by name.
+    bob.message_button(&message, "react").await;
+    let sheet = bob.until("the picker sheet", PICKER, vec![], |v| v["open"] == true).await;
+    assert_eq!(sheet["sheet"], true, "{sheet}");
+    assert!(inside(&sheet), "{sheet}");
+    assert_eq!(
+        sheet["box"]["bottom"].as_f64(),
+        sheet["viewport"]["height"].as_f64(),
+        "at the bottom: {sheet}"
+    );
+    assert_eq!(sheet["box"]["left"], 0.0, "the screen's width: {sheet}");
+    bob.shot("reaction-picker").await;
+    bob.click("#picker-more-button").await;
+    bob.type_into("#picker-search", "party").await;
+    let found = bob.until("the search's emoji", PICKER, vec![], |v| v["grid"] == json!(["🥳", "🎉"])).await;
+    assert!(inside(&found), "still on screen with more emoji: {found}");
+    bob.shot("reaction-picker-search").await;
+    bob.click("#picker-grid button.pick[data-emoji=\"🥳\"]").await;
+    let both = json!([
+        chip("👍", 2, true, "You and alice reacted with 👍"),
+        chip("🥳", 1, true, "You reacted with 🥳")
+    ]);
+    bob.until("his second reaction", REACTIONS, vec![json!(message)], |v| v == &both).await;
+    alice
+        .until("bob's second reaction reaching alice", REACTIONS, vec![json!(message)], |v| {
+            v == &json!([
+                chip("👍", 2, true, "You and bob reacted with 👍"),
+                chip("🥳", 1, false, "bob reacted with 🥳")
+            ])
+        })
+        .await;
+
+    // Alice takes hers back with a click on the chip.
+    alice
+        .click(&format!("[data-message-id=\"{message}\"] .reactions button.reaction[data-emoji=\"👍\"]"))
+        .await;
+    let after =
+        json!([chip("👍", 1, false, "bob reacted with 👍"), chip("🥳", 1, false, "bob reacted with 🥳")]);
+    alice.until("her reaction taken back", REACTIONS, vec![json!(message)], |v| v == &after).await;
+    bob.until("alice's reaction gone for bob", REACTIONS, vec![json!(message)], |v| {
+        v[0] == chip("👍", 1, true, "You reacted with 👍")
+    })
+    .await;
+    let (_, stored) = api("GET", &detail, &alice_token, None);
+    assert_eq!(stored["reactions"][0]["users"], json!([bob_id]), "{stored}");
+
+    // A reaction from elsewhere (bob's other device, through the API) arrives live.
+    let (status, body) = api("PUT", &reaction_path(&thread, &message, "❤️"), &bob_token, None);
+    assert_eq!(status, 200, "{body}");
+    alice
+        .until("the heart arriving", REACTIONS, vec![json!(message)], |v| {
+            v.as_array().is_some_and(|a| a.len() == 3 && a[2] == chip("❤️", 1, false, "bob reacted with ❤️"))
+        })
+        .await;
+
+    // Any emoji can be typed (or pasted) into the search; Enter picks it.
+    alice.message_button(&message, "react").await;
+    alice.until("the picker open", PICKER, vec![], |v| v["open"] == true).await;
+    alice.click("#picker-more-button").await;
+    // ChromeDriver types only the Basic Multilingual Plane: the emoji is pasted, as it were.
+    alice
+        .js(
+            "const i = document.getElementById('picker-search'); i.value = arguments[0]; i.dispatchEvent(new Event('input'));",
+            vec![json!("🦄")],
+        )
+        .await;
+    alice.until("the typed emoji offered", PICKER, vec![], |v| v["grid"] == json!(["🦄"])).await;
+    alice.keys("#picker-search", ENTER).await;
+    alice
+        .until("the typed emoji added", REACTIONS, vec![json!(message)], |v| {
+            v.as_array().is_some_and(|a| a.len() == 4 && a[3] == chip("🦄", 1, true, "You reacted with 🦄"))
+        })
+        .await;
+
+    // Escape closes the picker, and the focus goes back to the button that opened it.
+    alice.message_button(&message, "react").await;
+    alice.until("the picker open", PICKER, vec![], |v| v["focused"] == "👍").await;
+    alice.keys("#reaction-picker button.pick[data-emoji=\"👍\"]", ESCAPE).await;
+    alice.until("the picker closed", PICKER, vec![], |v| v["open"] == false).await;
+    let focused = alice.js("return document.activeElement.className", vec![]).await;
+    assert_eq!(focused, "react", "focus back on the React button");
+
+    // Twenty different emoji at most: the server refuses a 21st, and alice is told beside the
+    // message; the chips stay as they are.
+    let more =
+        ["😀", "😃", "😄", "😁", "😆", "😅", "🤣", "😂", "🙂", "🙃", "😉", "😊", "😇", "🥰", "😍", "🤩"];
+    for emoji in more {
+        let (status, body) = api("PUT", &reaction_path(&thread, &message, emoji), &bob_token, None);
+        assert_eq!(status, 200, "{emoji}: {body}");
+    }
+    let full = alice
+        .until("twenty emoji", REACTIONS, vec![json!(message)], |v| {
+            v.as_array().is_some_and(|a| a.len() == 20)
+        })
+        .await;
+    alice.message_button(&message, "react").await;
+    alice.until("the picker open", PICKER, vec![], |v| v["open"] == true).await;
+    alice.click("#picker-more-button").await;
+    alice.type_into("#picker-search", "thinking").await;
+    alice.until("the thinking face found", PICKER, vec![], |v| v["grid"] == json!(["🤔"])).await;
+    alice.click("#picker-grid button.pick[data-emoji=\"🤔\"]").await;
+    let refused = alice
+        .until(
+            "the refusal shown beside the message",
+            "return document.querySelector(`[data-message-id=\"${arguments[0]}\"] .reaction-error`).textContent",
+            vec![json!(message)],
+            |v| v.as_str().is_some_and(|t| !t.is_empty()),
+        )
+        .await;
+    assert_eq!(
+        refused,
+        "Couldn't react with 🤔: A message has at most 20 different reactions: react with one it has."
+    );
+    assert_eq!(alice.js(REACTIONS, vec![json!(message)]).await, full, "the chips as they were");
+    alice.shot("reaction-refused").await;
+    bob.shot("reactions").await;
+    let (_, stored) = api("GET", &detail, &alice_token, None);
+    assert_eq!(stored["reactions"].as_array().unwrap().len(), 20);
+    delete_run_messages(&[&bob_token], &thread, &run);
+}
+
+/// Replies as people make them: alice (on a phone) replies to bob's message, which shows it
+/// quoted above the box (Escape cancels), and her reply quotes it; bob (at a laptop's size)
+/// sees the quote live and clicks it to bring the original, scrolled away, into view,
+/// highlighted; the quote follows the original's edit and delete live; and bob replies with the
+/// keyboard alone.
+#[tokio::test]
+async fn replies_quote_the_original_and_follow_it_live() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Phone).await;
+    alice.log_in("alice").await;
+    let bob = Page::open("bob", Screen::Desktop).await;
+    bob.log_in("bob").await;
+    let alice_token = alice.token().await;
+    let bob_token = bob.token().await;
+    let thread = thread_with(&alice_token, &["test_user", "bob"]);
+    let question = format!("what time is the meeting tomorrow? {run}");
+    let say = |text: &str| {
+        let (status, sent) = api(
+            "POST",
+            &format!("/api/threads/{thread}/messages/"),
+            &bob_token,
+            Some(json!({ "text": text })),
+        );
+        assert_eq!(status, 201, "{sent}");
+        sent["id"].as_str().unwrap().to_owned()
+    };
+    let original = say(&question);
+    // Enough after it that it is scrolled away on both screens.
+    for n in 1..=24 {
+        say(&format!("and another thing, number {n} {run}"));
+    }
+    for page in [&alice, &bob] {
+        page.open_thread(&thread).await;
+        page.until("the question shown", MESSAGE, vec![json!(original)], |v| v["text"] == question).await;
+    }
+
+    // Reply quotes the message above the box and puts the focus in it; Escape cancels.
+    assert_eq!(alice.js(REPLYING, vec![]).await["shown"], false);
+    alice.message_button(&original, "reply").await;
+    let replying = alice.until("the quote above the box", REPLYING, vec![], |v| v["shown"] == true).await;
+    assert_eq!(
+        replying,
+        json!({ "shown": true, "to": "Replying to bob", "text": question, "focused": true, "placeholder": "Write a reply" })
+    );
+    alice.shot("replying").await;
+    alice.keys("#text", ESCAPE).await;
+    alice.until("the reply cancelled", REPLYING, vec![], |v| v["shown"] == false).await;
+    alice.message_button(&original, "reply").await;
+    alice.until("the quote above the box again", REPLYING, vec![], |v| v["shown"] == true).await;
+    let answer = format!("at ten, in the big room {run}");
+    alice.send(&answer).await;
+    let reply = alice.until("the reply sent", FIND_TEXT, vec![json!(answer)], Value::is_string).await;
+    let reply = reply.as_str().unwrap().to_owned();
+    assert_eq!(
+        alice.js(REPLYING, vec![]).await["shown"],
+        false,
+        "the quote above the box goes with the send"
+    );
+    let quoted = json!({ "id": original, "sender": "bob", "text": question, "deleted": false,
+                         "label": format!("In reply to bob: “{question}”. Show the original message"), "button": true });
+    alice.until("the quote in her reply", QUOTE, vec![json!(reply)], |v| v == &quoted).await;
+    let (status, stored) = api("GET", &format!("/api/threads/{thread}/messages/{reply}/"), &bob_token, None);
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["reply_to"]["id"], json!(original), "sent as a reply: {stored}");
+    alice.shot("reply-sent").await;
+
+    // Bob sees the reply with its quote live, and clicks the quote: the original, scrolled away,
+    // comes into view, highlighted.
+    bob.until("the reply with its quote", QUOTE, vec![json!(reply)], |v| {
+        v["sender"] == "You" && v["text"] == json!(question)
+    })
+    .await;
+    let away = bob.js(IN_VIEW, vec![json!(original)]).await;
+    assert_eq!(away["inView"], false, "the original is scrolled away: {away}");
+    bob.click(&format!("[data-message-id=\"{reply}\"] .quote")).await;
+    bob.until("the original shown", IN_VIEW, vec![json!(original)], |v| {
+        v == &json!({ "inView": true, "flash": true })
+    })
+    .await;
+    bob.shot("quote-clicked").await;
+
+    // Bob edits the question: the quote follows, live.
+    let edited = format!("what time is the meeting on Friday? {run}");
+    let (status, body) = api(
+        "PATCH",
+        &format!("/api/threads/{thread}/messages/{original}/"),
+        &bob_token,
+        Some(json!({ "text": edited })),
+    );
+    assert_eq!(status, 200, "{body}");
+    alice.until("the quote edited", QUOTE, vec![json!(reply)], |v| v["text"] == json!(edited)).await;
+
+    // Bob deletes it: the reply stays, its quote says the original was deleted, on both pages;
+    // the server sent the reply again with its quote marked deleted.
+    let (status, _) = api("DELETE", &format!("/api/threads/{thread}/messages/{original}/"), &bob_token, None);
+    assert_eq!(status, 204);
+    let gone = json!({ "id": original, "sender": "bob", "text": "Deleted message", "deleted": true,
+                       "label": "In reply to a deleted message from bob", "button": false });
+    alice.until("the quote deleted", QUOTE, vec![json!(reply)], |v| v == &gone).await;
+    bob.until("the quote deleted for bob", QUOTE, vec![json!(reply)], |v| v["deleted"] == true).await;
+    alice
+        .until(
+            "the reply's message.updated event",
+            "return __net.frames.some(f => f.type === 'message.updated' && f.data.message && f.data.message.id === arguments[0]
+                 && f.data.message.reply_to && f.data.message.reply_to.deleted === true)",
+            vec![json!(reply)],
+            |v| v == &json!(true),
+        )
+        .await;
+    assert_eq!(alice.js(MESSAGE, vec![json!(reply)]).await["text"], json!(answer), "the reply stays");
+    alice.shot("quote-deleted").await;
+
+    // Bob replies with the keyboard alone: from the message to its Reply button, Enter, type,
+    // Enter.
+    bob.js(
+        "document.querySelector(`[data-message-id=\"${arguments[0]}\"] .bubble`).focus()",
+        vec![json!(reply)],
+    )
+    .await;
+    bob.js(
+        "document.querySelector(`[data-message-id=\"${arguments[0]}\"] button.reply`).focus()",
+        vec![json!(reply)],
+    )
+    .await;
+    bob.keys(&format!("[data-message-id=\"{reply}\"] button.reply"), ENTER).await;
+    let replying = bob.until("bob replying", REPLYING, vec![], |v| v["shown"] == true).await;
+    assert_eq!(
+        (replying["to"].as_str(), replying["focused"].as_bool()),
+        (Some("Replying to alice"), Some(true))
+    );
+    bob.shot("replying").await;
+    let thanks = format!("great, thanks {run}");
+    bob.keys("#text", &format!("{thanks}{ENTER}")).await;
+    let second = bob.until("bob's reply sent", FIND_TEXT, vec![json!(thanks)], Value::is_string).await;
+    bob.until("bob's reply quoting alice's", QUOTE, vec![second.clone()], |v| {
+        v["id"] == json!(reply) && v["sender"] == "alice" && v["text"] == json!(answer)
+    })
+    .await;
+    alice
+        .until("bob's reply reaching alice", QUOTE, vec![second], |v| {
+            v["sender"] == "You" && v["deleted"] == false
+        })
+        .await;
+    bob.shot("replies").await;
+    alice.shot("replies").await;
+    delete_run_messages(&[&bob_token, &alice_token], &thread, &run);
 }
