@@ -28,3 +28,9 @@ pub(crate) fn thread(participants: &[&str]) -> Thread {
         version: Default::default(),
     }
 }
+
+/// More different emoji than a message may carry.
+pub(crate) const EMOJI: [&str; 21] = [
+    "😀", "😃", "😄", "😁", "😆", "😅", "🤣", "😂", "🙂", "🙃", "🫠", "😉", "😊", "😇", "🥰", "😍", "🤩",
+    "😘", "😗", "☺️", "😚",
+];

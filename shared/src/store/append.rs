@@ -816,10 +816,11 @@ mod tests {
     #[test]
     fn a_reaction_over_the_emoji_limit_is_refused_in_the_batch() {
         let mut read = append_read(&[], &[reaction("b", 6, "🤔", true, "2026-01-02T03:04:09Z")]);
-        let full: Vec<crate::domain::reaction::Reaction> = emojis::iter()
+        let full: Vec<crate::domain::reaction::Reaction> = crate::domain::testing::EMOJI
+            .iter()
             .take(crate::domain::reaction::MAX_EMOJIS)
             .map(|e| crate::domain::reaction::Reaction {
-                emoji: e.as_str().parse().unwrap(),
+                emoji: e.parse().unwrap(),
                 users: vec![id("a")],
                 me: None,
             })
