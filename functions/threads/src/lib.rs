@@ -130,7 +130,7 @@ async fn list(app: &App, req: &Request) -> Result<HttpResponse, ApiError> {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            return Err(ApiError::Validation(FieldErrors::one("archived", "Must be true or false.")));
+            return Err(ApiError::BadRequest("archived must be true or false.".into()));
         }
     };
     // Each list has its own cursors: one of the archived list is no cursor of the other.
