@@ -51,6 +51,7 @@ const GROUP_GAP_MS = 5 * 60 * 1000; // messages of one sender closer than this s
 const PHONE = window.matchMedia('(max-width: 700px)');
 
 const $ = (id) => document.getElementById(id);
+const menu = $('thread-menu'); // the conversation menu (its section is further down)
 
 const state = {
   // Tokens live in sessionStorage: they survive a reload of this tab but not the tab itself, and
@@ -903,11 +904,19 @@ function renderThreads() {
     if (held && held.node.contains(document.activeElement)) {
       queueMicrotask(() => node.querySelector('button.open').focus());
     }
+    // The chat whose menu is open stays marked, and the menu keeps to its new options button.
+    if (held && state.menuOpener && held.node.contains(state.menuOpener)) {
+      for (const c of ['menu-open', 'menu-target']) if (held.node.classList.contains(c)) node.classList.add(c);
+      state.menuOpener = node.querySelector('button.row-menu');
+      state.menuOpener.setAttribute('aria-expanded', 'true');
+    }
     state.threadNodes.set(t.id, { sig, node });
     return node;
   });
   for (const id of state.threadNodes.keys()) if (!state.threads.has(id)) state.threadNodes.delete(id);
   reconcile($('threads'), nodes);
+  // A chat leaving the list shown (archived, say) takes its open menu with it.
+  if (state.menuOpener && !state.menuOpener.isConnected && !menu.hidden) closeMenu();
   // "Archived (n)" above the chats, while there are any; the archived list has a bar of its own.
   const archivedCount = all.filter((t) => t.archived).length + state.archivedBeyond;
   const unreadArchived = all.some((t) => t.archived && t.unread_count && !isMuted(t));
@@ -2194,7 +2203,6 @@ $('confirm-cancel').addEventListener('click', () => $('confirm').close());
 // archive, and leave or delete. The owner deletes a conversation for everyone; others leave (a
 // thread keeps two participants, so in a direct chat only its owner can end it).
 
-const menu = $('thread-menu');
 
 function renderMenu(t) {
   const mine = t.owner === state.me.id;
@@ -2291,16 +2299,20 @@ $('threads').addEventListener('contextmenu', (e) => {
   const li = e.target.closest('li.thread');
   if (!li) return;
   e.preventDefault();
-  rowPress.fired = true; // a long press fires contextmenu too: its click opens nothing
   clearTimeout(rowPress.timer);
-  openMenu(li.dataset.threadId, li.querySelector('button.row-menu'), { x: e.clientX, y: e.clientY });
+  // A long press fires contextmenu too: the click that ends it opens nothing.
+  if (rowPress.touching) rowPress.fired = true;
+  // From the keyboard's menu key: beside the chat's options button, not at the corner.
+  const pointed = rowPress.touching || e.button === 2;
+  openMenu(li.dataset.threadId, li.querySelector('button.row-menu'), pointed ? { x: e.clientX, y: e.clientY } : null);
 });
 
-const rowPress = { timer: null, x: 0, y: 0, fired: false };
+const rowPress = { timer: null, x: 0, y: 0, fired: false, touching: false };
 $('threads').addEventListener('pointerdown', (e) => {
   const li = e.pointerType === 'touch' && e.target.closest('li.thread');
   clearTimeout(rowPress.timer);
   rowPress.fired = false;
+  rowPress.touching = !!li;
   if (!li) return;
   Object.assign(rowPress, { x: e.clientX, y: e.clientY });
   rowPress.timer = setTimeout(() => {
@@ -2317,6 +2329,7 @@ for (const type of ['pointerup', 'pointercancel']) $('threads').addEventListener
 $('threads').addEventListener('click', (e) => {
   if (rowPress.fired && e.target.closest('button.open')) { e.stopPropagation(); e.preventDefault(); }
   rowPress.fired = false;
+  rowPress.touching = false;
 }, true);
 
 $('sidebar').querySelector('.threads-scroll').addEventListener('scroll', () => { if (state.menuAt === null) placeMenu(); else closeMenu(); });
