@@ -7,9 +7,19 @@
 // Stable hooks for tests (tests/browser/web_client.rs uses them; keep them when restyling):
 //   #app-view[data-screen=list|thread]   #back   #live[data-state=connecting|open|reconnecting|offline]
 //   #connection[data-state] (hidden while live)   #reconnect-now   #toast   #announcer[aria-live]
-//   #total-unread[data-unread][data-threads]
-//   #threads li.thread[data-thread-id][data-unread][data-owner] > button.open > .title, .preview, .badge, time.when
-//   #thread-view > #thread-title, #thread-menu-button, #leave-thread, #delete-thread   #pane (scrolls)
+//   #total-unread[data-unread][data-threads]   #total-mentions[data-mentions] (hidden at 0)
+//   #sidebar[data-view=main|archived]   #show-archived (above the chats) > #archived-count
+//   #archived-bar > #archived-back (while the archived chats are listed)
+//   #threads li.thread[data-thread-id][data-unread][data-mentions][data-muted][data-archived][data-owner]
+//     > button.open > .title-line > .title, .muted-icon; .preview, .badges > .mention-badge, .badge
+//     (.muted: grey), time.when; and button.row-menu (its options; a right-click or a long press too)
+//   #thread-view > #thread-title, #thread-muted-icon, #thread-archived, #thread-muted ("Muted until …"),
+//     #thread-menu-button   #pane (scrolls)
+//   #thread-menu (the options of the open chat or of one in the list) > #mute-thread, #unmute-thread
+//     (> #unmute-until), #archive-thread, #unarchive-thread, #leave-thread, #delete-thread;
+//     #mute-options > #mute-back, button.mute-for[data-for=1h|8h|1d|always]
+//   #mention-list (the @-completion) > li.mention-option[data-user-id][data-username] (.active)
+//   .text > .mention[data-user-id] (.me: mine)   li.message.mentions-me   #toast > #toast-text, #toast-action
 //   #pane-empty (a conversation without messages)   #messages li.day[data-day]
 //   #messages li.message[data-message-id][data-sender][data-state=sent] > .bubble (a tap shows the
 //     buttons; a long press on a touch screen opens the reaction picker), .text, .edited, time,
@@ -41,6 +51,7 @@ const GROUP_GAP_MS = 5 * 60 * 1000; // messages of one sender closer than this s
 const PHONE = window.matchMedia('(max-width: 700px)');
 
 const $ = (id) => document.getElementById(id);
+const menu = $('thread-menu'); // the conversation menu (its section is further down)
 
 const state = {
   // Tokens live in sessionStorage: they survive a reload of this tab but not the tab itself, and
@@ -49,9 +60,20 @@ const state = {
   refresh: sessionStorage.getItem('refresh'),
   me: null, // {id, username}
   names: new Map(), // user id -> username
-  threads: new Map(), // thread id -> thread as the API gives it
+  threads: new Map(), // thread id -> thread as the API gives it (archived ones too, `archived` set)
   moreThreads: null, // the thread list's `next` link
   pagedThreads: false, // whether "More conversations" was used (then catch-up keeps that link)
+  listView: 'main', // which list the sidebar shows: 'main', or 'archived' (GET /api/threads/?archived=true)
+  moreArchived: null, // the archived list's `next` link
+  pagedArchived: false,
+  archivedBeyond: 0, // archived threads the list has that are not held (beyond its first page)
+  totals: { unread_count: 0, threads: 0, mentions: 0 }, // GET /api/unread_count/, or unread.changed
+  muteTimer: null, // wakes when the soonest mute with an end is over (the server sends nothing then)
+  totalsTimer: null,
+  menuThread: null, // the thread the conversation menu is open for
+  menuOpener: null, // the button that opened it
+  menuAt: null, // where a right-click or a long press opened it
+  completion: null, // the open @-completion: {input, start, end, query, people: [{id, name}], active}
   threadsLoaded: false, // whether the list has answered once (before, it is not "empty")
   openId: null, // the open thread
   messages: new Map(), // message id -> message, of the open thread
@@ -210,7 +232,19 @@ const ICONS = {
   delete: [['path', { d: 'M3 6h18' }], ['path', { d: 'M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6' }],
     ['path', { d: 'M8 6V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2' }]],
   plus: [['path', { d: 'M12 5v14M5 12h14' }]],
+  bell: [['path', { d: 'M18 8A6 6 0 0 0 6 8c0 7-3 9-3 9h18s-3-2-3-9' }], ['path', { d: 'M13.73 21a2 2 0 0 1-3.46 0' }]],
+  bellOff: [['path', { d: 'M13.73 21a2 2 0 0 1-3.46 0' }], ['path', { d: 'M18.63 13A17.9 17.9 0 0 1 18 8' }],
+    ['path', { d: 'M6.26 6.26A5.9 5.9 0 0 0 6 8c0 7-3 9-3 9h14' }], ['path', { d: 'M18 8a6 6 0 0 0-9.33-5' }], ['path', { d: 'M1 1l22 22' }]],
+  archive: [['path', { d: 'M21 8v13H3V8' }], ['path', { d: 'M1 3h22v5H1z' }], ['path', { d: 'M10 12h4' }]],
+  unarchive: [['path', { d: 'M21 8v13H3V8' }], ['path', { d: 'M1 3h22v5H1z' }], ['path', { d: 'M12 18v-6M9.5 14.5 12 12l2.5 2.5' }]],
+  chevronDown: [['path', { d: 'M6 9l6 6 6-6' }]],
+  leave: [['path', { d: 'M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4' }], ['path', { d: 'M16 17l5-5-5-5' }], ['path', { d: 'M21 12H9' }]],
 };
+
+// The menu's icons, named in index.html.
+function fillIcons() {
+  for (const span of document.querySelectorAll('.menu-icon[data-icon]')) span.replaceChildren(icon(span.dataset.icon, 18));
+}
 
 function icon(name, size = 18) {
   const NS = 'http://www.w3.org/2000/svg';
@@ -237,27 +271,85 @@ function reconcile(parent, nodes) {
   while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
 }
 
-// Text with its web links made clickable: only http(s) URLs become links, and both the link's
-// text and its href are set as text and attribute, never parsed.
-function richText(text) {
+// Text with its web links made clickable and the people it mentions highlighted (`mentions`:
+// their ids, as the message carries them): only http(s) URLs become links, only "@name" of a
+// mentioned user is highlighted (mine more), and every part is set as text, never parsed.
+function richText(text, mentions) {
   const out = document.createDocumentFragment();
   const re = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+  const named = mentionPattern(mentions);
   let at = 0;
   for (const match of text.matchAll(re)) {
-    if (match.index > at) out.append(text.slice(at, match.index));
+    if (match.index > at) out.append(withMentions(text.slice(at, match.index), named));
     out.append(el('a', { href: match[0], target: '_blank', rel: 'noopener noreferrer', text: match[0] }));
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) out.append(withMentions(text.slice(at), named));
+  return out;
+}
+
+// What a username may hold (Django's: letters, digits and @ . + - _), and what may stand right
+// before an "@" that starts a mention: nothing, or a character that is none of those.
+const NAME_CHAR = '[\\p{L}\\p{N}_.+\\-]';
+const escapeRegExp = (s) => String(s).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function usernameOf(id) {
+  if (state.me && id === state.me.id) return state.me.username;
+  return state.names.get(id) || null;
+}
+
+// A pattern finding "@name" of each of these users (names known), and the id of each name.
+function mentionPattern(ids) {
+  const byName = new Map();
+  for (const id of ids || []) {
+    const name = usernameOf(id);
+    if (name) byName.set(name.toLowerCase(), id);
+  }
+  if (!byName.size) return null;
+  const names = [...byName.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  // A name may end a sentence ("@bob."), but "@bob.smith" is someone else.
+  const re = new RegExp(`(?<!${NAME_CHAR}|@)@(${names.join('|')})(?!${NAME_CHAR.replace('.', '')}|\\.[\\p{L}\\p{N}])`, 'giu');
+  return { re, byName };
+}
+
+function withMentions(text, named) {
+  if (!named) return text;
+  const out = document.createDocumentFragment();
+  let at = 0;
+  for (const match of text.matchAll(named.re)) {
+    const id = named.byName.get(match[1].toLowerCase());
+    if (match.index > at) out.append(text.slice(at, match.index));
+    const mine = state.me && id === state.me.id;
+    out.append(el('span', { class: 'mention' + (mine ? ' me' : ''), 'data-user-id': id, title: mine ? 'Mentions you' : `Mentions ${nameOf(id)}`, text: match[0] }));
     at = match.index + match[0].length;
   }
   if (at < text.length) out.append(text.slice(at));
   return out;
 }
 
-function toast(text) {
+// The ids of `candidates` whose "@name" is in `text`: what a send or an edit mentions.
+function mentionsIn(text, candidates) {
+  const named = mentionPattern(candidates);
+  if (!named) return [];
+  const ids = [];
+  for (const match of text.matchAll(named.re)) {
+    const id = named.byName.get(match[1].toLowerCase());
+    if (!ids.includes(id)) ids.push(id);
+  }
+  return ids;
+}
+
+// A short note at the bottom; `action` adds a button to it ({label, run}), such as Undo.
+function toast(text, action) {
   const t = $('toast');
-  t.textContent = text;
+  const button = $('toast-action');
+  $('toast-text').textContent = text;
+  button.textContent = action ? action.label : '';
+  button.hidden = !action;
+  button.onclick = action ? () => { t.hidden = true; action.run(); } : null;
   t.hidden = !text;
   clearTimeout(state.toastTimer);
-  if (text) state.toastTimer = setTimeout(() => { t.hidden = true; }, 5000);
+  if (text) state.toastTimer = setTimeout(() => { t.hidden = true; }, action ? 8000 : 5000);
 }
 
 function announce(text) {
@@ -526,37 +618,60 @@ async function loadTotals() {
   setTotals(await api('GET', '/api/unread_count/'));
 }
 
+// The totals leave muted threads out (the server's doing). The page's title and the app's
+// badge show them, with the unread mentions first: "(@2 · 5) Messages".
 function setTotals(t) {
+  state.totals = { unread_count: t.unread_count || 0, threads: t.threads || 0, mentions: t.mentions || 0 };
+  const { unread_count: unread, mentions } = state.totals;
   const total = $('total-unread');
-  total.textContent = String(t.unread_count);
-  total.dataset.unread = String(t.unread_count);
-  total.dataset.threads = String(t.threads);
-  $('total').hidden = !t.unread_count;
-  document.title = t.unread_count ? `(${t.unread_count}) Messages` : 'Messages';
+  total.textContent = String(unread);
+  total.dataset.unread = String(unread);
+  total.dataset.threads = String(state.totals.threads);
+  $('total').hidden = !unread;
+  const at = $('total-mentions');
+  at.textContent = `@ ${mentions}`;
+  at.dataset.mentions = String(mentions);
+  at.setAttribute('aria-label', `${mentions} unread ${mentions === 1 ? 'mention' : 'mentions'} of you`);
+  at.hidden = !mentions;
+  document.title = unread ? `(${mentions ? `@${mentions} · ` : ''}${unread}) Messages` : 'Messages';
+  if (navigator.setAppBadge) (unread ? navigator.setAppBadge(unread) : navigator.clearAppBadge()).catch(() => {});
 }
 
-// The first page of threads, merged into what we hold: threads newer than the page's oldest
-// that are missing from it are gone (deleted, or we were removed).
+// The totals again, a little later, so that several changes cost one request.
+function loadTotalsSoon() {
+  clearTimeout(state.totalsTimer);
+  state.totalsTimer = setTimeout(() => { if (state.me) loadTotals().catch(() => {}); }, 250);
+}
+
+// The first page of threads and of archived threads, merged into what we hold: threads newer
+// than a page's oldest that are missing from both are gone (deleted, or we were removed).
 async function loadThreads() {
   const asked = state.changes;
-  let page;
+  let main;
+  let archived;
   try {
-    page = await api('GET', '/api/threads/?limit=50');
+    [main, archived] = await Promise.all([api('GET', '/api/threads/?limit=50'), api('GET', '/api/threads/?archived=true&limit=50')]);
   } catch (err) {
     if (!state.threads.size) setThreadsError(`Couldn't load your conversations: ${reason(err)}`);
     throw err;
   }
   setThreadsError(null);
   state.threadsLoaded = true;
-  // Without a next page the list is complete, so anything else we hold is gone.
-  const oldest = page.next && page.results.length ? page.results[page.results.length - 1].updated : '';
+  // Without a next page a list is complete, so anything else we hold of it is gone.
+  const oldest = (page) => (page.next && page.results.length ? page.results[page.results.length - 1].updated : '');
   const stale = (id) => (state.changedAt.get(id) || 0) > asked;
+  const listed = new Set([...main.results, ...archived.results].map((t) => t.id));
   for (const [id, t] of state.threads) {
-    if (t.updated >= oldest && !stale(id) && !page.results.some((r) => r.id === id)) state.threads.delete(id);
+    if (!listed.has(id) && !stale(id) && t.updated >= oldest(t.archived ? archived : main)) state.threads.delete(id);
   }
-  for (const t of page.results) if (!stale(t.id)) state.threads.set(t.id, t);
-  if (!state.pagedThreads) state.moreThreads = page.next;
-  learnNames(page.results.flatMap((t) => t.participants));
+  for (const t of [...main.results, ...archived.results]) if (!stale(t.id)) state.threads.set(t.id, t);
+  if (!state.pagedThreads) state.moreThreads = main.next;
+  if (!state.pagedArchived) {
+    state.moreArchived = archived.next;
+    state.archivedBeyond = Math.max(0, archived.count - archived.results.length);
+  }
+  learnNames([...main.results, ...archived.results].flatMap((t) => t.participants));
+  scheduleMuteEnd();
   renderThreads();
   if (state.openId) {
     if (!state.threads.has(state.openId)) threadGone('This conversation is no longer available to you.');
@@ -572,15 +687,24 @@ function setThreadsError(text) {
 $('threads-retry').addEventListener('click', () => { catchUp().catch(() => {}); });
 
 $('more-threads').addEventListener('click', async () => {
-  if (!state.moreThreads) return;
+  const archived = state.listView === 'archived';
+  const url = archived ? state.moreArchived : state.moreThreads;
+  if (!url) return;
   const button = $('more-threads');
   button.disabled = true;
   try {
-    const page = await api('GET', state.moreThreads);
+    const page = await api('GET', url);
     for (const t of page.results) state.threads.set(t.id, t);
-    state.moreThreads = page.next;
-    state.pagedThreads = true;
+    if (archived) {
+      state.moreArchived = page.next;
+      state.pagedArchived = true;
+      state.archivedBeyond = Math.max(0, state.archivedBeyond - page.results.length);
+    } else {
+      state.moreThreads = page.next;
+      state.pagedThreads = true;
+    }
     setThreadsError(null);
+    scheduleMuteEnd();
     renderThreads();
   } catch (err) {
     setThreadsError(`Couldn't load more conversations: ${reason(err)}`);
@@ -600,7 +724,7 @@ function refreshThread(id) {
     try {
       const t = await api('GET', `/api/threads/${enc(id)}/`);
       if ((state.changedAt.get(id) || 0) > asked) return; // a newer refresh is on its way
-      state.threads.set(t.id, t);
+      setThread(t);
       learnNames(t.participants);
       renderThreads();
       if (t.id === state.openId) renderOpenTitle();
@@ -612,6 +736,15 @@ function refreshThread(id) {
 
 function touchThread(id) {
   state.changedAt.set(id, ++state.changes);
+}
+
+// A thread as the API answered it (with the caller's counts, mute and archive).
+function setThread(t) {
+  const held = state.threads.get(t.id);
+  // An archived thread beyond the first page of the archived list, now held.
+  if (t.archived && !held && state.archivedBeyond > 0) state.archivedBeyond--;
+  state.threads.set(t.id, t);
+  scheduleMuteEnd();
 }
 
 // A thread from a live event: `thread.created` and `thread.updated` carry the thread without
@@ -628,7 +761,12 @@ function mergeThread(incoming) {
     created: incoming.created || (held && held.created),
     updated: newer ? incoming.updated || (held && held.updated) : held.updated,
     last_message: newer && 'last_message' in incoming ? incoming.last_message : (held ? held.last_message : null),
+    // The caller's own, which the event cannot carry.
     unread_count: held ? held.unread_count || 0 : 0,
+    unread_mentions: held ? held.unread_mentions || 0 : 0,
+    muted: held ? !!held.muted : false,
+    muted_until: held ? held.muted_until || null : null,
+    archived: held ? !!held.archived : false,
   };
   state.threads.set(t.id, t);
   touchThread(t.id);
@@ -636,6 +774,8 @@ function mergeThread(incoming) {
 }
 
 // Shows a new message in the list at once (the refresh that follows brings the unread count).
+// A new message brings an archived thread back to the list, unless it is muted (as the server
+// does it).
 function bumpThread(id, m) {
   const t = state.threads.get(id);
   if (!t || !m) return;
@@ -644,7 +784,59 @@ function bumpThread(id, m) {
     t.last_message = m;
     if (m.created > t.updated) t.updated = m.created;
   }
+  if (t.archived && !isMuted(t)) t.archived = false;
   renderThreads();
+  if (id === state.openId) renderOpenTitle();
+}
+
+// Whether the caller has the thread muted now: a mute with an end is over by itself.
+function isMuted(t) {
+  return !!t.muted && (!t.muted_until || Date.parse(t.muted_until) > Date.now());
+}
+
+// The server writes nothing when a mute ends: wake then, show the thread unmuted and fetch the
+// totals, which count it again.
+function scheduleMuteEnd() {
+  clearTimeout(state.muteTimer);
+  let soonest = Infinity;
+  for (const t of state.threads.values()) {
+    if (t.muted && t.muted_until) soonest = Math.min(soonest, Date.parse(t.muted_until));
+  }
+  if (soonest === Infinity) return;
+  // setTimeout holds at most about 24 days; a longer wait wakes once meanwhile.
+  const wait = Math.min(Math.max(0, soonest - Date.now()) + 50, 2 ** 31 - 1);
+  state.muteTimer = setTimeout(() => {
+    let ended = false;
+    for (const t of state.threads.values()) {
+      if (t.muted && t.muted_until && Date.parse(t.muted_until) <= Date.now()) {
+        t.muted = false;
+        t.muted_until = null;
+        touchThread(t.id);
+        ended = true;
+      }
+    }
+    if (ended) {
+      renderThreads();
+      renderOpenTitle();
+      loadTotalsSoon();
+    }
+    scheduleMuteEnd();
+  }, wait);
+}
+
+// "5:30 PM", "tomorrow, 9:00 AM", "Friday, 9:00 AM" or "12 Mar, 9:00 AM": when a mute ends.
+function untilText(iso) {
+  const d = new Date(iso);
+  const ahead = -daysAgo(d);
+  const time = timeFormat.format(d);
+  if (ahead <= 0) return time;
+  if (ahead === 1) return `tomorrow, ${time}`;
+  if (ahead < 7) return `${weekdayFormat.format(d)}, ${time}`;
+  return `${(d.getFullYear() === new Date().getFullYear() ? shortDateFormat : shortDateYearFormat).format(d)}, ${time}`;
+}
+
+function mutedText(t) {
+  return t.muted_until ? `Muted until ${untilText(t.muted_until)}` : 'Muted';
 }
 
 function dropThread(id) {
@@ -677,35 +869,87 @@ function preview(t) {
   return isGroup(t) ? `${nameOf(m.sender)}: ${text}` : text;
 }
 
-// Ordered as the API orders them: most recent activity (`updated`) first. Rows are kept and
-// redrawn only when what they show changed.
+// The list the sidebar shows (the chats, or the archived ones), ordered as the API orders
+// them: most recent activity (`updated`) first. Rows are kept and redrawn only when what they
+// show changed. A muted thread has a muted icon and grey badges (its unread messages are left
+// out of the totals); "@" marks unread messages that mention me.
 function renderThreads() {
-  const sorted = [...state.threads.values()].sort((a, b) => (a.updated < b.updated ? 1 : a.updated > b.updated ? -1 : 0));
+  const archivedView = state.listView === 'archived';
+  const all = [...state.threads.values()];
+  const sorted = all.filter((t) => !!t.archived === archivedView)
+    .sort((a, b) => (a.updated < b.updated ? 1 : a.updated > b.updated ? -1 : 0));
   const nodes = sorted.map((t) => {
     const unread = t.unread_count || 0;
+    const mentions = t.unread_mentions || 0;
+    const muted = isMuted(t);
     const selected = t.id === state.openId;
     const when = new Date(t.last_message ? t.last_message.created : t.updated);
-    const sig = JSON.stringify([threadTitle(t), preview(t), unread, selected, t.owner, t.participants, listTime(when)]);
+    const sig = JSON.stringify([threadTitle(t), preview(t), unread, mentions, muted, t.muted_until, !!t.archived, selected, t.owner, t.participants, listTime(when)]);
     const held = state.threadNodes.get(t.id);
     if (held && held.sig === sig) return held.node;
-    const node = el('li', { class: 'thread' + (selected ? ' selected' : '') + (unread ? ' unread' : ''), 'data-thread-id': t.id, 'data-unread': unread, 'data-owner': t.owner },
+    const cls = 'thread' + (selected ? ' selected' : '') + (unread ? ' unread' : '') + (muted ? ' muted' : '');
+    const node = el('li', { class: cls, 'data-thread-id': t.id, 'data-unread': unread, 'data-mentions': mentions, 'data-muted': String(muted), 'data-archived': String(!!t.archived), 'data-owner': t.owner },
       el('button', { class: 'open', type: 'button', 'aria-current': selected ? 'true' : null, onclick: () => openThread(t.id) },
         threadAvatar(t),
-        el('span', { class: 'title', text: threadTitle(t) }),
+        el('span', { class: 'title-line' },
+          el('span', { class: 'title', text: threadTitle(t) }),
+          muted ? el('span', { class: 'muted-icon', title: mutedText(t) }, icon('bellOff', 14), el('span', { class: 'visually-hidden', text: mutedText(t) })) : null),
         el('time', { class: 'when', datetime: when.toISOString(), title: fullFormat.format(when), text: listTime(when) }),
         el('span', { class: 'preview', text: preview(t) }),
-        el('span', { class: 'badge', text: String(unread), hidden: unread === 0, 'aria-label': `${unread} unread` })));
+        el('span', { class: 'badges' },
+          el('span', { class: 'mention-badge' + (muted ? ' muted' : ''), text: '@', hidden: mentions === 0, title: `${mentions} unread ${mentions === 1 ? 'mention' : 'mentions'} of you`, 'aria-label': `${mentions} unread ${mentions === 1 ? 'mention' : 'mentions'} of you` }),
+          el('span', { class: 'badge' + (muted ? ' muted' : ''), text: String(unread), hidden: unread === 0, 'aria-label': `${unread} unread${muted ? ' (muted)' : ''}` }))),
+      el('button', { class: 'row-menu', type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': 'thread-menu', 'aria-label': `Options for ${conversationName(t).replace(/^Your/, 'your')}`, title: 'Options' },
+        icon('chevronDown', 18)));
     if (held && held.node.contains(document.activeElement)) {
       queueMicrotask(() => node.querySelector('button.open').focus());
+    }
+    // The chat whose menu is open stays marked, and the menu keeps to its new options button.
+    if (held && state.menuOpener && held.node.contains(state.menuOpener)) {
+      for (const c of ['menu-open', 'menu-target']) if (held.node.classList.contains(c)) node.classList.add(c);
+      state.menuOpener = node.querySelector('button.row-menu');
+      state.menuOpener.setAttribute('aria-expanded', 'true');
     }
     state.threadNodes.set(t.id, { sig, node });
     return node;
   });
   for (const id of state.threadNodes.keys()) if (!state.threads.has(id)) state.threadNodes.delete(id);
   reconcile($('threads'), nodes);
-  $('threads-empty').hidden = !state.threadsLoaded || state.threads.size > 0 || !$('threads-error').hidden;
-  $('more-threads').hidden = !state.moreThreads;
+  // A chat leaving the list shown (archived, say) takes its open menu with it.
+  if (state.menuOpener && !state.menuOpener.isConnected && !menu.hidden) closeMenu();
+  // "Archived (n)" above the chats, while there are any; the archived list has a bar of its own.
+  const archivedCount = all.filter((t) => t.archived).length + state.archivedBeyond;
+  const unreadArchived = all.some((t) => t.archived && t.unread_count && !isMuted(t));
+  $('archived-count').textContent = String(archivedCount);
+  $('archived-count').dataset.count = String(archivedCount);
+  $('show-archived').classList.toggle('unread', unreadArchived);
+  $('show-archived').setAttribute('aria-label', `Archived chats: ${archivedCount}`);
+  $('show-archived').hidden = archivedView || archivedCount === 0;
+  $('archived-bar').hidden = !archivedView;
+  $('archived-hint').hidden = !archivedView;
+  $('sidebar').dataset.view = state.listView;
+  $('sidebar').querySelector('.sidebar-head .title-row').hidden = archivedView;
+  const empty = $('threads-empty');
+  empty.textContent = archivedView ? 'No archived chats.' : archivedCount ? 'All your chats are archived.' : 'No conversations yet.';
+  empty.hidden = !state.threadsLoaded || sorted.length > 0 || !$('threads-error').hidden;
+  $('more-threads').hidden = !(archivedView ? state.moreArchived : state.moreThreads);
 }
+
+// The sidebar's two lists: the chats, and the archived ones.
+function showList(view) {
+  if (state.listView === view) return;
+  state.listView = view;
+  renderThreads();
+  $('sidebar').querySelector('.threads-scroll').scrollTop = 0;
+  (view === 'archived' ? $('archived-back') : $('show-archived')).focus({ preventScroll: true });
+  if (view === 'main' && $('show-archived').hidden) {
+    const first = $('threads').querySelector('button.open');
+    if (first) first.focus({ preventScroll: true });
+  }
+}
+
+$('show-archived').addEventListener('click', () => showList('archived'));
+$('archived-back').addEventListener('click', () => showList('main'));
 
 // ---------------------------------------------------------------------------------------------
 // The open thread
@@ -755,6 +999,7 @@ function closeThread() {
   state.reacting.clear();
   for (const id of [...state.reactionErrors.keys()]) setReactionError(id, null);
   closePicker(false);
+  closeCompletion();
   renderReplying();
   for (const timer of state.typers.values()) clearTimeout(timer);
   state.typers.clear();
@@ -787,6 +1032,13 @@ function renderOpenTitle() {
     ? `${t.participants.length} people: you, ${others.map(nameOf).sort().join(', ')}`
     : '';
   $('thread-subtitle').hidden = !isGroup(t);
+  const muted = isMuted(t);
+  $('thread-muted-icon').hidden = !muted;
+  $('thread-muted-icon').title = muted ? mutedText(t) : '';
+  $('thread-muted').hidden = !muted;
+  $('thread-muted').textContent = muted ? mutedText(t) : '';
+  $('thread-sub').hidden = !isGroup(t) && !muted;
+  $('thread-archived').hidden = !t.archived;
   const pic = $('thread-avatar');
   pic.replaceChildren();
   pic.removeAttribute('style');
@@ -1000,7 +1252,8 @@ function messageNode(m, { first, group, owner }, shown) {
   const mine = m.sender === state.me.id;
   const r = m.reply_to;
   const quoted = r ? [r.id, r.text, r.edited, !!r.deleted, nameOf(r.sender)] : null;
-  const sig = JSON.stringify([m.text, m.edited, first, group, owner, nameOf(m.sender), quoted]);
+  const mentioned = (m.mentions || []).map((id) => [id, usernameOf(id)]);
+  const sig = JSON.stringify([m.text, m.edited, first, group, owner, nameOf(m.sender), quoted, mentioned]);
   const held = state.nodes.get(key);
   const node = cached(key, sig, () => renderMessage(m, { mine, first, group, canDelete: mine || owner }), shown);
   if (held && held.node !== node) keepPlace(held.node, node);
@@ -1023,7 +1276,8 @@ function renderMessage(m, { mine, first, group, canDelete }) {
   const whose = mine ? 'your message' : `${nameOf(m.sender)}'s message`;
   const quote = `“${snippet(m.text)}”`;
   const action = (cls, label, title, onclick) => el('button', { class: cls, type: 'button', 'aria-label': `${label} ${whose} ${quote}`, title, onclick }, icon(cls));
-  return el('li', { class: 'message' + (mine ? ' mine' : ' theirs') + (first ? ' first' : ''), 'data-message-id': m.id, 'data-sender': m.sender, 'data-state': 'sent' },
+  const mentionsMe = !mine && (m.mentions || []).includes(state.me.id);
+  return el('li', { class: 'message' + (mine ? ' mine' : ' theirs') + (first ? ' first' : '') + (mentionsMe ? ' mentions-me' : ''), 'data-message-id': m.id, 'data-sender': m.sender, 'data-state': 'sent' },
     el('div', { class: 'row' },
       !mine && group ? (first ? avatar(m.sender) : el('span', { class: 'avatar-space', 'aria-hidden': 'true' })) : null,
       el('div', { class: 'stack' },
@@ -1031,7 +1285,7 @@ function renderMessage(m, { mine, first, group, canDelete }) {
           el('div', { class: 'bubble', tabindex: '0', onclick: (e) => toggleActions(e) },
             el('span', { class: mine || !group || !first ? 'sender visually-hidden' : 'sender', style: mine ? null : `--hue: ${hue(m.sender)}`, text: mine ? 'You' : nameOf(m.sender) }),
             m.reply_to ? quoteNode(m.reply_to) : null,
-            el('div', { class: 'text' }, richText(m.text)),
+            el('div', { class: 'text' }, richText(m.text, m.mentions)),
             el('div', { class: 'meta' },
               m.edited ? el('span', { class: 'edited', title: `Edited ${fullFormat.format(new Date(m.edited))}`, text: 'edited' }) : null,
               el('time', { datetime: m.created, title: fullFormat.format(when), text: timeFormat.format(when) }))),
@@ -1100,7 +1354,7 @@ $('messages').addEventListener('contextmenu', (e) => {
 
 function outgoingNode(o, { first }, shown) {
   const r = o.replyTo;
-  const sig = JSON.stringify([o.text, o.status, o.error, first, r ? [r.id, r.text, !!r.deleted, nameOf(r.sender)] : null]);
+  const sig = JSON.stringify([o.text, o.status, o.error, first, r ? [r.id, r.text, !!r.deleted, nameOf(r.sender)] : null, o.mentions]);
   return cached('o:' + o.clientId, sig, () => {
     const failed = o.status === 'failed';
     const quote = `“${snippet(o.text)}”`;
@@ -1111,7 +1365,7 @@ function outgoingNode(o, { first }, shown) {
             el('div', { class: 'bubble' },
               el('span', { class: 'sender visually-hidden', text: 'You' }),
               r ? quoteNode(r) : null,
-              el('div', { class: 'text' }, richText(o.text)),
+              el('div', { class: 'text' }, richText(o.text, o.mentions)),
               el('div', { class: 'meta' },
                 failed ? el('span', { class: 'status', 'aria-hidden': 'true', text: '!' }) : el('span', { class: 'status', text: 'Sending…' })))))),
       failed ? el('p', { class: 'send-error', role: 'alert' },
@@ -1186,7 +1440,12 @@ function sendFromComposer() {
   autosize();
   const replyTo = state.replyTo;
   cancelReply({ focus: false });
-  const o = { clientId: newClientId(), thread: id, text, replyTo, created: new Date().toISOString(), status: 'sending', error: null, matched: null };
+  closeCompletion();
+  // Who the message mentions: the people of the thread whose "@name" is still in it (picked
+  // from the completion, or typed out).
+  const t = state.threads.get(id);
+  const mentions = t ? mentionsIn(text, t.participants.filter((p) => p !== state.me.id)) : [];
+  const o = { clientId: newClientId(), thread: id, text, replyTo, mentions, created: new Date().toISOString(), status: 'sending', error: null, matched: null };
   state.outbox.set(o.clientId, o);
   renderMessages({ scroll: 'bottom' });
   deliver(o);
@@ -1198,6 +1457,7 @@ async function deliver(o) {
   try {
     const body = { text: o.text, client_id: o.clientId };
     if (o.replyTo) body.reply_to = o.replyTo.id;
+    if (o.mentions && o.mentions.length) body.mentions = o.mentions;
     const m = await api('POST', `/api/threads/${enc(o.thread)}/messages/`, body);
     if (!state.outbox.delete(o.clientId)) return; // discarded meanwhile
     if (state.openId === o.thread) {
@@ -1217,6 +1477,12 @@ async function deliver(o) {
     if (o.replyTo && err instanceof ApiError && err.status === 400 && err.body && err.body.reply_to) {
       o.replyTo = null;
       o.error = 'The message it answers was deleted. Retry sends it without the quote.';
+    }
+    // Someone it mentions left the conversation meanwhile: a retry mentions those still in it.
+    if (o.mentions && o.mentions.length && err instanceof ApiError && err.status === 400 && err.body && err.body.mentions) {
+      const t = state.threads.get(o.thread);
+      o.mentions = t ? o.mentions.filter((p) => t.participants.includes(p)) : [];
+      o.error = 'Someone it mentions is no longer in this conversation. Retry sends it without mentioning them.';
     }
     // The server sent us a message with this text meanwhile: probably this one, whose answer
     // was lost. Asking again with the same client_id settles it (200 with the original).
@@ -1250,6 +1516,158 @@ box.addEventListener('input', () => {
     state.socket.send(JSON.stringify({ action: 'typing', thread: state.openId }));
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// @-completion: "@" typed in the message box (or in an edit's) lists the conversation's people,
+// narrowed as one types; ↑/↓ choose, Enter or Tab (or a click or tap) put "@name " in the text,
+// and Escape closes the list. A send, or a save, mentions the people whose "@name" is in the
+// text then (mentionsIn), so a mention deleted before sending is no mention.
+
+const mentionList = $('mention-list');
+// "@" and what follows it up to the caret, where a mention may start (not inside "me@example").
+const MENTION_QUERY = new RegExp(`(?<!${NAME_CHAR}|@)@(${NAME_CHAR}{0,40})$`, 'u');
+
+function watchForMentions(input) {
+  input.setAttribute('aria-autocomplete', 'list');
+  input.setAttribute('aria-haspopup', 'listbox');
+  input.setAttribute('aria-controls', 'mention-list');
+  input.setAttribute('aria-expanded', 'false');
+  input.addEventListener('input', () => updateCompletion(input));
+  input.addEventListener('click', () => updateCompletion(input));
+  input.addEventListener('keyup', (e) => {
+    if (['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) updateCompletion(input);
+  });
+  input.addEventListener('blur', () => {
+    setTimeout(() => {
+      if (state.completion && state.completion.input === input && document.activeElement !== input) closeCompletion();
+    }, 150);
+  });
+}
+
+function updateCompletion(input) {
+  const t = state.threads.get(state.openId);
+  const caret = input.selectionStart;
+  const match = t && caret === input.selectionEnd && document.activeElement === input
+    ? MENTION_QUERY.exec(input.value.slice(0, caret)) : null;
+  // Escape closed the list for this "@": it stays closed until another one is typed.
+  if (!match || match.index === input.dismissedAt) {
+    if (!match) input.dismissedAt = null;
+    closeCompletion();
+    return;
+  }
+  input.dismissedAt = null;
+  const query = match[1].toLowerCase();
+  const people = t.participants.filter((id) => id !== state.me.id)
+    .map((id) => ({ id, name: usernameOf(id) })).filter((p) => p.name);
+  const byName = (a, b) => a.name.localeCompare(b.name);
+  const starts = people.filter((p) => p.name.toLowerCase().startsWith(query)).sort(byName);
+  const inside = people.filter((p) => !starts.includes(p) && p.name.toLowerCase().includes(query)).sort(byName);
+  const found = [...starts, ...inside].slice(0, 8);
+  if (!found.length) { closeCompletion(); return; }
+  const held = state.completion;
+  const kept = held && held.input === input ? found.findIndex((p) => p.id === held.people[held.active].id) : -1;
+  state.completion = { input, start: match.index, end: caret, query, people: found, active: Math.max(0, kept) };
+  renderCompletion();
+}
+
+function renderCompletion() {
+  const c = state.completion;
+  if (!c) return;
+  mentionList.replaceChildren(...c.people.map((p, i) => el('li', {
+    id: `mention-option-${i}`, role: 'option', class: 'mention-option', 'data-user-id': p.id, 'data-username': p.name,
+    onmousedown: (e) => e.preventDefault(), // the box keeps the focus (and a phone its keyboard)
+    onmousemove: () => { if (c.active !== i) setActiveMention(i); },
+    onclick: () => pickMention(i),
+  }, avatar(p.id, 'small'), el('span', { class: 'name', text: p.name }))));
+  mentionList.hidden = false;
+  c.input.setAttribute('aria-expanded', 'true');
+  setActiveMention(c.active);
+  placeCompletion();
+}
+
+function setActiveMention(i) {
+  const c = state.completion;
+  if (!c) return;
+  c.active = i;
+  [...mentionList.children].forEach((li, n) => {
+    li.classList.toggle('active', n === i);
+    li.setAttribute('aria-selected', String(n === i));
+  });
+  c.input.setAttribute('aria-activedescendant', `mention-option-${i}`);
+  const li = mentionList.children[i];
+  if (li) li.scrollIntoView({ block: 'nearest' });
+}
+
+// Above the box (over the keyboard's edge on a phone), or below an edit's box when there is
+// more room there; as wide as the box on a phone.
+function placeCompletion() {
+  const c = state.completion;
+  if (!c || mentionList.hidden) return;
+  if (!c.input.isConnected) { closeCompletion(); return; }
+  const r = c.input.getBoundingClientRect();
+  const view = window.visualViewport;
+  const top = view ? view.offsetTop : 0;
+  const bottom = view ? view.offsetTop + view.height : innerHeight;
+  const margin = 8;
+  const gap = 6;
+  const phone = PHONE.matches;
+  const width = phone ? innerWidth - 2 * margin : Math.min(320, Math.max(260, r.width));
+  const left = phone ? margin : Math.min(Math.max(margin, r.left), innerWidth - width - margin);
+  const above = r.top - top - gap - margin;
+  const below = bottom - r.bottom - gap - margin;
+  const up = c.input === box || above >= Math.min(below, 240);
+  mentionList.style.width = `${width}px`;
+  mentionList.style.left = `${left}px`;
+  mentionList.style.maxHeight = `${Math.max(96, Math.min(up ? above : below, 280))}px`;
+  const h = mentionList.offsetHeight;
+  mentionList.style.top = `${up ? Math.max(top + margin, r.top - gap - h) : r.bottom + gap}px`;
+}
+
+function pickMention(i) {
+  const c = state.completion;
+  if (!c) return;
+  const input = c.input;
+  const person = c.people[i];
+  const spaced = /^\s/.test(input.value.slice(c.end));
+  input.setRangeText(`@${person.name}${spaced ? '' : ' '}`, c.start, c.end, 'end');
+  if (spaced) input.setSelectionRange(input.selectionEnd + 1, input.selectionEnd + 1);
+  closeCompletion();
+  input.focus();
+  input.dispatchEvent(new Event('input', { bubbles: true })); // sizes the box, says "typing"
+}
+
+function closeCompletion() {
+  const c = state.completion;
+  state.completion = null;
+  mentionList.hidden = true;
+  mentionList.replaceChildren();
+  if (c) {
+    c.input.setAttribute('aria-expanded', 'false');
+    c.input.removeAttribute('aria-activedescendant');
+  }
+}
+
+// Before the boxes' own keys (Enter sends, Escape cancels a reply or an edit): while the list
+// is open, these keys are the list's.
+document.addEventListener('keydown', (e) => {
+  const c = state.completion;
+  if (!c || e.target !== c.input || e.isComposing) return;
+  const n = c.people.length;
+  if (e.key === 'ArrowDown') setActiveMention((c.active + 1) % n);
+  else if (e.key === 'ArrowUp') setActiveMention((c.active - 1 + n) % n);
+  else if ((e.key === 'Enter' && !e.shiftKey) || (e.key === 'Tab' && !e.shiftKey)) pickMention(c.active);
+  else if (e.key === 'Escape') {
+    c.input.dismissedAt = c.start;
+    closeCompletion();
+  } else return;
+  e.preventDefault();
+  e.stopImmediatePropagation();
+}, true);
+
+watchForMentions(box);
+pane.addEventListener('scroll', placeCompletion);
+window.addEventListener('resize', placeCompletion);
+if (window.visualViewport) window.visualViewport.addEventListener('resize', placeCompletion);
 
 // ---------------------------------------------------------------------------------------------
 // Replies: Reply quotes a message above the box, the send carries its id as `reply_to`, and a
@@ -1680,15 +2098,23 @@ function startEdit(id) {
     if (e.key === 'Escape') { e.preventDefault(); endEdit(id); }
     else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
   });
+  watchForMentions(input);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const text = input.value;
     if (!text.trim()) { error.textContent = 'A message cannot be empty. Delete it instead.'; return; }
-    if (text === m.text) { endEdit(id); return; }
+    // The thread's people named in the text, and those it mentioned already who have left it
+    // since (an edit may keep their mention, not add one).
+    const t = state.threads.get(m.thread);
+    const candidates = [...new Set([...(t ? t.participants : []), ...(m.mentions || [])])].filter((p) => p !== state.me.id);
+    const mentions = mentionsIn(text, candidates);
+    const same = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
+    if (text === m.text && same(mentions, m.mentions || [])) { endEdit(id); return; }
     save.disabled = true;
     error.textContent = '';
+    closeCompletion();
     try {
-      const updated = await api('PATCH', `/api/threads/${enc(m.thread)}/messages/${enc(id)}/`, { text });
+      const updated = await api('PATCH', `/api/threads/${enc(m.thread)}/messages/${enc(id)}/`, { text, mentions });
       if (state.messages.has(id)) holdMessage(updated);
       endEdit(id);
       refreshThread(updated.thread);
@@ -1707,6 +2133,7 @@ function startEdit(id) {
 function endEdit(id) {
   if (state.editing !== id) return;
   state.editing = null;
+  if (state.completion && state.completion.input !== box) closeCompletion();
   state.nodes.delete('m:' + id);
   renderMessages({ scroll: 'keep' });
   const bubble = $('messages').querySelector(`[data-message-id="${CSS.escape(id)}"] .bubble`);
@@ -1770,12 +2197,22 @@ function confirmAction({ title, text, quote, ok, busy, action }) {
 $('confirm-cancel').addEventListener('click', () => $('confirm').close());
 
 // ---------------------------------------------------------------------------------------------
-// The conversation menu: the owner deletes it for everyone; others leave (a thread keeps two
-// participants, so in a direct chat only its owner can end it).
+// The conversation menu, for the open conversation ("⋮" in its header) or for one in the list
+// (its options button, a right-click, or a long press on a phone), so that a chat can be muted
+// or archived without opening it, which would read it: mute (for a while, or until unmuted),
+// archive, and leave or delete. The owner deletes a conversation for everyone; others leave (a
+// thread keeps two participants, so in a direct chat only its owner can end it).
+
 
 function renderMenu(t) {
   const mine = t.owner === state.me.id;
   const canLeave = !mine && t.participants.length > 2;
+  const muted = isMuted(t);
+  $('mute-thread').hidden = muted;
+  $('unmute-thread').hidden = !muted;
+  $('unmute-until').textContent = muted && t.muted_until ? `Muted until ${untilText(t.muted_until)}` : muted ? 'Muted until you unmute' : '';
+  $('archive-thread').hidden = !!t.archived;
+  $('unarchive-thread').hidden = !t.archived;
   $('leave-thread').hidden = !canLeave;
   $('delete-thread').hidden = !mine;
   const note = $('menu-note');
@@ -1785,24 +2222,195 @@ function renderMenu(t) {
   note.hidden = !note.textContent;
 }
 
-function closeMenu() {
-  $('thread-menu').hidden = true;
-  $('thread-menu-button').setAttribute('aria-expanded', 'false');
+// Opens the menu for thread `id` beside `opener` (the button that opened it, which gets the
+// focus back), or at the point (x, y) of a right-click or a long press.
+function openMenu(id, opener, at) {
+  const t = state.threads.get(id);
+  if (!t) return;
+  closeMenu(false);
+  state.menuThread = id;
+  state.menuOpener = opener;
+  state.menuAt = at || null;
+  renderMenu(t);
+  showMuteOptions(false);
+  menu.hidden = false;
+  opener.setAttribute('aria-expanded', 'true');
+  // The chat it is for stays marked (with its options button shown, when that opened it).
+  const row = opener.closest('li.thread');
+  if (row) row.classList.add(at ? 'menu-target' : 'menu-open');
+  placeMenu();
+  const first = menuItems()[0];
+  if (first) first.focus({ preventScroll: true });
+}
+
+function closeMenu(restoreFocus = false) {
+  const opener = state.menuOpener;
+  menu.hidden = true;
+  state.menuThread = null;
+  state.menuOpener = null;
+  state.menuAt = null;
+  for (const li of $('threads').querySelectorAll('.menu-open, .menu-target')) li.classList.remove('menu-open', 'menu-target');
+  showMuteOptions(false);
+  if (!opener) return;
+  opener.setAttribute('aria-expanded', 'false');
+  if (restoreFocus && opener.isConnected) opener.focus({ preventScroll: true });
+}
+
+// Below its button (right-aligned), or above it when there is no room below; inside the window.
+function placeMenu() {
+  if (menu.hidden || !state.menuOpener) return;
+  const margin = 8;
+  const w = menu.offsetWidth;
+  const h = menu.offsetHeight;
+  const a = state.menuAt
+    ? { left: state.menuAt.x, right: state.menuAt.x + w, top: state.menuAt.y, bottom: state.menuAt.y }
+    : state.menuOpener.getBoundingClientRect();
+  let top = a.bottom + 4;
+  if (top + h > innerHeight - margin) top = Math.max(margin, a.top - h - 4);
+  const left = state.menuAt ? a.left : a.right - w;
+  menu.style.top = `${top}px`;
+  menu.style.left = `${Math.min(Math.max(margin, left), innerWidth - w - margin)}px`;
+}
+
+// The items a person can reach now (the menu's, or the mute durations').
+function menuItems() {
+  return [...menu.querySelectorAll('button')].filter((b) => b.offsetParent !== null);
 }
 
 $('thread-menu-button').addEventListener('click', (e) => {
   e.stopPropagation();
-  const open = $('thread-menu').hidden;
-  $('thread-menu').hidden = !open;
-  $('thread-menu-button').setAttribute('aria-expanded', String(open));
-  if (open) {
-    const first = $('thread-menu').querySelector('button:not([hidden])');
-    if (first) first.focus();
-  }
+  const button = e.currentTarget;
+  if (!menu.hidden && state.menuOpener === button) closeMenu();
+  else if (state.openId) openMenu(state.openId, button);
 });
 
+// A chat in the list: its options button (shown on hover or focus), a right-click, or a long
+// press on a touch screen.
+$('threads').addEventListener('click', (e) => {
+  const button = e.target.closest('button.row-menu');
+  if (!button) return;
+  e.stopPropagation();
+  const id = button.closest('li.thread').dataset.threadId;
+  if (!menu.hidden && state.menuThread === id) closeMenu();
+  else openMenu(id, button);
+});
+
+$('threads').addEventListener('contextmenu', (e) => {
+  const li = e.target.closest('li.thread');
+  if (!li) return;
+  e.preventDefault();
+  clearTimeout(rowPress.timer);
+  // A long press fires contextmenu too: the click that ends it opens nothing.
+  if (rowPress.touching) rowPress.fired = true;
+  // From the keyboard's menu key: beside the chat's options button, not at the corner.
+  const pointed = rowPress.touching || e.button === 2;
+  openMenu(li.dataset.threadId, li.querySelector('button.row-menu'), pointed ? { x: e.clientX, y: e.clientY } : null);
+});
+
+const rowPress = { timer: null, x: 0, y: 0, fired: false, touching: false };
+$('threads').addEventListener('pointerdown', (e) => {
+  const li = e.pointerType === 'touch' && e.target.closest('li.thread');
+  clearTimeout(rowPress.timer);
+  rowPress.fired = false;
+  rowPress.touching = !!li;
+  if (!li) return;
+  Object.assign(rowPress, { x: e.clientX, y: e.clientY });
+  rowPress.timer = setTimeout(() => {
+    rowPress.fired = true;
+    if (navigator.vibrate) navigator.vibrate(10);
+    openMenu(li.dataset.threadId, li.querySelector('button.row-menu'), { x: rowPress.x, y: rowPress.y });
+  }, 500);
+});
+$('threads').addEventListener('pointermove', (e) => {
+  if (rowPress.timer && Math.hypot(e.clientX - rowPress.x, e.clientY - rowPress.y) > 10) clearTimeout(rowPress.timer);
+});
+for (const type of ['pointerup', 'pointercancel']) $('threads').addEventListener(type, () => clearTimeout(rowPress.timer));
+// The end of a long press is a click on the chat: it opens nothing.
+$('threads').addEventListener('click', (e) => {
+  if (rowPress.fired && e.target.closest('button.open')) { e.stopPropagation(); e.preventDefault(); }
+  rowPress.fired = false;
+  rowPress.touching = false;
+}, true);
+
+$('sidebar').querySelector('.threads-scroll').addEventListener('scroll', () => { if (state.menuAt === null) placeMenu(); else closeMenu(); });
+window.addEventListener('resize', placeMenu);
+
+// Mute's durations take the menu's place, with a way back.
+function showMuteOptions(on) {
+  $('menu-main').hidden = on;
+  $('mute-options').hidden = !on;
+  $('mute-thread').setAttribute('aria-expanded', String(on));
+  if (on) $('mute-options').querySelector('.mute-for').focus();
+  placeMenu();
+}
+
+$('mute-thread').addEventListener('click', (e) => { e.stopPropagation(); showMuteOptions(true); });
+$('mute-back').addEventListener('click', (e) => { e.stopPropagation(); showMuteOptions(false); $('mute-thread').focus(); });
+
+// ↑ and ↓ move through the menu (wrapping), Home and End to its ends; → opens the durations
+// and ← goes back from them.
+menu.addEventListener('keydown', (e) => {
+  const items = menuItems();
+  const at = items.indexOf(document.activeElement);
+  let next = null;
+  if (e.key === 'ArrowDown') next = items[(at + 1) % items.length];
+  else if (e.key === 'ArrowUp') next = items[(at - 1 + items.length) % items.length];
+  else if (e.key === 'Home') next = items[0];
+  else if (e.key === 'End') next = items[items.length - 1];
+  else if (e.key === 'ArrowRight' && document.activeElement === $('mute-thread')) { e.preventDefault(); showMuteOptions(true); return; }
+  else if (e.key === 'ArrowLeft' && !$('mute-options').hidden) { e.preventDefault(); showMuteOptions(false); $('mute-thread').focus(); return; }
+  else if (e.key === 'Escape' && !$('mute-options').hidden) {
+    e.preventDefault();
+    e.stopPropagation();
+    showMuteOptions(false);
+    $('mute-thread').focus();
+    return;
+  } else return;
+  e.preventDefault();
+  if (next) next.focus();
+});
+
+const MUTE_FOR = { '1h': 3600e3, '8h': 8 * 3600e3, '1d': 24 * 3600e3 };
+
+for (const button of $('mute-options').querySelectorAll('.mute-for')) {
+  button.addEventListener('click', () => {
+    const ms = MUTE_FOR[button.dataset.for];
+    // For a while: until then (the server ends it by itself); else until unmuted.
+    const body = ms ? { muted_until: new Date(Date.now() + ms).toISOString() } : { muted: true };
+    changeView(state.menuThread, body, 'mute');
+  });
+}
+$('unmute-thread').addEventListener('click', () => changeView(state.menuThread, { muted: false }, 'unmute'));
+$('archive-thread').addEventListener('click', () => changeView(state.menuThread, { archived: true }, 'archive'));
+$('unarchive-thread').addEventListener('click', () => changeView(state.menuThread, { archived: false }, 'unarchive'));
+
+// PATCH /api/threads/{id}/me/: my own view of a thread. The answer is the thread as I now see
+// it; my other pages and devices hear of it as member.updated. Muting moves my totals, so they
+// are fetched again (as unread.changed may also bring them).
+async function changeView(id, body, what) {
+  closeMenu(true);
+  if (!id) return;
+  try {
+    const t = await api('PATCH', `/api/threads/${enc(id)}/me/`, body);
+    touchThread(id);
+    setThread(t);
+    renderThreads();
+    if (id === state.openId) renderOpenTitle();
+    loadTotalsSoon();
+    if (what === 'archive') toast('Chat archived.', { label: 'Undo', run: () => changeView(id, { archived: false }, 'undo') });
+    else if (what === 'unarchive') toast('Chat unarchived: it is back in your list.');
+    else if (what === 'mute') toast(t.muted_until ? `Muted until ${untilText(t.muted_until)}.` : 'Muted until you unmute.');
+    else if (what === 'unmute') toast('Unmuted.');
+  } catch (err) {
+    if (err.status === 404) { dropThread(id); return; }
+    const verb = { mute: 'mute', unmute: 'unmute', archive: 'archive', unarchive: 'unarchive', undo: 'unarchive' }[what] || 'change';
+    toast(`Couldn't ${verb} the conversation: ${reason(err)}`);
+  }
+}
+
 document.addEventListener('click', (e) => {
-  if (!$('thread-menu').hidden && !e.target.closest('.menu-wrap')) closeMenu();
+  if (!menu.hidden && !menu.contains(e.target)) closeMenu();
+  if (state.completion && !e.target.closest('#mention-list') && e.target !== state.completion.input) closeCompletion();
   // A click anywhere else closes the reaction picker (on a phone, its backdrop does).
   if (picker.open && !picker.classList.contains('sheet') && !picker.contains(e.target) && !e.target.closest('.react, .add-reaction')) {
     closePicker(false);
@@ -1813,13 +2421,13 @@ document.addEventListener('click', (e) => {
 });
 
 document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && !$('thread-menu').hidden) { closeMenu(); $('thread-menu-button').focus(); }
+  if (e.key === 'Escape' && !menu.hidden) closeMenu(true);
   else if (e.key === 'Escape' && picker.open) closePicker(false);
 });
 
 $('leave-thread').addEventListener('click', () => {
+  const id = state.menuThread;
   closeMenu();
-  const id = state.openId;
   const t = state.threads.get(id);
   if (!t) return;
   confirmAction({
@@ -1836,8 +2444,8 @@ $('leave-thread').addEventListener('click', () => {
 });
 
 $('delete-thread').addEventListener('click', () => {
+  const id = state.menuThread;
   closeMenu();
-  const id = state.openId;
   const t = state.threads.get(id);
   if (!t) return;
   confirmAction({
@@ -2132,11 +2740,14 @@ function firstTime(id) {
   return true;
 }
 
+// Said to screen readers: every message of the open thread, and of the others a short note
+// (none for a muted one, which is meant to be quiet).
 function announceMessage(m) {
   const t = state.threads.get(m.thread);
   const where = t && isGroup(t) ? ` in ${threadTitle(t)}` : '';
-  if (m.thread === state.openId) announce(`${nameOf(m.sender)}: ${snippet(m.text, 200)}`);
-  else announce(`New message from ${nameOf(m.sender)}${where}.`);
+  const me = (m.mentions || []).includes(state.me.id);
+  if (m.thread === state.openId) announce(`${nameOf(m.sender)}${me ? ' (mentions you)' : ''}: ${snippet(m.text, 200)}`);
+  else if (!t || !isMuted(t)) announce(me ? `${nameOf(m.sender)} mentioned you${where}.` : `New message from ${nameOf(m.sender)}${where}.`);
 }
 
 async function handleEvent(ev) {
@@ -2201,6 +2812,20 @@ async function handleEvent(ev) {
     case 'unread.changed':
       setTotals(d);
       break;
+    case 'member.updated': {
+      // My own view changed (here or on another device): mute and archive as it says.
+      touchThread(thread);
+      const t = state.threads.get(thread);
+      if (!t) { refreshThread(thread); break; } // an archived thread not held: fetch it
+      t.muted = !!d.muted;
+      t.muted_until = d.muted_until || null;
+      t.archived = !!d.archived;
+      scheduleMuteEnd();
+      renderThreads();
+      if (thread === state.openId) renderOpenTitle();
+      loadTotalsSoon();
+      break;
+    }
     case 'connection.closed':
       // The server closes this connection right after: say why, and do not reconnect blindly.
       if (d.reason === 'signed_out') {
@@ -2224,6 +2849,7 @@ async function handleEvent(ev) {
 // ---------------------------------------------------------------------------------------------
 
 PHONE.addEventListener('change', () => { if (!state.openId) showScreen('list'); });
+fillIcons();
 
 if (state.access) {
   start().catch((err) => {

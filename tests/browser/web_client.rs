@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, PointerAction, TouchActions};
+use fantoccini::actions::{
+    InputSource, MOUSE_BUTTON_LEFT, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction, TouchActions,
+};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -1582,4 +1584,651 @@ async fn replies_quote_the_original_and_follow_it_live() {
     bob.shot("replies").await;
     alice.shot("replies").await;
     delete_run_messages(&[&bob_token, &alice_token], &thread, &run);
+}
+
+/// ↓, ↑, Tab, Home, Delete and Backspace, as WebDriver types them.
+const ARROW_DOWN: &str = "\u{E015}";
+const ARROW_UP: &str = "\u{E013}";
+const TAB: &str = "\u{E004}";
+const HOME: &str = "\u{E011}";
+const DELETE: &str = "\u{E017}";
+const BACKSPACE: &str = "\u{E003}";
+
+/// A fresh access token for a demo user, through the API (a login that succeeds trips no limit).
+fn log_in_api(username: &str) -> String {
+    let base = std::env::var("E2E_BASE_URL").expect("E2E_BASE_URL (run `make test`)");
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent
+        .post(&format!("{base}/api/token/"))
+        .send_json(json!({ "username": username, "password": "super_pass" }))
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    body["access"].as_str().unwrap_or_else(|| panic!("no token for {username}: {body}")).to_owned()
+}
+
+/// `PATCH /api/threads/{id}/me/`: the caller's mute and archive.
+fn set_view(token: &str, thread: &str, body: Value) -> Value {
+    let (status, view) = api("PATCH", &format!("/api/threads/{thread}/me/"), token, Some(body));
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+/// `GET /api/threads/{id}/me/`: the caller's view of a thread, as the API keeps it.
+fn view_of(token: &str, thread: &str) -> Value {
+    let (status, view) = api("GET", &format!("/api/threads/{thread}/me/"), token, None);
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+/// A message sent through the API (as from the sender's other device).
+fn say_as(token: &str, thread: &str, body: Value) -> String {
+    let (status, sent) = api("POST", &format!("/api/threads/{thread}/messages/"), token, Some(body));
+    assert_eq!(status, 201, "{sent}");
+    sent["id"].as_str().unwrap().to_owned()
+}
+
+/// A thread's entry in the list the sidebar shows now (the chats, or the archived ones), with
+/// what mute, archive and mentions add to it; and the "Archived" entry above the chats.
+const ENTRY: &str = "
+    const li = document.querySelector(`#threads [data-thread-id=\"${arguments[0]}\"]`);
+    const entry = document.getElementById('show-archived');
+    const base = { view: document.getElementById('sidebar').dataset.view,
+                   archivedEntry: entry.hidden ? null : Number(document.getElementById('archived-count').textContent) };
+    if (!li) return { ...base, listed: false };
+    const badge = li.querySelector('.badge'), at = li.querySelector('.mention-badge');
+    return { ...base, listed: true, unread: Number(li.dataset.unread), badge: badge.hidden ? null : badge.textContent,
+             grey: badge.classList.contains('muted'), mention: !at.hidden, mentionGrey: at.classList.contains('muted'),
+             mutedIcon: !!li.querySelector('.title-line .muted-icon'), muted: li.dataset.muted === 'true',
+             archived: li.dataset.archived === 'true' };";
+
+/// The totals the sidebar and the page's title show.
+const TOTALS: &str = "
+    const t = document.getElementById('total-unread'), m = document.getElementById('total-mentions');
+    return { unread: Number(t.dataset.unread), mentions: Number(m.dataset.mentions), mentionsShown: !m.hidden, title: document.title };";
+
+/// The @-completion list: whether it is open, the names it offers, the one chosen, and where it
+/// is beside the box being typed in.
+const COMPLETION: &str = "
+    const l = document.getElementById('mention-list');
+    const r = l.getBoundingClientRect();
+    const input = document.activeElement;
+    const b = input.getBoundingClientRect();
+    const active = l.querySelector('li.active');
+    return { open: !l.hidden, names: [...l.querySelectorAll('li')].map(li => li.dataset.username),
+             active: active ? active.dataset.username : null,
+             expanded: input.getAttribute('aria-expanded'),
+             box: { top: r.top, bottom: r.bottom, left: r.left, right: r.right },
+             input: { top: b.top, bottom: b.bottom }, viewport: { width: innerWidth, height: innerHeight } };";
+
+/// The mentions a message shows highlighted, and whether it is marked as mentioning me.
+const MENTIONED: &str = "
+    const li = document.querySelector(`#messages [data-message-id=\"${arguments[0]}\"]`);
+    if (!li) return null;
+    return { mentionsMe: li.classList.contains('mentions-me'),
+             spans: [...li.querySelectorAll('.text .mention')].map(s => [s.textContent, s.classList.contains('me')]) };";
+
+/// The open conversation's header: its muted icon, "Muted until …" and the Archived label.
+const HEADER: &str = "
+    const muted = document.getElementById('thread-muted');
+    return { icon: !document.getElementById('thread-muted-icon').hidden, muted: muted.hidden ? null : muted.textContent,
+             archived: !document.getElementById('thread-archived').hidden };";
+
+/// The conversation menu: what it offers now, where it is, and what has the focus.
+const MENU: &str = "
+    const m = document.getElementById('thread-menu');
+    const shown = (id) => document.getElementById(id).offsetParent !== null;
+    const r = m.getBoundingClientRect();
+    return { open: !m.hidden, mute: shown('mute-thread'), unmute: shown('unmute-thread'),
+             archive: shown('archive-thread'), unarchive: shown('unarchive-thread'),
+             durations: [...m.querySelectorAll('.mute-for')].filter(b => b.offsetParent !== null).map(b => b.textContent),
+             until: document.getElementById('unmute-until').textContent,
+             box: { top: r.top, bottom: r.bottom, left: r.left, right: r.right }, viewport: { width: innerWidth, height: innerHeight },
+             focused: document.activeElement.id || document.activeElement.dataset.for || null };";
+
+const TOAST: &str = "const t = document.getElementById('toast'); return t.hidden ? null : document.getElementById('toast-text').textContent";
+
+/// Whether a box (of `MENU` or `COMPLETION`) is inside the window.
+fn on_screen(v: &Value) -> bool {
+    let n = |k: &str| v["box"][k].as_f64().unwrap();
+    n("top") >= 0.0
+        && n("left") >= 0.0
+        && n("right") <= v["viewport"]["width"].as_f64().unwrap()
+        && n("bottom") <= v["viewport"]["height"].as_f64().unwrap()
+}
+
+impl Page {
+    /// A right-click on a chat in the list (a laptop's way to its options).
+    async fn right_click_chat(&self, thread: &str) {
+        let row = self
+            .browser
+            .find(Locator::Css(&format!("#threads [data-thread-id=\"{thread}\"] button.open")))
+            .await
+            .unwrap();
+        let click = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement { element: row, duration: None, x: 0.0, y: 0.0 })
+            .then(PointerAction::Down { button: MOUSE_BUTTON_RIGHT })
+            .then(PointerAction::Up { button: MOUSE_BUTTON_RIGHT });
+        self.browser.perform_actions(click).await.unwrap();
+        self.browser.release_actions().await.unwrap();
+    }
+
+    /// A long press on a chat in the list (a phone's way to its options).
+    async fn long_press_chat(&self, thread: &str) {
+        let row = self
+            .browser
+            .find(Locator::Css(&format!("#threads [data-thread-id=\"{thread}\"] button.open")))
+            .await
+            .unwrap();
+        let press = TouchActions::new("finger".into())
+            .then(PointerAction::MoveToElement { element: row, duration: None, x: 0.0, y: 0.0 })
+            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+            .then(PointerAction::Pause { duration: Duration::from_millis(800) })
+            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        self.browser.perform_actions(press).await.unwrap();
+        self.browser.release_actions().await.unwrap();
+    }
+
+    async fn menu_open(&self) -> Value {
+        self.until("the conversation menu open", MENU, vec![], |v| v["open"] == true).await
+    }
+}
+
+/// Mentions as people make them: alice (at a laptop's size) types "@" in the box and gets the
+/// conversation's people, narrowed as she types; she picks one with a click and one with the
+/// keyboard (↓, ↑, Tab), Escape closes the list, and a mention she deletes before sending is no
+/// mention: the send mentions bob alone, as the API shows. Bob (on a phone) gets the "@" badge
+/// and the mentions total, sees "@bob" highlighted as his own in the message, and reading it
+/// clears both; he answers with a tap on the list, which sits above his box; and alice's edit
+/// box completes too, its save mentioning whoever the text now names.
+#[tokio::test]
+async fn mentions_are_completed_shown_and_counted() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let alice = Page::open("alice", Screen::Desktop).await;
+    alice.log_in("alice").await;
+    let bob = Page::open("bob", Screen::Phone).await;
+    bob.log_in("bob").await;
+    let alice_token = alice.token().await;
+    let bob_token = bob.token().await;
+    let thread = thread_with(&alice_token, &["test_user", "bob"]);
+    let (alice_id, bob_id) = (user_id(&alice_token, "alice"), user_id(&alice_token, "bob"));
+    let test_user_id = user_id(&alice_token, "test_user");
+    for token in [&alice_token, &bob_token] {
+        set_view(token, &thread, json!({ "muted": false, "archived": false }));
+    }
+    // Bob has read the thread (listing it reads it).
+    api("GET", &format!("/api/threads/{thread}/messages/?limit=1"), &bob_token, None);
+    bob.until("the thread read, without @", ENTRY, vec![json!(thread)], |v| {
+        v["listed"] == true && v["unread"] == 0 && v["mention"] == false
+    })
+    .await;
+    let before = bob.js(TOTALS, vec![]).await;
+    let mentions_before = before["mentions"].as_u64().unwrap();
+
+    // "@" lists the others of the conversation, the first chosen; Escape closes it, and it
+    // stays closed while she goes on typing that word.
+    alice.open_thread(&thread).await;
+    alice.type_into("#text", "@").await;
+    let listed = alice.until("the people listed", COMPLETION, vec![], |v| v["open"] == true).await;
+    assert_eq!(
+        (listed["names"].clone(), listed["active"].clone(), listed["expanded"].clone()),
+        (json!(["bob", "test_user"]), json!("bob"), json!("true")),
+        "{listed}"
+    );
+    assert!(listed["box"]["bottom"].as_f64() <= listed["input"]["top"].as_f64(), "above the box: {listed}");
+    alice.shot("mention-completion").await;
+    alice.keys("#text", ESCAPE).await;
+    alice.until("the list closed", COMPLETION, vec![], |v| v["open"] == false).await;
+    alice.keys("#text", "b").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(alice.js(COMPLETION, vec![]).await["open"], false, "closed for this word");
+    assert_eq!(alice.value("#text").await, "@b", "Escape changed nothing in the text");
+    alice.keys("#text", &format!("{BACKSPACE}{BACKSPACE}")).await;
+
+    // Narrowed as she types; a click puts "@test_user " in the box.
+    alice.keys("#text", "@t").await;
+    alice.until("narrowed to test_user", COMPLETION, vec![], |v| v["names"] == json!(["test_user"])).await;
+    alice.click("#mention-list li[data-username=\"test_user\"]").await;
+    alice.until("the list closed", COMPLETION, vec![], |v| v["open"] == false).await;
+    assert_eq!(alice.value("#text").await, "@test_user ");
+    // The keyboard: ↓ and ↑ move, Tab picks.
+    alice.keys("#text", "and @").await;
+    alice.until("both listed", COMPLETION, vec![], |v| v["names"] == json!(["bob", "test_user"])).await;
+    alice.keys("#text", ARROW_DOWN).await;
+    alice.until("test_user chosen", COMPLETION, vec![], |v| v["active"] == "test_user").await;
+    alice.keys("#text", ARROW_UP).await;
+    alice.until("bob chosen", COMPLETION, vec![], |v| v["active"] == "bob").await;
+    alice.keys("#text", TAB).await;
+    assert_eq!(alice.value("#text").await, "@test_user and @bob ");
+    assert_eq!(alice.js(COMPLETION, vec![]).await["open"], false);
+    let text = format!("@bob dinner at six? {run}");
+    alice.keys("#text", &format!("dinner at six? {run}")).await;
+    // She takes test_user's mention out again before sending: "@test_user and " goes.
+    alice.keys("#text", &format!("{HOME}{}", DELETE.repeat(15))).await;
+    assert_eq!(alice.value("#text").await, text);
+    alice.keys("#text", ENTER).await;
+    let message = alice.until("the message sent", FIND_TEXT, vec![json!(text)], Value::is_string).await;
+    let message = message.as_str().unwrap().to_owned();
+    let sent = alice.js("return __net.sends.filter(b => b.text === arguments[0])", vec![json!(text)]).await;
+    assert_eq!(sent[0]["mentions"], json!([bob_id]), "only bob, still in the text: {sent}");
+    let detail = format!("/api/threads/{thread}/messages/{message}/");
+    let (_, stored) = api("GET", &detail, &alice_token, None);
+    assert_eq!(stored["mentions"], json!([bob_id]), "{stored}");
+    alice
+        .until("bob's name highlighted", MENTIONED, vec![json!(message)], |v| {
+            v == &json!({ "mentionsMe": false, "spans": [["@bob", false]] })
+        })
+        .await;
+
+    // Bob's list: the "@" badge beside the count, the mentions total, and the page's title.
+    bob.until("the @ badge", ENTRY, vec![json!(thread)], |v| {
+        v["unread"] == 1 && v["mention"] == true && v["grey"] == false
+    })
+    .await;
+    let totals = bob
+        .until("the mentions total", TOTALS, vec![], |v| v["mentions"] == json!(mentions_before + 1))
+        .await;
+    assert_eq!(totals["mentionsShown"], true, "{totals}");
+    assert!(
+        totals["title"].as_str().unwrap().starts_with(&format!("(@{} · ", mentions_before + 1)),
+        "{totals}"
+    );
+    bob.until("the mention announced", ANNOUNCED, vec![], |v| {
+        v.as_array().unwrap().iter().any(|a| a == "alice mentioned you in alice, test_user.")
+    })
+    .await;
+    bob.shot("mention-badge").await;
+    // He opens it: "@bob" is his, highlighted more, and the message is marked; reading it clears
+    // the badge and the total, as the API says.
+    bob.open_thread(&thread).await;
+    bob.until("his mention highlighted", MENTIONED, vec![json!(message)], |v| {
+        v == &json!({ "mentionsMe": true, "spans": [["@bob", true]] })
+    })
+    .await;
+    bob.shot("mention-highlight").await;
+    bob.until("the mentions total back", TOTALS, vec![], |v| v["mentions"] == json!(mentions_before)).await;
+    let (_, listed) = api("GET", &format!("/api/threads/{thread}/"), &bob_token, None);
+    assert_eq!(listed["unread_mentions"], 0, "{listed}");
+
+    // On the phone the list sits above the box (and so above the keyboard), across the screen;
+    // a tap picks.
+    bob.type_into("#text", "thanks @al").await;
+    let list = bob.until("alice offered", COMPLETION, vec![], |v| v["names"] == json!(["alice"])).await;
+    assert!(on_screen(&list), "{list}");
+    assert!(list["box"]["bottom"].as_f64() <= list["input"]["top"].as_f64(), "above the box: {list}");
+    assert!(list["box"]["right"].as_f64().unwrap() - list["box"]["left"].as_f64().unwrap() > 300.0, "{list}");
+    bob.shot("mention-completion").await;
+    bob.click("#mention-list li[data-username=\"alice\"]").await;
+    assert_eq!(bob.value("#text").await, "thanks @alice ");
+    let answer = format!("thanks @alice see you there {run}");
+    bob.keys("#text", &format!("see you there {run}")).await;
+    bob.click("#send").await;
+    let answered = bob.until("his answer sent", FIND_TEXT, vec![json!(answer)], Value::is_string).await;
+    let (_, stored) = api(
+        "GET",
+        &format!("/api/threads/{thread}/messages/{}/", answered.as_str().unwrap()),
+        &bob_token,
+        None,
+    );
+    assert_eq!(stored["mentions"], json!([alice_id]), "{stored}");
+    alice
+        .until("alice's mention highlighted for her", MENTIONED, vec![answered], |v| {
+            v == &json!({ "mentionsMe": true, "spans": [["@alice", true]] })
+        })
+        .await;
+    back_to_list(&bob).await;
+    bob.until("no @ badge", ENTRY, vec![json!(thread)], |v| v["mention"] == false && v["unread"] == 0).await;
+
+    // Alice's edit box completes too, and the save mentions whom the text now names.
+    alice.message_button(&message, "edit").await;
+    let edit_box = format!("[data-message-id=\"{message}\"] .edit-text");
+    alice.keys(&edit_box, " @te").await;
+    let in_edit =
+        alice.until("test_user offered", COMPLETION, vec![], |v| v["names"] == json!(["test_user"])).await;
+    assert!(on_screen(&in_edit), "{in_edit}");
+    alice.shot("mention-completion-edit").await;
+    alice.keys(&edit_box, ENTER).await;
+    assert_eq!(alice.value(&edit_box).await, format!("{text} @test_user "));
+    alice.keys(&edit_box, ENTER).await;
+    alice
+        .until("both highlighted", MENTIONED, vec![json!(message)], |v| {
+            v["spans"] == json!([["@bob", false], ["@test_user", false]])
+        })
+        .await;
+    let (_, stored) = api("GET", &detail, &alice_token, None);
+    assert_eq!(stored["mentions"], json!([bob_id, test_user_id]), "{stored}");
+    // Her open chat read bob's answer, mention and all.
+    alice
+        .until("alice's @ badge gone", ENTRY, vec![json!(thread)], |v| {
+            v["unread"] == 0 && v["mention"] == false
+        })
+        .await;
+    alice.shot("mentions").await;
+    delete_run_messages(&[&alice_token, &bob_token], &thread, &run);
+}
+
+/// Back to the list from an open conversation (the phone's back button).
+async fn back_to_list(page: &Page) {
+    page.click("#back").await;
+    page.until("the list", "return document.getElementById('app-view').dataset.screen", vec![], |v| {
+        v == "list"
+    })
+    .await;
+}
+
+/// Muting as people do it: alice (at a laptop's size) mutes a group from its options in the
+/// list (a right-click: opening it would read it) for 8 hours; her phone, a second page of
+/// hers, follows live (`member.updated`); bob's messages then show as grey badges, left out of
+/// the totals; she unmutes on the phone (a long press on the chat) and the laptop's badges turn
+/// blue and count again. The open chat's "⋮" mutes until she unmutes, said in its header; and a
+/// mute with an end (set elsewhere) ends by itself, with no event.
+#[tokio::test]
+async fn muting_greys_the_badge_leaves_the_totals_and_reaches_every_page() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let laptop = Page::open("alice", Screen::Desktop).await;
+    laptop.log_in("alice").await;
+    let phone = Page::open("alice", Screen::Phone).await;
+    phone.log_in("alice").await;
+    let alice_token = laptop.token().await;
+    let bob_token = log_in_api("bob");
+    let alice_id = user_id(&alice_token, "alice");
+    let thread = thread_with(&alice_token, &["bob", "test_user", "admin"]);
+    set_view(&alice_token, &thread, json!({ "muted": false, "archived": false }));
+    api("GET", &format!("/api/threads/{thread}/messages/?limit=1"), &alice_token, None);
+    for page in [&laptop, &phone] {
+        page.until("the group listed, not muted", ENTRY, vec![json!(thread)], |v| {
+            v["listed"] == true && v["muted"] == false && v["unread"] == 0
+        })
+        .await;
+    }
+
+    // A right-click on the chat: its options, with Mute's durations in place of the items.
+    laptop.right_click_chat(&thread).await;
+    let menu = laptop.menu_open().await;
+    assert_eq!(
+        (
+            menu["mute"].as_bool(),
+            menu["unmute"].as_bool(),
+            menu["archive"].as_bool(),
+            menu["focused"].as_str()
+        ),
+        (Some(true), Some(false), Some(true), Some("mute-thread")),
+        "{menu}"
+    );
+    assert!(on_screen(&menu), "{menu}");
+    laptop.shot("chat-menu").await;
+    laptop.click("#mute-thread").await;
+    let durations = laptop.until("the durations", MENU, vec![], |v| v["durations"] != json!([])).await;
+    assert_eq!(
+        durations["durations"],
+        json!(["For 1 hour", "For 8 hours", "For 1 day", "Until I unmute"]),
+        "{durations}"
+    );
+    assert_eq!(durations["focused"], "1h", "{durations}");
+    laptop.shot("mute-durations").await;
+    laptop.click("#thread-menu .mute-for[data-for=\"8h\"]").await;
+    laptop
+        .until("muted, with its icon", ENTRY, vec![json!(thread)], |v| {
+            v["muted"] == true && v["mutedIcon"] == true
+        })
+        .await;
+    let view = view_of(&alice_token, &thread);
+    assert_eq!(view["muted"], true, "{view}");
+    let hours = laptop
+        .js("return (Date.parse(arguments[0]) - Date.now()) / 3600e3", vec![view["muted_until"].clone()])
+        .await;
+    assert!((7.9..=8.0).contains(&hours.as_f64().unwrap()), "muted for 8 hours: {view}");
+    let toast = laptop.until("the toast", TOAST, vec![], Value::is_string).await;
+    assert!(toast.as_str().unwrap().starts_with("Muted until "), "{toast}");
+    // Her phone follows at once, from the member.updated event.
+    phone
+        .until("the mute reaching the phone", ENTRY, vec![json!(thread)], |v| {
+            v["muted"] == true && v["mutedIcon"] == true
+        })
+        .await;
+    let events = phone
+        .js(
+            "return __net.frames.filter(f => f.type === 'member.updated' && f.thread === arguments[0]).map(f => f.data.muted)",
+            vec![json!(thread)],
+        )
+        .await;
+    assert_eq!(events.as_array().unwrap().last(), Some(&json!(true)), "{events}");
+
+    // Bob writes, mentioning her: grey badges, and the totals leave them out, as the API's do.
+    let totals = laptop.js(TOTALS, vec![]).await;
+    say_as(&bob_token, &thread, json!({ "text": format!("anyone there? {run}") }));
+    say_as(&bob_token, &thread, json!({ "text": format!("@alice? {run}"), "mentions": [alice_id] }));
+    for page in [&laptop, &phone] {
+        page.until("two unread, grey", ENTRY, vec![json!(thread)], |v| {
+            v["unread"] == 2
+                && v["badge"] == "2"
+                && v["grey"] == true
+                && v["mention"] == true
+                && v["mentionGrey"] == true
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, server) = api("GET", "/api/unread_count/", &alice_token, None);
+    for page in [&laptop, &phone] {
+        let now = page.js(TOTALS, vec![]).await;
+        assert_eq!((&now["unread"], &now["mentions"]), (&totals["unread"], &totals["mentions"]), "unchanged");
+        assert_eq!(
+            (&now["unread"], &now["mentions"]),
+            (&server["unread_count"], &server["mentions"]),
+            "as the API"
+        );
+    }
+    laptop.shot("muted-badge").await;
+    phone.shot("muted-badge").await;
+
+    // On the phone a long press on the chat opens its options: Unmute says until when.
+    phone.long_press_chat(&thread).await;
+    let menu = phone.menu_open().await;
+    assert_eq!((menu["mute"].as_bool(), menu["unmute"].as_bool()), (Some(false), Some(true)), "{menu}");
+    assert!(menu["until"].as_str().unwrap().starts_with("Muted until "), "{menu}");
+    assert!(on_screen(&menu), "{menu}");
+    assert_eq!(
+        phone.js("return [state.openId, document.getElementById('app-view').dataset.screen]", vec![]).await,
+        json!([null, "list"]),
+        "the long press opened no chat"
+    );
+    phone.shot("chat-menu").await;
+    phone.click("#unmute-thread").await;
+    // The laptop follows: blue badges, counted again.
+    laptop
+        .until("unmuted on the laptop", ENTRY, vec![json!(thread)], |v| {
+            v["muted"] == false && v["mutedIcon"] == false && v["grey"] == false && v["unread"] == 2
+        })
+        .await;
+    let want_unread = totals["unread"].as_u64().unwrap() + 2;
+    let want_mentions = totals["mentions"].as_u64().unwrap() + 1;
+    laptop
+        .until("counted again", TOTALS, vec![], |v| {
+            v["unread"] == want_unread && v["mentions"] == want_mentions
+        })
+        .await;
+    assert_eq!(view_of(&alice_token, &thread)["muted"], false);
+
+    // The open chat's "⋮": until she unmutes, said in the header and in the menu.
+    laptop.open_thread(&thread).await;
+    laptop.click("#thread-menu-button").await;
+    laptop.menu_open().await;
+    laptop.click("#mute-thread").await;
+    laptop.click("#thread-menu .mute-for[data-for=\"always\"]").await;
+    laptop
+        .until("the header says muted", HEADER, vec![], |v| v["icon"] == true && v["muted"] == "Muted")
+        .await;
+    let view = view_of(&alice_token, &thread);
+    assert_eq!((view["muted"].clone(), view["muted_until"].clone()), (json!(true), Value::Null), "{view}");
+    laptop.click("#thread-menu-button").await;
+    let menu = laptop.menu_open().await;
+    assert_eq!(
+        (menu["unmute"].as_bool(), menu["until"].as_str()),
+        (Some(true), Some("Muted until you unmute"))
+    );
+    laptop.shot("muted-header").await;
+    laptop.keys("#thread-menu #unmute-thread", ESCAPE).await;
+    laptop.until("the menu closed", MENU, vec![], |v| v["open"] == false).await;
+    phone.until("the phone follows", ENTRY, vec![json!(thread)], |v| v["muted"] == true).await;
+
+    // Muted for a few seconds from elsewhere: the header says until when, and then it ends by
+    // itself (the server sends nothing then).
+    let soon = laptop.js("return new Date(Date.now() + 4000).toISOString()", vec![]).await;
+    set_view(&alice_token, &thread, json!({ "muted_until": soon }));
+    laptop
+        .until("muted until a time", HEADER, vec![], |v| {
+            v["muted"].as_str().is_some_and(|m| m.starts_with("Muted until "))
+        })
+        .await;
+    laptop
+        .until("the mute over by itself", HEADER, vec![], |v| v["icon"] == false && v["muted"].is_null())
+        .await;
+    laptop.until("unmuted in the list", ENTRY, vec![json!(thread)], |v| v["muted"] == false).await;
+    phone.until("and on the phone", ENTRY, vec![json!(thread)], |v| v["muted"] == false).await;
+    // A group of this test's own: gone again, so that the admin panel's test finds the demo
+    // thread first among bob's.
+    let (status, _) = api("DELETE", &format!("/api/threads/{thread}/"), &alice_token, None);
+    assert_eq!(status, 204);
+}
+
+/// Archiving as people do it: alice (at a laptop's size) archives a chat from its "⋮": it leaves
+/// her list at once, with an Undo, and leaves her phone's live; "Archived" lists it, on both;
+/// a new message brings it back to both lists, unless the chat is muted, when it stays
+/// archived; and Unarchive from a long press in the phone's archived list brings it back.
+#[tokio::test]
+async fn archived_chats_leave_the_list_and_come_back() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let run = run_id();
+    let laptop = Page::open("alice", Screen::Desktop).await;
+    laptop.log_in("alice").await;
+    let phone = Page::open("alice", Screen::Phone).await;
+    phone.log_in("alice").await;
+    let alice_token = laptop.token().await;
+    let bob_token = log_in_api("bob");
+    let thread = thread_with(&alice_token, &["bob", "admin"]);
+    set_view(&alice_token, &thread, json!({ "muted": false, "archived": false }));
+    for page in [&laptop, &phone] {
+        page.until("the chat listed", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+    }
+    let archived_before = laptop.js(ENTRY, vec![json!(thread)]).await["archivedEntry"].as_u64().unwrap_or(0);
+
+    laptop.open_thread(&thread).await;
+    laptop.click("#thread-menu-button").await;
+    laptop.menu_open().await;
+    laptop.click("#archive-thread").await;
+    let gone = laptop
+        .until("the chat gone from the list", ENTRY, vec![json!(thread)], |v| v["listed"] == false)
+        .await;
+    assert_eq!(gone["archivedEntry"], json!(archived_before + 1), "Archived counts it: {gone}");
+    assert_eq!(view_of(&alice_token, &thread)["archived"], true);
+    assert_eq!(laptop.until("the toast", TOAST, vec![], Value::is_string).await, "Chat archived.");
+    assert_eq!(laptop.js(HEADER, vec![]).await["archived"], true, "still open, labelled Archived");
+    laptop.shot("archived").await;
+    // Undo brings it back.
+    laptop.click("#toast-action").await;
+    laptop.until("back after Undo", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+    assert_eq!(view_of(&alice_token, &thread)["archived"], false);
+    laptop.click("#thread-menu-button").await;
+    laptop.menu_open().await;
+    laptop.click("#archive-thread").await;
+    laptop.until("archived again", ENTRY, vec![json!(thread)], |v| v["listed"] == false).await;
+
+    // The phone follows live, and lists it under Archived.
+    phone
+        .until("gone from the phone's list", ENTRY, vec![json!(thread)], |v| {
+            v["listed"] == false && v["archivedEntry"] == json!(archived_before + 1)
+        })
+        .await;
+    phone.shot("archived-entry").await;
+    phone.click("#show-archived").await;
+    let shown = phone.until("the archived list", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+    assert_eq!(
+        (shown["view"].as_str(), shown["archived"].as_bool()),
+        (Some("archived"), Some(true)),
+        "{shown}"
+    );
+    phone.shot("archived-list").await;
+    laptop.click("#show-archived").await;
+    laptop.until("the laptop's archived list", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+    laptop.shot("archived-list").await;
+    laptop.click("#archived-back").await;
+    laptop.until("the chats again", ENTRY, vec![json!(thread)], |v| v["view"] == "main").await;
+
+    // A new message brings it back, on both.
+    let back = format!("are we still on for Friday? {run}");
+    say_as(&bob_token, &thread, json!({ "text": back }));
+    laptop
+        .until("back in the laptop's list", ENTRY, vec![json!(thread)], |v| {
+            v["listed"] == true && v["archived"] == false
+        })
+        .await;
+    phone
+        .until("gone from the phone's archived list", ENTRY, vec![json!(thread)], |v| {
+            v["view"] == "archived" && v["listed"] == false
+        })
+        .await;
+    assert_eq!(view_of(&alice_token, &thread)["archived"], false);
+    phone.click("#archived-back").await;
+    phone.until("back in the phone's list", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+
+    // Archived and muted, a new message leaves it archived.
+    laptop.click("#thread-menu-button").await;
+    laptop.menu_open().await;
+    laptop.click("#archive-thread").await;
+    laptop.until("archived", ENTRY, vec![json!(thread)], |v| v["listed"] == false).await;
+    laptop.click("#thread-menu-button").await;
+    laptop.menu_open().await;
+    laptop.click("#mute-thread").await;
+    laptop.click("#thread-menu .mute-for[data-for=\"always\"]").await;
+    laptop.until("muted", HEADER, vec![], |v| v["icon"] == true && v["archived"] == true).await;
+    // Another chat open, so the next message stays unread.
+    let other = thread_with(&alice_token, &["test_user"]);
+    laptop.open_thread(&other).await;
+    let quiet = format!("still archived {run}");
+    say_as(&bob_token, &thread, json!({ "text": quiet }));
+    phone.click("#show-archived").await;
+    phone
+        .until("still archived, one unread, grey", ENTRY, vec![json!(thread)], |v| {
+            v["listed"] == true && v["unread"] == 1 && v["grey"] == true && v["mutedIcon"] == true
+        })
+        .await;
+    let held = laptop.js(ENTRY, vec![json!(thread)]).await;
+    assert_eq!(held["listed"], false, "not back in the laptop's list: {held}");
+    let view = view_of(&alice_token, &thread);
+    assert_eq!((view["archived"].clone(), view["muted"].clone()), (json!(true), json!(true)), "{view}");
+    phone.shot("archived-muted").await;
+
+    // Unarchive from a long press in the phone's archived list.
+    phone.long_press_chat(&thread).await;
+    let menu = phone.menu_open().await;
+    assert_eq!((menu["archive"].as_bool(), menu["unarchive"].as_bool()), (Some(false), Some(true)), "{menu}");
+    phone.click("#unarchive-thread").await;
+    phone.until("out of the archive", ENTRY, vec![json!(thread)], |v| v["listed"] == false).await;
+    phone.click("#archived-back").await;
+    phone.until("in the phone's list", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+    laptop.until("in the laptop's list", ENTRY, vec![json!(thread)], |v| v["listed"] == true).await;
+    assert_eq!(view_of(&alice_token, &thread)["archived"], false);
+
+    // On the phone the open chat's "⋮" unmutes it; its header said muted.
+    phone.open_thread(&thread).await;
+    assert_eq!(phone.js(HEADER, vec![]).await, json!({ "icon": true, "muted": "Muted", "archived": false }));
+    phone.click("#thread-menu-button").await;
+    let menu = phone.menu_open().await;
+    assert!(on_screen(&menu), "{menu}");
+    assert_eq!((menu["unmute"].as_bool(), menu["archive"].as_bool()), (Some(true), Some(true)), "{menu}");
+    phone.shot("thread-menu").await;
+    phone.click("#unmute-thread").await;
+    phone.until("unmuted", HEADER, vec![], |v| v["icon"] == false && v["muted"].is_null()).await;
+    laptop
+        .until("the laptop follows", ENTRY, vec![json!(thread)], |v| {
+            v["muted"] == false && v["mutedIcon"] == false
+        })
+        .await;
+    assert_eq!(view_of(&alice_token, &thread)["muted"], false);
+    // A group of this test's own: gone again, so that the admin panel's test finds the demo
+    // thread first among bob's.
+    let (status, _) = api("DELETE", &format!("/api/threads/{thread}/"), &alice_token, None);
+    assert_eq!(status, 204);
 }
