@@ -1,7 +1,7 @@
 //! Builders of domain records for unit tests.
 
-use super::ids::UserId;
-use super::model::Thread;
+use super::ids::{MessageId, Seq, UserId};
+use super::model::{Membership, Message, Thread};
 
 /// A user id.
 pub(crate) fn id(text: &str) -> UserId {
@@ -34,3 +34,32 @@ pub(crate) const EMOJI: [&str; 21] = [
     "😀", "😃", "😄", "😁", "😆", "😅", "🤣", "😂", "🙂", "🙃", "🫠", "😉", "😊", "😇", "🥰", "😍", "🤩",
     "😘", "😗", "☺️", "😚",
 ];
+
+/// Message `seq` of thread `t1` from `sender`, with text `m<seq>`, never changed.
+pub(crate) fn message(seq: u64, sender: &str) -> Message {
+    Message {
+        id: MessageId { thread: "t1".parse().expect("a valid id"), seq: Seq(seq) },
+        thread: "t1".parse().expect("a valid id"),
+        sender: id(sender),
+        text: format!("m{seq}"),
+        created: "2026-01-02T03:04:05Z".parse().expect("a valid time"),
+        edited: None,
+        reactions: Vec::new(),
+        reply_to: None,
+        mentions: Vec::new(),
+    }
+}
+
+/// `user`'s view of `thread`: these counts, no mentions, not muted or archived.
+pub(crate) fn member(thread: Thread, user: &str, unread: u64, read_seq: u64, sent: u64) -> Membership {
+    Membership {
+        thread,
+        user: id(user),
+        unread,
+        read_seq: Seq(read_seq),
+        sent,
+        unread_mentions: 0,
+        mute: Default::default(),
+        archived: false,
+    }
+}

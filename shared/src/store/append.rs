@@ -639,17 +639,7 @@ mod tests {
     use crate::domain::testing::id;
 
     fn msg(seq: u64) -> Message {
-        Message {
-            id: MessageId { thread: "t1".parse().unwrap(), seq: Seq(seq) },
-            thread: "t1".parse().unwrap(),
-            sender: id("a"),
-            text: format!("m{seq}"),
-            created: "2026-01-02T03:04:05Z".parse().unwrap(),
-            edited: None,
-            reactions: Vec::new(),
-            reply_to: None,
-            mentions: Vec::new(),
-        }
+        crate::domain::testing::message(seq, "a")
     }
 
     fn view(user: &str, unread: u64) -> Membership {
@@ -660,16 +650,7 @@ mod tests {
             last_message: Some(msg(7)),
             ..crate::domain::testing::thread(&["a", "b", "c"])
         };
-        Membership {
-            thread,
-            user: id(user),
-            unread,
-            read_seq: Seq(5),
-            sent: 3,
-            unread_mentions: 0,
-            mute: Default::default(),
-            archived: false,
-        }
+        crate::domain::testing::member(thread, user, unread, 5, 3)
     }
 
     fn append_read(messages: &[PendingItem], reactions: &[QueuedReaction]) -> AppendRead {

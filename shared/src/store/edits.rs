@@ -494,25 +494,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{MessageId, Version};
+    use crate::domain::ids::Version;
 
     fn id(s: &str) -> UserId {
         s.parse().unwrap()
     }
 
-    fn message(seq: u64, sender: &str) -> Message {
-        Message {
-            id: MessageId { thread: "t1".parse().unwrap(), seq: Seq(seq) },
-            thread: "t1".parse().unwrap(),
-            sender: id(sender),
-            text: format!("m{seq}"),
-            created: "2026-01-02T03:04:05Z".parse().unwrap(),
-            edited: None,
-            reactions: Vec::new(),
-            reply_to: None,
-            mentions: Vec::new(),
-        }
-    }
+    use crate::domain::testing::message;
 
     fn thread(last: Option<Message>) -> Thread {
         let now = "2026-01-02T03:04:05Z".parse().unwrap();

@@ -546,16 +546,7 @@ mod tests {
             last_message: None,
             version: Version(11),
         };
-        Membership {
-            thread,
-            user: id(user),
-            unread,
-            read_seq: Seq(5),
-            sent: 3,
-            unread_mentions: 0,
-            mute: Default::default(),
-            archived: false,
-        }
+        crate::domain::testing::member(thread, user, unread, 5, 3)
     }
 
     #[test]
