@@ -74,6 +74,14 @@ fn totals_change(by: Totals) -> Change {
     change
 }
 
+/// `change` also taking away what a muted thread holds of its member's totals (see `views`).
+pub(crate) fn without_muted_share(mut change: Change, thread: &ThreadId) -> Change {
+    for part in [MutedPart::Until, MutedPart::Unread, MutedPart::Threads, MutedPart::Mentions] {
+        change = change.remove(attr::muted(part, thread));
+    }
+    change
+}
+
 /// The condition that a member's mute of the thread is as read: a write that moves their
 /// unread counts knows whether the thread's share of their totals moves too.
 pub(crate) fn mute_as_read(m: &Membership) -> Cond {
@@ -135,9 +143,7 @@ pub(crate) fn take_out(tx: &mut Tx, m: &Membership) {
     let mut change = totals_change(totals);
     if m.mute != Mute::Off {
         // The thread's share of the totals goes with it (an expired mute's too).
-        for part in [MutedPart::Until, MutedPart::Unread, MutedPart::Threads, MutedPart::Mentions] {
-            change = change.remove(attr::muted(part, &m.thread.id));
-        }
+        change = without_muted_share(change, &m.thread.id);
     }
     tx.update(Step::Counters, key(keys::user_pk(&m.user), keys::COUNTERS), change, Cond::new());
 }

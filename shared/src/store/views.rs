@@ -16,7 +16,7 @@ use super::expr::{Change, Cond};
 use super::items::attr::MutedPart;
 use super::items::{attr, encode};
 use super::retry::{Next, retrying};
-use super::threads::{WriteError, archived_as_read, mute_as_read};
+use super::threads::{WriteError, archived_as_read, mute_as_read, without_muted_share};
 use super::tx::{Step, Tx};
 use super::{Store, StoreError, key, keys, n, s};
 use crate::domain::ids::{ThreadId, UserId};
@@ -106,11 +106,7 @@ pub(crate) fn plan_view_change(
                 .set(attr::muted(MutedPart::Threads, thread), n(u64::from(m.unread > 0)))
                 .set(attr::muted(MutedPart::Mentions, thread), n(m.unread_mentions));
         }
-        None if m.mute != Mute::Off => {
-            for part in [MutedPart::Until, MutedPart::Unread, MutedPart::Threads, MutedPart::Mentions] {
-                counters = counters.remove(attr::muted(part, thread));
-            }
-        }
+        None if m.mute != Mute::Off => counters = without_muted_share(counters, thread),
         None => {}
     }
     if archived != m.archived {
